@@ -1,0 +1,39 @@
+"""schedgym environments. Importing this package registers every environment id with Gymnasium.
+
+Every environment follows one contract (:mod:`schedgym.envs.core`): a padded graph observation, an
+action that picks a node, the mask given three ways, metrics and a checkable solution at episode end.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+from .core import (
+    EpisodeOverError,
+    GraphSchedulingEnv,
+    GraphSpec,
+    IllegalActionError,
+    Objective,
+    graph_observation_space,
+    graph_spec_of,
+)
+
+#: every id this package registers, with its entry point
+ENV_IDS: dict[str, str] = {
+    "schedgym/JobShop-v0": "schedgym.envs.jobshop.env:JobShopEnv",
+}
+
+for _env_id, _entry in ENV_IDS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point=_entry)
+
+__all__ = [
+    "ENV_IDS",
+    "EpisodeOverError",
+    "GraphSchedulingEnv",
+    "GraphSpec",
+    "IllegalActionError",
+    "Objective",
+    "graph_observation_space",
+    "graph_spec_of",
+]

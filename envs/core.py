@@ -1,0 +1,311 @@
+"""The one contract every schedgym environment follows.
+
+Every decision in every domain is *"pick one node of the current graph"*:
+
+* **Observation** — a :class:`gymnasium.spaces.Dict` of fixed-shape arrays padded to maxima fixed at
+  construction (see :func:`graph_observation_space`)::
+
+      nodes        (N_max, F) float32   node features (padding rows are 0)
+      node_type    (N_max,)   int64     node type id in [0, n_node_types)
+      edge_index   (2, E_max) int64     directed edges (src, dst); padding columns are 0
+      edge_type    (E_max,)   int64     edge type id in [0, n_edge_types)
+      n_nodes      (1,)       int64     how many rows of ``nodes`` are real
+      n_edges      (1,)       int64     how many columns of ``edge_index`` are real
+      action_mask  (N_max,)   int8      1 where picking that node is legal
+      globals      (G,)       float32   graph-level features
+
+* **Action** — ``Discrete(N_max)``: the index of the chosen node. "Wait", "launch the batch" and other
+  non-node decisions are nodes too (global nodes), so there is no second action kind.
+* **Mask** — one source (:meth:`GraphSchedulingEnv.action_masks`), given three ways: ``obs["action_mask"]``,
+  ``info["action_mask"]`` and ``env.action_masks()`` (the method sb3-contrib looks for).
+* **Episode end** — ``info["metrics"]`` (the domain's measures, including the primary objective) and
+  ``info["solution"]`` (a plain record of what was decided, checked by the domain's validator).
+* **Objective** — each env class declares :attr:`GraphSchedulingEnv.objective`, its name and direction.
+* **Illegal actions** raise :class:`IllegalActionError` naming the action and the legal set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+OBS_KEYS: tuple[str, ...] = (
+    "nodes",
+    "node_type",
+    "edge_index",
+    "edge_type",
+    "n_nodes",
+    "n_edges",
+    "action_mask",
+    "globals",
+)
+
+
+class IllegalActionError(ValueError):
+    """An action outside the current action mask (or outside the action space)."""
+
+
+class EpisodeOverError(RuntimeError):
+    """``step()`` called after the episode ended, without ``reset()``."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The primary objective of a domain: the metric key in ``info["metrics"]`` and its direction."""
+
+    name: str
+    sense: Literal["min", "max"]
+
+    def better(self, a: float, b: float) -> bool:
+        """True when value ``a`` is strictly better than ``b``."""
+        return a < b if self.sense == "min" else a > b
+
+    def gap(self, value: float, reference: float) -> float:
+        """Relative gap of ``value`` to ``reference`` (>= 0 means worse), as a fraction."""
+        if reference == 0:
+            return float("nan")
+        if self.sense == "min":
+            return (value - reference) / abs(reference)
+        return (reference - value) / abs(reference)
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """The sizes of a graph observation, fixed at construction."""
+
+    max_nodes: int
+    max_edges: int
+    node_features: int
+    n_node_types: int
+    n_edge_types: int
+    global_features: int
+
+    def __post_init__(self) -> None:
+        for field in ("max_nodes", "max_edges", "node_features", "n_node_types", "n_edge_types"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"GraphSpec.{field} must be >= 1, got {getattr(self, field)}")
+        if self.global_features < 1:
+            raise ValueError("GraphSpec.global_features must be >= 1 (use a constant feature if none)")
+
+
+def graph_observation_space(spec: GraphSpec) -> spaces.Dict:
+    """The contract's observation space for the given sizes."""
+    n, e = spec.max_nodes, spec.max_edges
+    return spaces.Dict(
+        {
+            "nodes": spaces.Box(-np.inf, np.inf, (n, spec.node_features), np.float32),
+            "node_type": spaces.Box(0, spec.n_node_types - 1, (n,), np.int64),
+            "edge_index": spaces.Box(0, n - 1, (2, e), np.int64),
+            "edge_type": spaces.Box(0, spec.n_edge_types - 1, (e,), np.int64),
+            "n_nodes": spaces.Box(0, n, (1,), np.int64),
+            "n_edges": spaces.Box(0, e, (1,), np.int64),
+            "action_mask": spaces.Box(0, 1, (n,), np.int8),
+            "globals": spaces.Box(-np.inf, np.inf, (spec.global_features,), np.float32),
+        }
+    )
+
+
+def graph_spec_of(space: spaces.Dict) -> GraphSpec:
+    """Recover the :class:`GraphSpec` from a contract observation space (used by the agents)."""
+    missing = [k for k in OBS_KEYS if k not in space.spaces]
+    if missing:
+        raise ValueError(f"not a schedgym graph observation space: missing keys {missing}")
+    nodes = space["nodes"].shape
+    return GraphSpec(
+        max_nodes=int(nodes[0]),
+        max_edges=int(space["edge_index"].shape[1]),
+        node_features=int(nodes[1]),
+        n_node_types=int(space["node_type"].high.max()) + 1,
+        n_edge_types=int(space["edge_type"].high.max()) + 1,
+        global_features=int(space["globals"].shape[0]),
+    )
+
+
+class GraphObservation:
+    """Preallocated, padded arrays of one graph observation, updated in place by an environment.
+
+    Environments mutate these arrays incrementally (a step usually touches a few rows) and hand out
+    copies with :meth:`snapshot`, so a returned observation never changes behind the caller's back.
+    """
+
+    def __init__(self, spec: GraphSpec) -> None:
+        self.spec = spec
+        self.nodes = np.zeros((spec.max_nodes, spec.node_features), np.float32)
+        self.node_type = np.zeros(spec.max_nodes, np.int64)
+        self.edge_index = np.zeros((2, spec.max_edges), np.int64)
+        self.edge_type = np.zeros(spec.max_edges, np.int64)
+        self.n_nodes = 0
+        self.n_edges = 0
+        self.action_mask = np.zeros(spec.max_nodes, np.int8)
+        self.globals = np.zeros(spec.global_features, np.float32)
+
+    def clear(self) -> None:
+        self.nodes.fill(0)
+        self.node_type.fill(0)
+        self.edge_index.fill(0)
+        self.edge_type.fill(0)
+        self.n_nodes = 0
+        self.n_edges = 0
+        self.action_mask.fill(0)
+        self.globals.fill(0)
+
+    def add_edges(self, src: np.ndarray | int, dst: np.ndarray | int, edge_type: int) -> None:
+        """Append edges of one type; raises if ``max_edges`` would be exceeded."""
+        src = np.atleast_1d(src)
+        k = src.shape[0]
+        start, stop = self.n_edges, self.n_edges + k
+        if stop > self.spec.max_edges:
+            raise RuntimeError(f"edge capacity {self.spec.max_edges} exceeded (need {stop})")
+        self.edge_index[0, start:stop] = src
+        self.edge_index[1, start:stop] = dst
+        self.edge_type[start:stop] = edge_type
+        self.n_edges = stop
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """A copy of the observation as the contract's dict of arrays."""
+        return {
+            "nodes": self.nodes.copy(),
+            "node_type": self.node_type.copy(),
+            "edge_index": self.edge_index.copy(),
+            "edge_type": self.edge_type.copy(),
+            "n_nodes": np.array([self.n_nodes], np.int64),
+            "n_edges": np.array([self.n_edges], np.int64),
+            "action_mask": self.action_mask.copy(),
+            "globals": self.globals.copy(),
+        }
+
+
+class NodeActionSpace(spaces.Discrete):
+    """``Discrete(N_max)`` whose :meth:`sample` without a mask draws a *legal* node.
+
+    It reads the mask of the :class:`GraphObservation` it is bound to, so ``env.action_space.sample()``
+    (as ``check_env`` and quick scripts use it) never draws a masked-out action. With an explicit
+    ``mask`` or ``probability`` it behaves exactly like :class:`gymnasium.spaces.Discrete`.
+    """
+
+    def __init__(self, n: int, graph: GraphObservation | None = None, seed: int | None = None) -> None:
+        super().__init__(n, seed=seed)
+        self._graph = graph
+
+    def sample(self, mask: np.ndarray | None = None, probability: np.ndarray | None = None) -> np.int64:
+        if mask is None and probability is None and self._graph is not None and self._graph.action_mask.any():
+            return super().sample(mask=self._graph.action_mask.astype(np.int8))
+        return super().sample(mask=mask, probability=probability)
+
+
+class GraphSchedulingEnv(gym.Env[dict, int]):
+    """Base class of every schedgym environment: the contract's plumbing in one place.
+
+    Subclasses set :attr:`objective`, build ``self.graph`` (a :class:`GraphObservation`) and
+    ``self.observation_space`` via :meth:`_init_graph`, and implement:
+
+    * ``_reset_state(options)`` — start a new episode, using ``self.np_random`` only; fill ``self.graph``.
+    * ``_apply(action) -> (reward, terminated, truncated)`` — apply a legal action; update ``self.graph``.
+    * ``_episode_metrics()`` and ``_episode_solution()`` — for ``info`` at episode end.
+    * ``_describe_illegal(action)`` (optional) — a domain-specific reason an action is illegal.
+
+    The base class checks actions against the mask, keeps the three views of the mask in sync and
+    assembles ``info``.
+    """
+
+    objective: ClassVar[Objective]
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    graph: GraphObservation
+    _done: bool = True
+
+    def _init_graph(self, spec: GraphSpec) -> None:
+        self.graph_spec = spec
+        self.graph = GraphObservation(spec)
+        self.observation_space = graph_observation_space(spec)
+        self.action_space = NodeActionSpace(spec.max_nodes, self.graph)
+
+    # ----------------------------------------------------------------- subclass hooks
+    def _reset_state(self, options: dict[str, Any] | None) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _apply(self, action: int) -> tuple[float, bool, bool]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _episode_metrics(self) -> dict[str, float]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _episode_solution(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _describe_illegal(self, action: int) -> str:
+        return "it is masked out in the current state"
+
+    def validate_solution(self, solution: dict[str, Any]) -> float:  # pragma: no cover - abstract
+        """Check ``info["solution"]`` of the episode just finished with the domain's independent
+        validator; return the objective it recomputes, or raise (an ``AssertionError`` subclass)."""
+        raise NotImplementedError
+
+    def _step_info(self) -> dict[str, Any]:
+        """Extra per-step info entries (override to add domain data)."""
+        return {}
+
+    # ----------------------------------------------------------------- the contract
+    def action_masks(self) -> np.ndarray:
+        """The legal actions as a bool array of shape ``(N_max,)`` (sb3-contrib's hook)."""
+        return self.graph.action_mask.astype(bool)
+
+    def legal_actions(self) -> np.ndarray:
+        """Indices of the legal actions."""
+        return np.flatnonzero(self.graph.action_mask)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        self._reset_state(options)
+        self._done = False
+        self._elapsed_steps = 0
+        return self.graph.snapshot(), self._info(False)
+
+    def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self._done:
+            raise EpisodeOverError(
+                f"{type(self).__name__}.step() called after the episode ended; call reset() first"
+            )
+        a = self._check_action(action)
+        reward, terminated, truncated = self._apply(a)
+        self._elapsed_steps += 1
+        self._done = bool(terminated or truncated)
+        return self.graph.snapshot(), float(reward), bool(terminated), bool(truncated), self._info(self._done)
+
+    def _check_action(self, action: Any) -> int:
+        try:
+            a = int(action)
+        except (TypeError, ValueError):
+            raise IllegalActionError(
+                f"{type(self).__name__}: action {action!r} is not an integer node index"
+            ) from None
+        if a != action and not (isinstance(action, np.ndarray) and action.size == 1):
+            raise IllegalActionError(f"{type(self).__name__}: action {action!r} is not an integer")
+        n = self.graph_spec.max_nodes
+        if not 0 <= a < n or not self.graph.action_mask[a]:
+            legal = self.legal_actions()
+            shown = legal[:20].tolist()
+            more = f" ... ({legal.size} in all)" if legal.size > 20 else ""
+            why = (
+                f"it is outside the action space Discrete({n})"
+                if not 0 <= a < n
+                else self._describe_illegal(a)
+            )
+            raise IllegalActionError(
+                f"{type(self).__name__}: illegal action {a}: {why}. Legal actions: {shown}{more}"
+            )
+        return a
+
+    def _info(self, done: bool) -> dict[str, Any]:
+        info: dict[str, Any] = {"action_mask": self.graph.action_mask.copy()}
+        info.update(self._step_info())
+        if done:
+            info["metrics"] = self._episode_metrics()
+            info["solution"] = self._episode_solution()
+        return info

@@ -1,0 +1,286 @@
+"""``schedgym/JobShop-v0``: the classic job shop as a disjunctive-graph environment."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..core import GraphSchedulingEnv, GraphSpec, Objective
+from .instance import JobShopInstance, generate_random, load_instance, read_instance
+from .state import SCHEDULE_BUILDERS, JobShopState, ScheduleBuilder
+
+#: node feature columns of the job-shop observation
+NODE_FEATURES: tuple[str, ...] = (
+    "processing_time",  # p / max p of the instance
+    "completion_lower_bound",  # actual end if scheduled, else precedence LB; / instance lower bound
+    "scheduled",  # 1 once scheduled
+    "candidate",  # 1 if in the builder's candidate set (= action mask)
+    "job_remaining_work",  # work of the job from this op on (included) / longest job
+    "job_remaining_ops",  # operations of the job from this op on (included) / n_machines
+    "machine",  # machine id / n_machines
+    "start_time",  # start / instance lower bound if scheduled, else 0
+)
+GLOBAL_FEATURES: tuple[str, ...] = ("progress", "makespan_lower_bound", "ops_per_machine")
+EDGE_JOB, EDGE_MACHINE = 0, 1
+
+
+def resolve_instance(instance: JobShopInstance | str | os.PathLike[str]) -> JobShopInstance:
+    """A JobShopInstance, an instance name (``"ta01"``, ``"ft06"``) or a path to an instance file."""
+    if isinstance(instance, JobShopInstance):
+        return instance
+    text = os.fspath(instance)
+    if os.path.sep in text or os.path.isfile(text):
+        return read_instance(text)
+    return load_instance(text)
+
+
+class JobShopEnv(GraphSchedulingEnv):
+    """The job-shop scheduling problem (JSSP) as sequential operation dispatching.
+
+    ``n_jobs`` jobs each visit every one of ``n_machines`` machines once, in a given order, for given
+    integer durations; a machine processes one operation at a time, without preemption. The agent
+    builds a schedule one operation at a time; the objective is the makespan (minimized).
+
+    ## Action Space
+    ``Discrete(N_max)`` with ``N_max = n_jobs * n_machines``: the id ``j * n_machines + k`` of the
+    operation to schedule next. Only the next operation of a job can be legal, and only if it is in
+    the schedule builder's candidate set (``schedule_builder``: ``"nondelay"``, ``"active"``
+    (Giffler-Thompson) or ``"serial"``; see :mod:`schedgym.envs.jobshop.state`). The chosen operation
+    starts as early as it can: ``max(job ready, machine ready)``.
+
+    ## Observation Space
+    The contract's padded graph dict (:mod:`schedgym.envs.core`) of the disjunctive graph: one node
+    per operation (node type 0), edges of type 0 from each operation to its job successor and of
+    type 1 from each operation to the next one sequenced on the same machine (added as the schedule
+    grows). Node features, in order: :data:`NODE_FEATURES`; globals: :data:`GLOBAL_FEATURES`. Times are
+    divided by the instance's trivial lower bound so that features are comparable across sizes.
+
+    ## Rewards
+    ``reward="dense"`` (default, L2D-style): the decrease of the makespan lower bound
+    ``max_j LB(last op of j)``, where ``LB`` is the actual completion of scheduled operations and the
+    precedence-only bound of the rest; the episode return is ``-(makespan - LB_0) * reward_scale``.
+    ``reward="sparse"``: ``-makespan * reward_scale`` at the last step, 0 before. ``reward_scale``
+    defaults to ``1 / instance lower bound`` (pass ``1.0`` for raw time units).
+
+    ## Starting State
+    An empty schedule of the instance: a fixed one (``instance=``: a :class:`JobShopInstance`, a name
+    such as ``"ta01"`` / ``"ft06"``, or a file path), one passed at reset
+    (``options={"instance": ...}``, up to the construction sizes), or, with ``instance=None``, a random
+    ``n_jobs x n_machines`` instance drawn from ``self.np_random`` (durations uniform in
+    ``duration_low..duration_high``).
+
+    ## Episode End
+    Terminates when every operation is scheduled (``n_jobs * n_machines`` steps); never truncates.
+    ``info["metrics"]`` then holds ``makespan``, ``lower_bound`` and ``n_operations``, and
+    ``info["solution"]`` the schedule (start times per operation, machine sequences), which
+    :func:`schedgym.envs.jobshop.validate.validate_schedule` checks.
+
+    ## Arguments
+    ``instance``, ``n_jobs``, ``n_machines`` (sizes of random instances and the padding maxima),
+    ``schedule_builder`` (default ``"nondelay"``), ``reward`` (``"dense"``/``"sparse"``),
+    ``reward_scale``, ``duration_low``, ``duration_high``, ``render_mode`` (``"rgb_array"``).
+
+    Example::
+
+        import gymnasium as gym, schedgym.envs
+        env = gym.make("schedgym/JobShop-v0", instance="ft06")
+        obs, info = env.reset(seed=0)
+        while True:
+            action = int(np.flatnonzero(obs["action_mask"])[0])
+            obs, reward, terminated, truncated, info = env.step(action)
+            if terminated:
+                break
+        info["metrics"]["makespan"]
+    """
+
+    objective = Objective("makespan", "min")
+
+    def __init__(
+        self,
+        instance: JobShopInstance | str | os.PathLike[str] | None = None,
+        n_jobs: int = 10,
+        n_machines: int = 10,
+        schedule_builder: ScheduleBuilder = "nondelay",
+        reward: str = "dense",
+        reward_scale: float | None = None,
+        duration_low: int = 1,
+        duration_high: int = 99,
+        render_mode: str | None = None,
+    ) -> None:
+        if schedule_builder not in SCHEDULE_BUILDERS:
+            raise ValueError(f"schedule_builder must be one of {SCHEDULE_BUILDERS}, got {schedule_builder!r}")
+        if reward not in ("dense", "sparse"):
+            raise ValueError(f"reward must be 'dense' or 'sparse', got {reward!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        self.fixed_instance = resolve_instance(instance) if instance is not None else None
+        if self.fixed_instance is not None:
+            n_jobs, n_machines = self.fixed_instance.shape
+        if n_jobs < 1 or n_machines < 1:
+            raise ValueError(f"n_jobs and n_machines must be >= 1, got {n_jobs}x{n_machines}")
+        self.n_jobs, self.n_machines = int(n_jobs), int(n_machines)
+        self.schedule_builder = schedule_builder
+        self.reward_mode = reward
+        self.reward_scale = reward_scale
+        self.duration_low, self.duration_high = duration_low, duration_high
+        self.render_mode = render_mode
+        n_ops = self.n_jobs * self.n_machines
+        max_edges = self.n_jobs * (self.n_machines - 1) + self.n_machines * (self.n_jobs - 1)
+        self._init_graph(
+            GraphSpec(
+                max_nodes=n_ops,
+                max_edges=max(1, max_edges),
+                node_features=len(NODE_FEATURES),
+                n_node_types=1,
+                n_edge_types=2,
+                global_features=len(GLOBAL_FEATURES),
+            )
+        )
+        self.instance: JobShopInstance | None = None
+        self.state: JobShopState | None = None
+
+    # ------------------------------------------------------------------ episode
+    def _pick_instance(self, options: dict[str, Any] | None) -> JobShopInstance:
+        if options and options.get("instance") is not None:
+            inst = resolve_instance(options["instance"])
+            if inst.n_jobs > self.n_jobs or inst.n_machines > self.n_machines:
+                raise ValueError(
+                    f"instance {inst.name!r} is {inst.n_jobs}x{inst.n_machines}, larger than this env's "
+                    f"{self.n_jobs}x{self.n_machines} padding; construct the env with larger n_jobs/n_machines"
+                )
+            return inst
+        if self.fixed_instance is not None:
+            return self.fixed_instance
+        return generate_random(
+            self.n_jobs, self.n_machines, self.np_random, self.duration_low, self.duration_high
+        )
+
+    def _reset_state(self, options: dict[str, Any] | None) -> None:
+        inst = self._pick_instance(options)
+        self.instance = inst
+        self.state = JobShopState(inst, self.schedule_builder)
+        n, m = inst.shape
+        self._m = m
+        self._lb_scale = float(max(1, inst.lower_bound()))
+        self._scale = self.reward_scale if self.reward_scale is not None else 1.0 / self._lb_scale
+        d = inst.durations.astype(np.float64)
+        # precedence-only completion lower bounds; cum[j, k] = sum of d[j, :k+1]
+        self._cum = np.cumsum(d, axis=1)
+        lb = self._cum.copy()
+        self._lb_last = lb[:, -1].copy()  # LB of each job's last op
+        self._max_lb = float(self._lb_last.max())
+        self._lb0 = self._max_lb
+
+        g = self.graph
+        g.clear()
+        n_ops = n * m
+        g.n_nodes = n_ops
+        x = g.nodes
+        rem_work = np.cumsum(d[:, ::-1], axis=1)[:, ::-1]
+        x[:n_ops, 0] = (d / max(1.0, d.max())).ravel()
+        x[:n_ops, 1] = (lb / self._lb_scale).ravel()
+        x[:n_ops, 4] = (rem_work / max(1.0, rem_work[:, 0].max())).ravel()
+        x[:n_ops, 5] = ((m - np.arange(m)) / m)[None, :].repeat(n, 0).ravel()
+        x[:n_ops, 6] = (inst.machines / m).ravel()
+        if m > 1:
+            ids = np.arange(n_ops).reshape(n, m)
+            g.add_edges(ids[:, :-1].ravel(), ids[:, 1:].ravel(), EDGE_JOB)
+        self._cand_ops = np.empty(0, np.int64)
+        self._set_candidates()
+        self._update_globals()
+
+    def _set_candidates(self) -> None:
+        g = self.graph
+        old = self._cand_ops
+        g.action_mask[old] = 0
+        g.nodes[old, 3] = 0.0
+        jobs = self.state.candidates()
+        ops = jobs * self._m + self.state.next_op[jobs]
+        g.action_mask[ops] = 1
+        g.nodes[ops, 3] = 1.0
+        self._cand_ops = ops
+
+    def _update_globals(self) -> None:
+        st = self.state
+        gl = self.graph.globals
+        gl[0] = st.n_scheduled / (st.n_jobs * st.n_machines)
+        gl[1] = self._max_lb / self._lb_scale
+        gl[2] = st.n_jobs / 100.0
+
+    def _apply(self, action: int) -> tuple[float, bool, bool]:
+        st = self.state
+        m = self._m
+        job = action // m
+        op_id, start, end, prev = st.schedule(job)
+        k = op_id - job * m
+        g = self.graph
+        x = g.nodes
+        # completion LBs of this op and its job successors shift to the actual end
+        lb_row = end + (self._cum[job, k:] - self._cum[job, k])
+        x[op_id : op_id + (m - k), 1] = lb_row / self._lb_scale
+        x[op_id, 2] = 1.0
+        x[op_id, 7] = start / self._lb_scale
+        if prev >= 0:
+            ne = g.n_edges
+            g.edge_index[0, ne] = prev
+            g.edge_index[1, ne] = op_id
+            g.edge_type[ne] = EDGE_MACHINE
+            g.n_edges = ne + 1
+        old_max = self._max_lb
+        last = float(lb_row[-1])
+        if last > old_max:
+            self._max_lb = last
+        self._set_candidates()
+        self._update_globals()
+        done = st.done
+        if self.reward_mode == "dense":
+            reward = -(self._max_lb - old_max) * self._scale
+        else:
+            reward = -float(st.makespan) * self._scale if done else 0.0
+        return reward, done, False
+
+    def _describe_illegal(self, action: int) -> str:
+        st = self.state
+        m = self._m
+        job, k = divmod(action, m)
+        if job >= st.n_jobs:
+            return f"operation {action} does not exist in this {st.n_jobs}x{m} instance (padding)"
+        if st.next_op[job] > k:
+            return f"operation {action} (job {job}, op {k}) is already scheduled"
+        if st.next_op[job] < k:
+            return f"operation {action} (job {job}, op {k}) waits for op {st.next_op[job]} of its job"
+        return (
+            f"operation {action} (job {job}, op {k}) is not in the {st.builder!r} builder's candidate set"
+        )
+
+    def _episode_metrics(self) -> dict[str, float]:
+        st = self.state
+        return {
+            "makespan": float(st.makespan),
+            "lower_bound": float(self.instance.lower_bound()),
+            "n_operations": float(st.n_jobs * st.n_machines),
+        }
+
+    def _episode_solution(self) -> dict[str, Any]:
+        st = self.state
+        return {
+            "instance": self.instance.name,
+            "start": st.start.tolist(),
+            "machine_sequences": [list(s) for s in st.machine_sequence],
+            "makespan": int(st.makespan),
+        }
+
+    def validate_solution(self, solution: dict[str, Any]) -> float:
+        from .validate import validate_schedule
+
+        return float(validate_schedule(self.instance, solution))
+
+    # ------------------------------------------------------------------ rendering
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array" or self.state is None:
+            return None
+        from .render import gantt_rgb
+
+        return gantt_rgb(self.instance, self.state.start)
