@@ -18,14 +18,14 @@ from .core import (
     graph_spec_of,
 )
 
-#: every id this package registers, with its entry point
-ENV_IDS: dict[str, str] = {
-    "schedgym/JobShop-v0": "schedgym.envs.jobshop.env:JobShopEnv",
+#: every id this package registers: id -> (entry point, default kwargs). Each domain adds its own lines.
+ENV_IDS: dict[str, tuple[str, dict]] = {
+    "schedgym/JobShop-v0": ("schedgym.envs.jobshop.env:JobShopEnv", {}),
 }
 
-for _env_id, _entry in ENV_IDS.items():
+for _env_id, (_entry, _kwargs) in ENV_IDS.items():
     if _env_id not in registry:
-        register(id=_env_id, entry_point=_entry)
+        register(id=_env_id, entry_point=_entry, kwargs=dict(_kwargs))
 
 __all__ = [
     "ENV_IDS",

@@ -1,0 +1,188 @@
+"""The contract's tests as a public API: run them on any schedgym-style environment.
+
+Each ``check_*`` function takes a zero-argument factory returning a *fresh* environment (or a
+registered id) and raises ``AssertionError`` with a readable message on failure::
+
+    from schedgym.envs.testing import check_contract
+    check_contract(lambda: MyEnv(...))           # everything below, with defaults
+
+``tests/test_contract.py`` runs them over every id registered by :mod:`schedgym.envs`.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from typing import Any, Callable, Union
+
+import gymnasium as gym
+import numpy as np
+
+from .core import OBS_KEYS, GraphSchedulingEnv, IllegalActionError, graph_spec_of
+
+EnvFactory = Union[Callable[[], gym.Env], str]
+
+
+def _make(factory: EnvFactory, **kwargs: Any) -> gym.Env:
+    if isinstance(factory, str):
+        import schedgym.envs  # noqa: F401  (registers the ids)
+
+        return gym.make(factory, **kwargs)
+    return factory()
+
+
+def _base(env: gym.Env) -> GraphSchedulingEnv:
+    base = env.unwrapped
+    assert isinstance(base, GraphSchedulingEnv), f"{type(base).__name__} is not a GraphSchedulingEnv"
+    return base
+
+
+def check_gymnasium_api(factory: EnvFactory) -> None:
+    """Gymnasium's own ``check_env`` (with the action space's legal sampling)."""
+    from gymnasium.utils.env_checker import check_env
+
+    env = _make(factory)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # infinite Box bounds and one-type Boxes are intended
+        check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+def check_observation_contract(obs: dict[str, np.ndarray], info: dict[str, Any], env: gym.Env) -> None:
+    """One observation obeys the contract: keys, shapes, padding, mask agreement."""
+    base = _base(env)
+    assert set(OBS_KEYS) <= set(obs), f"observation lacks keys {set(OBS_KEYS) - set(obs)}"
+    assert env.observation_space.contains(obs), "observation outside observation_space"
+    spec = graph_spec_of(env.observation_space)
+    n, e = int(obs["n_nodes"][0]), int(obs["n_edges"][0])
+    assert 0 < n <= spec.max_nodes and 0 <= e <= spec.max_edges
+    ei = obs["edge_index"][:, :e]
+    assert (ei < n).all(), "an edge points at a padding node"
+    mask = obs["action_mask"]
+    assert not mask[n:].any(), "a padding node is marked legal"
+    np.testing.assert_array_equal(mask, info["action_mask"], err_msg="obs and info masks differ")
+    np.testing.assert_array_equal(mask.astype(bool), base.action_masks(), err_msg="action_masks() differs")
+
+
+def _rollout(env: gym.Env, seed: int, policy_seed: int, max_steps: int) -> tuple[list, list, dict]:
+    obs, info = env.reset(seed=seed)
+    rng = np.random.default_rng(policy_seed)
+    actions, rewards = [], []
+    for _ in range(max_steps):
+        legal = np.flatnonzero(obs["action_mask"])
+        assert legal.size > 0, "no legal action in a non-terminal state"
+        a = int(legal[rng.integers(legal.size)])
+        obs, r, term, trunc, info = env.step(a)
+        actions.append(a)
+        rewards.append(r)
+        if term or trunc:
+            break
+    return actions, rewards, info
+
+
+def check_determinism(factory: EnvFactory, seeds: tuple[int, ...] = (0, 1), max_steps: int = 5000) -> None:
+    """The same seed and actions give the same observations, rewards and metrics."""
+    for seed in seeds:
+        env_a, env_b = _make(factory), _make(factory)
+        oa, _ = env_a.reset(seed=seed)
+        ob, _ = env_b.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        for step in range(max_steps):
+            for k in OBS_KEYS:
+                np.testing.assert_array_equal(oa[k], ob[k], err_msg=f"seed {seed}, step {step}: obs[{k!r}] differs")
+            legal = np.flatnonzero(oa["action_mask"])
+            a = int(legal[rng.integers(legal.size)])
+            oa, ra, ta, tra, ia = env_a.step(a)
+            ob, rb, tb, trb, ib = env_b.step(a)
+            assert ra == rb and ta == tb and tra == trb, f"seed {seed}, step {step}: reward/termination differ"
+            if ta or tra:
+                assert ia["metrics"] == ib["metrics"], f"seed {seed}: metrics differ"
+                break
+        env_a.close()
+        env_b.close()
+
+
+def check_pickling(factory: EnvFactory, steps: int = 5) -> None:
+    """A pickled mid-episode env continues exactly like the original."""
+    env = _make(factory)
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    for _ in range(steps):
+        legal = np.flatnonzero(obs["action_mask"])
+        obs, _, term, trunc, _ = env.step(int(legal[rng.integers(legal.size)]))
+        if term or trunc:
+            obs, _ = env.reset(seed=4)
+    clone = pickle.loads(pickle.dumps(env))
+    for _ in range(steps):
+        legal = np.flatnonzero(obs["action_mask"])
+        a = int(legal[rng.integers(legal.size)])
+        o1, r1, t1, tr1, _ = env.step(a)
+        o2, r2, t2, tr2, _ = clone.step(a)
+        for k in OBS_KEYS:
+            np.testing.assert_array_equal(o1[k], o2[k], err_msg=f"unpickled env diverges on {k!r}")
+        assert (r1, t1, tr1) == (r2, t2, tr2)
+        obs = o1
+        if t1 or tr1:
+            break
+
+
+def check_random_masked_steps(
+    factory: EnvFactory, n_steps: int = 10_000, seeds: int = 20, validate: bool = True, check_obs_every: int = 1
+) -> int:
+    """``n_steps`` random legal actions over many seeded episodes: no exception, every observation obeys
+    the contract, and the domain's validator accepts every finished episode (whose metrics must agree
+    with the validator's objective). Returns the number of finished episodes."""
+    env = _make(factory)
+    base = _base(env)
+    objective = base.objective.name
+    rng = np.random.default_rng(12345)
+    episode, finished, steps = 0, 0, 0
+    obs, info = env.reset(seed=episode)
+    while steps < n_steps:
+        if steps % check_obs_every == 0:
+            check_observation_contract(obs, info, env)
+        legal = np.flatnonzero(obs["action_mask"])
+        assert legal.size > 0, f"episode {episode}: no legal action at step {steps}"
+        obs, reward, term, trunc, info = env.step(int(legal[rng.integers(legal.size)]))
+        assert np.isfinite(reward), f"episode {episode}: non-finite reward {reward}"
+        steps += 1
+        if term or trunc:
+            assert "metrics" in info and "solution" in info, "episode end without info['metrics'] / ['solution']"
+            assert objective in info["metrics"], f"metrics lack the objective {objective!r}"
+            if validate and term:
+                value = base.validate_solution(info["solution"])
+                assert np.isclose(value, info["metrics"][objective]), (
+                    f"validator's {objective} {value} != reported {info['metrics'][objective]}"
+                )
+            finished += 1
+            episode += 1
+            obs, info = env.reset(seed=episode % max(seeds, 1) + 1000 * (episode // max(seeds, 1)))
+    env.close()
+    return finished
+
+
+def check_illegal_action(factory: EnvFactory) -> None:
+    """An action outside the mask raises :class:`IllegalActionError` naming the action; state is kept."""
+    env = _make(factory)
+    obs, _ = env.reset(seed=0)
+    base = _base(env)
+    illegal = np.flatnonzero(obs["action_mask"] == 0)
+    for bad in [*illegal[:3].tolist(), base.action_space.n, -1]:
+        try:
+            env.step(bad)
+        except IllegalActionError as exc:
+            assert str(bad) in str(exc), f"error does not name the action {bad}: {exc}"
+        else:  # pragma: no cover - failure path
+            raise AssertionError(f"illegal action {bad} was accepted")
+    np.testing.assert_array_equal(base.action_masks(), obs["action_mask"].astype(bool), err_msg="state changed")
+    legal = np.flatnonzero(obs["action_mask"])
+    env.step(int(legal[0]))  # still usable
+
+
+def check_contract(factory: EnvFactory, n_steps: int = 10_000) -> None:
+    """Every check above."""
+    check_gymnasium_api(factory)
+    check_determinism(factory)
+    check_pickling(factory)
+    check_illegal_action(factory)
+    check_random_masked_steps(factory, n_steps=n_steps)

@@ -1,0 +1,31 @@
+"""Test setup: offline data from ../shared/data, wandb disabled, small thread counts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
+JSPLIB = SHARED_DATA / "jsplib"
+AZURE = SHARED_DATA / "azure-llm-2023"
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("SCHEDGYM_JSPLIB_MIRROR", str(JSPLIB))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def jsplib_dir() -> Path:
+    if not JSPLIB.is_dir():
+        pytest.skip(f"shared benchmark data not found at {JSPLIB}")
+    return JSPLIB
+
+
+@pytest.fixture(scope="session")
+def azure_dir() -> Path:
+    if not AZURE.is_dir():
+        pytest.skip(f"shared Azure trace not found at {AZURE}")
+    return AZURE
