@@ -118,4 +118,5 @@ def run_episode(
         wall_time_s=wall,
         policy_time_s=policy_time,
         validated_objective=validated,
+        extra=dict(getattr(policy, "episode_extra", None) or {}),
     )

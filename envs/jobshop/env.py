@@ -272,6 +272,29 @@ class JobShopEnv(GraphSchedulingEnv):
             "makespan": int(st.makespan),
         }
 
+    def dispatch_candidates(self) -> dict[str, np.ndarray]:
+        """The legal operations with the attributes dispatching rules rank them by (ascending job).
+
+        Keys: ``action``, ``job``, ``processing_time``, ``job_remaining_work`` (this op included),
+        ``job_remaining_ops`` (included), ``job_work_done`` (up to and including this op), ``ready_time``
+        (completion of the job's previous operation, 0 for a first operation).
+        """
+        st = self.state
+        jobs = st.candidates()
+        k = st.next_op[jobs]
+        p = st.durations[jobs, k]
+        done_incl = self._cum[jobs, k]
+        total = self._cum[jobs, -1]
+        return {
+            "action": jobs * self._m + k,
+            "job": jobs,
+            "processing_time": p.astype(np.float64),
+            "job_remaining_work": total - done_incl + p,
+            "job_remaining_ops": (self._m - k).astype(np.float64),
+            "job_work_done": done_incl,
+            "ready_time": st.job_ready[jobs].astype(np.float64),
+        }
+
     def validate_solution(self, solution: dict[str, Any]) -> float:
         from .validate import validate_schedule
 

@@ -421,6 +421,19 @@ def best_known(name: str) -> dict[str, Any]:
     return dict(cat[key]["bounds"])
 
 
+def suite_reference(case: dict[str, Any]) -> dict[str, Any] | None:
+    """Evaluation-suite hook: the best-known upper bound of a case's named instance (None if unnamed)."""
+    name = (case.get("env_kwargs") or {}).get("instance")
+    if not isinstance(name, str):
+        return None
+    try:
+        b = best_known(name)
+    except UnknownInstanceError:
+        return None
+    kind = "optimum" if b["optimal"] else "best known upper bound"
+    return {"value": float(b["upper"]), "source": f"{kind}; {b['source']}; {b['date']}"}
+
+
 def _unknown_message(name: str) -> str:
     close = difflib.get_close_matches(name.strip().lower(), list(_catalog()), n=5, cutoff=0.5)
     hint = f" Close names: {', '.join(close)}." if close else ""

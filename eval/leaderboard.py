@@ -1,0 +1,123 @@
+"""Leaderboards from ``results.csv``: mean gap per policy per suite (and group), best in bold.
+
+The gap of a row is its objective's relative distance to the case's reference (best known bound,
+optimum) in the objective's direction. Cases without a reference are compared with the best policy
+of the same run on the same case and seed (``gap to best in run``), which the table says.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+
+def load_results(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path, keep_default_na=True)
+    if "error" in df:
+        df["error"] = df["error"].fillna("")
+    if "group" in df:
+        df["group"] = df["group"].fillna("")
+    return df
+
+
+def with_gaps(df: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``gap`` where a row has no reference with the gap to the best in the run (``gap_kind`` says)."""
+    df = df[df["error"] == ""].copy()
+    if df.empty:
+        df["gap_kind"] = []
+        return df
+    df["gap_kind"] = ["reference" if pd.notna(g) else "" for g in df["gap"]]
+    missing = df["gap_kind"] == ""
+    if missing.any():
+        keys = ["suite", "group", "case", "seed"]
+        sub = df[missing]
+        best = sub.groupby(keys)["objective"].transform(
+            lambda s: s.min() if sub.loc[s.index, "sense"].iloc[0] == "min" else s.max()
+        )
+        sense_min = sub["sense"] == "min"
+        gap = (sub["objective"] - best) / best.abs()
+        gap[~sense_min] = (best - sub["objective"]) / best.abs()
+        df.loc[missing, "gap"] = gap
+        df.loc[missing, "gap_kind"] = "best in run"
+    return df
+
+
+def _fmt(x: float, pct: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if pct:
+        return f"{100 * x:.2f}%"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
+def suite_tables(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | None = None) -> list[tuple[str, pd.DataFrame]]:
+    """One table per (suite, group): policy rows with mean gap, objective, metrics, counts, wall time."""
+    metrics_by_suite = metrics_by_suite or {}
+    out = []
+    ok = with_gaps(df)
+    for (suite, group), sub in ok.groupby(["suite", "group"], sort=False):
+        metric_cols = [f"m.{m}" for m in metrics_by_suite.get(suite, []) if f"m.{m}" in sub]
+        agg = sub.groupby("policy", sort=False).agg(
+            mean_gap=("gap", "mean"),
+            objective=("objective", "mean"),
+            episodes=("objective", "size"),
+            wall_time_s=("wall_time_s", "mean"),
+            **{c[2:]: (c, "mean") for c in metric_cols if c[2:] != sub["objective_name"].iloc[0]},
+        )
+        errors = df[(df["suite"] == suite) & (df["group"] == group) & (df["error"] != "")]
+        agg["errors"] = errors.groupby("policy").size().reindex(agg.index).fillna(0).astype(int)
+        kind = sub["gap_kind"].iloc[0]
+        title = f"{suite}" + (f" — {group}" if group else "") + f" (gap to {kind}; {sub['objective_name'].iloc[0]}, {sub['sense'].iloc[0]})"
+        out.append((title, agg.sort_values("mean_gap")))
+    return out
+
+
+def render_markdown(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | None = None) -> str:
+    """The whole leaderboard as Markdown: a summary of mean gaps, then one table per suite/group."""
+    lines = ["# Leaderboard", ""]
+    ok = with_gaps(df)
+    n_err = int((df["error"] != "").sum()) if "error" in df else 0
+    lines.append(f"{len(ok)} validated episodes" + (f", {n_err} failed (see results.csv `error`)" if n_err else "") + ".")
+    lines.append("Gap = (objective − reference) / reference in the objective's direction; lower is better; best in **bold**.")
+    lines.append("")
+    if not ok.empty:
+        ok = ok.assign(col=ok["suite"] + ok["group"].map(lambda g: f" [{g}]" if g else ""))
+        summary = ok.pivot_table(index="policy", columns="col", values="gap", aggfunc="mean", sort=False)
+        lines += ["## Mean gap per suite", ""]
+        lines += _markdown_table(summary, pct=True, bold="min")
+        lines.append("")
+    for title, table in suite_tables(df, metrics_by_suite):
+        lines += [f"## {title}", ""]
+        lines += _markdown_table(table, pct_cols={"mean_gap"}, bold_col="mean_gap")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _markdown_table(table: pd.DataFrame, pct: bool = False, bold: str | None = None,
+                    pct_cols: Iterable[str] = (), bold_col: str | None = None) -> list[str]:
+    pct_cols = set(pct_cols)
+    cols = list(table.columns)
+    header = "| policy | " + " | ".join(str(c) for c in cols) + " |"
+    sep = "|---|" + "|".join("---:" for _ in cols) + "|"
+    best: dict[str, float] = {}
+    for c in cols:
+        if (bold and pct) or c == bold_col:
+            vals = pd.to_numeric(table[c], errors="coerce")
+            if vals.notna().any():
+                best[c] = vals.min()
+    rows = [header, sep]
+    for idx, r in table.iterrows():
+        cells = []
+        for c in cols:
+            v = r[c]
+            s = _fmt(float(v), pct or c in pct_cols) if pd.notna(v) else "-"
+            if c in best and pd.notna(v) and math.isclose(float(v), best[c], rel_tol=1e-12, abs_tol=1e-12):
+                s = f"**{s}**"
+            cells.append(s)
+        rows.append(f"| {idx} | " + " | ".join(cells) + " |")
+    return rows

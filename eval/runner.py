@@ -1,0 +1,140 @@
+"""Run policies over suites: one validated episode per (suite, case, policy, seed), rows streamed to CSV.
+
+Rows are appended to ``results.csv`` as soon as each episode ends, so an interrupted run loses
+nothing; running again with the same output folder skips the rows already there (resume). A policy
+that fails on a case (an illegal action, a solver error, a validator rejection) gets a row with its
+``error`` and the run goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import gymnasium as gym
+
+from ..agents.base import run_episode
+from ..agents.registry import make_policy
+from .suites import Case, Suite
+
+BASE_COLUMNS = [
+    "suite", "group", "case", "policy", "seed", "objective_name", "sense", "objective", "reference",
+    "reference_source", "gap", "validated", "wall_time_s", "policy_time_s", "steps", "error",
+]
+
+
+@dataclass(frozen=True)
+class Job:
+    suite: Suite
+    case: Case
+    policy: str
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.suite.name, self.case.group, self.case.name, self.policy, str(self.seed))
+
+
+def plan(suites: Iterable[Suite], policies: list[str] | None, seeds: list[int] | None,
+         cases: list[str] | None = None) -> list[Job]:
+    """Every (suite, case, policy, seed) to run; ``policies``/``seeds``/``cases`` override the suites'."""
+    jobs = []
+    for suite in suites:
+        chosen = suite.cases
+        if cases:
+            chosen = [c for c in suite.cases if c.name in cases]
+            if not chosen:
+                raise ValueError(f"suite {suite.name!r} has none of the cases {cases}")
+        for case in chosen:
+            for pol in policies or suite.policies:
+                for seed in seeds if seeds is not None else suite.seeds:
+                    jobs.append(Job(suite, case, pol, int(seed)))
+    return jobs
+
+
+def read_done(path: Path) -> tuple[set[tuple[str, ...]], list[dict[str, str]]]:
+    """Keys and rows already in a results CSV (for resume); rows with an error are redone."""
+    if not path.is_file():
+        return set(), []
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    done = {(r["suite"], r["group"], r["case"], r["policy"], r["seed"]) for r in rows if not r.get("error")}
+    return done, rows
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """One episode of ``job``; returns its CSV row (with ``error`` set on failure)."""
+    suite, case = job.suite, job.case
+    row: dict[str, Any] = {
+        "suite": suite.name, "group": case.group, "case": case.name, "policy": job.policy, "seed": job.seed,
+        "error": "",
+    }
+    t0 = time.perf_counter()
+    try:
+        policy = make_policy(job.policy)
+        kwargs = {**suite.env_kwargs, **case.env_kwargs, **policy.env_kwargs}
+        env = gym.make(suite.env_id, **kwargs)
+        objective = env.unwrapped.objective
+        row.update(objective_name=objective.name, sense=objective.sense)
+        result = run_episode(env, policy, seed=job.seed, validate=True)
+        env.close()
+        row.update(
+            objective=result.objective,
+            validated=result.validated_objective is not None
+            and math.isclose(result.validated_objective, result.objective, rel_tol=1e-9, abs_tol=1e-9),
+            wall_time_s=round(result.wall_time_s, 6),
+            policy_time_s=round(result.policy_time_s, 6),
+            steps=result.steps,
+        )
+        for k, v in result.metrics.items():
+            row[f"m.{k}"] = v
+        for k, v in result.extra.items():
+            row[f"x.{k}"] = v
+        ref = suite.reference({"name": case.name, "group": case.group, "env_kwargs": kwargs}) if suite.reference else None
+        if ref is not None:
+            row["reference"] = ref["value"]
+            row["reference_source"] = ref.get("source", "")
+            row["gap"] = objective.gap(result.objective, ref["value"])
+    except Exception as exc:  # noqa: BLE001 - recorded in the row, the run goes on
+        row["error"] = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500]
+        row["wall_time_s"] = round(time.perf_counter() - t0, 6)
+        row["traceback"] = traceback.format_exc(limit=4).replace("\n", " | ")[:2000]
+    return row
+
+
+class ResultsWriter:
+    """Appends rows to a CSV whose header grows with new metric columns (rewritten when it does)."""
+
+    def __init__(self, path: Path, existing: list[dict[str, str]]) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = [r for r in existing if not r.get("error")]
+        self.columns = list(BASE_COLUMNS)
+        for r in self.rows:
+            self._extend(r)
+        self._rewrite()
+
+    def _extend(self, row: dict[str, Any]) -> bool:
+        new = [k for k in row if k not in self.columns]
+        self.columns.extend(new)
+        return bool(new)
+
+    def _rewrite(self) -> None:
+        tmp = self.path.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(self.rows)
+        tmp.replace(self.path)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if self._extend(row):
+            self._rewrite()
+            return
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore").writerow(row)
