@@ -98,9 +98,10 @@ def graph_observation_space(spec: GraphSpec) -> spaces.Dict:
     return spaces.Dict(
         {
             "nodes": spaces.Box(-np.inf, np.inf, (n, spec.node_features), np.float32),
-            "node_type": spaces.Box(0, spec.n_node_types - 1, (n,), np.int64),
+            # bounds of at least 1 even for a single type: Gymnasium warns on Boxes with low == high
+            "node_type": spaces.Box(0, max(spec.n_node_types - 1, 1), (n,), np.int64),
             "edge_index": spaces.Box(0, n - 1, (2, e), np.int64),
-            "edge_type": spaces.Box(0, spec.n_edge_types - 1, (e,), np.int64),
+            "edge_type": spaces.Box(0, max(spec.n_edge_types - 1, 1), (e,), np.int64),
             "n_nodes": spaces.Box(0, n, (1,), np.int64),
             "n_edges": spaces.Box(0, e, (1,), np.int64),
             "action_mask": spaces.Box(0, 1, (n,), np.int8),
@@ -110,7 +111,11 @@ def graph_observation_space(spec: GraphSpec) -> spaces.Dict:
 
 
 def graph_spec_of(space: spaces.Dict) -> GraphSpec:
-    """Recover the :class:`GraphSpec` from a contract observation space (used by the agents)."""
+    """Recover the :class:`GraphSpec` from a contract observation space (used by the agents).
+
+    ``n_node_types`` / ``n_edge_types`` are read from the Box bounds, which are at least 1 (so a
+    single-type space reports 2: an upper bound on the type ids, which is all an embedding needs).
+    """
     missing = [k for k in OBS_KEYS if k not in space.spaces]
     if missing:
         raise ValueError(f"not a schedgym graph observation space: missing keys {missing}")
@@ -279,6 +284,10 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         return self.graph.snapshot(), float(reward), bool(terminated), bool(truncated), self._info(self._done)
 
     def _check_action(self, action: Any) -> int:
+        if isinstance(action, (int, np.integer)):  # fast path for the common case
+            a = int(action)
+            if 0 <= a < self.graph_spec.max_nodes and self.graph.action_mask[a]:
+                return a
         try:
             a = int(action)
         except (TypeError, ValueError):

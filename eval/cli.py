@@ -47,7 +47,9 @@ def parse_config(argv: list[str]) -> EvalConfig:
     try:
         cfg = OmegaConf.merge(schema, OmegaConf.from_dotlist(argv))
     except (ConfigKeyError, ValidationError) as exc:
-        raise SystemExit(f"schedgym-eval: bad override: {exc}".split("\n    full_key")[0]) from None
+        key = getattr(exc, "full_key", None) or "?"
+        msg = str(exc).split("\n")[0]
+        raise SystemExit(f"schedgym-eval: bad override for key {key!r}: {msg}") from None
     if not cfg.show and OmegaConf.is_missing(cfg, "suite"):
         raise SystemExit("schedgym-eval: suite=<name> is required (schedgym-eval show=true shows the suites)")
     return cfg  # type: ignore[return-value]

@@ -168,6 +168,8 @@ class JobShopEnv(GraphSchedulingEnv):
         d = inst.durations.astype(np.float64)
         # precedence-only completion lower bounds; cum[j, k] = sum of d[j, :k+1]
         self._cum = np.cumsum(d, axis=1)
+        self._cum_list = self._cum.tolist()
+        self._cum_scaled = self._cum / self._lb_scale  # (n, m) precedence LBs in feature units
         lb = self._cum.copy()
         self._lb_last = lb[:, -1].copy()  # LB of each job's last op
         self._max_lb = float(self._lb_last.max())
@@ -196,8 +198,7 @@ class JobShopEnv(GraphSchedulingEnv):
         old = self._cand_ops
         g.action_mask[old] = 0
         g.nodes[old, 3] = 0.0
-        jobs = self.state.candidates()
-        ops = jobs * self._m + self.state.next_op[jobs]
+        ops = self.state.next_op_id[self.state.candidates()]
         g.action_mask[ops] = 1
         g.nodes[ops, 3] = 1.0
         self._cand_ops = ops
@@ -213,13 +214,13 @@ class JobShopEnv(GraphSchedulingEnv):
         st = self.state
         m = self._m
         job = action // m
-        op_id, start, end, prev = st.schedule(job)
+        op_id, start, end, prev = st.schedule(job, check=False)  # legality checked against the mask
         k = op_id - job * m
         g = self.graph
         x = g.nodes
         # completion LBs of this op and its job successors shift to the actual end
-        lb_row = end + (self._cum[job, k:] - self._cum[job, k])
-        x[op_id : op_id + (m - k), 1] = lb_row / self._lb_scale
+        cum = self._cum_list[job]
+        x[op_id : op_id + (m - k), 1] = self._cum_scaled[job, k:] + (end - cum[k]) / self._lb_scale
         x[op_id, 2] = 1.0
         x[op_id, 7] = start / self._lb_scale
         if prev >= 0:
@@ -229,7 +230,7 @@ class JobShopEnv(GraphSchedulingEnv):
             g.edge_type[ne] = EDGE_MACHINE
             g.n_edges = ne + 1
         old_max = self._max_lb
-        last = float(lb_row[-1])
+        last = float(end + cum[-1] - cum[k])
         if last > old_max:
             self._max_lb = last
         self._set_candidates()

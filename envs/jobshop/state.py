@@ -66,6 +66,16 @@ class JobShopState:
         self.machine_sequence: list[list[int]] = [[] for _ in range(m)]
         self.n_scheduled = 0
         self.makespan = 0
+        # per-job views of the next operation, kept in step so candidate sets need no fancy indexing
+        self._next_machine = self.machines[:, 0].copy()
+        self._next_duration = self.durations[:, 0].copy()
+        self._ready_or_inf = np.zeros(n, np.int64)  # job_ready, or a sentinel once the job is done
+        self.next_op_id = np.arange(n, dtype=np.int64) * m  # global id of each job's next operation
+        self._machines_list = self.machines.tolist()
+        self._durations_list = self.durations.tolist()
+        self._job_ready_list = [0] * n
+        self._machine_ready_list = [0] * m
+        self._next_list = [0] * n
         self._candidates = self._compute_candidates()
 
     # ------------------------------------------------------------------ queries
@@ -75,10 +85,7 @@ class JobShopState:
 
     def earliest_starts(self) -> np.ndarray:
         """Earliest start of each job's next operation (a large sentinel for finished jobs)."""
-        nm = self._mach_pad[self._jobs, self.next_op]
-        est = np.maximum(self.job_ready, self.machine_ready[nm])
-        est[self.next_op >= self.n_machines] = _INF
-        return est
+        return np.maximum(self._ready_or_inf, self.machine_ready[self._next_machine])
 
     def candidates(self) -> np.ndarray:
         """Jobs whose next operation is schedulable now, ascending job index."""
@@ -87,43 +94,55 @@ class JobShopState:
     def _compute_candidates(self) -> np.ndarray:
         if self.n_scheduled == self.n_jobs * self.n_machines:
             return np.empty(0, np.int64)
-        est = self.earliest_starts()
+        est = np.maximum(self._ready_or_inf, self.machine_ready[self._next_machine])
         if self.builder == "nondelay":
             return np.flatnonzero(est == est.min())
         if self.builder == "active":
-            ect = est + self._dur_pad[self._jobs, self.next_op]
+            ect = est + self._next_duration
             j_star = int(np.argmin(ect))  # first (lowest job index) on ties
-            c_star = ect[j_star]
-            m_star = self._mach_pad[j_star, self.next_op[j_star]]
-            on_m = self._mach_pad[self._jobs, self.next_op] == m_star
-            return np.flatnonzero(on_m & (est < c_star) & (self.next_op < self.n_machines))
-        return np.flatnonzero(self.next_op < self.n_machines)
+            on_m = self._next_machine == self._next_machine[j_star]
+            return np.flatnonzero(on_m & (est < ect[j_star]))
+        return np.flatnonzero(self._ready_or_inf < _INF)
 
     # ------------------------------------------------------------------ transition
-    def schedule(self, job: int) -> tuple[int, int, int, int]:
+    def schedule(self, job: int, check: bool = True) -> tuple[int, int, int, int]:
         """Schedule ``job``'s next operation as early as it can.
 
         Returns ``(op_id, start, end, previous op id on that machine or -1)``. Raises ``ValueError``
-        when ``job`` is not a candidate.
+        when ``job`` is not a candidate (``check=False`` skips that test for callers that already
+        checked, e.g. the env against its action mask).
         """
-        k = int(self.next_op[job]) if 0 <= job < self.n_jobs else self.n_machines
-        if k >= self.n_machines or job not in self._candidates:
+        if check and (not 0 <= job < self.n_jobs or job not in self._candidates):
             raise ValueError(
                 f"job {job} is not schedulable now (builder {self.builder!r}); candidates: "
                 f"{self._candidates.tolist()}"
             )
-        machine = int(self.machines[job, k])
-        start = max(int(self.job_ready[job]), int(self.machine_ready[machine]))
-        end = start + int(self.durations[job, k])
-        op_id = job * self.n_machines + k
+        m = self.n_machines
+        k = self._next_list[job]
+        machine = self._machines_list[job][k]
+        jr, mr = self._job_ready_list[job], self._machine_ready_list[machine]
+        start = jr if jr > mr else mr
+        end = start + self._durations_list[job][k]
+        op_id = job * m + k
         prev = int(self.machine_last[machine])
         self.start[job, k] = start
         self.end[job, k] = end
+        self._job_ready_list[job] = end
+        self._machine_ready_list[machine] = end
         self.job_ready[job] = end
         self.machine_ready[machine] = end
         self.machine_last[machine] = op_id
         self.machine_sequence[machine].append(op_id)
+        self._next_list[job] = k + 1
         self.next_op[job] = k + 1
+        self.next_op_id[job] = op_id + 1
+        if k + 1 < m:
+            self._next_machine[job] = self._machines_list[job][k + 1]
+            self._next_duration[job] = self._durations_list[job][k + 1]
+            self._ready_or_inf[job] = end
+        else:
+            self._ready_or_inf[job] = _INF
+            self._next_duration[job] = 0
         self.n_scheduled += 1
         if end > self.makespan:
             self.makespan = end

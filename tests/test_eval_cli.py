@@ -1,0 +1,114 @@
+"""schedgym-eval: results, leaderboard, resume, failures recorded, bad input named."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from schedgym.eval.cli import main, parse_config
+from schedgym.eval.suites import load_suite, suite_names
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_eval_writes_results_and_leaderboard(tmp_path: Path, jsplib_dir: Path) -> None:
+    out = tmp_path / "ev"
+    rc = main(["suite=[ft06,lawrence-10x5]", "policies=[mwkr:nondelay,spt:active,cpsat:5]", f"out={out}",
+               "progress=false", "print_leaderboard=false", f"jsplib_mirror={jsplib_dir}"])
+    assert rc == 0
+    rows = _rows(out / "results.csv")
+    assert len(rows) == (1 + 5) * 3
+    assert all(r["validated"] == "True" and r["error"] == "" for r in rows)
+    cp = [r for r in rows if r["policy"] == "cpsat:5"]
+    assert all(float(r["gap"]) == 0.0 and r["x.optimal"] == "True" for r in cp)
+    board = (out / "leaderboard.md").read_text()
+    assert "## ft06" in board and "**0.00%**" in board and "mwkr:nondelay" in board
+    assert (out / "config.yaml").is_file()
+
+
+def test_eval_resume_skips_finished_rows(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "ev"
+    args = ["suite=taillard-15x15", "cases=[ta01,ta02]", "policies=[mwkr:nondelay]", f"out={out}", "progress=false",
+            "print_leaderboard=false"]
+    assert main(args) == 0
+    first = _rows(out / "results.csv")
+    # simulate an interrupted run: drop the last row, then resume with one more policy
+    with (out / "results.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(first[0]))
+        w.writeheader()
+        w.writerows(first[:-1])
+    capsys.readouterr()
+    assert main(args[:2] + ["policies=[mwkr:nondelay,fifo:nondelay]"] + args[3:]) == 0
+    assert "4 episodes planned, 1 already in" in capsys.readouterr().out
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 4
+    again = [r for r in rows if r["policy"] == "mwkr:nondelay"]
+    assert sorted(r["objective"] for r in again) == sorted(r["objective"] for r in first)  # deterministic
+
+
+def test_eval_is_deterministic_for_given_seeds(tmp_path: Path) -> None:
+    objs = []
+    for k in range(2):
+        out = tmp_path / f"ev{k}"
+        main(["suite=generated-10x10", "seeds=[0,1]", "policies=[random,mwkr:nondelay]", f"out={out}",
+              "progress=false", "print_leaderboard=false"])
+        objs.append([(r["policy"], r["seed"], r["objective"]) for r in _rows(out / "results.csv")])
+    assert objs[0] == objs[1]
+
+
+def test_failures_are_recorded_and_the_run_goes_on(tmp_path: Path, monkeypatch) -> None:
+    from schedgym.eval import runner
+
+    real = runner.run_episode
+
+    def flaky(env, policy, **kw):
+        if policy.name == "spt:nondelay":
+            raise RuntimeError("boom")
+        return real(env, policy, **kw)
+
+    monkeypatch.setattr(runner, "run_episode", flaky)
+    out = tmp_path / "ev"
+    rc = main(["suite=ft06", "policies=[spt:nondelay,mwkr:nondelay]", f"out={out}", "progress=false",
+               "print_leaderboard=false"])
+    assert rc == 1
+    rows = {r["policy"]: r for r in _rows(out / "results.csv")}
+    assert rows["spt:nondelay"]["error"].startswith("RuntimeError: boom")
+    assert rows["mwkr:nondelay"]["error"] == "" and rows["mwkr:nondelay"]["objective"]
+    assert "failed" in (out / "leaderboard.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["suite=ft06", "polices=[spt]"], "polices"),
+        (["suite=ft06", "seeds=abc"], "seeds"),
+        (["suite=ft06", "resume=maybe"], "resume"),
+        (["ft06"], "key=value"),
+        ([], "suite=<name> is required"),
+    ],
+)
+def test_bad_overrides_name_the_key(argv: list[str], match: str) -> None:
+    with pytest.raises(SystemExit, match=match):
+        parse_config(argv)
+
+
+def test_unknown_suite_and_policy(tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="taillard-15x15"):
+        load_suite("taillard-15x1")
+    with pytest.raises(KeyError, match="unknown policy 'mwrk'"):
+        main(["suite=ft06", "policies=[mwrk]", f"out={tmp_path}", "progress=false"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nenv_id: schedgym/JobShop-v0\ncases: [{name: a}]\nplicies: [spt]\n")
+    with pytest.raises(ValueError, match=r"unknown suite key\(s\) \['plicies'\]"):
+        load_suite(str(bad))
+
+
+def test_every_shipped_suite_loads() -> None:
+    for name in suite_names():
+        suite = load_suite(name)
+        assert suite.cases and suite.env_id.startswith("schedgym/")

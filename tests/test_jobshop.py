@@ -1,0 +1,280 @@
+"""Job-shop domain: instances and formats, the simulator's builders, env details, validator, rules, CP-SAT."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import schedgym.envs  # noqa: F401
+from schedgym.agents import make_policy, run_episode
+from schedgym.agents.jobshop import solve_jobshop
+from schedgym.envs import IllegalActionError
+from schedgym.envs.jobshop.instance import (
+    TAILLARD_SEEDS,
+    InstanceFormatError,
+    JobShopInstance,
+    UnknownInstanceError,
+    best_known,
+    format_standard,
+    format_taillard,
+    generate_random,
+    load_instance,
+    parse_instance,
+    read_instance,
+    taillard_instance,
+    write_instance,
+)
+from schedgym.envs.jobshop.state import JobShopState
+from schedgym.envs.jobshop.validate import InfeasibleScheduleError, validate_schedule
+
+
+# ----------------------------------------------------------------------------- instances
+def test_taillard_generator_reproduces_all_80(jsplib_dir: Path) -> None:
+    assert len(TAILLARD_SEEDS) == 80
+    for name in TAILLARD_SEEDS:
+        assert taillard_instance(name) == read_instance(jsplib_dir / "instances" / name), name
+
+
+def test_catalog_bounds_agree_with_shared_data(jsplib_dir: Path) -> None:
+    data = {d["name"]: d for d in json.loads((jsplib_dir / "instances.json").read_text())}
+    for name, d in data.items():
+        b = best_known(name)
+        assert b["source"] and b["date"]
+        if d["optimum"] is not None:
+            assert b["optimal"] and b["upper"] == b["lower"] == d["optimum"]
+        elif d.get("bounds"):
+            assert (b["lower"], b["upper"]) == (d["bounds"]["lower"], d["bounds"]["upper"])
+        else:  # ta71-ta80: machine-load bound computed from the instance
+            assert b["lower"] == taillard_instance(name).lower_bound()
+
+
+def test_load_by_name_from_mirror_with_checksum(jsplib_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    ft06 = load_instance("ft06", mirror=jsplib_dir)
+    assert ft06.shape == (6, 6) and ft06.durations[0, 1] == 3
+    # a tampered mirror file fails the pinned sha256
+    (tmp_path / "instances").mkdir()
+    text = (jsplib_dir / "instances" / "ft06").read_text().replace("2  1  0  3", "2  1  0  4")
+    (tmp_path / "instances" / "ft06").write_text(text)
+    monkeypatch.setenv("SCHEDGYM_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="sha256"):
+        load_instance("ft06", mirror=tmp_path)
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        load_instance("la01", mirror=tmp_path, download=False)
+
+
+def test_unknown_instance_lists_close_names() -> None:
+    with pytest.raises(UnknownInstanceError, match="ft06"):
+        load_instance("ft6")
+    assert load_instance("TA1") == taillard_instance("ta01")
+
+
+def test_formats_roundtrip(tmp_path: Path) -> None:
+    inst = generate_random(5, 4, rng=3, name="r")
+    for fmt in ("standard", "taillard"):
+        path = tmp_path / f"r.{fmt}"
+        write_instance(inst, path, fmt=fmt)
+        assert read_instance(path) == inst
+    assert parse_instance(format_taillard(taillard_instance("ta01"))) == taillard_instance("ta01")
+    assert parse_instance(format_standard(inst)) == inst
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("2 2\n0 1 1 2\n0 3\n", r"line 3: job 1 has 2 numbers, expected 4"),
+        ("2 2\n0 1 1 2\n", r"header says 2 jobs but the file has 1"),
+        ("2 2\n0 1 1 x\n0 3 1 4\n", r"line 2: 'x' is not an integer"),
+        ("2 2\n0 1 2 2\n0 3 1 4\n", r"line 2: job 0 operation 1: machine 2 out of range"),
+        ("# c\n2 2\n0 1 0 2\n0 3 1 4\n", r"line 3: job 0 does not visit machine\(s\) \[1\]"),
+        ("2\n", r"line 1: header must be"),
+        ("# only comments\n", r"no data"),
+    ],
+)
+def test_malformed_files_name_file_and_line(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(InstanceFormatError, match=match) as info:
+        read_instance(path)
+    assert str(path) in str(info.value)
+
+
+def test_generate_random_is_seeded_and_valid() -> None:
+    a, b = generate_random(8, 6, rng=7), generate_random(8, 6, rng=7)
+    assert a == b and a != generate_random(8, 6, rng=8)
+    assert a.durations.min() >= 1 and a.durations.max() <= 99
+    with pytest.raises(ValueError):
+        generate_random(0, 3)
+
+
+# ----------------------------------------------------------------------------- independent rule check
+def _independent_pdr(inst: JobShopInstance, rule: str, builder: str) -> int:
+    """A from-scratch rule + builder simulation (plain Python lists) to cross-check the env's rules."""
+    n, m = inst.shape
+    d = inst.durations.tolist()
+    mach = inst.machines.tolist()
+    nxt = [0] * n
+    jready = [0] * n
+    mready = [0] * m
+    total = [sum(r) for r in d]
+    done_work = [0] * n
+    makespan = 0
+    for _ in range(n * m):
+        live = [j for j in range(n) if nxt[j] < m]
+        est = {j: max(jready[j], mready[mach[j][nxt[j]]]) for j in live}
+        if builder == "nondelay":
+            t = min(est.values())
+            cands = [j for j in live if est[j] == t]
+        else:  # Giffler-Thompson
+            ect = {j: est[j] + d[j][nxt[j]] for j in live}
+            jstar = min(live, key=lambda j: (ect[j], j))
+            mstar = mach[jstar][nxt[jstar]]
+            cands = [j for j in live if mach[j][nxt[j]] == mstar and est[j] < ect[jstar]]
+
+        def key(j: int) -> float:
+            p = d[j][nxt[j]]
+            rem = total[j] - done_work[j]
+            return {
+                "spt": p, "lpt": -p, "mwkr": -rem, "lwkr": rem, "mopnr": -(m - nxt[j]),
+                "fifo": jready[j], "fdd-mwkr": (done_work[j] + p) / rem,
+            }[rule]
+
+        j = min(cands, key=lambda j: (key(j), j))
+        k = nxt[j]
+        s = max(jready[j], mready[mach[j][k]])
+        e = s + d[j][k]
+        jready[j] = mready[mach[j][k]] = e
+        done_work[j] += d[j][k]
+        nxt[j] += 1
+        makespan = max(makespan, e)
+    return makespan
+
+
+@pytest.mark.parametrize("builder", ["nondelay", "active"])
+@pytest.mark.parametrize("rule", ["spt", "lpt", "mwkr", "lwkr", "mopnr", "fifo", "fdd-mwkr"])
+def test_rules_agree_with_independent_implementation(rule: str, builder: str) -> None:
+    instances = [taillard_instance("ta01"), taillard_instance("ta11"), generate_random(7, 5, rng=1)]
+    for inst in instances:
+        policy = make_policy(f"{rule}:{builder}")
+        env = gym.make("schedgym/JobShop-v0", instance=inst, **policy.env_kwargs)
+        got = run_episode(env, policy, seed=0).objective
+        assert got == _independent_pdr(inst, rule, builder), (rule, builder, inst.name)
+
+
+# ----------------------------------------------------------------------------- simulator / env
+def test_builders_candidate_sets() -> None:
+    inst = JobShopInstance(np.array([[0, 1], [0, 1], [1, 0]]), np.array([[3, 2], [1, 4], [5, 1]]), name="t")
+    nd = JobShopState(inst, "nondelay")
+    assert nd.candidates().tolist() == [0, 1, 2]  # everything can start at 0
+    act = JobShopState(inst, "active")
+    # earliest completion: job 1 on machine 0 at 1; jobs on machine 0 starting before 1: jobs 0, 1
+    assert act.candidates().tolist() == [0, 1]
+    act.schedule(1)
+    with pytest.raises(ValueError, match="not schedulable"):
+        act.schedule(1) if 1 not in act.candidates() else act.schedule(5)
+
+
+def test_dense_return_is_minus_makespan_up_to_constant() -> None:
+    inst = taillard_instance("ta02")
+    env = gym.make("schedgym/JobShop-v0", instance=inst, reward_scale=1.0)
+    obs, _ = env.reset(seed=0)
+    lb0 = inst.durations.sum(axis=1).max()
+    total, done = 0.0, False
+    while not done:
+        obs, r, done, _, info = env.step(int(np.flatnonzero(obs["action_mask"])[-1]))
+        total += r
+    assert total == pytest.approx(-(info["metrics"]["makespan"] - lb0))
+    sparse = gym.make("schedgym/JobShop-v0", instance=inst, reward="sparse", reward_scale=1.0)
+    obs, _ = sparse.reset(seed=0)
+    rewards = []
+    done = False
+    while not done:
+        obs, r, done, _, info = sparse.step(int(np.flatnonzero(obs["action_mask"])[-1]))
+        rewards.append(r)
+    assert rewards[-1] == -info["metrics"]["makespan"] and not any(rewards[:-1])
+
+
+def test_illegal_action_names_action_and_legal_set() -> None:
+    env = gym.make("schedgym/JobShop-v0", instance="ta01")
+    obs, _ = env.reset(seed=0)
+    with pytest.raises(IllegalActionError, match=r"illegal action 1: .*waits for op 0.*Legal actions: \[0, 15"):
+        env.step(1)
+    with pytest.raises(IllegalActionError, match="outside the action space"):
+        env.step(10_000)
+
+
+def test_observation_graph_grows_with_machine_arcs() -> None:
+    env = gym.make("schedgym/JobShop-v0", instance="ft06")
+    obs, _ = env.reset(seed=0)
+    n_job_arcs = 6 * 5
+    assert obs["n_edges"][0] == n_job_arcs and obs["n_nodes"][0] == 36
+    edges = n_job_arcs
+    done = False
+    while not done:
+        obs, _, done, _, info = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
+        assert obs["n_edges"][0] >= edges
+        edges = obs["n_edges"][0]
+    assert edges == n_job_arcs + 6 * 5  # every machine sequence is a chain of 6 operations
+    assert obs["nodes"][:36, 2].all()  # all scheduled
+    assert validate_schedule(env.unwrapped.instance, info["solution"]) == info["metrics"]["makespan"]
+
+
+def test_reset_with_instance_option_and_padding() -> None:
+    env = gym.make("schedgym/JobShop-v0", n_jobs=6, n_machines=6)
+    small = generate_random(4, 3, rng=0)
+    obs, _ = env.reset(seed=0, options={"instance": small})
+    assert obs["n_nodes"][0] == 12 and not obs["action_mask"][12:].any()
+    with pytest.raises(ValueError, match="larger than"):
+        env.reset(options={"instance": generate_random(7, 3, rng=0)})
+
+
+def test_render_rgb_array() -> None:
+    env = gym.make("schedgym/JobShop-v0", instance="ft06", render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    for _ in range(10):
+        obs, *_ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
+    img = env.render()
+    assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8 and img.std() > 0
+
+
+# ----------------------------------------------------------------------------- validator
+def test_validator_rejects_broken_schedules() -> None:
+    inst = load_instance("ft06")
+    res = solve_jobshop(inst, time_limit_s=5)
+    assert validate_schedule(inst, res.start) == 55
+    bad = res.start.copy()
+    bad[0, 1] = bad[0, 0]  # starts before its job predecessor ends
+    with pytest.raises(InfeasibleScheduleError, match="precedence"):
+        validate_schedule(inst, bad)
+    overlap = res.start.copy()
+    j0, j1 = np.argwhere(inst.machines == 0)[:2]
+    overlap[tuple(j1)] = overlap[tuple(j0)]
+    with pytest.raises(InfeasibleScheduleError):
+        validate_schedule(inst, overlap)
+    missing = res.start.copy()
+    missing[2, 3] = -1
+    with pytest.raises(InfeasibleScheduleError, match="not scheduled"):
+        validate_schedule(inst, missing)
+    with pytest.raises(InfeasibleScheduleError, match="reported makespan"):
+        validate_schedule(inst, {"start": res.start.tolist(), "makespan": 54})
+
+
+# ----------------------------------------------------------------------------- CP-SAT
+@pytest.mark.parametrize("name, optimum", [("ft06", 55), ("la01", 666), ("la02", 655), ("la03", 597), ("la04", 590), ("la05", 593)])
+def test_cpsat_proves_small_optima_and_replays_exactly(name: str, optimum: int) -> None:
+    policy = make_policy("cpsat:10")
+    env = gym.make("schedgym/JobShop-v0", instance=name, **policy.env_kwargs)
+    result = run_episode(env, policy, seed=0)
+    assert result.extra["optimal"] is True
+    assert result.objective == optimum == result.extra["solver_makespan"]
+    assert result.extra["solver_time_s"] < 10
+
+
+def test_cpsat_needs_serial_builder() -> None:
+    policy = make_policy("cpsat:1")
+    env = gym.make("schedgym/JobShop-v0", instance="ft06")
+    with pytest.raises(ValueError, match="serial"):
+        run_episode(env, policy, seed=0)
