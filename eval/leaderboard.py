@@ -69,6 +69,13 @@ def suite_tables(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | None
             wall_time_s=("wall_time_s", "mean"),
             **{c[2:]: (c, "mean") for c in metric_cols if c[2:] != sub["objective_name"].iloc[0]},
         )
+        if "x.optimal" in sub:  # exact solvers report whether they proved optimality
+            proven = sub["x.optimal"].map(lambda v: str(v) == "True")
+            has = sub["x.optimal"].notna()
+            agg["proven_optimal"] = [
+                f"{int(proven[(sub['policy'] == p) & has].sum())}/{int(has[sub['policy'] == p].sum())}"
+                if has[sub["policy"] == p].any() else "" for p in agg.index
+            ]
         errors = df[(df["suite"] == suite) & (df["group"] == group) & (df["error"] != "")]
         agg["errors"] = errors.groupby("policy").size().reindex(agg.index).fillna(0).astype(int)
         kind = sub["gap_kind"].iloc[0]
@@ -115,6 +122,9 @@ def _markdown_table(table: pd.DataFrame, pct: bool = False, bold: str | None = N
         cells = []
         for c in cols:
             v = r[c]
+            if isinstance(v, str):
+                cells.append(v or "-")
+                continue
             s = _fmt(float(v), pct or c in pct_cols) if pd.notna(v) else "-"
             if c in best and pd.notna(v) and math.isclose(float(v), best[c], rel_tol=1e-12, abs_tol=1e-12):
                 s = f"**{s}**"

@@ -1,0 +1,44 @@
+"""Packaging: every code folder is mapped into `schedgym`, and a built wheel carries code and data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MAPPED = {"envs": "schedgym.envs", "agents": "schedgym.agents", "train": "schedgym.train", "eval": "schedgym.eval",
+          "configs": "schedgym.configs"}
+
+
+def _declared() -> set[str]:
+    return set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+
+
+def test_every_package_folder_is_declared() -> None:
+    found = set()
+    for folder, name in MAPPED.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([name, *rel.parts]) if rel.parts else name)
+    missing = found - _declared()
+    assert not missing, f"add these to [tool.setuptools] packages in pyproject.toml: {sorted(missing)}"
+
+
+def test_wheel_contains_code_and_data(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"wheel build failed: {proc.stderr[-2000:]}")
+    wheel = next(tmp_path.glob("schedgym-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "schedgym/envs/core.py" in names
+    assert "schedgym/envs/jobshop/data/catalog.json" in names
+    assert "schedgym/configs/suites/taillard-15x15.yaml" in names
+    assert not any(n.startswith("envs/") for n in names), "a top-level 'envs' package would land in site-packages"
