@@ -30,6 +30,7 @@ class EvalConfig:
     policies: Optional[list[str]] = None  # default: each suite's own list
     seeds: Optional[list[int]] = None  # default: each suite's own seeds
     cases: Optional[list[str]] = None  # restrict to these case names
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # extra env kwargs for every case, e.g. env_kwargs.reward=sparse
     out: Optional[str] = None  # default: runs/eval/<suite names>
     resume: bool = True  # skip rows already in <out>/results.csv
     jsplib_mirror: Optional[str] = None  # folder holding JSPLIB's instances/ (sets SCHEDGYM_JSPLIB_MIRROR)
@@ -79,6 +80,10 @@ def evaluate(cfg: EvalConfig) -> int:
 
     suite_args = cfg.suite if not isinstance(cfg.suite, str) else [cfg.suite]
     suites = [load_suite(str(s)) for s in suite_args]
+    if cfg.env_kwargs:
+        extra = OmegaConf.to_container(cfg.env_kwargs, resolve=True)
+        for s in suites:
+            s.env_kwargs = {**s.env_kwargs, **extra}
     out = Path(cfg.out or os.path.join("runs", "eval", "+".join(s.name for s in suites)))
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))

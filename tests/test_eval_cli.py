@@ -112,3 +112,13 @@ def test_every_shipped_suite_loads() -> None:
     for name in suite_names():
         suite = load_suite(name)
         assert suite.cases and suite.env_id.startswith("schedgym/")
+
+
+def test_env_kwargs_override_reaches_the_env(tmp_path: Path) -> None:
+    out = tmp_path / "ev"
+    assert main(["suite=ft06", "policies=[rule-random]", "env_kwargs.schedule_builder=active", f"out={out}",
+                 "progress=false", "print_leaderboard=false"]) == 0
+    assert _rows(out / "results.csv")[0]["validated"] == "True"
+    assert main(["suite=ft06", "policies=[rule-random]", "env_kwargs.reward=bogus", f"out={tmp_path / 'b'}",
+                 "progress=false", "print_leaderboard=false"]) == 1
+    assert "reward must be" in _rows(tmp_path / "b" / "results.csv")[0]["error"]
