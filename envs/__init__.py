@@ -21,6 +21,9 @@ from .core import (
 #: every id this package registers: id -> (entry point, default kwargs). Each domain adds its own lines.
 ENV_IDS: dict[str, tuple[str, dict]] = {
     "schedgym/JobShop-v0": ("schedgym.envs.jobshop.env:JobShopEnv", {}),
+    "schedgym/ISBJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"shutdown_prob": 0.05}),
+    "schedgym/BlockingJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"shutdown_prob": 0.0}),
+    "schedgym/InterruptJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"blocking": False, "shutdown_prob": 0.05}),
 }
 
 for _env_id, (_entry, _kwargs) in ENV_IDS.items():

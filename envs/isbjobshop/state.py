@@ -1,0 +1,486 @@
+"""Simulator of the interrupting swap-allowed blocking job shop (ISBJSSP); pure Python/NumPy, no Gym.
+
+Semantics (Wong et al. 2023, arXiv 2302.02506, for the problem; the details the paper leaves open are
+chosen here and documented in ``docs/isbjobshop.md``):
+
+* **Time** is integer. Operation ``(j, k)`` runs on ``instance.machines[j, k]`` for
+  ``instance.durations[j, k]`` units of *up* time.
+* **Blocking** (``blocking=True``): there are no buffers. A job that finishes an operation keeps its
+  machine (the machine is *blocked*) until the job starts its next operation; after its last operation
+  the job leaves the shop at once. With ``blocking=False`` a finished job leaves the machine at once
+  and waits in an unlimited buffer (the classic job shop, used for the plain interruption variant).
+* **Swaps**: a set of blocked jobs ``j0, j1, ..., j(r-1)`` in which each ``ji`` waits for the machine
+  held by ``j(i+1 mod r)`` may all move at the same instant. Choosing any member of such a cycle
+  executes the whole cycle. Because every blocked job wants exactly one machine and every machine holds
+  at most one job, a state in which nothing is processing and no machine is down always has a legal
+  start or a legal swap, so the simulator never deadlocks.
+* **Interruptions**: every machine, idle or busy, fails at each unit time boundary with probability
+  ``shutdown_prob`` after at least one unit of up time (so its up periods are geometric, support
+  ``1, 2, ...``), then stays down for a repair time drawn from ``repair`` (``>= 1``). The failure
+  process of a machine is exogenous: it is drawn at reset from per-machine generators seeded from the
+  env's ``np_random``, so a seed fixes the whole disruption realization, whatever the policy does.
+  A failure interrupts the operation in process: with ``interruption="resume"`` it continues with its
+  remaining time when the machine is repaired; with ``"restart"`` it starts over from scratch. No
+  operation *starts* on a down machine; a finished (blocked) job may leave a down machine (leaving is
+  not processing) and a job blocked on a machine stays there while the machine is down.
+* **Events at the same time** are applied in the order completions, repairs, failures (an operation
+  that completes at the instant its machine fails is complete).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..jobshop.instance import JobShopInstance
+
+INF = 1 << 62
+#: job phases
+WAIT, PROC, BLOCK, DONE = 0, 1, 2, 3
+#: operation status codes (``ISBJobShopState.op_status``)
+OP_PENDING, OP_PROCESSING, OP_BLOCKED, OP_DONE = 0, 1, 2, 3
+INTERRUPTIONS: tuple[str, ...] = ("resume", "restart")
+REPAIR_DISTS: tuple[str, ...] = ("constant", "uniform", "geometric")
+
+
+def parse_repair(spec: Any) -> tuple[str, float, float]:
+    """Normalize a repair-time distribution to ``(kind, a, b)``; raise ``ValueError`` if invalid.
+
+    Accepted: an int ``d`` (constant ``d``); ``("constant", d)``; ``("uniform", low, high)`` (integers
+    ``low..high`` inclusive); ``("geometric", mean)`` (support ``1, 2, ...``, given mean ``>= 1``); or the
+    same as a dict ``{"dist": "uniform", "low": 1, "high": 10}`` / ``{"dist": "constant", "value": 5}`` /
+    ``{"dist": "geometric", "mean": 5}``. Every repair takes at least one time unit.
+    """
+    if isinstance(spec, dict):
+        kind = spec.get("dist")
+        if kind == "constant":
+            args: tuple = (spec.get("value"),)
+        elif kind == "uniform":
+            args = (spec.get("low"), spec.get("high"))
+        elif kind == "geometric":
+            args = (spec.get("mean"),)
+        else:
+            raise ValueError(f"repair distribution: unknown dist {kind!r}; choose one of {REPAIR_DISTS}")
+    elif isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        kind, args = "constant", (int(spec),)
+    elif isinstance(spec, (tuple, list)) and spec and isinstance(spec[0], str):
+        kind, args = spec[0], tuple(spec[1:])
+    else:
+        raise ValueError(
+            f"repair distribution {spec!r} not understood: give an int, ('uniform', low, high), "
+            "('constant', d), ('geometric', mean) or a dict with 'dist'"
+        )
+    if kind not in REPAIR_DISTS:
+        raise ValueError(f"repair distribution: unknown kind {kind!r}; choose one of {REPAIR_DISTS}")
+    need = {"constant": 1, "uniform": 2, "geometric": 1}[kind]
+    if len(args) != need or any(a is None for a in args):
+        raise ValueError(f"repair distribution {kind!r} takes {need} parameter(s), got {args!r}")
+    try:
+        vals = [float(a) for a in args]
+    except (TypeError, ValueError):
+        raise ValueError(f"repair distribution {kind!r}: parameters must be numbers, got {args!r}") from None
+    if kind == "constant":
+        if vals[0] < 1 or vals[0] != int(vals[0]):
+            raise ValueError(f"constant repair time must be an integer >= 1, got {args[0]!r}")
+        return ("constant", vals[0], vals[0])
+    if kind == "uniform":
+        lo, hi = vals
+        if lo < 1 or lo != int(lo) or hi != int(hi) or hi < lo:
+            raise ValueError(f"uniform repair time needs integers 1 <= low <= high, got low={args[0]!r}, high={args[1]!r}")
+        return ("uniform", lo, hi)
+    if not np.isfinite(vals[0]) or vals[0] < 1:
+        raise ValueError(f"geometric repair time needs a finite mean >= 1, got {args[0]!r}")
+    return ("geometric", vals[0], 0.0)
+
+
+def check_probability(p: Any, what: str = "shutdown_prob") -> float:
+    """A probability in ``[0, 1)`` or ``ValueError`` naming ``what``."""
+    try:
+        q = float(p)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number in [0, 1), got {p!r}") from None
+    if not (0.0 <= q < 1.0) or not np.isfinite(q):
+        raise ValueError(f"{what} must be in [0, 1) (a per-time-unit probability), got {p!r}")
+    return q
+
+
+class DowntimeProcess:
+    """The exogenous failure/repair realization of every machine, generated lazily.
+
+    Machine ``M``'s down intervals ``[a, b)`` come from its own generator (seeded at construction),
+    so their values do not depend on the order in which they are requested.
+    """
+
+    def __init__(self, n_machines: int, shutdown_prob: float, repair: tuple[str, float, float],
+                 rng: np.random.Generator | None) -> None:
+        self.p = shutdown_prob
+        self.repair = repair
+        self.n_machines = n_machines
+        self.intervals: list[list[tuple[int, int]]] = [[] for _ in range(n_machines)]
+        self._gens: list[np.random.Generator] | None = None
+        self._frontier = [0] * n_machines  # the machine is up from here until its next generated failure
+        if shutdown_prob > 0:
+            if rng is None:
+                raise ValueError("a random generator is needed when shutdown_prob > 0")
+            seeds = rng.integers(0, 2**63 - 1, size=n_machines)
+            self._gens = [np.random.default_rng(int(s)) for s in seeds]
+
+    def _draw_repair(self, gen: np.random.Generator) -> int:
+        kind, a, b = self.repair
+        if kind == "constant":
+            return int(a)
+        if kind == "uniform":
+            return int(gen.integers(int(a), int(b) + 1))
+        return int(gen.geometric(1.0 / a))
+
+    def interval(self, machine: int, index: int) -> tuple[int, int]:
+        """The ``index``-th down interval of ``machine`` (``(INF, INF)`` if the machine never fails)."""
+        if self._gens is None:
+            return (INF, INF)
+        ivs = self.intervals[machine]
+        gen = self._gens[machine]
+        while len(ivs) <= index:
+            a = self._frontier[machine] + int(gen.geometric(self.p))
+            b = a + self._draw_repair(gen)
+            ivs.append((a, b))
+            self._frontier[machine] = b
+        return ivs[index]
+
+    def until(self, machine: int, horizon: int) -> list[tuple[int, int]]:
+        """Every down interval of ``machine`` that starts before ``horizon``."""
+        out = []
+        i = 0
+        while True:
+            a, b = self.interval(machine, i)
+            if a >= horizon:
+                return out
+            out.append((a, b))
+            i += 1
+
+
+class ISBJobShopState:
+    """State and transitions of one ISBJSSP episode.
+
+    Operation ``(j, k)`` has the id ``j * n_machines + k``. Decisions are taken at the current time
+    :attr:`t`: :meth:`legal_jobs` lists the jobs whose next operation can start now (directly, on a free
+    up machine, or as part of a swap cycle, see :attr:`swap_cycle`); :meth:`start` starts one;
+    :meth:`advance` moves time to the next event (a completion, a repair or a failure).
+    """
+
+    def __init__(
+        self,
+        instance: JobShopInstance,
+        blocking: bool = True,
+        shutdown_prob: float = 0.0,
+        repair: Any = ("uniform", 1, 10),
+        interruption: str = "resume",
+        rng: np.random.Generator | None = None,
+        max_time: int | None = None,
+    ) -> None:
+        if interruption not in INTERRUPTIONS:
+            raise ValueError(f"interruption must be one of {INTERRUPTIONS}, got {interruption!r}")
+        self.instance = instance
+        self.blocking = bool(blocking)
+        self.shutdown_prob = check_probability(shutdown_prob)
+        self.repair = parse_repair(repair)
+        self.interruption = interruption
+        n, m = instance.shape
+        self.n_jobs, self.n_machines = n, m
+        self.mach: list[list[int]] = instance.machines.tolist()
+        self.dur: list[list[int]] = instance.durations.tolist()
+        total = int(instance.durations.sum())
+        self.max_time = int(max_time) if max_time is not None else 100 * (total + 10 * m) + 1000
+        self.downtime = DowntimeProcess(m, self.shutdown_prob, self.repair, rng)
+        self.t = 0
+        self.next_op = [0] * n
+        self.phase = [WAIT] * n
+        self.held = [-1] * n  # machine each job occupies (-1: none)
+        self.holder = [-1] * m  # job on each machine (-1: free)
+        self.finish = [INF] * m  # completion of the op in process if its machine stays up
+        self.remaining = [0] * m  # remaining processing of an interrupted op while its machine is down
+        self.up = [True] * m
+        self.repair_end = [INF] * m
+        self._down_idx = [0] * m
+        self.next_fail = [self.downtime.interval(i, 0)[0] for i in range(m)]
+        self.start_time = [[-1] * m for _ in range(n)]
+        self.completion = [[-1] * m for _ in range(n)]
+        self.leave_time = [[-1] * m for _ in range(n)]
+        self.ready_time = [0] * n  # when each job's next op became ready (completion of the previous op)
+        self.n_interrupts = [[0] * m for _ in range(n)]
+        self.op_status = np.zeros(n * m, np.int8)
+        self.swaps: list[dict[str, Any]] = []
+        self.n_started = 0
+        self.n_jobs_done = 0
+        self.n_failures = 0  # failures observed so far (a disruption counter for reactive policies)
+        self.truncated = False
+        self.legal: list[int] = []
+        self.swap_cycle: dict[int, list[int]] = {}
+        self.compute_legal()
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def done(self) -> bool:
+        return self.n_jobs_done == self.n_jobs
+
+    @property
+    def all_started(self) -> bool:
+        return self.n_started == self.n_jobs * self.n_machines
+
+    def has_pending_event(self) -> bool:
+        """True if something will change without a decision: an op in process or a machine down."""
+        for i in range(self.n_machines):
+            if not self.up[i]:
+                return True
+            h = self.holder[i]
+            if h >= 0 and self.phase[h] == PROC:
+                return True
+        return False
+
+    def legal_jobs(self) -> list[int]:
+        """Jobs whose next operation can start now, ascending."""
+        return self.legal
+
+    def compute_legal(self) -> list[int]:
+        """Recompute :attr:`legal` and :attr:`swap_cycle` for the current time."""
+        legal: list[int] = []
+        cycles: dict[int, list[int]] = {}
+        phase, next_op, mach, up, holder, held = self.phase, self.next_op, self.mach, self.up, self.holder, self.held
+        m = self.n_machines
+        for j in range(self.n_jobs):
+            ph = phase[j]
+            if ph == PROC or ph == DONE:
+                continue
+            target = mach[j][next_op[j]]
+            if not up[target]:
+                continue
+            h = holder[target]
+            if h < 0:
+                legal.append(j)
+                continue
+            if ph != BLOCK:
+                continue
+            own = held[j]
+            members = [j]
+            cur = h
+            for _ in range(m):
+                if phase[cur] != BLOCK:
+                    break
+                members.append(cur)
+                nxt = mach[cur][next_op[cur]]
+                if not up[nxt]:
+                    break
+                if nxt == own:
+                    legal.append(j)
+                    cycles[j] = members
+                    break
+                cur = holder[nxt]
+                if cur < 0:
+                    break
+        self.legal = legal
+        self.swap_cycle = cycles
+        return legal
+
+    def describe_job(self, j: int) -> str:
+        """Why job ``j``'s next operation cannot start now (for error messages)."""
+        if self.phase[j] == DONE:
+            return f"job {j} has finished every operation"
+        k = self.next_op[j]
+        if self.phase[j] == PROC:
+            return f"job {j} is still processing operation {k - 1} on machine {self.held[j]}"
+        target = self.mach[j][k]
+        parts = []
+        if not self.up[target]:
+            parts.append(f"machine {target} is down until t={self.repair_end[target]}")
+        h = self.holder[target]
+        if h >= 0:
+            what = "processing" if self.phase[h] == PROC else "blocked (finished, waiting to move on)"
+            parts.append(f"machine {target} is occupied by job {h} ({what})")
+        if not parts:
+            parts.append("no swap cycle frees its machine")
+        return f"operation {k} of job {j} (machine {target}) cannot start at t={self.t}: " + " and ".join(parts)
+
+    # ------------------------------------------------------------------ transitions
+    def start(self, j: int) -> list[int]:
+        """Start job ``j``'s next operation now (or the swap cycle it belongs to); returns the jobs moved.
+
+        Raises ``ValueError`` (naming the machine and its state) when it cannot start now.
+        """
+        if not (0 <= j < self.n_jobs) or j not in self.legal:
+            raise ValueError(self.describe_job(j) if 0 <= j < self.n_jobs else f"no job {j}")
+        cycle = self.swap_cycle.get(j)
+        if cycle is None:
+            self._leave(j)
+            self._enter(j)
+            moved = [j]
+        else:
+            t = self.t
+            self.swaps.append({"time": t, "moves": [[c, self.next_op[c]] for c in cycle]})
+            for c in cycle:
+                self._leave(c)
+            for c in cycle:
+                self._enter(c)
+            moved = list(cycle)
+        return moved
+
+    def _leave(self, j: int) -> None:
+        a = self.held[j]
+        if a >= 0:  # blocked job leaves its machine
+            k = self.next_op[j] - 1
+            self.leave_time[j][k] = self.t
+            self.op_status[j * self.n_machines + k] = OP_DONE
+            self.holder[a] = -1
+            self.held[j] = -1
+
+    def _enter(self, j: int) -> None:
+        k = self.next_op[j]
+        target = self.mach[j][k]
+        t = self.t
+        self.start_time[j][k] = t
+        self.holder[target] = j
+        self.held[j] = target
+        self.phase[j] = PROC
+        self.next_op[j] = k + 1
+        self.n_started += 1
+        self.op_status[j * self.n_machines + k] = OP_PROCESSING
+        p = self.dur[j][k]
+        self.finish[target] = t + p
+        if p == 0:
+            self._complete(target)
+
+    def _complete(self, machine: int) -> None:
+        j = self.holder[machine]
+        k = self.next_op[j] - 1
+        t = self.t
+        self.completion[j][k] = t
+        self.finish[machine] = INF
+        oid = j * self.n_machines + k
+        if k == self.n_machines - 1 or not self.blocking:
+            self.leave_time[j][k] = t
+            self.op_status[oid] = OP_DONE
+            self.holder[machine] = -1
+            self.held[j] = -1
+            if k == self.n_machines - 1:
+                self.phase[j] = DONE
+                self.n_jobs_done += 1
+            else:
+                self.phase[j] = WAIT
+                self.ready_time[j] = t
+        else:
+            self.phase[j] = BLOCK
+            self.op_status[oid] = OP_BLOCKED
+            self.ready_time[j] = t
+
+    def next_event_time(self) -> int:
+        """Time of the next completion, repair or failure (``INF`` if none)."""
+        best = INF
+        for i in range(self.n_machines):
+            if self.up[i]:
+                f = self.finish[i]
+                if f < best:
+                    best = f
+                f = self.next_fail[i]
+            else:
+                f = self.repair_end[i]
+            if f < best:
+                best = f
+        return best
+
+    def advance(self) -> int:
+        """Move to the next event time and apply every event at that time; returns the new time."""
+        te = self.next_event_time()
+        if te >= INF:
+            raise RuntimeError("advance(): no event is pending (nothing in process, no machine down)")
+        if te > self.max_time:
+            self.truncated = True
+            self.t = te
+            return te
+        self.t = te
+        m = self.n_machines
+        up, finish = self.up, self.finish
+        for i in range(m):  # completions
+            if up[i] and finish[i] == te:
+                self._complete(i)
+        for i in range(m):  # repairs
+            if not up[i] and self.repair_end[i] == te:
+                up[i] = True
+                self.repair_end[i] = INF
+                self._down_idx[i] += 1
+                self.next_fail[i] = self.downtime.interval(i, self._down_idx[i])[0]
+                h = self.holder[i]
+                if h >= 0 and self.phase[h] == PROC:
+                    finish[i] = te + self.remaining[i]
+        for i in range(m):  # failures
+            if up[i] and self.next_fail[i] == te:
+                up[i] = False
+                self.n_failures += 1
+                self.repair_end[i] = self.downtime.interval(i, self._down_idx[i])[1]
+                self.next_fail[i] = INF
+                h = self.holder[i]
+                if h >= 0 and self.phase[h] == PROC:
+                    k = self.next_op[h] - 1
+                    self.n_interrupts[h][k] += 1
+                    self.remaining[i] = finish[i] - te if self.interruption == "resume" else self.dur[h][k]
+                    finish[i] = INF
+        return te
+
+    def advance_until_decision(self) -> None:
+        """Advance until some start is legal, or the episode is done or truncated."""
+        self.compute_legal()
+        while not self.legal and not self.done and not self.truncated:
+            if not self.has_pending_event():
+                raise RuntimeError(f"deadlock at t={self.t}: no legal start and nothing pending (simulator bug)")
+            self.advance()
+            self.compute_legal()
+
+    def finish_all(self) -> None:
+        """After the last start: advance until every job is done (or truncated)."""
+        while not self.done and not self.truncated:
+            self.advance()
+        self.compute_legal()
+
+    # ------------------------------------------------------------------ records
+    @property
+    def makespan(self) -> int:
+        """Latest completion so far."""
+        return max((c for row in self.completion for c in row), default=0)
+
+    def realized_downtime(self, horizon: int | None = None) -> list[list[list[int]]]:
+        """Down intervals ``[a, b)`` of each machine that began before ``horizon`` (default: now)."""
+        h = self.t if horizon is None else horizon
+        return [[[int(a), int(b)] for a, b in self.downtime.until(i, h)] for i in range(self.n_machines)]
+
+    def solution(self) -> dict[str, Any]:
+        """A plain record of the episode for :func:`schedgym.envs.isbjobshop.validate.validate_isb_schedule`."""
+        ms = self.makespan
+        return {
+            "instance": self.instance.name,
+            "blocking": self.blocking,
+            "interruption": self.interruption,
+            "start": [list(r) for r in self.start_time],
+            "completion": [list(r) for r in self.completion],
+            "leave": [list(r) for r in self.leave_time],
+            "downtime": self.realized_downtime(ms),
+            "swaps": [{"time": s["time"], "moves": [list(mv) for mv in s["moves"]]} for s in self.swaps],
+            "makespan": int(ms),
+        }
+
+    def blocking_time(self) -> int:
+        """Total time jobs spent blocking machines after finishing (completed ops only)."""
+        tot = 0
+        for j in range(self.n_jobs):
+            for k in range(self.n_machines):
+                c, lv = self.completion[j][k], self.leave_time[j][k]
+                if c >= 0 and lv >= 0:
+                    tot += lv - c
+        return tot
+
+
+def up_time_between(intervals: Sequence[Sequence[int]], a: int, b: int) -> int:
+    """Units of up time in ``[a, b)`` given sorted down intervals."""
+    total = b - a
+    for da, db in intervals:
+        lo, hi = max(a, da), min(b, db)
+        if hi > lo:
+            total -= hi - lo
+    return total

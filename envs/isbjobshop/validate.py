@@ -1,0 +1,199 @@
+"""Independent check of a finished ISBJSSP episode (blocking, swaps, machine downtime).
+
+Written from the problem definition only; it shares no code with the simulator. Given the instance and
+``info["solution"]`` (entry, completion and leave time of every operation, each machine's recorded down
+intervals, the recorded swaps), it checks:
+
+* every operation appears exactly once, with ``0 <= start <= completion <= leave``;
+* **processing**: no operation starts on a down machine; under ``"resume"`` the machine is up for exactly
+  the operation's processing time within ``[start, completion)`` and ``completion`` is the first time this
+  is so; under ``"restart"`` the last restart point (``start`` or the end of the last down interval that
+  overlaps ``[start, completion)``) is exactly ``processing time`` before ``completion``, with no downtime
+  in between;
+* **routing**: with blocking, a job leaves its machine exactly when it starts its next operation (and
+  leaves at completion after its last one); without blocking it leaves at completion and its next
+  operation starts no earlier;
+* **machine occupancy including blocking**: the occupation intervals ``[start, leave)`` of a machine do not
+  overlap (touching is allowed) and each machine serves every job once;
+* **swaps**: the simultaneous moves at each instant that form a cycle (each job entering the machine that
+  the next one leaves) are exactly the recorded swaps, and every recorded swap is such a cycle;
+* the reported makespan is the latest completion.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from ..jobshop.instance import JobShopInstance
+
+
+class InfeasibleISBScheduleError(AssertionError):
+    """A schedule that breaks an ISBJSSP constraint; the message names the operations and machines."""
+
+
+def _up_time(down: list[tuple[int, int]], a: int, b: int) -> int:
+    total = b - a
+    for da, db in down:
+        lo, hi = max(a, da), min(b, db)
+        if hi > lo:
+            total -= hi - lo
+    return total
+
+
+def _is_down(down: list[tuple[int, int]], t: int) -> bool:
+    return any(da <= t < db for da, db in down)
+
+
+def validate_isb_schedule(instance: JobShopInstance, solution: dict[str, Any]) -> int:
+    """Check an ISBJSSP schedule; return its makespan or raise :class:`InfeasibleISBScheduleError`."""
+    n, m = instance.shape
+    try:
+        start = np.asarray(solution["start"], dtype=np.int64)
+        comp = np.asarray(solution["completion"], dtype=np.int64)
+        leave = np.asarray(solution["leave"], dtype=np.int64)
+    except KeyError as exc:
+        raise InfeasibleISBScheduleError(f"solution lacks the key {exc.args[0]!r}") from None
+    for name, arr in (("start", start), ("completion", comp), ("leave", leave)):
+        if arr.shape != (n, m):
+            raise InfeasibleISBScheduleError(f"{name} times have shape {arr.shape}, expected {(n, m)}")
+    blocking = bool(solution.get("blocking", True))
+    mode = solution.get("interruption", "resume")
+    if mode not in ("resume", "restart"):
+        raise InfeasibleISBScheduleError(f"unknown interruption mode {mode!r}")
+    raw_down = solution.get("downtime") or [[] for _ in range(m)]
+    if len(raw_down) != m:
+        raise InfeasibleISBScheduleError(f"downtime lists {len(raw_down)} machines, expected {m}")
+    down: list[list[tuple[int, int]]] = []
+    for i, ivs in enumerate(raw_down):
+        pairs = sorted((int(a), int(b)) for a, b in ivs)
+        for a, b in pairs:
+            if b <= a:
+                raise InfeasibleISBScheduleError(f"machine {i}: empty or reversed down interval [{a},{b})")
+        for (a1, b1), (a2, b2) in zip(pairs, pairs[1:]):
+            if a2 < b1:
+                raise InfeasibleISBScheduleError(f"machine {i}: down intervals [{a1},{b1}) and [{a2},{b2}) overlap")
+        down.append(pairs)
+    dur = instance.durations
+    mach = instance.machines
+
+    # every op once, times ordered
+    bad = np.argwhere((start < 0) | (comp < start) | (leave < comp))
+    if bad.size:
+        j, k = bad[0]
+        raise InfeasibleISBScheduleError(
+            f"job {j} op {k}: times not ordered or missing (start {start[j, k]}, completion {comp[j, k]}, "
+            f"leave {leave[j, k]}); {len(bad)} such operation(s)"
+        )
+
+    # processing on up machines for the full processing time
+    for j in range(n):
+        for k in range(m):
+            i, p = int(mach[j, k]), int(dur[j, k])
+            s, c = int(start[j, k]), int(comp[j, k])
+            dv = down[i]
+            if p > 0 and _is_down(dv, s):
+                raise InfeasibleISBScheduleError(f"job {j} op {k} starts at {s} on machine {i} while it is down")
+            if mode == "resume":
+                got = _up_time(dv, s, c)
+                if got != p:
+                    raise InfeasibleISBScheduleError(
+                        f"job {j} op {k} on machine {i}: {got} units of up time in [{s},{c}), processing time is {p}"
+                    )
+                if p > 0 and _is_down(dv, c - 1):
+                    raise InfeasibleISBScheduleError(
+                        f"job {j} op {k} on machine {i}: completes at {c} but the machine was down just before; "
+                        "completion is not the first time its work is done"
+                    )
+            else:
+                restart = s
+                for a, b in dv:
+                    if a < c and b > s:  # overlaps [s, c)
+                        restart = max(restart, b)
+                if p > 0 and c - restart != p:
+                    raise InfeasibleISBScheduleError(
+                        f"job {j} op {k} on machine {i} (restart mode): last (re)start at {restart}, completion at {c}, "
+                        f"processing time {p}"
+                    )
+                if p == 0 and c != s:
+                    raise InfeasibleISBScheduleError(f"job {j} op {k}: zero-length op completes at {c} != start {s}")
+
+    # routing: blocking / buffers
+    for j in range(n):
+        for k in range(m):
+            if k == m - 1 or not blocking:
+                if leave[j, k] != comp[j, k]:
+                    raise InfeasibleISBScheduleError(
+                        f"job {j} op {k} leaves machine {mach[j, k]} at {leave[j, k]}, not at its completion "
+                        f"{comp[j, k]} ({'last operation' if k == m - 1 else 'no blocking'})"
+                    )
+            if k < m - 1:
+                if blocking and start[j, k + 1] != leave[j, k]:
+                    raise InfeasibleISBScheduleError(
+                        f"blocking: job {j} leaves machine {mach[j, k]} at {leave[j, k]} but starts op {k + 1} on "
+                        f"machine {mach[j, k + 1]} at {start[j, k + 1]}"
+                    )
+                if not blocking and start[j, k + 1] < comp[j, k]:
+                    raise InfeasibleISBScheduleError(
+                        f"precedence: job {j} op {k + 1} starts at {start[j, k + 1]} before op {k} completes at {comp[j, k]}"
+                    )
+
+    # machine occupancy including blocking time
+    for i in range(m):
+        occ = [(int(start[j, k]), int(leave[j, k]), j, k) for j in range(n) for k in range(m) if mach[j, k] == i]
+        if len(occ) != n:
+            raise InfeasibleISBScheduleError(f"machine {i} serves {len(occ)} operations, expected {n}")
+        occ.sort(key=lambda x: (x[0], x[1]))
+        for (s1, l1, j1, k1), (s2, l2, j2, k2) in zip(occ, occ[1:]):
+            if s2 < l1 and l1 > s1 and l2 > s2:
+                raise InfeasibleISBScheduleError(
+                    f"machine {i}: job {j1} op {k1} occupies [{s1},{l1}) (processing + blocking) and overlaps "
+                    f"job {j2} op {k2} [{s2},{l2})"
+                )
+
+    # swaps: cycles of simultaneous moves == recorded swaps
+    if blocking:
+        moves_at: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)  # t -> job -> (from, to)
+        for j in range(n):
+            for k in range(1, m):
+                t = int(start[j, k])
+                moves_at[t][j] = (int(mach[j, k - 1]), int(mach[j, k]))
+        actual: set[tuple[int, frozenset]] = set()
+        for t, moves in moves_at.items():
+            leaving = {frm: j for j, (frm, _) in moves.items()}
+            seen: set[int] = set()
+            for j0 in moves:
+                if j0 in seen:
+                    continue
+                path, cur = [], j0
+                while cur is not None and cur not in path and cur not in seen:
+                    path.append(cur)
+                    cur = leaving.get(moves[cur][1])
+                seen.update(path)
+                if cur is not None and cur in path:
+                    cyc = path[path.index(cur):]
+                    actual.add((t, frozenset(cyc)))
+        recorded: set[tuple[int, frozenset]] = set()
+        for sw in solution.get("swaps", []):
+            t = int(sw["time"])
+            jobs = frozenset(int(j) for j, _ in sw["moves"])
+            for j, k in sw["moves"]:
+                if not 1 <= int(k) < m or int(start[int(j), int(k)]) != t:
+                    raise InfeasibleISBScheduleError(f"recorded swap at t={t}: job {j} op {k} does not start then")
+            recorded.add((t, jobs))
+        if actual != recorded:
+            extra = sorted((t, sorted(c)) for t, c in actual - recorded)
+            missing = sorted((t, sorted(c)) for t, c in recorded - actual)
+            raise InfeasibleISBScheduleError(
+                f"swaps inconsistent: unrecorded cycles of simultaneous moves {extra[:3]}, recorded swaps that are "
+                f"not cycles {missing[:3]}"
+            )
+    elif solution.get("swaps"):
+        raise InfeasibleISBScheduleError("swaps recorded in a schedule without blocking")
+
+    makespan = int(comp.max())
+    if "makespan" in solution and int(solution["makespan"]) != makespan:
+        raise InfeasibleISBScheduleError(f"reported makespan {solution['makespan']} differs from the schedule's {makespan}")
+    return makespan
