@@ -1,0 +1,766 @@
+"""Iteration-level discrete-event simulation of one LLM serving instance (no Gymnasium).
+
+The instance runs *iterations* (one forward pass of a batch) back to back. At each iteration
+boundary the batch is composed in two parts:
+
+1. **What continues by default** — every running request that has finished its prefill decodes one
+   token; every running request in the middle of a chunked prefill gets its next chunk (up to the
+   remaining token budget and free KV blocks). When the decodes need KV blocks that are not free,
+   running requests are preempted (victim: the worst under ``preempt_order``, vLLM's "newest" under
+   FCFS) by *recompute* (KV dropped; later re-prefilled with prompt + generated tokens) or by *swap*
+   (KV copied to host memory over PCIe, paying the copy time; swapped back in before decoding again).
+2. **The decision** — which queued (new or recompute-preempted) or swapped requests to admit, one at
+   a time, while they fit the token budget, ``max_num_seqs`` and the KV capacity (minus a watermark).
+   :meth:`ServingSimulator.candidates` lists the admissible requests; :meth:`admit` adds one;
+   :meth:`launch` runs the iteration. A decision is only asked when a candidate exists: stretches of
+   pure-decode iterations with nobody to admit are simulated in closed form (vectorized over the
+   iterations up to the next arrival, completion or KV exhaustion), so an hour of traffic takes
+   tens of thousands of events, not millions of Python steps.
+
+``batching="mixed"`` (Orca / Sarathi-Serve): admitted prefills share the iteration with the decodes,
+all within ``token_budget`` tokens; with ``chunked_prefill=True`` a prompt is split into chunks that
+fill the leftover budget (Sarathi-Serve's stall-free batching). ``batching="prefill-first"`` (vLLM v0's
+default scheduler): an iteration that admits a new prompt is a prefill-only iteration; the running
+decodes wait (this is what produces long TBT tails).
+
+Token accounting: a request with prompt ``P`` and output ``O`` is prefilled (``P`` tokens, in one or
+more chunks); the iteration that finishes the prefill samples output token 1; each later decode
+iteration processes the previous token and samples the next, so ``O - 1`` decodes follow and the KV
+cache ends at ``P + O - 1`` tokens. After a recompute preemption with ``g`` tokens generated the
+request re-prefills ``P + g`` tokens and the last chunk samples token ``g + 1``.
+
+Every iteration is recorded (when ``record=True``) for the independent validator
+(:mod:`schedgym.envs.llm.validate`); metrics come from :mod:`schedgym.envs.llm.metrics`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from .costmodel import DEFAULT_CALIBRATION, Calibration, CostModel
+from .profiles import GIB, HardwareProfile, ModelProfile, get_hardware, get_model
+from .workload import Workload
+
+# request phases
+NOT_ARRIVED, QUEUED, RUNNING, SWAPPED, FINISHED, REJECTED = 0, 1, 2, 3, 4, 5
+PHASE_NAMES = ("not-arrived", "queued", "running", "swapped", "finished", "rejected")
+# kinds of work in an iteration record
+K_PREFILL, K_DECODE, K_SWAPIN = 0, 1, 2
+
+
+class ModelDoesNotFitError(ValueError):
+    """The model's weights (plus the activation reserve) leave no room for a KV cache."""
+
+
+@dataclass
+class ServingConfig:
+    """How one serving instance is built and scheduled (vLLM's engine arguments, roughly)."""
+
+    model: str | ModelProfile = "llama-2-7b"
+    hardware: str | HardwareProfile = "a100-80gb"
+    tp: int = 1
+    block_size: int = 16
+    gpu_memory_utilization: float = 0.9  #: fraction of HBM the engine may use (vLLM's default)
+    activation_reserve_gib: float = 1.0  #: per GPU, for activations / CUDA graphs, taken from the KV budget
+    max_kv_blocks: int | None = None  #: cap the KV blocks (small test instances); None: from memory
+    token_budget: int | None = 2048  #: max tokens per iteration; None: max(2048, context limit)
+    chunked_prefill: bool = True
+    batching: str = "mixed"  #: "mixed" or "prefill-first"
+    max_num_seqs: int = 256
+    preemption: str = "recompute"  #: "recompute" or "swap"
+    swap_space_gib: float = 4.0  #: host swap space per GPU (vLLM's default)
+    preempt_order: str = "fcfs"  #: victim = the running request that is last under this order
+    watermark: float = 0.01  #: fraction of KV blocks kept free when admitting (vLLM's default)
+    overlength: str = "reject"  #: prompt+output over the context limit: "reject", "truncate" or "error"
+    record: bool = True  #: keep the iteration log for the validator
+    calibration: Calibration = DEFAULT_CALIBRATION
+
+    def validated(self) -> "ServingConfig":
+        if self.batching not in ("mixed", "prefill-first"):
+            raise ValueError(f"batching must be 'mixed' or 'prefill-first', got {self.batching!r}")
+        if self.chunked_prefill and self.batching != "mixed":
+            raise ValueError("chunked_prefill=True needs batching='mixed' (chunks share iterations with decodes)")
+        if self.preemption not in ("recompute", "swap"):
+            raise ValueError(f"preemption must be 'recompute' or 'swap', got {self.preemption!r}")
+        if self.overlength not in ("reject", "truncate", "error"):
+            raise ValueError(f"overlength must be 'reject', 'truncate' or 'error', got {self.overlength!r}")
+        if self.block_size < 1 or self.max_num_seqs < 1:
+            raise ValueError("block_size and max_num_seqs must be >= 1")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if not 0.0 <= self.watermark < 1.0:
+            raise ValueError(f"watermark must be in [0, 1), got {self.watermark}")
+        if self.preempt_order not in ORDERS:
+            raise ValueError(f"preempt_order must be one of {sorted(ORDERS)}, got {self.preempt_order!r}")
+        return self
+
+
+# ---------------------------------------------------------------------------------- priority orders
+def _key_fcfs(sim: "ServingSimulator", r: np.ndarray) -> np.ndarray:
+    return sim.arrival[r]
+
+
+def _key_spf(sim: "ServingSimulator", r: np.ndarray) -> np.ndarray:
+    return (sim.target[r] - sim.prefilled[r]) + sim.arrival[r] * 1e-9
+
+
+def _key_srpt_oracle(sim: "ServingSimulator", r: np.ndarray) -> np.ndarray:
+    # ORACLE: uses the true output length, unknown to a real scheduler
+    return (sim.target[r] - sim.prefilled[r]) + (sim.output[r] - sim.generated[r]) + sim.arrival[r] * 1e-9
+
+
+def _key_edf(sim: "ServingSimulator", r: np.ndarray) -> np.ndarray:
+    # deadline of the request's next token: TTFT target, then one TPOT target per generated token
+    return sim.arrival[r] + sim.ttft_slo[r] + sim.tpot_slo[r] * sim.generated[r]
+
+
+MLFQ_BASE_QUANTUM = 16  #: tokens of service in the top queue; each lower queue doubles it
+MLFQ_LEVELS = 8
+
+
+def mlfq_level(sim: "ServingSimulator", r: np.ndarray) -> np.ndarray:
+    """FastServe-style skip-join MLFQ level: a request joins the queue whose quantum covers its prompt
+    (``log2(prompt / (4 * base quantum))``, prompts being ~4x cheaper per token than decodes) and is
+    demoted one level each time its generated tokens pass a doubled quantum."""
+    join = np.floor(np.log2(np.maximum(sim.prompt[r] / (4.0 * MLFQ_BASE_QUANTUM), 1.0)))
+    served = np.floor(np.log2(1.0 + sim.generated[r] / MLFQ_BASE_QUANTUM))
+    return np.minimum(join + served, MLFQ_LEVELS - 1)
+
+
+def _key_mlfq(sim: "ServingSimulator", r: np.ndarray) -> np.ndarray:
+    return mlfq_level(sim, r) * 1e7 + sim.arrival[r]
+
+
+#: name -> key(sim, request ids) (lower runs first). Used for admission by the built-in scheduler and
+#: the baselines, and for choosing preemption victims (the highest key is preempted first).
+ORDERS: dict[str, Callable[["ServingSimulator", np.ndarray], np.ndarray]] = {
+    "fcfs": _key_fcfs,
+    "spf": _key_spf,
+    "srpt-oracle": _key_srpt_oracle,
+    "edf": _key_edf,
+    "mlfq": _key_mlfq,
+}
+
+
+@dataclass
+class IterationLog:
+    """What ran, for the validator: one row per recorded iteration group (``repeat`` identical pure-decode
+    iterations share a row), members flattened in ``rid`` / ``tokens`` / ``kind`` (``offsets`` index them)."""
+
+    start: list = field(default_factory=list)
+    repeat: list = field(default_factory=list)
+    offsets: list = field(default_factory=lambda: [0])
+    rid: list = field(default_factory=list)
+    tokens: list = field(default_factory=list)
+    kind: list = field(default_factory=list)
+    ends: list = field(default_factory=list)  #: end time of every iteration (sum(repeat) entries)
+    preempt_t: list = field(default_factory=list)
+    preempt_rid: list = field(default_factory=list)
+    preempt_mode: list = field(default_factory=list)  #: 0 recompute, 1 swap
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        def cat(parts: list, dtype: Any) -> np.ndarray:
+            arrs = [np.atleast_1d(np.asarray(p, dtype)) for p in parts]
+            return np.concatenate(arrs) if arrs else np.zeros(0, dtype)
+
+        return {
+            "start": np.asarray(self.start, np.float64),
+            "repeat": np.asarray(self.repeat, np.int64),
+            "offsets": np.asarray(self.offsets, np.int64),
+            "rid": cat(self.rid, np.int64),
+            "tokens": cat(self.tokens, np.int64),
+            "kind": cat(self.kind, np.int64),
+            "ends": cat(self.ends, np.float64),
+            "preempt_t": np.asarray(self.preempt_t, np.float64),
+            "preempt_rid": np.asarray(self.preempt_rid, np.int64),
+            "preempt_mode": np.asarray(self.preempt_mode, np.int64),
+        }
+
+
+class ServingSimulator:
+    """One serving instance replaying a :class:`Workload`. See the module docstring."""
+
+    def __init__(self, config: ServingConfig | None = None, **overrides: Any) -> None:
+        cfg = replace(config or ServingConfig(), **overrides).validated()
+        self.config = cfg
+        self.model = get_model(cfg.model)
+        self.hardware = get_hardware(cfg.hardware)
+        self.cost = CostModel(self.model, self.hardware, cfg.tp, cfg.calibration)
+        self.block_size = int(cfg.block_size)
+        per_gpu_bytes = (
+            self.hardware.memory_bytes * cfg.gpu_memory_utilization
+            - self.model.weight_bytes / cfg.tp
+            - cfg.activation_reserve_gib * GIB
+        )
+        block_bytes = self.cost.kv_bytes_per_token * self.block_size
+        blocks = int(per_gpu_bytes // block_bytes) if per_gpu_bytes > 0 else 0
+        if blocks < 1:
+            raise ModelDoesNotFitError(
+                f"{self.model.name} ({self.model.weight_bytes / 1e9:.1f} GB of weights) does not fit "
+                f"{cfg.tp} x {self.hardware.name} ({self.hardware.memory_bytes / 1e9:.0f} GB, utilization "
+                f"{cfg.gpu_memory_utilization}, reserve {cfg.activation_reserve_gib} GiB): no room for a KV cache; "
+                "use a larger tensor-parallel degree (tp=...) or a larger GPU")
+        if cfg.max_kv_blocks is not None:
+            if cfg.max_kv_blocks < 1:
+                raise ValueError(f"max_kv_blocks must be >= 1, got {cfg.max_kv_blocks}")
+            blocks = min(blocks, int(cfg.max_kv_blocks))
+        self.total_blocks = blocks
+        self.watermark_blocks = int(cfg.watermark * blocks)
+        self.swap_blocks_total = int(cfg.swap_space_gib * GIB // block_bytes)
+        self.max_context = self.model.max_context
+        if cfg.token_budget is None:
+            self.token_budget = max(2048, self.max_context)
+        else:
+            self.token_budget = int(cfg.token_budget)
+        if self.token_budget < 1:
+            raise ValueError(f"token_budget must be >= 1, got {self.token_budget}")
+        if not cfg.chunked_prefill and self.token_budget < self.max_context:
+            raise ValueError(
+                f"without chunked prefill the token budget ({self.token_budget}) must cover the context limit "
+                f"of {self.model.name} ({self.max_context}), as in vLLM; pass token_budget=None or chunked_prefill=True")
+        self._order_key = ORDERS[cfg.preempt_order]
+        self.workload: Workload | None = None
+
+    # ================================================================== setup
+    def reset(self, workload: Workload) -> None:
+        """Start replaying ``workload`` at time 0 with an empty instance."""
+        cfg = self.config
+        n = len(workload)
+        self.workload = workload
+        self.n = n
+        self.arrival = workload.arrival.astype(np.float64)
+        self.prompt = workload.prompt.astype(np.int64).copy()
+        self.output = workload.output.astype(np.int64).copy()
+        self.ttft_slo = workload.ttft_slo.astype(np.float64)
+        self.tpot_slo = workload.tpot_slo.astype(np.float64)
+        self.slo_class = workload.slo_class.astype(np.int64)
+        self.truncated = np.zeros(n, bool)
+        self.reject_reason = np.zeros(n, np.int8)  # 0 none, 1 context limit, 2 KV capacity
+        limit = self.max_context
+        over = self.prompt + self.output > limit
+        if over.any():
+            if cfg.overlength == "error":
+                i = int(np.flatnonzero(over)[0])
+                raise ValueError(
+                    f"request {i}: prompt {self.prompt[i]} + output {self.output[i]} tokens exceed the context limit "
+                    f"{limit} of {self.model.name} ({int(over.sum())} such requests); pass overlength='reject' or 'truncate'")
+            if cfg.overlength == "truncate":
+                self.output[over] = np.minimum(self.output[over], limit // 2)
+                self.prompt[over] = limit - self.output[over]
+                self.truncated[over] = True
+            else:
+                self.reject_reason[over] = 1
+        usable = self.total_blocks - self.watermark_blocks
+        need = -(-(self.prompt + self.output - 1) // self.block_size)
+        self.reject_reason[(self.reject_reason == 0) & (need > usable)] = 2
+
+        self.phase = np.zeros(n, np.int8)
+        self.target = self.prompt.copy()  # tokens to prefill before decoding
+        self.prefilled = np.zeros(n, np.int64)
+        self.kv = np.zeros(n, np.int64)  # tokens whose KV is cached (GPU or host)
+        self.blocks = np.zeros(n, np.int64)  # GPU blocks held
+        self.host_blocks = np.zeros(n, np.int64)
+        self.generated = np.zeros(n, np.int64)
+        self.first_token_t = np.full(n, np.nan)
+        self.last_token_t = np.full(n, np.nan)
+        self.finish_t = np.full(n, np.nan)
+        self.max_tbt = np.zeros(n)
+        self.n_preempt = np.zeros(n, np.int64)
+        self.now = 0.0
+        self.free_blocks = self.total_blocks
+        self.swap_free = self.swap_blocks_total
+        self.next_arrival = 0  # index of the next request not yet arrived
+        self.queue: list[int] = []  # QUEUED requests (new or recompute-preempted)
+        self._qdirty = True
+        self._qmin = 0
+        self.swapped: list[int] = []
+        self.running: list[int] = []  # RUNNING (admission order)
+        self.n_finished = 0
+        self.n_good = 0  # finished within both SLOs
+        self.sum_latency = 0.0
+        self.n_rejected = 0
+        self.n_iterations = 0
+        self.n_preempt_recompute = 0
+        self.n_preempt_swap = 0
+        self.kv_block_seconds = 0.0
+        self.busy_time = 0.0
+        self.max_blocks_used = 0
+        self.tbt_values: list[np.ndarray] = []
+        self.tbt_weights: list[np.ndarray] = []
+        self.log = IterationLog() if cfg.record else None
+        self.done = False
+        self._pending_overhead = 0.0
+        self._finished_log: list[int] = []
+        self._advance()
+
+    # ================================================================== batch composition
+    def _arrive(self) -> None:
+        """Move requests with ``arrival <= now`` into the queue (or reject them)."""
+        i, n, now = self.next_arrival, self.n, self.now
+        arrival, reason = self.arrival, self.reject_reason
+        while i < n and arrival[i] <= now:
+            if reason[i]:
+                self.phase[i] = REJECTED
+                self.n_rejected += 1
+            else:
+                self.phase[i] = QUEUED
+                self.queue.append(i)
+                self._qdirty = True
+            i += 1
+        self.next_arrival = i
+
+    def _preempt(self, r: int) -> None:
+        """Preempt running request ``r`` (swap if configured and room, else recompute)."""
+        self.running.remove(r)
+        self.free_blocks += int(self.blocks[r])
+        self.n_preempt[r] += 1
+        swap = (self.config.preemption == "swap" and self.prefilled[r] >= self.target[r]
+                and self.blocks[r] <= self.swap_free)
+        if swap:
+            self.host_blocks[r] = self.blocks[r]
+            self.swap_free -= int(self.blocks[r])
+            self._pending_overhead += self.cost.swap_time(float(self.kv[r]))
+            self.phase[r] = SWAPPED
+            bisect.insort(self.swapped, r)
+            self.n_preempt_swap += 1
+        else:
+            self.kv[r] = 0
+            self.prefilled[r] = 0
+            self.target[r] = self.prompt[r] + self.generated[r]
+            self.phase[r] = QUEUED
+            bisect.insort(self.queue, r)  # the queue stays in arrival (= id) order
+            self._qdirty = True
+            self.n_preempt_recompute += 1
+        self.blocks[r] = 0
+        if self.log is not None:
+            self.log.preempt_t.append(self.now)
+            self.log.preempt_rid.append(r)
+            self.log.preempt_mode.append(1 if swap else 0)
+
+    def _victim(self) -> int:
+        run = np.fromiter(self.running, np.int64, len(self.running))
+        keys = self._order_key(self, run)
+        return int(run[int(np.argmax(keys))])
+
+    def _compose(self) -> None:
+        """Build the default part of the batch at an iteration boundary (see the module docstring)."""
+        bs = self.block_size
+        while True:
+            run = np.fromiter(self.running, np.int64, len(self.running))
+            rem = self.target[run] - self.prefilled[run]
+            is_dec = rem <= 0
+            d = run[is_dec]
+            need = int(np.count_nonzero(self.kv[d] % bs == 0))  # decodes that open a new block
+            if need <= self.free_blocks:
+                break
+            self._preempt(self._victim())
+        self.free_blocks -= need
+        self._dec = d
+        self._dec_blocks = need
+        self.budget_left = self.token_budget - (len(d) if self.config.batching == "mixed" else 0)
+        self._chunks: list[tuple[int, int]] = []  # (rid, tokens) of prefill chunks
+        self._swapins: list[int] = []
+        self._prefill_admitted = False
+        if len(d) < len(run):
+            # ongoing chunked prefills continue, in admission order
+            for r, left in zip(run[~is_dec].tolist(), rem[~is_dec].tolist()):
+                c = min(left, self.budget_left, self._chunk_room(r))
+                if c > 0:
+                    self._take_chunk(r, c)
+            if not len(d) and not self._chunks:
+                # stuck: nothing can progress (every running request waits for KV) -> free room and retry
+                self._preempt(self._victim())
+                self._compose()
+
+    def _chunk_room(self, r: int) -> int:
+        """Most new tokens request ``r`` can add to its KV with the free blocks."""
+        return int(self.blocks[r] * self.block_size - self.kv[r] + self.free_blocks * self.block_size)
+
+    def _take_chunk(self, r: int, c: int) -> None:
+        new_kv = int(self.kv[r]) + c
+        nb = -(-new_kv // self.block_size) - int(self.blocks[r])
+        if nb > 0:
+            self.free_blocks -= nb
+            self.blocks[r] += nb
+        self.kv[r] = new_kv
+        self.budget_left -= c
+        self._chunks.append((r, c))
+
+    # ================================================================== the decision
+    def is_candidate(self, r: int) -> bool:
+        """Whether queued / swapped request ``r`` can be admitted into the iteration being composed."""
+        ph = self.phase[r]
+        if len(self.running) >= self.config.max_num_seqs:
+            return False
+        avail = self.free_blocks - self.watermark_blocks
+        if ph == QUEUED:
+            if self.config.batching == "prefill-first" and self._swapins:
+                return False
+            rem = int(self.target[r] - self.prefilled[r])
+            c = rem if not self.config.chunked_prefill else min(rem, self.budget_left)
+            if c < 1 or c > self.budget_left:
+                return False
+            return -(-c // self.block_size) <= avail
+        if ph == SWAPPED:
+            if self.config.batching == "prefill-first" and self._prefill_admitted:
+                return False
+            if self.budget_left < 1:
+                return False
+            grow = 1 if self.kv[r] % self.block_size == 0 else 0
+            return int(self.host_blocks[r]) + grow <= avail
+        return False
+
+    def _candidate_mask(self, ids: list[int]) -> np.ndarray:
+        """Vectorized :meth:`is_candidate` over queued / swapped request ids."""
+        if not ids:
+            return np.zeros(0, bool)
+        if len(self.running) >= self.config.max_num_seqs or self.budget_left < 1:
+            return np.zeros(len(ids), bool)
+        r = np.fromiter(ids, np.int64, len(ids))
+        avail = self.free_blocks - self.watermark_blocks
+        bs = self.block_size
+        queued = self.phase[r] == QUEUED
+        rem = self.target[r] - self.prefilled[r]
+        c = np.minimum(rem, self.budget_left) if self.config.chunked_prefill else rem
+        ok_q = queued & (c >= 1) & (c <= self.budget_left) & (-(-c // bs) <= avail)
+        grow = (self.kv[r] % bs == 0).astype(np.int64)
+        ok_s = ~queued & (self.host_blocks[r] + grow <= avail)
+        if self.config.batching == "prefill-first":
+            if self._swapins:
+                ok_q[:] = False
+            if self._prefill_admitted:
+                ok_s[:] = False
+        return ok_q | ok_s
+
+    def candidates(self) -> np.ndarray:
+        """Request ids that can be admitted now (queued first, then swapped; each in arrival order)."""
+        if self.done:
+            return np.zeros(0, np.int64)
+        ids = self.queue + self.swapped
+        m = self._candidate_mask(ids)
+        return np.asarray(ids, np.int64)[m] if len(ids) else np.zeros(0, np.int64)
+
+    def has_candidate(self) -> bool:
+        """Whether any queued / swapped request can be admitted now (scalar fast path of :meth:`candidates`)."""
+        if len(self.running) >= self.config.max_num_seqs or self.budget_left < 1:
+            return False
+        avail = self.free_blocks - self.watermark_blocks
+        pf = self.config.batching == "prefill-first"
+        if self.queue and not (pf and self._swapins):
+            if self._qdirty:
+                q = np.fromiter(self.queue, np.int64, len(self.queue))
+                self._qmin = int((self.target[q] - self.prefilled[q]).min())
+                self._qdirty = False
+            c = min(self._qmin, self.budget_left) if self.config.chunked_prefill else self._qmin
+            if 1 <= c <= self.budget_left and -(-c // self.block_size) <= avail:
+                return True
+        if self.swapped and not (pf and self._prefill_admitted):
+            return bool(self._candidate_mask(self.swapped).any())
+        return False
+
+    def admit(self, r: int) -> None:
+        """Admit queued or swapped request ``r`` into the iteration being composed."""
+        r = int(r)
+        if not (0 <= r < self.n) or not self.is_candidate(r):
+            phase = PHASE_NAMES[self.phase[r]] if 0 <= r < self.n else "unknown"
+            raise ValueError(f"request {r} ({phase}) cannot be admitted now (token budget, KV capacity or seq limit)")
+        if self.phase[r] == QUEUED:
+            self.queue.remove(r)
+            self._qdirty = True
+            rem = int(self.target[r] - self.prefilled[r])
+            c = min(rem, self.budget_left) if self.config.chunked_prefill else rem
+            self.phase[r] = RUNNING
+            self.running.append(r)
+            self._take_chunk(r, c)
+            self._prefill_admitted = True
+        else:
+            self.swapped.remove(r)
+            hb = int(self.host_blocks[r])
+            self.swap_free += hb
+            self.host_blocks[r] = 0
+            self.blocks[r] = hb
+            self.free_blocks -= hb
+            grow = 1 if self.kv[r] % self.block_size == 0 else 0
+            self.free_blocks -= grow
+            self.blocks[r] += grow
+            self._pending_overhead += self.cost.swap_time(float(self.kv[r]))
+            self.phase[r] = RUNNING
+            self.running.append(r)
+            self._swapins.append(r)
+            self.budget_left -= 1
+
+    def launch(self) -> None:
+        """Run the composed iteration, then simulate on to the next decision point (or the end)."""
+        if self.done:
+            raise RuntimeError("the simulation is over")
+        if not self.can_launch():
+            raise ValueError("nothing to run and no future arrival: admit a request instead of launching")
+        self._run_iteration()
+        self._advance()
+
+    def can_launch(self) -> bool:
+        """False only when the batch is empty and no request will ever arrive (launching would idle forever)."""
+        return bool(len(self._dec) or self._chunks or self._swapins or self.next_arrival < self.n)
+
+    # ================================================================== running
+    def _advance(self) -> None:
+        """Simulate until a decision point (a candidate exists at a boundary) or the end."""
+        while True:
+            self._arrive()
+            if not self.running and not self.queue and not self.swapped:
+                if self.next_arrival >= self.n:
+                    self.done = True
+                    return
+                self.now = max(self.now, float(self.arrival[self.next_arrival]))
+                continue
+            self._compose()
+            if self.has_candidate():
+                return
+            if self._chunks or self._swapins or not len(self._dec):
+                if not len(self._dec) and not self._chunks:
+                    # nothing runs and nobody fits: wait for the next arrival (cannot happen without one)
+                    if self.next_arrival >= self.n:
+                        raise RuntimeError("simulator stalled: queued requests that can never be admitted")
+                    self.now = max(self.now, float(self.arrival[self.next_arrival]))
+                    continue
+                self._run_iteration()
+            else:
+                self._run_decode_block()
+
+    def _release(self, done_ids: list[int]) -> None:
+        for r in done_ids:
+            self.running.remove(r)
+            self.free_blocks += int(self.blocks[r])
+            self.blocks[r] = 0
+            self.phase[r] = FINISHED
+            self.finish_t[r] = self.last_token_t[r]
+            self.n_finished += 1
+            lat = self.finish_t[r] - self.arrival[r]
+            self.sum_latency += lat
+            if self._meets_slo(r):
+                self.n_good += 1
+            self._finished_log.append(r)
+
+    def _meets_slo(self, r: int) -> bool:
+        ttft = self.first_token_t[r] - self.arrival[r]
+        o = self.output[r]
+        tpot = (self.finish_t[r] - self.first_token_t[r]) / (o - 1) if o > 1 else 0.0
+        return bool(ttft <= self.ttft_slo[r] + 1e-12 and tpot <= self.tpot_slo[r] + 1e-12)
+
+    def _run_iteration(self) -> None:
+        """Run one iteration of the composed batch (possibly empty: then idle to the next arrival)."""
+        d = self._dec
+        chunks = self._chunks
+        swapins = self._swapins
+        prefill_only = self.config.batching == "prefill-first" and self._prefill_admitted
+        if prefill_only and len(d):
+            # the decodes sit this iteration out: give back the blocks reserved for them
+            self.free_blocks += self._dec_blocks
+            d = np.zeros(0, np.int64)
+        if not len(d) and not chunks and not swapins:
+            self.now = max(self.now, float(self.arrival[self.next_arrival]))
+            return
+        ptoks = pairs = kvread = pseqs = 0.0
+        for r, c in chunks:
+            p = float(self.kv[r] - c)
+            ptoks += c
+            pairs += c * (p + (c + 1) / 2.0)
+            kvread += p
+            if self.kv[r] >= self.target[r]:
+                pseqs += 1
+        dec_all = np.concatenate([d, np.asarray(swapins, np.int64)]) if swapins else d
+        n_dec = len(dec_all)
+        dctx = float(self.kv[dec_all].sum() + n_dec) if n_dec else 0.0
+        dt = self.cost.iteration_time(ptoks, pairs, kvread, pseqs, n_dec, dctx) + self._pending_overhead
+        self._pending_overhead = 0.0
+        start = self.now
+        end = start + dt
+        used_before = self.total_blocks - self.free_blocks
+        # tokens
+        done_ids: list[int] = []
+        if n_dec:
+            self.kv[dec_all] += 1
+            self.blocks[dec_all] = -(-self.kv[dec_all] // self.block_size)  # reserved in _compose / admit
+            self.generated[dec_all] += 1
+            gaps = end - self.last_token_t[dec_all]
+            self.tbt_values.append(gaps)
+            self.tbt_weights.append(np.ones(n_dec))
+            np.maximum.at(self.max_tbt, dec_all, gaps)
+            self.last_token_t[dec_all] = end
+            fin = dec_all[self.generated[dec_all] >= self.output[dec_all]]
+            done_ids.extend(fin.tolist())
+        for r, c in chunks:
+            self.prefilled[r] += c
+            if self.prefilled[r] >= self.target[r]:
+                g = self.generated[r]
+                if g == 0:
+                    self.first_token_t[r] = end
+                else:
+                    gap = end - self.last_token_t[r]
+                    self.tbt_values.append(np.array([gap]))
+                    self.tbt_weights.append(np.ones(1))
+                    self.max_tbt[r] = max(self.max_tbt[r], gap)
+                self.generated[r] = g + 1
+                self.last_token_t[r] = end
+                if self.generated[r] >= self.output[r]:
+                    done_ids.append(r)
+        if self.log is not None:
+            lg = self.log
+            lg.start.append(start)
+            lg.repeat.append(1)
+            rids = [r for r, _ in chunks] + dec_all.tolist()
+            lg.rid.append(rids)
+            lg.tokens.append([c for _, c in chunks] + [1] * n_dec)
+            lg.kind.append([K_PREFILL] * len(chunks) + [K_DECODE] * len(d) + [K_SWAPIN] * len(swapins))
+            lg.offsets.append(lg.offsets[-1] + len(rids))
+            lg.ends.append(end)
+        self.max_blocks_used = max(self.max_blocks_used, self.total_blocks - self.free_blocks)
+        self.kv_block_seconds += dt * 0.5 * (used_before + self.total_blocks - self.free_blocks)
+        self.busy_time += dt
+        self.n_iterations += 1
+        self.now = end
+        self._release(done_ids)
+
+    def _run_decode_block(self) -> None:
+        """Run ``K >= 1`` identical pure-decode iterations in closed form (no candidate can appear before
+        the next arrival, completion or KV exhaustion)."""
+        d = self._dec
+        n = len(d)
+        bs = self.block_size
+        kv0 = self.kv[d]
+        remaining = self.output[d] - self.generated[d]
+        K = int(remaining.min())
+        # KV: blocks needed after k iterations beyond those held (the first iteration's are reserved)
+        held = self.blocks[d]
+        free_after_first = self.free_blocks  # first iteration's blocks were taken in _compose
+
+        def extra(k: int) -> int:  # new blocks for iterations 2..k, beyond the first
+            return int((-(-(kv0 + k) // bs)).sum() - held.sum()) - self._dec_blocks
+
+        if K > 1 and extra(K) > free_after_first:
+            lo, hi = 1, K  # extra(lo) <= free, extra(hi) > free
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if extra(mid) <= free_after_first:
+                    lo = mid
+                else:
+                    hi = mid
+            K = lo
+        dctx0 = float(kv0.sum() + n)
+        fixed, a_c, b_c, a_m, b_m = self.cost.decode_block_coefficients(n, dctx0)
+        ks = np.arange(K, dtype=np.float64)
+        dur = fixed + np.maximum(a_c + b_c * ks, a_m + b_m * ks)
+        dur[0] += self._pending_overhead
+        self._pending_overhead = 0.0
+        ends = self.now + np.cumsum(dur)
+        if self.next_arrival < self.n:
+            a = float(self.arrival[self.next_arrival])
+            k_arr = int(np.searchsorted(ends, a, side="left"))  # first iteration ending at/after the arrival
+            if k_arr < K:
+                K = k_arr + 1
+                dur = dur[:K]
+                ends = ends[:K]
+        start = self.now
+        end = float(ends[-1])
+        used_before = self.total_blocks - self.free_blocks
+        # apply K decodes
+        new_kv = kv0 + K
+        new_blocks = -(-new_kv // bs)
+        add = int(new_blocks.sum() - held.sum()) - self._dec_blocks
+        self.blocks[d] = new_blocks
+        self.free_blocks -= add
+        self.kv[d] = new_kv
+        self.generated[d] += K
+        first_gaps = float(ends[0]) - self.last_token_t[d]
+        self.tbt_values.append(first_gaps)
+        self.tbt_weights.append(np.ones(n))
+        block_max = first_gaps
+        if K > 1:
+            self.tbt_values.append(dur[1:])
+            self.tbt_weights.append(np.full(K - 1, float(n)))
+            block_max = np.maximum(first_gaps, float(dur[1:].max()))
+        self.max_tbt[d] = np.maximum(self.max_tbt[d], block_max)
+        self.last_token_t[d] = end
+        if self.log is not None:
+            lg = self.log
+            lg.start.append(start)
+            lg.repeat.append(K)
+            lg.rid.append(d.copy())
+            lg.tokens.append(np.ones(n, np.int64))
+            lg.kind.append(np.full(n, K_DECODE, np.int64))
+            lg.offsets.append(lg.offsets[-1] + n)
+            lg.ends.append(ends.copy())
+        used_after = self.total_blocks - self.free_blocks
+        self.max_blocks_used = max(self.max_blocks_used, used_after)
+        self.kv_block_seconds += (end - start) * 0.5 * (used_before + used_after)
+        self.busy_time += end - start
+        self.n_iterations += K
+        self.now = end
+        fin = d[self.generated[d] >= self.output[d]]
+        self._release(fin.tolist())
+
+    # ================================================================== built-in scheduling
+    def run(self, order: str = "fcfs", strict: bool | None = None) -> None:
+        """Run to the end admitting candidates by ``order`` (:data:`ORDERS`). ``strict`` (default: True for
+        FCFS, as vLLM) stops admitting at the first queued request, in order, that does not fit."""
+        if order not in ORDERS:
+            raise KeyError(f"unknown order {order!r}; known: {sorted(ORDERS)}")
+        strict = (order == "fcfs") if strict is None else strict
+        while not self.done:
+            pick = self.choose(order, strict)
+            if pick is None:
+                self.launch()
+            else:
+                self.admit(pick)
+                if not self.has_candidate():
+                    self.launch()
+
+    def choose(self, order: str, strict: bool) -> int | None:
+        """The request the built-in ``order`` admits next, or None (launch)."""
+        if not self.has_candidate():
+            return None
+        if order == "fcfs" and strict:
+            # queue and swapped lists are kept in arrival (= id) order: the head is the oldest
+            heads = [x[0] for x in (self.queue, self.swapped) if x]
+            r = min(heads)
+            return r if self.is_candidate(r) else None
+        waiting = self.queue + self.swapped
+        w = np.fromiter(waiting, np.int64, len(waiting))
+        keys = ORDERS[order](self, w)
+        if strict:
+            r = int(w[int(np.argmin(keys))])
+            return r if self.is_candidate(r) else None
+        ok = self._candidate_mask(waiting)
+        keys = np.where(ok, keys, np.inf)
+        return int(w[int(np.argmin(keys))])
+
+    # ================================================================== results
+    def drain_finished(self) -> list[int]:
+        """Requests finished since the last call (for rewards)."""
+        out = self._finished_log
+        self._finished_log = []
+        return out
+
+    def solution(self) -> dict[str, Any]:
+        """A plain record of the episode for :func:`schedgym.envs.llm.validate.validate_run`."""
+        rec = self.log.to_arrays() if self.log is not None else None
+        return {
+            "arrival": self.arrival.copy(),
+            "prompt": self.prompt.copy(),
+            "output": self.output.copy(),
+            "ttft_slo": self.ttft_slo.copy(),
+            "tpot_slo": self.tpot_slo.copy(),
+            "rejected": self.phase == REJECTED,
+            "token_budget": self.token_budget,
+            "kv_blocks": self.total_blocks,
+            "block_size": self.block_size,
+            "batching": self.config.batching,
+            "log": rec,
+            "reported_first_token_t": self.first_token_t.copy(),
+            "reported_finish_t": self.finish_t.copy(),
+        }

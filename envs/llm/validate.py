@@ -1,0 +1,177 @@
+"""Independent check of a finished serving run (``info["solution"]`` of the LLM environments).
+
+Written from the rules of iteration-level serving, sharing no code with the simulator: it replays
+the recorded iterations and preemptions with its own per-request bookkeeping and checks that
+
+* iterations do not overlap in time and each ends after it starts;
+* nothing runs before it arrives, and rejected requests never run;
+* every iteration stays within its token budget (prefill chunk tokens + one per decode / swap-in)
+  and, after it, the KV blocks held by GPU-resident requests stay within the KV capacity;
+* a request's prompt is prefilled exactly once, in chunks that never run past it, except that a
+  recompute preemption drops its KV and it must then re-prefill prompt + generated tokens; a
+  swapped request must be swapped in before it decodes again;
+* decodes only follow a complete prefill; every request generates exactly its output tokens;
+* the reported first-token and finish times equal the replayed ones.
+
+It returns the SLO attainment it recomputes from the replayed token times (the LLM environments'
+objective) or raises :class:`InvalidRunError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_PREFILL, _DECODE, _SWAPIN = 0, 1, 2
+
+
+class InvalidRunError(AssertionError):
+    """A serving run that breaks a rule; the message names the request and the iteration."""
+
+
+def _ceil_div(a: np.ndarray | int, b: int) -> np.ndarray | int:
+    return -(-a // b)
+
+
+def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
+    """Validate one instance's run; return its SLO attainment (see the module docstring)."""
+    log = solution.get("log")
+    if log is None:
+        raise InvalidRunError("the run was not recorded (record=False): nothing to validate")
+    arrival = np.asarray(solution["arrival"], np.float64)
+    prompt = np.asarray(solution["prompt"], np.int64)
+    output = np.asarray(solution["output"], np.int64)
+    rejected = np.asarray(solution["rejected"], bool)
+    budget = int(solution["token_budget"])
+    capacity = int(solution["kv_blocks"])
+    bs = int(solution["block_size"])
+    n = arrival.shape[0]
+
+    kv = np.zeros(n, np.int64)  # KV tokens (GPU or host)
+    done_prefill = np.zeros(n, np.int64)  # prompt tokens prefilled toward need
+    need = prompt.copy()  # tokens to prefill before decoding
+    gen = np.zeros(n, np.int64)
+    where = np.zeros(n, np.int8)  # 0 nowhere, 1 GPU, 2 host
+    started = np.zeros(n, bool)
+    first_t = np.full(n, np.nan)
+    last_t = np.full(n, np.nan)
+    gpu_blocks = 0
+
+    starts = log["start"]
+    repeats = log["repeat"]
+    offsets = log["offsets"]
+    rids, toks, kinds, ends = log["rid"], log["tokens"], log["kind"], log["ends"]
+    p_t, p_r, p_m = log["preempt_t"], log["preempt_rid"], log["preempt_mode"]
+    if offsets.shape[0] != starts.shape[0] + 1 or ends.shape[0] != int(repeats.sum()):
+        raise InvalidRunError("malformed log: offsets / ends do not match the iteration groups")
+    pi = 0
+    e_idx = 0
+    prev_end = -np.inf
+    for g in range(starts.shape[0]):
+        start = float(starts[g])
+        k = int(repeats[g])
+        g_ends = ends[e_idx:e_idx + k]
+        e_idx += k
+        # preemptions at this boundary
+        while pi < p_t.shape[0] and p_t[pi] <= start + atol:
+            r = int(p_r[pi])
+            if where[r] != 1:
+                raise InvalidRunError(f"request {r} preempted at t={p_t[pi]:.6f} while not running on the GPU")
+            gpu_blocks -= int(_ceil_div(kv[r], bs))
+            if p_m[pi] == 0:  # recompute: KV dropped, re-prefill prompt + generated
+                kv[r] = 0
+                done_prefill[r] = 0
+                need[r] = prompt[r] + gen[r]
+                where[r] = 0
+            else:
+                if done_prefill[r] < need[r]:
+                    raise InvalidRunError(f"request {r} swapped out in the middle of its prefill")
+                where[r] = 2
+            pi += 1
+        if start < prev_end - atol:
+            raise InvalidRunError(f"iteration group {g} starts at {start:.6f} before the previous ends at {prev_end:.6f}")
+        if k < 1 or np.any(np.diff(np.concatenate([[start], g_ends])) <= 0):
+            raise InvalidRunError(f"iteration group {g}: end times not after the start / not increasing")
+        mem = rids[offsets[g]:offsets[g + 1]]
+        mt = toks[offsets[g]:offsets[g + 1]]
+        mk = kinds[offsets[g]:offsets[g + 1]]
+        if np.unique(mem).shape[0] != mem.shape[0]:
+            raise InvalidRunError(f"iteration group {g}: a request appears twice in one iteration")
+        if np.any(rejected[mem]):
+            raise InvalidRunError(f"iteration group {g}: rejected request {int(mem[rejected[mem]][0])} runs")
+        if np.any(arrival[mem] > start + atol):
+            r = int(mem[arrival[mem] > start + atol][0])
+            raise InvalidRunError(f"request {r} runs at t={start:.6f} before it arrives at {arrival[r]:.6f}")
+        if int(mt.sum()) > budget:
+            raise InvalidRunError(f"iteration group {g} at t={start:.6f}: {int(mt.sum())} tokens exceed the budget {budget}")
+        if k > 1 and np.any(mk != _DECODE):
+            raise InvalidRunError(f"iteration group {g}: a repeated group may only hold decodes")
+        for r, c, kind in zip(mem.tolist(), mt.tolist(), mk.tolist()):
+            started[r] = True
+            if kind == _PREFILL:
+                if where[r] == 2:
+                    raise InvalidRunError(f"request {r} prefills while swapped out")
+                if c < 1 or done_prefill[r] + c > need[r]:
+                    raise InvalidRunError(
+                        f"request {r}: a chunk of {c} tokens runs past its prefill ({done_prefill[r]}/{need[r]} done)")
+                where[r] = 1
+                old = int(_ceil_div(kv[r], bs))
+                kv[r] += c
+                done_prefill[r] += c
+                gpu_blocks += int(_ceil_div(kv[r], bs)) - old
+                if done_prefill[r] == need[r]:
+                    t = float(g_ends[0])
+                    if gen[r] == 0:
+                        first_t[r] = t
+                    gen[r] += 1
+                    last_t[r] = t
+            else:
+                if kind == _SWAPIN:
+                    if where[r] != 2:
+                        raise InvalidRunError(f"request {r} swapped in without being swapped out")
+                    where[r] = 1
+                    gpu_blocks += int(_ceil_div(kv[r], bs))
+                elif where[r] != 1:
+                    raise InvalidRunError(f"request {r} decodes while not resident on the GPU")
+                if done_prefill[r] < need[r]:
+                    raise InvalidRunError(f"request {r} decodes before its prefill is complete")
+                if c != 1:
+                    raise InvalidRunError(f"request {r}: a decode of {c} tokens (must be 1)")
+                old = int(_ceil_div(kv[r], bs))
+                kv[r] += k
+                gen[r] += k
+                gpu_blocks += int(_ceil_div(kv[r], bs)) - old
+                last_t[r] = float(g_ends[-1])
+            if gen[r] > output[r]:
+                raise InvalidRunError(f"request {r} generated {gen[r]} tokens, more than its {output[r]}")
+        if gpu_blocks > capacity:
+            raise InvalidRunError(
+                f"iteration group {g} at t={start:.6f}: {gpu_blocks} KV blocks in use exceed the capacity {capacity}")
+        # finished requests release their blocks
+        fin = mem[gen[mem] == output[mem]]
+        if fin.size:
+            gpu_blocks -= int(_ceil_div(kv[fin], bs).sum())
+            where[fin] = 0
+            kv[fin] = 0
+        prev_end = float(g_ends[-1])
+    if pi != p_t.shape[0]:
+        raise InvalidRunError(f"{p_t.shape[0] - pi} preemption events after the last iteration")
+    ok = ~rejected
+    short = np.flatnonzero(ok & (gen != output))
+    if short.size:
+        r = int(short[0])
+        raise InvalidRunError(f"{short.size} request(s) did not generate exactly their output, e.g. request {r}: "
+                              f"{gen[r]} of {output[r]} tokens")
+    rep_first = np.asarray(solution["reported_first_token_t"], np.float64)
+    rep_finish = np.asarray(solution["reported_finish_t"], np.float64)
+    if not np.allclose(rep_first[ok], first_t[ok], atol=atol) or not np.allclose(rep_finish[ok], last_t[ok], atol=atol):
+        bad = np.flatnonzero(ok & ~(np.isclose(rep_first, first_t, atol=atol) & np.isclose(rep_finish, last_t, atol=atol)))
+        r = int(bad[0])
+        raise InvalidRunError(f"request {r}: reported first token / finish {rep_first[r]}, {rep_finish[r]} differ from "
+                              f"the replayed {first_t[r]}, {last_t[r]}")
+    ttft = first_t - arrival
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(output > 1, (last_t - first_t) / np.maximum(output - 1, 1), 0.0)
+    good = ok & (ttft <= np.asarray(solution["ttft_slo"]) + 1e-12) & (tpot <= np.asarray(solution["tpot_slo"]) + 1e-12)
+    return float(good.sum() / n) if n else float("nan")

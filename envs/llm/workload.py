@@ -1,0 +1,326 @@
+"""Workloads: request arrays, synthetic generators and trace loaders.
+
+A :class:`Workload` is a struct of arrays (one row per request, sorted by arrival): arrival time,
+prompt and output lengths, SLO class and the class's TTFT / TPOT targets. Sources:
+
+* :func:`synthetic` — Poisson (``cv=1``) or gamma (any ``cv``) inter-arrival times at a given rate;
+  prompt / output lengths log-normal with parameters fitted (maximum likelihood on log lengths) to
+  the Azure LLM inference trace 2023 (:data:`LENGTH_DISTRIBUTIONS`, ``"azure-conv"`` /
+  ``"azure-code"``), or fixed lengths.
+* :func:`load_trace` — replay of the Azure LLM inference trace 2023 in its original layout
+  (``TIMESTAMP,ContextTokens,GeneratedTokens`` with wall-clock timestamps) or its processed layout
+  (``arrived_at,num_prefill_tokens,num_decode_tokens`` in seconds, as in Vidur's copy), and of
+  BurstGPT's layout (``Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type``).
+  A malformed row raises :class:`TraceFormatError` naming the file and line.
+
+SLO classes (:data:`SLO_CLASSES`) carry the targets a request is judged by: time to first token
+(TTFT) and mean time per output token after the first (TPOT).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+#: name -> (TTFT target s, TPOT target s). "interactive" follows DistServe's chatbot-style targets
+#: scaled to 7B models; "batch" is a loose background class.
+SLO_CLASSES: dict[str, tuple[float, float]] = {
+    "interactive": (1.0, 0.10),
+    "standard": (3.0, 0.20),
+    "batch": (30.0, 1.00),
+}
+SLO_CLASS_NAMES: tuple[str, ...] = tuple(SLO_CLASSES)
+
+#: log-normal (mu, sigma) of prompt and output lengths and their clipping ranges, fitted to the
+#: processed Azure LLM inference trace 2023 (conv: 19,366 requests; code: 8,819 requests)
+LENGTH_DISTRIBUTIONS: dict[str, dict[str, tuple[float, float] | tuple[int, int]]] = {
+    "azure-conv": {"prompt": (6.6333, 0.9852), "output": (5.0190, 0.8590),
+                   "prompt_range": (2, 14050), "output_range": (7, 1000)},
+    "azure-code": {"prompt": (6.9986, 1.3602), "output": (2.7882, 0.8472),
+                   "prompt_range": (3, 7437), "output_range": (6, 1899)},
+}
+
+
+class TraceFormatError(ValueError):
+    """A trace file that cannot be read; the message names the file and the line."""
+
+
+@dataclass
+class Workload:
+    """Requests as arrays sorted by arrival (seconds from the start of the workload)."""
+
+    arrival: np.ndarray  #: float64 seconds
+    prompt: np.ndarray  #: int64 prompt tokens (>= 1)
+    output: np.ndarray  #: int64 output tokens to generate (>= 1)
+    slo_class: np.ndarray  #: int64 index into ``class_names``
+    class_names: tuple[str, ...] = SLO_CLASS_NAMES
+    ttft_slo: np.ndarray = field(default=None)  # type: ignore[assignment]
+    tpot_slo: np.ndarray = field(default=None)  # type: ignore[assignment]
+    name: str = "workload"
+
+    def __post_init__(self) -> None:
+        self.arrival = np.asarray(self.arrival, np.float64)
+        self.prompt = np.asarray(self.prompt, np.int64)
+        self.output = np.asarray(self.output, np.int64)
+        self.slo_class = np.asarray(self.slo_class, np.int64)
+        n = self.arrival.shape[0]
+        for name in ("prompt", "output", "slo_class"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"Workload.{name} has shape {getattr(self, name).shape}, expected ({n},)")
+        if n and (self.prompt.min() < 1 or self.output.min() < 1):
+            raise ValueError("Workload: every request needs >= 1 prompt token and >= 1 output token")
+        if n and np.any(np.diff(self.arrival) < 0):
+            order = np.argsort(self.arrival, kind="stable")
+            self.arrival, self.prompt, self.output, self.slo_class = (
+                self.arrival[order], self.prompt[order], self.output[order], self.slo_class[order])
+            if self.ttft_slo is not None:
+                self.ttft_slo = np.asarray(self.ttft_slo, np.float64)[order]
+            if self.tpot_slo is not None:
+                self.tpot_slo = np.asarray(self.tpot_slo, np.float64)[order]
+        if n and (self.slo_class.min() < 0 or self.slo_class.max() >= len(self.class_names)):
+            raise ValueError(f"Workload.slo_class must index class_names {self.class_names}")
+        targets = np.array([SLO_CLASSES.get(c, (np.inf, np.inf)) for c in self.class_names], np.float64).reshape(-1, 2)
+        if self.ttft_slo is None:
+            self.ttft_slo = targets[self.slo_class, 0] if n else np.zeros(0)
+        if self.tpot_slo is None:
+            self.tpot_slo = targets[self.slo_class, 1] if n else np.zeros(0)
+        self.ttft_slo = np.asarray(self.ttft_slo, np.float64)
+        self.tpot_slo = np.asarray(self.tpot_slo, np.float64)
+
+    def __len__(self) -> int:
+        return int(self.arrival.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return float(self.arrival[-1] - self.arrival[0]) if len(self) > 1 else 0.0
+
+    def head(self, n: int) -> "Workload":
+        """The first ``n`` requests."""
+        return self.select(np.arange(min(n, len(self))))
+
+    def select(self, idx: np.ndarray) -> "Workload":
+        return Workload(self.arrival[idx], self.prompt[idx], self.output[idx], self.slo_class[idx],
+                        self.class_names, self.ttft_slo[idx], self.tpot_slo[idx], self.name)
+
+    def window(self, start_s: float, duration_s: float) -> "Workload":
+        """Requests arriving in ``[start_s, start_s + duration_s)``, times shifted to start at 0."""
+        idx = np.flatnonzero((self.arrival >= start_s) & (self.arrival < start_s + duration_s))
+        w = self.select(idx)
+        w.arrival = w.arrival - start_s
+        return w
+
+    def scaled_rate(self, factor: float) -> "Workload":
+        """The same requests arriving ``factor`` times faster (inter-arrival times divided by ``factor``)."""
+        if factor <= 0:
+            raise ValueError(f"rate factor must be > 0, got {factor}")
+        w = self.select(np.arange(len(self)))
+        w.arrival = (w.arrival - w.arrival[0]) / factor if len(w) else w.arrival
+        return w
+
+
+def _assign_classes(n: int, rng: np.random.Generator, class_mix: dict[str, float] | str | None) -> np.ndarray:
+    if class_mix is None or isinstance(class_mix, str):
+        name = class_mix or "standard"
+        if name not in SLO_CLASS_NAMES:
+            raise KeyError(f"unknown SLO class {name!r}; known: {SLO_CLASS_NAMES}")
+        return np.full(n, SLO_CLASS_NAMES.index(name), np.int64)
+    names = list(class_mix)
+    unknown = [c for c in names if c not in SLO_CLASS_NAMES]
+    if unknown:
+        raise KeyError(f"unknown SLO classes {unknown}; known: {SLO_CLASS_NAMES}")
+    p = np.array([class_mix[c] for c in names], np.float64)
+    if np.any(p < 0) or p.sum() <= 0:
+        raise ValueError(f"class_mix weights must be >= 0 with a positive sum, got {class_mix}")
+    ids = np.array([SLO_CLASS_NAMES.index(c) for c in names])
+    return ids[rng.choice(len(names), size=n, p=p / p.sum())]
+
+
+def synthetic(
+    n_requests: int,
+    rate: float,
+    rng: np.random.Generator,
+    cv: float = 1.0,
+    lengths: str = "azure-conv",
+    prompt_len: int | None = None,
+    output_len: int | None = None,
+    class_mix: dict[str, float] | str | None = None,
+    name: str | None = None,
+) -> Workload:
+    """``n_requests`` requests at ``rate`` requests/s with gamma inter-arrivals of coefficient of
+    variation ``cv`` (``cv=1`` is Poisson). Lengths log-normal from :data:`LENGTH_DISTRIBUTIONS`
+    unless fixed by ``prompt_len`` / ``output_len``."""
+    if n_requests < 1:
+        raise ValueError(f"n_requests must be >= 1, got {n_requests}")
+    if rate <= 0 or cv <= 0:
+        raise ValueError(f"rate and cv must be > 0, got rate={rate}, cv={cv}")
+    if lengths not in LENGTH_DISTRIBUTIONS:
+        raise KeyError(f"unknown length distribution {lengths!r}; known: {sorted(LENGTH_DISTRIBUTIONS)}")
+    shape = 1.0 / (cv * cv)
+    gaps = rng.gamma(shape, 1.0 / (rate * shape), size=n_requests)
+    gaps[0] = 0.0
+    arrival = np.cumsum(gaps)
+    dist = LENGTH_DISTRIBUTIONS[lengths]
+
+    def draw(kind: str, fixed: int | None) -> np.ndarray:
+        if fixed is not None:
+            if fixed < 1:
+                raise ValueError(f"{kind}_len must be >= 1, got {fixed}")
+            return np.full(n_requests, int(fixed), np.int64)
+        mu, sigma = dist[kind]
+        lo, hi = dist[f"{kind}_range"]
+        return np.clip(np.round(rng.lognormal(mu, sigma, size=n_requests)), lo, hi).astype(np.int64)
+
+    prompt = draw("prompt", prompt_len)
+    output = draw("output", output_len)
+    classes = _assign_classes(n_requests, rng, class_mix)
+    return Workload(arrival, prompt, output, classes, name=name or f"{lengths}-rate{rate:g}-cv{cv:g}")
+
+
+# ---------------------------------------------------------------------------------------------- traces
+_LAYOUTS = {
+    "azure-processed": ("arrived_at", "num_prefill_tokens", "num_decode_tokens"),
+    "azure-original": ("TIMESTAMP", "ContextTokens", "GeneratedTokens"),
+    "burstgpt": ("Timestamp", "Request tokens", "Response tokens"),
+}
+
+
+def _parse_time(text: str, layout: str, where: str) -> float:
+    if layout == "azure-original":
+        t = text.strip()
+        # "2023-11-16 18:15:46.6805900": seven fractional digits, more than datetime parses
+        if "." in t:
+            head, frac = t.split(".", 1)
+            t = f"{head}.{frac[:6]}"
+        for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+            try:
+                return datetime.strptime(t, fmt).timestamp()
+            except ValueError:
+                continue
+        raise TraceFormatError(f"{where}: cannot parse timestamp {text!r} (expected 'YYYY-MM-DD HH:MM:SS.fffffff')")
+    try:
+        value = float(text)
+    except ValueError:
+        raise TraceFormatError(f"{where}: arrival time {text!r} is not a number") from None
+    if not np.isfinite(value):
+        raise TraceFormatError(f"{where}: arrival time {text!r} is not finite")
+    return value
+
+
+def _parse_count(text: str, column: str, where: str, minimum: int) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise TraceFormatError(f"{where}: {column} {text!r} is not a number") from None
+    if not np.isfinite(value) or value != int(value) or value < minimum:
+        raise TraceFormatError(f"{where}: {column} {text!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def load_trace(
+    path: str | os.PathLike[str],
+    layout: str | None = None,
+    limit: int | None = None,
+    slo_class: str = "standard",
+    burstgpt_model: str | None = None,
+    zero_output: str = "error",
+) -> Workload:
+    """Read a trace file into a :class:`Workload` (arrivals shifted to start at 0).
+
+    ``layout`` is detected from the header when None. ``limit`` keeps the first rows. BurstGPT rows
+    with ``Response tokens == 0`` (failed requests in that trace) are an error unless
+    ``zero_output="skip"`` (then they are left out and counted in ``Workload.name``); ``burstgpt_model``
+    keeps only rows of one model (``"ChatGPT"``, ``"GPT-4"``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"trace file not found: {path}")
+    if zero_output not in ("error", "skip"):
+        raise ValueError(f"zero_output must be 'error' or 'skip', got {zero_output!r}")
+    arrivals: list[float] = []
+    prompts: list[int] = []
+    outputs: list[int] = []
+    skipped = 0
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise TraceFormatError(f"{path}:1: empty file (expected a CSV header)") from None
+        if layout is None:
+            layout = next((k for k, cols in _LAYOUTS.items() if all(c in header for c in cols)), None)
+            if layout is None:
+                raise TraceFormatError(
+                    f"{path}:1: unknown header {header}; expected the columns of one layout: {_LAYOUTS}")
+        if layout not in _LAYOUTS:
+            raise ValueError(f"unknown trace layout {layout!r}; known: {sorted(_LAYOUTS)}")
+        cols = _LAYOUTS[layout]
+        missing = [c for c in cols if c not in header]
+        if missing:
+            raise TraceFormatError(f"{path}:1: header lacks columns {missing} of layout {layout!r}")
+        it, ip, io = (header.index(c) for c in cols)
+        im = header.index("Model") if layout == "burstgpt" and "Model" in header else None
+        width = len(header)
+        for row in reader:
+            line = reader.line_num
+            where = f"{path}:{line}"
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != width:
+                raise TraceFormatError(f"{where}: {len(row)} fields, the header has {width}")
+            if im is not None and burstgpt_model is not None and row[im].strip() != burstgpt_model:
+                continue
+            t = _parse_time(row[it], layout, where)
+            p = _parse_count(row[ip], cols[1], where, 1)
+            o = _parse_count(row[io], cols[2], where, 0)
+            if o == 0:
+                if zero_output == "skip":
+                    skipped += 1
+                    continue
+                raise TraceFormatError(f"{where}: {cols[2]} is 0 (a request must generate >= 1 token; "
+                                       "pass zero_output='skip' to leave such rows out)")
+            if arrivals and t < arrivals[-1]:
+                raise TraceFormatError(f"{where}: arrival {row[it]!r} is earlier than the previous row's")
+            arrivals.append(t)
+            prompts.append(p)
+            outputs.append(o)
+            if limit is not None and len(arrivals) >= limit:
+                break
+    if not arrivals:
+        raise TraceFormatError(f"{path}: no request rows")
+    a = np.asarray(arrivals, np.float64)
+    a -= a[0]
+    n = a.shape[0]
+    if slo_class not in SLO_CLASS_NAMES:
+        raise KeyError(f"unknown SLO class {slo_class!r}; known: {SLO_CLASS_NAMES}")
+    cls = np.full(n, SLO_CLASS_NAMES.index(slo_class), np.int64)
+    name = f"{path.stem}" + (f" ({skipped} zero-output rows skipped)" if skipped else "")
+    return Workload(a, np.asarray(prompts), np.asarray(outputs), cls, name=name)
+
+
+def azure_trace_path(kind: str = "conv", data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Path of the shared copy of the Azure 2023 trace (``kind`` ``"conv"`` or ``"code"``); the folder is
+    ``data_dir``, else ``$SCHEDGYM_AZURE_LLM_DIR``, else ``<repo>/../shared/data/azure-llm-2023``."""
+    if kind not in ("conv", "code"):
+        raise ValueError(f"Azure trace kind must be 'conv' or 'code', got {kind!r}")
+    base = data_dir or os.environ.get("SCHEDGYM_AZURE_LLM_DIR")
+    if base is None:
+        base = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "azure-llm-2023"
+    p = Path(base) / f"{kind}.csv"
+    if not p.is_file():
+        raise FileNotFoundError(f"Azure LLM trace not found at {p} (set SCHEDGYM_AZURE_LLM_DIR)")
+    return p
+
+
+def concat(workloads: Sequence[Workload]) -> Workload:
+    """Requests of several workloads merged by arrival."""
+    return Workload(
+        np.concatenate([w.arrival for w in workloads]), np.concatenate([w.prompt for w in workloads]),
+        np.concatenate([w.output for w in workloads]), np.concatenate([w.slo_class for w in workloads]),
+        ttft_slo=np.concatenate([w.ttft_slo for w in workloads]), tpot_slo=np.concatenate([w.tpot_slo for w in workloads]),
+    )
