@@ -1,0 +1,226 @@
+"""Solver-based ISBJSSP policies that act through the environment (``schedule_builder="serial"``).
+
+All three replay a CP-SAT plan by **machine sequence**: an operation is started as soon as it is legal
+and it is the next planned operation of its machine (for a swap, every member of the cycle must be);
+otherwise the policy waits for the next event. Starting no later than planned never hurts here (a
+blocked job only frees its machine earlier, and completions are monotone in the start time), so without
+disruptions the replayed makespan is at most the solver's.
+
+* ``isb-cpsat[:seconds]`` — blocking job shop with swaps, **no interruptions** known: solved once at
+  reset; exact on small instances. Under shutdowns it keeps following the same sequences.
+* ``isb-clairvoyant[:seconds]`` — knows the episode's shutdown realization (drawn at reset from the
+  seed) and solves with it: its solver bound is a bound no online policy can beat on that episode.
+* ``isb-reactive[:seconds]`` — solves at reset (no downtime known), then **re-solves at every
+  disruption** (each time new machine failures were observed), knowing the machines down at that moment
+  and their repair times but no future failure, under a short time limit (default 1 s). The number and
+  wall time of re-solves are reported in ``episode_extra``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ...envs.isbjobshop.state import ISBJobShopState
+from ..base import BasePolicy
+from .cpsat import ISBSolveResult, ShopSnapshot, greedy_schedule, snapshot_of, solve_blocking, solve_snapshot
+
+
+class _SequenceReplay(BasePolicy):
+    """Shared machinery: follow per-machine planned sequences; wait when nothing planned can start."""
+
+    default_limit = 10.0
+
+    def __init__(self, base: str, variant: str | None = None, time_limit_s: float | None = None,
+                 workers: int = 2) -> None:
+        if variant:
+            try:
+                limit = float(variant)
+            except ValueError:
+                raise ValueError(f"{base}: variant must be a time limit in seconds, got {variant!r}") from None
+        else:
+            limit = time_limit_s if time_limit_s is not None else self.default_limit
+        if limit <= 0:
+            raise ValueError(f"{base}: time limit must be > 0 s, got {limit}")
+        super().__init__(name=base if variant is None else f"{base}:{variant}",
+                         env_kwargs={"schedule_builder": "serial"})
+        self.time_limit_s = float(limit)
+        self.workers = int(workers)
+        self.episode_extra: dict[str, Any] = {}
+        self._seq: list[list[tuple[int, int]]] = []
+        self._pos: list[int] = []
+        self._planned: dict[tuple[int, int], int] = {}
+        self.deviations = 0
+
+    def reset(self, env: Any, seed: int | None = None) -> None:
+        super().reset(env, seed)
+        if getattr(env, "schedule_builder", None) != "serial" or not hasattr(env, "wait_node"):
+            raise ValueError(
+                f"{self.name} replays plans through an ISBJobShopEnv built with schedule_builder='serial' "
+                "(the evaluation CLI does this from the policy's env_kwargs)"
+            )
+        self.deviations = 0
+        self.seed = seed or 0
+
+    def _set_plan(self, result: ISBSolveResult) -> None:
+        inst = self.env.instance
+        self._seq = result.machine_sequences(inst)
+        self._pos = [0] * inst.n_machines
+        self._planned = dict(result.start)
+
+    def _next_planned(self, st: ISBJobShopState, machine: int) -> tuple[int, int] | None:
+        seq, pos = self._seq[machine], self._pos[machine]
+        while pos < len(seq) and st.start_time[seq[pos][0]][seq[pos][1]] >= 0:
+            pos += 1
+        self._pos[machine] = pos
+        return seq[pos] if pos < len(seq) else None
+
+    def _eligible(self, st: ISBJobShopState) -> list[int]:
+        out = []
+        for j in st.legal:
+            members = st.swap_cycle.get(j, [j])
+            ok = True
+            for c in members:
+                k = st.next_op[c]
+                if self._next_planned(st, st.mach[c][k]) != (c, k):
+                    ok = False
+                    break
+            if ok:
+                out.append(j)
+        return out
+
+    def _choose(self, st: ISBJobShopState, obs: dict[str, np.ndarray]) -> int | None:
+        m = st.n_machines
+        elig = self._eligible(st)
+        if elig:
+            j = min(elig, key=lambda jj: (self._planned.get((jj, st.next_op[jj]), 1 << 60), jj))
+            return j * m + st.next_op[j]
+        if obs["action_mask"][self.env.wait_node]:
+            return int(self.env.wait_node)
+        return None
+
+    def _fallback(self, st: ISBJobShopState) -> int:
+        self.deviations += 1
+        self.episode_extra["plan_deviations"] = self.deviations
+        m = st.n_machines
+        j = min(st.legal, key=lambda jj: (self._planned.get((jj, st.next_op[jj]), 1 << 60), jj))
+        return j * m + st.next_op[j]
+
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
+        st = self.env.state
+        a = self._choose(st, obs)
+        return a if a is not None else self._fallback(st)
+
+
+class CPSatBlockingPolicy(_SequenceReplay):
+    """CP-SAT on the blocking job shop with swaps (no downtime known), solved once at reset."""
+
+    def __init__(self, variant: str | None = None, time_limit_s: float | None = None, workers: int = 2,
+                 warm_start: bool = True) -> None:
+        super().__init__("isb-cpsat", variant, time_limit_s, workers)
+        self.warm_start = warm_start
+
+    def reset(self, env: Any, seed: int | None = None) -> None:
+        super().reset(env, seed)
+        res = solve_blocking(env.instance, self.time_limit_s, self.workers, seed=self.seed, warm_start=self.warm_start)
+        self.result = res
+        self._set_plan(res)
+        self.episode_extra = {
+            "optimal": res.optimal,
+            "solver_status": res.status,
+            "solver_makespan": res.makespan,
+            "solver_lower_bound": res.lower_bound,
+            "solver_time_s": res.wall_time_s,
+        }
+
+
+class ClairvoyantPolicy(_SequenceReplay):
+    """CP-SAT that knows the episode's whole shutdown realization in advance (solved at reset)."""
+
+    def __init__(self, variant: str | None = None, time_limit_s: float | None = None, workers: int = 2) -> None:
+        super().__init__("isb-clairvoyant", variant, time_limit_s, workers)
+
+    def reset(self, env: Any, seed: int | None = None) -> None:
+        super().reset(env, seed)
+        st = env.state
+        if st.t != 0 or st.n_started:
+            raise ValueError("isb-clairvoyant solves at the start of an episode (t=0, nothing started)")
+        res = solve_clairvoyant(st, self.time_limit_s, self.workers, seed=self.seed)
+        self.result = res
+        self._set_plan(res)
+        self.episode_extra = {
+            "optimal": res.optimal,
+            "solver_status": res.status,
+            "solver_makespan": res.makespan,
+            "solver_lower_bound": res.lower_bound,
+            "solver_time_s": res.wall_time_s,
+        }
+
+
+def solve_clairvoyant(state: ISBJobShopState, time_limit_s: float = 10.0, workers: int = 2,
+                      seed: int = 0) -> ISBSolveResult:
+    """Solve the episode that starts from ``state`` (at t=0) knowing its shutdown realization."""
+    snap, sim = snapshot_of(state, "clairvoyant")
+    greedy_schedule(sim)  # same realization (the copy shares the per-machine generators' state)
+    if sim.truncated:
+        raise RuntimeError("clairvoyant: the greedy warm start did not finish before max_time")
+    ub = int(sim.makespan)
+    n, m = state.n_jobs, state.n_machines
+    hint = {(j, k): sim.start_time[j][k] for j in range(n) for k in range(m)}
+    reach = 4 * ub + int(state.instance.durations.max()) + 10
+    snap.down = [list(state.downtime.until(i, reach)) for i in range(m)]
+    return solve_snapshot(snap, time_limit_s, workers, horizon=ub, hint=hint, seed=seed)
+
+
+class ReactivePolicy(_SequenceReplay):
+    """Re-solve with CP-SAT at every disruption (newly observed machine failures), then follow the plan."""
+
+    default_limit = 1.0
+
+    def __init__(self, variant: str | None = None, time_limit_s: float | None = None, workers: int = 2,
+                 initial_time_limit_s: float | None = None) -> None:
+        super().__init__("isb-reactive", variant, time_limit_s, workers)
+        self.initial_time_limit_s = initial_time_limit_s if initial_time_limit_s is not None else self.time_limit_s
+
+    def _solve(self, st: ISBJobShopState, limit: float) -> None:
+        snap, sim = snapshot_of(st, "current")
+        greedy_schedule(sim)
+        n, m = st.n_jobs, st.n_machines
+        hint = {(j, k): sim.start_time[j][k] for j in range(n) for k in range(st.next_op[j], m)}
+        t0 = time.perf_counter()
+        res = solve_snapshot(snap, limit, self.workers, horizon=int(sim.makespan), hint=hint, seed=self.seed)
+        dt = time.perf_counter() - t0
+        self._set_plan(res)
+        self._seen_failures = st.n_failures
+        self.n_solves += 1
+        self.solve_time += dt
+        self.max_solve = max(self.max_solve, dt)
+        self.episode_extra.update(
+            {
+                "n_solves": self.n_solves,
+                "resolve_time_s": self.solve_time,
+                "max_resolve_time_s": self.max_solve,
+                "last_solver_status": res.status,
+            }
+        )
+
+    def reset(self, env: Any, seed: int | None = None) -> None:
+        super().reset(env, seed)
+        self.n_solves, self.solve_time, self.max_solve = 0, 0.0, 0.0
+        self.episode_extra = {}
+        self._solve(env.state, self.initial_time_limit_s)
+
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
+        st = self.env.state
+        if st.n_failures != self._seen_failures:
+            self._solve(st, self.time_limit_s)
+        a = self._choose(st, obs)
+        if a is None:  # the plan is stuck: re-solve once from here, then fall back
+            self._solve(st, self.time_limit_s)
+            a = self._choose(st, obs)
+        return a if a is not None else self._fallback(st)
+
+
+__all__ = ["CPSatBlockingPolicy", "ClairvoyantPolicy", "ReactivePolicy", "ShopSnapshot", "solve_clairvoyant"]
