@@ -1,0 +1,182 @@
+"""The graph actor-critic shared by both backends (SB3 and RLlib).
+
+:class:`GraphActorCritic` takes a batch of the contract's padded observations (a dict of arrays or
+tensors with a leading batch axis; SB3 hands every key over as float32, which is fine) and returns
+
+* ``logits`` — ``(B, N_max)``: one logit per node, scattered back to the padded layout with the
+  batch's ``pad_index``; padding nodes and masked-out nodes get :data:`MASKED_LOGIT`;
+* ``value`` — ``(B,)``: the state value from a pooled graph embedding and the globals.
+
+Everything is sized from a :class:`~schedgym.envs.core.GraphSpec` read off the observation space
+(:func:`schedgym.envs.core.graph_spec_of`), so any environment that follows the contract trains with
+no code of its own. Graphs are batched with :func:`schedgym.envs.graph.to_pyg_batch` (vectorized, no
+Python loop per graph).
+
+Architecture: node features + node-type embedding + a projection of the globals form the initial
+node state; each directed edge type ``t`` of the env also gets a reverse edge of type
+``t + n_edge_types`` (so information flows both ways along precedence edges); ``n_layers``
+message-passing layers (``conv="gin"``: GINEConv, ``conv="gatv2"``: GATv2Conv, both conditioned on an
+edge-type embedding) with residual connections and LayerNorm; mean+max pooling per graph; an actor
+MLP over ``[node, pooled graph, globals]`` and a critic MLP over ``[pooled graph, globals]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+from torch_geometric.nn import GATv2Conv, GINEConv, global_max_pool, global_mean_pool
+
+from ...envs.core import GraphSpec
+from ...envs.graph import to_pyg_batch
+
+#: logit given to padding and masked-out nodes: finite so that entropies and gradients stay finite
+#: (``-inf`` times a zero probability is NaN); ``exp`` of it is exactly 0 in float32.
+MASKED_LOGIT: float = -1e8
+
+CONV_TYPES: tuple[str, ...] = ("gin", "gatv2")
+
+
+@dataclass(frozen=True)
+class GNNConfig:
+    """Hyper-parameters of :class:`GraphActorCritic` (the ``agent.model`` section of a training config)."""
+
+    hidden: int = 64
+    n_layers: int = 3
+    conv: str = "gin"
+    heads: int = 2
+    head_hidden: int = 64
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        if self.conv not in CONV_TYPES:
+            raise ValueError(f"agent.model.conv must be one of {CONV_TYPES}, got {self.conv!r}")
+        if self.hidden < 1 or self.n_layers < 0 or self.head_hidden < 1 or self.heads < 1:
+            raise ValueError(
+                f"agent.model: hidden/head_hidden/heads must be >= 1 and n_layers >= 0, got {self}"
+            )
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"agent.model.activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
+        if self.conv == "gatv2" and self.hidden % self.heads:
+            raise ValueError(f"agent.model.hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "GNNConfig":
+        """Build from a mapping, naming any unknown key."""
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"agent.model: unknown key(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+def _mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class GraphActorCritic(nn.Module):
+    """Per-node policy logits and a state value from a batch of padded graph observations."""
+
+    def __init__(self, spec: GraphSpec, config: GNNConfig | None = None) -> None:
+        super().__init__()
+        cfg = config or GNNConfig()
+        self.spec = spec
+        self.config = cfg
+        h = cfg.hidden
+        act = _ACTIVATIONS[cfg.activation]
+        self.node_in = nn.Linear(spec.node_features, h)
+        self.node_type_emb = nn.Embedding(spec.n_node_types, h)
+        self.glob_in = nn.Linear(spec.global_features, h)
+        # original edge types, then their reverses
+        self.edge_type_emb = nn.Embedding(2 * spec.n_edge_types, h)
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for _ in range(cfg.n_layers):
+            if cfg.conv == "gin":
+                conv: nn.Module = GINEConv(_mlp([h, h, h], act), train_eps=True, edge_dim=h)
+            else:
+                conv = GATv2Conv(h, h // cfg.heads, heads=cfg.heads, edge_dim=h, add_self_loops=True)
+            self.convs.append(conv)
+            self.norms.append(nn.LayerNorm(h))
+        self.act = act()
+        self.actor = _mlp([3 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
+        self.critic = _mlp([2 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
+
+    # ------------------------------------------------------------------ parts
+    def encode(self, obs: Mapping[str, Any]) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the encoder: returns ``(batch, node_h, graph_h, glob_h)``."""
+        data = to_pyg_batch(obs)
+        n_graphs = int(obs["nodes"].shape[0])
+        glob_h = self.glob_in(data.globals)  # (B, h)
+        x = self.node_in(data.x) + self.node_type_emb(data.node_type) + glob_h[data.batch]
+        x = self.act(x)
+        ei = data.edge_index
+        et = data.edge_type
+        n_et = self.spec.n_edge_types
+        ei_all = torch.cat([ei, ei.flip(0)], dim=1)
+        ea = self.edge_type_emb(torch.cat([et, et + n_et]))
+        for conv, norm in zip(self.convs, self.norms):
+            x = norm(x + self.act(conv(x, ei_all, ea)))
+        pooled = torch.cat(
+            [global_mean_pool(x, data.batch, size=n_graphs), global_max_pool(x, data.batch, size=n_graphs)], dim=1
+        )
+        return data, x, pooled, glob_h
+
+    def forward(self, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits (B, N_max), value (B,))`` with padding and masked nodes at :data:`MASKED_LOGIT`."""
+        data, x, pooled, glob_h = self.encode(obs)
+        b = pooled.shape[0]
+        n_max = int(obs["nodes"].shape[1])
+        node_in = torch.cat([x, pooled[data.batch], glob_h[data.batch]], dim=1)
+        node_logits = self.actor(node_in).squeeze(-1)
+        node_logits = torch.where(data.action_mask, node_logits, torch.full_like(node_logits, MASKED_LOGIT))
+        logits = torch.full((b * n_max,), MASKED_LOGIT, dtype=node_logits.dtype, device=node_logits.device)
+        logits = logits.scatter(0, data.pad_index, node_logits).view(b, n_max)
+        value = self.critic(torch.cat([pooled, glob_h], dim=1)).squeeze(-1)
+        return logits, value
+
+    def value(self, obs: Mapping[str, Any]) -> torch.Tensor:
+        """The state value only (skips the actor head)."""
+        _, _, pooled, glob_h = self.encode(obs)
+        return self.critic(torch.cat([pooled, glob_h], dim=1)).squeeze(-1)
+
+    def extra_state(self) -> dict[str, Any]:
+        """What is needed besides the ``state_dict`` to rebuild this module."""
+        return {"spec": asdict(self.spec), "model": self.config.to_dict()}
+
+    @classmethod
+    def rebuild(cls, extra: Mapping[str, Any]) -> "GraphActorCritic":
+        """Inverse of :meth:`extra_state` (weights are loaded separately)."""
+        return cls(GraphSpec(**extra["spec"]), GNNConfig.from_dict(extra["model"]))
+
+
+def compatible(trained: GraphSpec, env: GraphSpec) -> str | None:
+    """Why a module trained on ``trained`` cannot run on observations of ``env`` (None if it can).
+
+    Sizes of nodes/edges may differ (the module is size-agnostic); feature counts must match and the
+    env's type ids must fit the trained embeddings.
+    """
+    problems = []
+    if trained.node_features != env.node_features:
+        problems.append(f"node_features {env.node_features} != trained {trained.node_features}")
+    if trained.global_features != env.global_features:
+        problems.append(f"global_features {env.global_features} != trained {trained.global_features}")
+    if env.n_node_types > trained.n_node_types:
+        problems.append(f"n_node_types {env.n_node_types} > trained {trained.n_node_types}")
+    if env.n_edge_types > trained.n_edge_types:
+        problems.append(f"n_edge_types {env.n_edge_types} > trained {trained.n_edge_types}")
+    return "; ".join(problems) or None

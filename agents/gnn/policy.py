@@ -1,0 +1,156 @@
+"""A trained GNN checkpoint as a :class:`~schedgym.agents.base.Policy`.
+
+``make_policy("gnn:<checkpoint>")`` acts greedily (argmax of the masked logits). Options, given as
+keywords or after a ``#`` in the variant (``"gnn:runs/x/best.pt#k=16"``, ``"gnn:runs/x#sample"``):
+
+* ``sample=True`` — sample each action from the policy (seeded by ``reset(seed=...)``);
+* ``k=<n>`` (n > 1) — best of ``n`` sampled schedules: at ``reset`` the policy rolls out ``n`` sampled
+  episodes on copies of the environment (batched through the network), keeps the one with the best
+  objective and replays it, so the evaluation loop still validates one ordinary episode.
+
+``env_kwargs`` carries the env kwargs the policy was trained with that an evaluation must reuse (e.g.
+the job shop's ``schedule_builder``), from the checkpoint's ``policy_env_kwargs``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ...envs.core import graph_spec_of
+from ..base import BasePolicy
+from .checkpoint import load_checkpoint
+from ...envs.core import GraphSpec
+from .model import compatible
+
+
+def _parse_variant(variant: str) -> tuple[str, dict[str, Any]]:
+    path, _, opts = variant.partition("#")
+    out: dict[str, Any] = {}
+    for item in filter(None, opts.split(",")):
+        key, eq, val = item.partition("=")
+        key = key.strip()
+        if key == "sample":
+            out["sample"] = (val.strip().lower() not in ("0", "false", "no")) if eq else True
+        elif key == "k":
+            out["k"] = int(val)
+        elif key == "threads":
+            out["threads"] = int(val)
+        else:
+            raise ValueError(f"gnn policy option {key!r} in {variant!r}: known options are sample, k, threads")
+    return path, out
+
+
+class GNNPolicy(BasePolicy):
+    """Acts with a trained :class:`~schedgym.agents.gnn.model.GraphActorCritic` checkpoint."""
+
+    def __init__(
+        self,
+        variant: str | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        sample: bool = False,
+        k: int = 1,
+        threads: int | None = None,
+        name: str | None = None,
+        module: torch.nn.Module | None = None,
+        meta: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        opts: dict[str, Any] = {}
+        if variant:
+            variant_path, opts = _parse_variant(variant)
+            checkpoint = checkpoint or variant_path
+        if not checkpoint and module is None:
+            raise ValueError('the gnn policy needs a checkpoint: make_policy("gnn:<path to .pt or run folder>")')
+        sample = bool(opts.get("sample", sample))
+        k = int(opts.get("k", k))
+        threads = opts.get("threads", threads)
+        if k < 1:
+            raise ValueError(f"gnn policy: k must be >= 1, got {k}")
+        if threads:
+            torch.set_num_threads(int(threads))
+        if module is not None:  # an in-memory module (validation during training)
+            self.module, self.meta = module, dict(meta or {"module": module.extra_state()})
+        else:
+            self.module, self.meta = load_checkpoint(checkpoint)
+        self.spec = GraphSpec(**self.meta["module"]["spec"])
+        label = variant or (str(checkpoint) if checkpoint else "in-memory")
+        super().__init__(name=name or f"gnn:{label}", env_kwargs=dict(self.meta.get("policy_env_kwargs") or {}))
+        self.sample = sample or k > 1
+        self.k = k
+        self._plan: list[int] | None = None
+        self._torch_gen = torch.Generator().manual_seed(0)
+        self.episode_extra: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ acting
+    @torch.no_grad()
+    def _logits(self, obs_batch: dict[str, np.ndarray]) -> torch.Tensor:
+        logits, _ = self.module({k: torch.as_tensor(v) for k, v in obs_batch.items()})
+        return logits
+
+    def _choose(self, logits: torch.Tensor, sample: bool) -> np.ndarray:
+        if sample:
+            probs = torch.softmax(logits.double(), dim=-1)
+            return torch.multinomial(probs, 1, generator=self._torch_gen).squeeze(-1).numpy()
+        return logits.argmax(dim=-1).numpy()
+
+    def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        super().reset(env, seed)
+        space = env.observation_space
+        why = compatible(self.spec, graph_spec_of(space))
+        if why:
+            raise ValueError(f"{self.name}: checkpoint cannot act on {type(env).__name__}: {why}")
+        self._torch_gen = torch.Generator().manual_seed(int(seed or 0))
+        self._plan = None
+        self.episode_extra = {}
+        if self.k > 1:
+            self._plan = self._best_of_k(env)
+
+    def _best_of_k(self, env: gym.Env) -> list[int]:
+        """Roll out ``k`` sampled episodes on copies of ``env`` in lockstep; the actions of the best."""
+        obj = env.objective
+        envs = [copy.deepcopy(env) for _ in range(self.k)]
+        obs = [e.graph.snapshot() for e in envs]
+        actions: list[list[int]] = [[] for _ in envs]
+        results: list[float | None] = [None] * self.k
+        active = list(range(self.k))
+        while active:
+            batch = {key: np.stack([obs[i][key] for i in active]) for key in obs[active[0]]}
+            chosen = self._choose(self._logits(batch), sample=True)
+            still = []
+            for i, a in zip(active, chosen):
+                o, _, term, trunc, info = envs[i].step(int(a))
+                actions[i].append(int(a))
+                obs[i] = o
+                if term or trunc:
+                    results[i] = float(info["metrics"][obj.name])
+                else:
+                    still.append(i)
+            active = still
+        best = 0
+        for i in range(1, self.k):
+            if obj.better(results[i], results[best]):  # type: ignore[arg-type]
+                best = i
+        self.episode_extra = {"k": self.k, "best_of_k": results[best], "worst_of_k": max(results) if obj.sense == "min" else min(results)}
+        return actions[best]
+
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
+        if self._plan is not None:
+            if not self._plan:
+                raise RuntimeError(f"{self.name}: the replayed best-of-{self.k} schedule ran out of actions")
+            a = self._plan.pop(0)
+            if not obs["action_mask"][a]:
+                raise RuntimeError(f"{self.name}: replayed action {a} is not legal (environment not deterministic?)")
+            return a
+        batch = {key: np.asarray(v)[None] for key, v in obs.items()}
+        return int(self._choose(self._logits(batch), self.sample)[0])
+
+
+def make_gnn_policy(variant: str | None = None, **kwargs: Any) -> GNNPolicy:
+    """Registry factory: ``make_policy("gnn:<checkpoint>[#k=16|#sample]")``."""
+    return GNNPolicy(variant=variant, **kwargs)

@@ -1,0 +1,76 @@
+"""Ray RLlib (new API stack) pieces: a ``TorchRLModule`` on the graph actor-critic and env registration.
+
+:class:`GNNTorchRLModule` wraps the same :class:`~schedgym.agents.gnn.model.GraphActorCritic` as the
+SB3 policy. Action masking happens inside the module: the contract's observation carries
+``action_mask``, and the logits of masked-out and padding nodes are set to
+:data:`~schedgym.agents.gnn.model.MASKED_LOGIT` (probability exactly 0 under RLlib's categorical
+distribution). The value head implements RLlib's ``ValueFunctionAPI``; ``_forward_train`` hands the
+values over as ``embeddings`` so the PPO learner does not run the encoder twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
+from ray.rllib.core.rl_module.torch.torch_rl_module import TorchRLModule
+
+from ...envs.core import graph_spec_of
+from .model import GNNConfig, GraphActorCritic
+
+#: prefix of every schedgym env registered with ``ray.tune.register_env``
+RLLIB_ENV_PREFIX = "schedgym-rllib:"
+
+
+class GNNTorchRLModule(TorchRLModule, ValueFunctionAPI):
+    """Per-node categorical policy + value over the contract's graph observations.
+
+    ``model_config`` keys: the :class:`GNNConfig` fields (``hidden``, ``n_layers``, ``conv``, ...).
+    """
+
+    def setup(self) -> None:
+        known = set(GNNConfig.__dataclass_fields__)
+        # RLlib adds its own defaults (e.g. ``vf_share_layers``) to model_config: keep ours only
+        cfg = {k: v for k, v in dict(self.model_config or {}).items() if k in known}
+        self.gnn = GraphActorCritic(graph_spec_of(self.observation_space), GNNConfig.from_dict(cfg))
+
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        logits, _ = self.gnn(batch[Columns.OBS])
+        return {Columns.ACTION_DIST_INPUTS: logits}
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        logits, values = self.gnn(batch[Columns.OBS])
+        return {Columns.ACTION_DIST_INPUTS: logits, Columns.EMBEDDINGS: values}
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        if embeddings is not None:
+            return embeddings
+        return self.gnn.value(batch[Columns.OBS])
+
+
+def _create_env(env_id: str, env_config: dict[str, Any]) -> Any:
+    import gymnasium as gym
+
+    import schedgym.envs  # noqa: F401 - registers the ids in this worker
+
+    return gym.make(env_id, **dict(env_config))
+
+
+def register_rllib_env(env_id: str) -> str:
+    """Register ``env_id`` with Ray Tune's registry (visible to every worker); returns the Ray name."""
+    from functools import partial
+
+    from ray.tune.registry import register_env
+
+    name = RLLIB_ENV_PREFIX + env_id
+    register_env(name, partial(_create_env, env_id))
+    return name
+
+
+def module_state_to_gnn(state: dict[str, Any], module: GraphActorCritic) -> GraphActorCritic:
+    """Load an RLModule state dict (keys ``gnn.*``, tensors or arrays) into a plain module."""
+    sd = {k[len("gnn."):]: torch.as_tensor(v) for k, v in state.items() if k.startswith("gnn.")}
+    module.load_state_dict(sd)
+    return module

@@ -1,0 +1,276 @@
+"""Training configuration: a typed OmegaConf schema, YAML presets and ``key=value`` overrides.
+
+Resolution order (later wins): the schema's defaults (:class:`TrainConfig`) -> the train preset
+``configs/train/<preset>.yaml`` (whose ``env:`` / ``agent:`` may name presets in ``configs/env/`` and
+``configs/agent/``) -> the command-line overrides (``env=<preset>`` / ``agent=<preset>`` swap a whole
+group; ``a.b.c=value`` sets one key). The schema is structured, so an unknown key or a value of the
+wrong type fails here, naming the key, before anything is trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
+GROUPS = ("env", "agent")
+
+
+class ConfigError(ValueError):
+    """A bad preset or override (the message names the key)."""
+
+
+@dataclass
+class EnvConfig:
+    """Which environment to train on."""
+
+    id: str = "schedgym/JobShop-v0"
+    #: keyword arguments of ``gym.make`` for training
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: keys of ``kwargs`` that an evaluation of the trained policy must reuse (saved in the checkpoint
+    #: as the policy's ``env_kwargs``; e.g. the job shop's ``schedule_builder``)
+    policy_kwargs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelConfig:
+    """:class:`schedgym.agents.gnn.model.GNNConfig`."""
+
+    hidden: int = 64
+    n_layers: int = 3
+    conv: str = "gin"
+    heads: int = 2
+    head_hidden: int = 64
+    activation: str = "relu"
+
+
+@dataclass
+class PPOConfig:
+    """PPO hyper-parameters shared by both backends."""
+
+    lr: float = 3e-4
+    #: env steps per environment per rollout (SB3 ``n_steps``; RLlib batch = n_steps * total envs)
+    n_steps: int = 256
+    batch_size: int = 256
+    n_epochs: int = 4
+    gamma: float = 1.0
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    normalize_advantage: bool = True
+
+
+@dataclass
+class AgentConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+
+@dataclass
+class TrainerConfig:
+    total_steps: int = 50_000
+    n_envs: int = 4
+    #: "subproc", "dummy", or "auto" (dummy when n_envs == 1)
+    vec_env: str = "auto"
+    seed: int = 0
+    torch_threads: int = 1
+    device: str = "cpu"
+    #: write a checkpoint every this many env steps (at the next rollout boundary)
+    checkpoint_every: int = 10_000
+    #: run the validation set every this many env steps (0: only at the end)
+    eval_every: int = 10_000
+    progress_bar: bool = True
+
+
+@dataclass
+class ValidationConfig:
+    """A fixed validation set: one greedy episode per seed on ``env.kwargs`` + ``env_kwargs``."""
+
+    seeds: list[int] = field(default_factory=lambda: [10_000, 10_001, 10_002, 10_003])
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: baseline policy names (registry names) whose objective the gap is measured against
+    baselines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RLlibConfig:
+    #: ``ray.init(address=...)``: null starts a local Ray; "auto" or "ray://host:10001" joins a cluster
+    address: Optional[str] = None
+    num_env_runners: int = 0
+    num_envs_per_env_runner: int = 1
+    #: CPUs for a local ``ray.init`` (null: Ray's default)
+    num_cpus: Optional[int] = None
+
+
+@dataclass
+class WandbConfig:
+    project: str = "schedgym"
+    #: "offline" (default), "online" or "disabled"; the WANDB_MODE environment variable wins
+    mode: str = "offline"
+    entity: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainConfig:
+    """The whole training configuration (printed and saved as ``config.yaml`` in the run folder)."""
+
+    name: str = "run"
+    backend: str = "sb3"
+    #: run folder (null: ``runs/<name>-<UTC time>``)
+    run_dir: Optional[str] = None
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    val: ValidationConfig = field(default_factory=ValidationConfig)
+    rllib: RLlibConfig = field(default_factory=RLlibConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+BACKENDS = ("sb3", "rllib")
+VEC_ENVS = ("auto", "subproc", "dummy")
+
+
+def preset_path(group: str, name: str) -> Path:
+    """``configs/<group>/<name>.yaml`` (or a path to a YAML file)."""
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    cand = CONFIG_ROOT / group / f"{name}.yaml"
+    if not cand.is_file():
+        known = sorted(x.stem for x in (CONFIG_ROOT / group).glob("*.yaml"))
+        raise ConfigError(f"unknown {group} preset {name!r}: no {cand}; known: {known}")
+    return cand
+
+
+def list_presets(group: str = "train") -> list[str]:
+    return sorted(x.stem for x in (CONFIG_ROOT / group).glob("*.yaml"))
+
+
+def _load_yaml(path: Path) -> DictConfig:
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as exc:  # noqa: BLE001 - any parse error, reported with the file
+        raise ConfigError(f"cannot parse {path}: {exc}") from exc
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"{path} must hold a mapping")
+    return cfg
+
+
+def _expand_groups(cfg: DictConfig, where: str) -> DictConfig:
+    """Replace ``env: <name>`` / ``agent: <name>`` by the named preset's contents."""
+    for group in GROUPS:
+        if group in cfg and isinstance(cfg[group], str):
+            cfg[group] = _load_yaml(preset_path(group, cfg[group]))
+        elif group in cfg and isinstance(cfg[group], DictConfig) and "preset" in cfg[group]:
+            base = _load_yaml(preset_path(group, str(cfg[group].preset)))
+            rest = OmegaConf.masked_copy(cfg[group], [k for k in cfg[group] if k != "preset"])
+            cfg[group] = OmegaConf.merge(base, rest)
+    return cfg
+
+
+def _merge(schema: DictConfig, other: DictConfig | dict, where: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(schema, other)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or getattr(exc, "key", None) or "?"
+        msg = str(exc).splitlines()[0]
+        raise ConfigError(f"bad config key {key!r} ({where}): {msg}") from None
+
+
+def parse_overrides(overrides: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Split ``group=<preset>`` selections from ``a.b=value`` overrides; check the ``key=value`` shape."""
+    groups: dict[str, str] = {}
+    rest: list[str] = []
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        if not key:
+            raise ConfigError(f"override {item!r} has an empty key")
+        if key in GROUPS:
+            groups[key] = value
+        else:
+            rest.append(item)
+    return groups, rest
+
+
+def resolve_config(preset: str | None, overrides: list[str] | None = None, base: DictConfig | dict | None = None) -> DictConfig:
+    """The resolved, validated config; raises :class:`ConfigError` naming the bad key."""
+    schema = OmegaConf.structured(TrainConfig)
+    cfg = schema
+    if base is not None:
+        cfg = _merge(cfg, base if isinstance(base, DictConfig) else OmegaConf.create(base), "resumed run config")
+    if preset:
+        path = preset_path("train", preset)
+        cfg = _merge(cfg, _expand_groups(_load_yaml(path), str(path)), f"preset {path}")
+    groups, dotlist = parse_overrides(list(overrides or []))
+    for group, name in groups.items():
+        group_cfg = _load_yaml(preset_path(group, name))
+        # replace the whole group (defaults from the schema, then the preset)
+        fresh = OmegaConf.structured(TrainConfig)[group]
+        cfg[group] = _merge(fresh, group_cfg, f"{group} preset {name!r}")
+    for item in dotlist:
+        key, value = item.split("=", 1)
+        try:
+            parsed = OmegaConf.from_dotlist([item])
+        except OmegaConfBaseException as exc:
+            raise ConfigError(f"cannot parse override {item!r}: {exc}") from None
+        if OmegaConf.select(cfg, key, default="__missing__") == "__missing__" and not _under_free_dict(key):
+            raise ConfigError(f"unknown config key {key!r} (override {item!r}); top-level keys: {list(schema.keys())}")
+        cfg = _merge(cfg, parsed, f"override {item!r}")
+    check(cfg)
+    return cfg
+
+
+def _under_free_dict(key: str) -> bool:
+    """Keys under free-form dicts (env kwargs) may be new."""
+    return key.startswith(("env.kwargs.", "val.env_kwargs."))
+
+
+def check(cfg: DictConfig) -> None:
+    """Semantic checks beyond types, each naming its key."""
+    if cfg.backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {cfg.backend!r}")
+    if cfg.trainer.vec_env not in VEC_ENVS:
+        raise ConfigError(f"trainer.vec_env must be one of {VEC_ENVS}, got {cfg.trainer.vec_env!r}")
+    positive = {
+        "trainer.total_steps": cfg.trainer.total_steps,
+        "trainer.n_envs": cfg.trainer.n_envs,
+        "trainer.torch_threads": cfg.trainer.torch_threads,
+        "trainer.checkpoint_every": cfg.trainer.checkpoint_every,
+        "agent.ppo.n_steps": cfg.agent.ppo.n_steps,
+        "agent.ppo.batch_size": cfg.agent.ppo.batch_size,
+        "agent.ppo.n_epochs": cfg.agent.ppo.n_epochs,
+        "agent.ppo.lr": cfg.agent.ppo.lr,
+        "rllib.num_envs_per_env_runner": cfg.rllib.num_envs_per_env_runner,
+    }
+    for key, value in positive.items():
+        if not value > 0:
+            raise ConfigError(f"{key} must be > 0, got {value}")
+    if cfg.trainer.eval_every < 0 or cfg.rllib.num_env_runners < 0:
+        raise ConfigError("trainer.eval_every and rllib.num_env_runners must be >= 0")
+    missing = [k for k in cfg.env.policy_kwargs if k not in cfg.env.kwargs]
+    if missing:
+        raise ConfigError(f"env.policy_kwargs names {missing}, which are not in env.kwargs {list(cfg.env.kwargs)}")
+    from ..agents.gnn.model import GNNConfig
+
+    try:
+        GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def to_plain(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def dataclass_fields(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]

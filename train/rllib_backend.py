@@ -1,0 +1,221 @@
+"""Ray RLlib backend: PPO on the new API stack with :class:`~schedgym.agents.gnn.rllib.GNNTorchRLModule`.
+
+``rllib.address: null`` starts a local Ray (``num_cpus`` from ``rllib.num_cpus``); any other value is
+passed to ``ray.init(address=...)`` to join an existing cluster (``"auto"`` for one started with
+``ray start --head`` on this machine, ``"ray://<head>:10001"`` for Ray Client). ``rllib.num_env_runners``
+sets the sampling workers (0: sample in the driver).
+
+One PPO iteration samples ``agent.ppo.n_steps * max(1, num_env_runners) * num_envs_per_env_runner``
+env steps. Checkpoints: ``checkpoints/rllib/`` (``Algorithm.save_to_path``: module weights, optimizer,
+connector states), ``checkpoints/trainer_state.pt`` (our step counter, thresholds, best validation,
+RNG states) and the backend-independent ``last.pt`` / ``best.pt`` / ``checkpoints/step_<n>.pt``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ..agents.gnn.model import GNNConfig, GraphActorCritic
+from .common import MetricLog, Validator, env_kwargs, make_env, rng_state, set_rng_state, write_gnn_checkpoint
+
+
+def build_algo_config(cfg: DictConfig, observation_space: Any) -> Any:
+    """The ``PPOConfig`` for a training config."""
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from ..agents.gnn.rllib import GNNTorchRLModule, register_rllib_env
+
+    ppo = cfg.agent.ppo
+    runners = int(cfg.rllib.num_env_runners)
+    per_runner = int(cfg.rllib.num_envs_per_env_runner)
+    batch = int(ppo.n_steps) * max(1, runners) * per_runner
+    name = register_rllib_env(cfg.env.id)
+    return (
+        PPOConfig()
+        .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
+        .framework("torch")
+        .environment(env=name, env_config=env_kwargs(cfg), disable_env_checking=True)
+        .env_runners(
+            num_env_runners=runners,
+            num_envs_per_env_runner=per_runner,
+            num_cpus_per_env_runner=1,
+            rollout_fragment_length=int(ppo.n_steps),
+        )
+        .learners(num_learners=0)
+        .rl_module(
+            rl_module_spec=RLModuleSpec(
+                module_class=GNNTorchRLModule,
+                model_config=OmegaConf.to_container(cfg.agent.model),
+            )
+        )
+        .training(
+            lr=float(ppo.lr),
+            gamma=float(ppo.gamma),
+            lambda_=float(ppo.gae_lambda),
+            clip_param=float(ppo.clip_range),
+            entropy_coeff=float(ppo.ent_coef),
+            vf_loss_coeff=float(ppo.vf_coef),
+            grad_clip=float(ppo.max_grad_norm),
+            num_epochs=int(ppo.n_epochs),
+            minibatch_size=min(int(ppo.batch_size), batch),
+            train_batch_size_per_learner=batch,
+        )
+        .debugging(seed=int(cfg.trainer.seed), log_level="ERROR")
+        .reporting(metrics_num_episodes_for_smoothing=20)
+    )
+
+
+def _learner_module_state(algo: Any) -> dict[str, Any]:
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    weights = algo.learner_group.get_weights(module_ids=[DEFAULT_MODULE_ID])
+    return weights[DEFAULT_MODULE_ID]
+
+
+def _nested(d: dict[str, Any], *keys: str, default: Any = None) -> Any:
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return default
+        d = d[k]
+    return d
+
+
+def init_ray(cfg: DictConfig) -> bool:
+    """Start or join Ray; returns True when this call started it (so we shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if cfg.rllib.address:
+        ray.init(address=cfg.rllib.address, include_dashboard=False, log_to_driver=False)
+    else:
+        kw: dict[str, Any] = {}
+        if cfg.rllib.num_cpus:
+            kw["num_cpus"] = int(cfg.rllib.num_cpus)
+        ray.init(include_dashboard=False, log_to_driver=False, **kw)
+    return True
+
+
+def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
+    """Train (or resume) with RLlib PPO; returns a summary."""
+    import ray
+
+    from ..agents.gnn.rllib import module_state_to_gnn
+
+    torch.set_num_threads(int(cfg.trainer.torch_threads))
+    ckpt_dir = run_dir / "checkpoints"
+    state_file = ckpt_dir / "trainer_state.pt"
+    saved: dict[str, Any] | None = None
+    if resume:
+        if not state_file.is_file() or not (ckpt_dir / "rllib").is_dir():
+            raise FileNotFoundError(f"cannot resume {run_dir}: no RLlib checkpoint in {ckpt_dir}")
+        saved = torch.load(state_file, weights_only=False)
+    validator = Validator(cfg)
+    if saved is not None and saved.get("baselines") is not None:
+        validator.baseline_objectives = saved["baselines"]
+    else:
+        validator.compute_baselines()
+    env = make_env(cfg.env.id, env_kwargs(cfg))
+    space = env.observation_space
+    env.close()
+    module = GraphActorCritic.__new__(GraphActorCritic)  # placeholder, built below
+    from ..envs.core import graph_spec_of
+
+    module = GraphActorCritic(graph_spec_of(space), GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model)))
+    started = init_ray(cfg)
+    log = MetricLog(cfg, run_dir, resume_id=saved.get("wandb_id") if saved else None)
+    algo = None
+    try:
+        algo = build_algo_config(cfg, space).build_algo()
+        if saved is not None:
+            algo.restore_from_path(str((ckpt_dir / "rllib").resolve()))
+            set_rng_state(saved["rng"])
+            state = {k: saved[k] for k in ("timesteps", "next_ckpt", "next_eval", "best_val", "best_step")}
+        else:
+            state = {
+                "timesteps": 0,
+                "next_ckpt": int(cfg.trainer.checkpoint_every),
+                "next_eval": int(cfg.trainer.eval_every) or int(cfg.trainer.total_steps),
+                "best_val": None,
+                "best_step": None,
+            }
+        state["baselines"] = validator.baseline_objectives
+        total = int(cfg.trainer.total_steps)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=state["timesteps"], unit="step", desc=f"rllib {cfg.env.id}",
+                   disable=not cfg.trainer.progress_bar, dynamic_ncols=True)
+        t0 = time.perf_counter()
+        steps0 = state["timesteps"]
+        obj_name = validator.objective.name
+        while state["timesteps"] < total:
+            result = algo.train()
+            sampled = int(_nested(result, "env_runners", "num_env_steps_sampled", default=0) or 0)
+            state["timesteps"] += sampled
+            bar.update(sampled)
+            t = state["timesteps"]
+            learner = _nested(result, "learners", "default_policy", default={}) or {}
+            values = {
+                "rollout/return_mean": _nested(result, "env_runners", "episode_return_mean"),
+                "rollout/len_mean": _nested(result, "env_runners", "episode_len_mean"),
+                "rollout/steps_per_s": (t - steps0) / max(time.perf_counter() - t0, 1e-9),
+                "train/policy_loss": learner.get("policy_loss"),
+                "train/value_loss": learner.get("vf_loss"),
+                "train/entropy": learner.get("entropy"),
+                "train/approx_kl": learner.get("mean_kl_loss"),
+                "train/total_loss": learner.get("total_loss"),
+            }
+            log.log(t, {k: v for k, v in values.items() if v is not None})
+            final = t >= total
+            every_eval = int(cfg.trainer.eval_every)
+            do_eval = final or (every_eval > 0 and t >= state["next_eval"])
+            do_ckpt = final or t >= state["next_ckpt"]
+            if do_eval or do_ckpt:
+                module_state_to_gnn(_learner_module_state(algo), module)
+            val = None
+            if do_eval:
+                while every_eval > 0 and state["next_eval"] <= t:
+                    state["next_eval"] += every_eval
+                val = validator.run(module)
+                log.log(t, val)
+                bar.set_postfix({obj_name: f"{val['val/objective']:.4g}"})
+                if validator.better(val["val/objective"], state["best_val"]):
+                    state["best_val"], state["best_step"] = val["val/objective"], t
+                    write_gnn_checkpoint(run_dir / "best.pt", module, cfg, t, val)
+            if do_ckpt:
+                while state["next_ckpt"] <= t:
+                    state["next_ckpt"] += int(cfg.trainer.checkpoint_every)
+                ckpt_dir.mkdir(parents=True, exist_ok=True)
+                write_gnn_checkpoint(ckpt_dir / f"step_{t}.pt", module, cfg, t, val)
+                write_gnn_checkpoint(run_dir / "last.pt", module, cfg, t, val)
+                tmp = ckpt_dir / "rllib_tmp"
+                if tmp.exists():
+                    shutil.rmtree(tmp)
+                algo.save_to_path(str(tmp.resolve()))
+                if (ckpt_dir / "rllib").exists():
+                    shutil.rmtree(ckpt_dir / "rllib")
+                tmp.replace(ckpt_dir / "rllib")
+                torch.save({**state, "rng": rng_state(), "wandb_id": log.run_id}, ckpt_dir / "trainer_state.tmp")
+                (ckpt_dir / "trainer_state.tmp").replace(state_file)
+        bar.close()
+        wall = time.perf_counter() - t0
+        return {
+            "timesteps": int(state["timesteps"]),
+            "steps_per_s": (state["timesteps"] - steps0) / max(wall, 1e-9),
+            "best_val": state["best_val"],
+            "best_step": state["best_step"],
+        }
+    finally:
+        if algo is not None:
+            algo.stop()
+        log.close()
+        if started:
+            ray.shutdown()

@@ -1,0 +1,244 @@
+"""Stable-Baselines3 backend: sb3-contrib MaskablePPO with the GNN policy on vectorized envs.
+
+Checkpoints are written after a PPO update (at the start of the next rollout) once
+``trainer.checkpoint_every`` more env steps have passed: ``checkpoints/last.zip`` (SB3's own save:
+weights, optimizer state, step and update counters), ``checkpoints/trainer_state.pt`` (RNG states,
+best validation value, thresholds, wandb run id) and ``last.pt`` / ``checkpoints/step_<n>.pt``
+(the backend-independent GNN checkpoint). ``best.pt`` is the checkpoint with the best validation
+objective so far.
+
+Resuming loads all of that and continues to ``trainer.total_steps``. Environments are re-created and
+reset with seeds derived from ``(trainer.seed, step)``: episodes that were in flight when the run
+stopped are started afresh (env simulator states are not part of a checkpoint), so a resumed run is
+deterministic given the checkpoint but not bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter, Logger
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from .common import MetricLog, Validator, env_kwargs, make_env, rng_state, set_rng_state, write_gnn_checkpoint
+
+
+class _EnvFactory:
+    """Picklable env constructor for SubprocVecEnv."""
+
+    def __init__(self, env_id: str, kwargs: dict[str, Any]) -> None:
+        self.env_id, self.kwargs = env_id, kwargs
+
+    def __call__(self) -> Any:
+        import torch as _torch
+
+        _torch.set_num_threads(1)
+        return Monitor(make_env(self.env_id, self.kwargs))
+
+
+def build_vec_env(cfg: DictConfig) -> VecEnv:
+    n = int(cfg.trainer.n_envs)
+    fns = [_EnvFactory(cfg.env.id, env_kwargs(cfg)) for _ in range(n)]
+    kind = cfg.trainer.vec_env
+    if kind == "auto":
+        kind = "dummy" if n == 1 else "subproc"
+    if kind == "dummy":
+        return DummyVecEnv(fns)
+    return SubprocVecEnv(fns, start_method="spawn")
+
+
+class _MetricWriter(KVWriter):
+    """Forwards SB3's logger (losses, fps, our own records) to :class:`MetricLog`."""
+
+    def __init__(self, log: MetricLog) -> None:
+        self.log = log
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+        self.log.log(step, key_values)
+
+    def close(self) -> None:
+        pass
+
+
+class TrainCallback(BaseCallback):
+    """Episode statistics, progress bar, periodic validation and checkpoints."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, validator: Validator, log: MetricLog, state: dict[str, Any]) -> None:
+        super().__init__()
+        self.cfg, self.run_dir, self.validator, self.mlog = cfg, run_dir, validator, log
+        self.state = state
+        self.ckpt_dir = run_dir / "checkpoints"
+        self.returns: list[float] = []
+        self.objectives: list[float] = []
+        self.bar = None
+        self._t0 = time.perf_counter()
+        self._steps0 = 0
+        self._first_rollout = True
+
+    # ---------------------------------------------------------------- hooks
+    def _on_training_start(self) -> None:
+        from tqdm.auto import tqdm
+
+        self._t0 = time.perf_counter()
+        self._steps0 = self.model.num_timesteps
+        self.bar = tqdm(
+            total=int(self.cfg.trainer.total_steps),
+            initial=self.model.num_timesteps,
+            unit="step",
+            desc=f"sb3 {self.cfg.env.id}",
+            disable=not self.cfg.trainer.progress_bar,
+            dynamic_ncols=True,
+        )
+
+    def _on_step(self) -> bool:
+        n = self.training_env.num_envs
+        if self.bar is not None:
+            self.bar.update(n)
+        obj_name = self.validator.objective.name
+        for info in self.locals.get("infos", []):
+            if "episode" in info:
+                self.returns.append(float(info["episode"]["r"]))
+            if "metrics" in info and obj_name in info["metrics"]:
+                self.objectives.append(float(info["metrics"][obj_name]))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        rec = self.logger.record
+        rec("rollout/steps_per_s", (self.model.num_timesteps - self._steps0) / elapsed)
+        if self.returns:
+            rec("rollout/return_mean", float(np.mean(self.returns[-100:])))
+        if self.objectives:
+            rec("rollout/objective_mean", float(np.mean(self.objectives[-100:])))
+            if self.bar is not None:
+                self.bar.set_postfix({self.validator.objective.name: f"{np.mean(self.objectives[-100:]):.4g}"})
+
+    def _on_rollout_start(self) -> None:
+        if self._first_rollout:  # nothing trained yet in this process
+            self._first_rollout = False
+            return
+        self.maybe_checkpoint(final=False)
+
+    def _on_training_end(self) -> None:
+        self.maybe_checkpoint(final=True)
+        if self.bar is not None:
+            self.bar.close()
+
+    # ---------------------------------------------------------------- work
+    def maybe_checkpoint(self, final: bool) -> None:
+        t = self.model.num_timesteps
+        st = self.state
+        every_eval = int(self.cfg.trainer.eval_every)
+        do_eval = final or (every_eval > 0 and t >= st["next_eval"])
+        do_ckpt = final or t >= st["next_ckpt"]
+        module = self.model.policy.gnn
+        val = None
+        if do_eval:
+            while every_eval > 0 and st["next_eval"] <= t:
+                st["next_eval"] += every_eval
+            val = self.validator.run(module)
+            self.mlog.log(t, val)
+            if self.validator.better(val["val/objective"], st["best_val"]):
+                st["best_val"] = val["val/objective"]
+                st["best_step"] = t
+                write_gnn_checkpoint(self.run_dir / "best.pt", module, self.cfg, t, val)
+        if do_ckpt:
+            while st["next_ckpt"] <= t:
+                st["next_ckpt"] += int(self.cfg.trainer.checkpoint_every)
+            self.save(t, val)
+
+    def save(self, t: int, val: dict[str, float] | None) -> None:
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        module = self.model.policy.gnn
+        write_gnn_checkpoint(self.ckpt_dir / f"step_{t}.pt", module, self.cfg, t, val)
+        write_gnn_checkpoint(self.run_dir / "last.pt", module, self.cfg, t, val)
+        tmp = self.ckpt_dir / "last_tmp.zip"
+        self.model.save(tmp)
+        tmp.replace(self.ckpt_dir / "last.zip")
+        state = {**self.state, "timesteps": t, "rng": rng_state(), "wandb_id": self.mlog.run_id}
+        torch.save(state, self.ckpt_dir / "trainer_state.tmp")
+        (self.ckpt_dir / "trainer_state.tmp").replace(self.ckpt_dir / "trainer_state.pt")
+
+
+def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
+    """Train (or resume) with MaskablePPO; returns a summary."""
+    from sb3_contrib import MaskablePPO
+
+    from ..agents.gnn.sb3 import GNNMaskablePolicy
+
+    torch.set_num_threads(int(cfg.trainer.torch_threads))
+    ckpt_dir = run_dir / "checkpoints"
+    state_file = ckpt_dir / "trainer_state.pt"
+    saved: dict[str, Any] | None = None
+    if resume:
+        if not state_file.is_file() or not (ckpt_dir / "last.zip").is_file():
+            raise FileNotFoundError(f"cannot resume {run_dir}: no checkpoint in {ckpt_dir}")
+        saved = torch.load(state_file, weights_only=False)
+    validator = Validator(cfg)
+    if saved is not None and saved.get("baselines") is not None:
+        validator.baseline_objectives = saved["baselines"]
+    else:
+        validator.compute_baselines()
+    log = MetricLog(cfg, run_dir, resume_id=saved.get("wandb_id") if saved else None)
+    venv = build_vec_env(cfg)
+    ppo = cfg.agent.ppo
+    seed = int(cfg.trainer.seed)
+    try:
+        if saved is not None:
+            model = MaskablePPO.load(ckpt_dir / "last.zip", env=venv, device=cfg.trainer.device)
+            # fresh env episodes, seeded from the run seed and the step reached
+            venv.seed(seed + int(model.num_timesteps))
+            set_rng_state(saved["rng"])
+            state = {k: saved[k] for k in ("next_ckpt", "next_eval", "best_val", "best_step")}
+        else:
+            model = MaskablePPO(
+                GNNMaskablePolicy,
+                venv,
+                learning_rate=float(ppo.lr),
+                n_steps=int(ppo.n_steps),
+                batch_size=int(ppo.batch_size),
+                n_epochs=int(ppo.n_epochs),
+                gamma=float(ppo.gamma),
+                gae_lambda=float(ppo.gae_lambda),
+                clip_range=float(ppo.clip_range),
+                ent_coef=float(ppo.ent_coef),
+                vf_coef=float(ppo.vf_coef),
+                max_grad_norm=float(ppo.max_grad_norm),
+                normalize_advantage=bool(ppo.normalize_advantage),
+                policy_kwargs={"model": OmegaConf.to_container(cfg.agent.model)},
+                seed=seed,
+                device=cfg.trainer.device,
+                verbose=0,
+            )
+            state = {
+                "next_ckpt": int(cfg.trainer.checkpoint_every),
+                "next_eval": int(cfg.trainer.eval_every) or int(cfg.trainer.total_steps),
+                "best_val": None,
+                "best_step": None,
+            }
+        state["baselines"] = validator.baseline_objectives
+        model.set_logger(Logger(folder=str(run_dir), output_formats=[_MetricWriter(log)]))
+        callback = TrainCallback(cfg, run_dir, validator, log, state)
+        remaining = int(cfg.trainer.total_steps) - int(model.num_timesteps)
+        t0 = time.perf_counter()
+        steps0 = int(model.num_timesteps)
+        if remaining > 0:
+            model.learn(total_timesteps=remaining, reset_num_timesteps=saved is None, callback=callback, log_interval=1)
+        wall = time.perf_counter() - t0
+        return {
+            "timesteps": int(model.num_timesteps),
+            "steps_per_s": (int(model.num_timesteps) - steps0) / max(wall, 1e-9),
+            "best_val": state["best_val"],
+            "best_step": state["best_step"],
+            "n_updates": int(model._n_updates),
+        }
+    finally:
+        venv.close()
+        log.close()
