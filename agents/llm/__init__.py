@@ -1,0 +1,66 @@
+"""LLM serving baselines behind the Policy protocol (``schedgym/LLMServe-v0`` and ``schedgym/LLMCluster-v0``).
+
+Single instance (the admission order at each iteration boundary; ``env_kwargs`` set the engine the
+policy stands for):
+
+* ``vllm-fcfs`` — vLLM (v0) default scheduler: first-come-first-served, strict (the queue head blocks),
+  prefill-first iterations without chunking, token budget = the context limit, recompute preemption of
+  the newest request;
+* ``sarathi`` / ``sarathi:512`` / ``sarathi:2048`` — Sarathi-Serve: decode-first, stall-free batching with
+  chunked prefills filling a token budget of 512 (default) or 2048, FCFS admission;
+* ``spf`` — shortest prompt (remaining prefill) first;
+* ``srpt-oracle`` — shortest remaining processing time using the TRUE output length (an ORACLE
+  reference, not a deployable policy);
+* ``edf`` — earliest deadline first (the request's next-token deadline from its TTFT / TPOT targets);
+* ``mlfq`` — FastServe-like skip-join multi-level feedback queue on generated tokens (admission and
+  preemption-victim order; it does not proactively preempt running requests).
+
+Cluster (dispatch of each arriving request, and optional migration): see :mod:`.cluster`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .serve import OrderPolicy
+
+#: engine settings each single-instance policy stands for
+_VLLM = {"chunked_prefill": False, "batching": "prefill-first", "token_budget": None, "preempt_order": "fcfs"}
+
+
+def _sarathi(variant: str | None = None, **_: Any) -> OrderPolicy:
+    budget = int(variant) if variant else 512
+    if budget < 1:
+        raise ValueError(f"sarathi token budget must be >= 1, got {variant!r}")
+    return OrderPolicy(f"sarathi:{budget}", "fcfs", strict=True,
+                       env_kwargs={"chunked_prefill": True, "batching": "mixed", "token_budget": budget,
+                                   "preempt_order": "fcfs"})
+
+
+def _order(name: str, order: str, strict: bool = False, oracle: bool = False):
+    def make(variant: str | None = None, **_: Any) -> OrderPolicy:
+        if variant:
+            raise ValueError(f"policy {name!r} takes no variant, got {variant!r}")
+        return OrderPolicy(name, order, strict=strict, oracle=oracle, env_kwargs={"preempt_order": order})
+
+    return make
+
+
+POLICIES: dict[str, Any] = {
+    "vllm-fcfs": lambda variant=None, **_: OrderPolicy("vllm-fcfs", "fcfs", strict=True, env_kwargs=dict(_VLLM)),
+    "sarathi": _sarathi,
+    "spf": _order("spf", "spf"),
+    "srpt-oracle": _order("srpt-oracle", "srpt-oracle", oracle=True),
+    "edf": _order("edf", "edf"),
+    "mlfq": _order("mlfq", "mlfq"),
+}
+
+try:  # cluster policies (need the cluster env module)
+    from .cluster import CLUSTER_POLICIES
+
+    POLICIES.update(CLUSTER_POLICIES)
+except ImportError as exc:  # pragma: no cover - only while the cluster module is absent
+    if "cluster" not in str(exc):
+        raise
+
+__all__ = ["OrderPolicy", "POLICIES"]
