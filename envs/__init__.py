@@ -21,6 +21,7 @@ from .core import (
 #: every id this package registers: id -> (entry point, default kwargs). Each domain adds its own lines.
 ENV_IDS: dict[str, tuple[str, dict]] = {
     "schedgym/JobShop-v0": ("schedgym.envs.jobshop.env:JobShopEnv", {}),
+    "schedgym/LLMServe-v0": ("schedgym.envs.llm.env:LLMServeEnv", {}),
     "schedgym/ISBJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"shutdown_prob": 0.05}),
     "schedgym/BlockingJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"shutdown_prob": 0.0}),
     "schedgym/InterruptJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"blocking": False, "shutdown_prob": 0.05}),
