@@ -126,7 +126,6 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
     env = make_env(cfg.env.id, env_kwargs(cfg))
     space = env.observation_space
     env.close()
-    module = GraphActorCritic.__new__(GraphActorCritic)  # placeholder, built below
     from ..envs.core import graph_spec_of
 
     module = GraphActorCritic(graph_spec_of(space), GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model)))
@@ -148,6 +147,8 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
                 "best_step": None,
             }
         state["baselines"] = validator.baseline_objectives
+        if state["timesteps"] == 0:  # the initial weights, for comparisons
+            write_gnn_checkpoint(ckpt_dir / "step_0.pt", module_state_to_gnn(_learner_module_state(algo), module), cfg, 0)
         total = int(cfg.trainer.total_steps)
         from tqdm.auto import tqdm
 

@@ -88,6 +88,8 @@ class TrainCallback(BaseCallback):
 
         self._t0 = time.perf_counter()
         self._steps0 = self.model.num_timesteps
+        if self.model.num_timesteps == 0:  # the initial weights, for comparisons
+            write_gnn_checkpoint(self.ckpt_dir / "step_0.pt", self.model.policy.gnn, self.cfg, 0)
         self.bar = tqdm(
             total=int(self.cfg.trainer.total_steps),
             initial=self.model.num_timesteps,

@@ -1,0 +1,172 @@
+"""The training CLI and the SB3 backend: overrides, tiny runs on every id, determinism, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import schedgym.envs
+from schedgym.agents import make_policy, run_episode
+from schedgym.agents.gnn import load_checkpoint
+from schedgym.envs import ENV_IDS
+from schedgym.train.cli import build, main, train
+from schedgym.train.config import ConfigError, list_presets, resolve_config
+
+#: test-size hints (small instances keep CI short); ids not listed use their registered defaults
+SMALL_KWARGS: dict[str, dict] = {"schedgym/JobShop-v0": {"n_jobs": 3, "n_machines": 3}}
+
+TINY = [
+    "backend=sb3",
+    "trainer.total_steps=128",
+    "trainer.n_envs=2",
+    "trainer.vec_env=dummy",
+    "trainer.checkpoint_every=64",
+    "trainer.eval_every=64",
+    "trainer.progress_bar=false",
+    "agent.model.hidden=16",
+    "agent.model.n_layers=1",
+    "agent.model.head_hidden=16",
+    "agent.ppo.n_steps=32",
+    "agent.ppo.batch_size=32",
+    "agent.ppo.n_epochs=2",
+    "agent.ppo.lr=0.003",
+    "val.seeds=[0,1]",
+    "val.baselines=[]",
+]
+
+
+def tiny_config(env_id: str, run_dir: Path, extra: list[str] | None = None):
+    kw = SMALL_KWARGS.get(env_id, {})
+    over = [f"env.id={env_id}", f"run_dir={run_dir}", *TINY, *(extra or [])]
+    cfg = resolve_config(None, over)
+    cfg.env.kwargs = kw
+    return cfg
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    module, _ = load_checkpoint(path)
+    return module.state_dict()
+
+
+# ---------------------------------------------------------------------- config and overrides
+def test_presets_resolve() -> None:
+    for name in list_presets("train"):
+        cfg = resolve_config(name, [])
+        assert cfg.env.id in ENV_IDS, name
+    cfg = resolve_config("jobshop-small", ["env=jobshop-10x10", "agent.model.hidden=8", "env.kwargs.n_jobs=7"])
+    assert cfg.env.kwargs.n_jobs == 7 and cfg.env.kwargs.n_machines == 10 and cfg.agent.model.hidden == 8
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("trainer.totl_steps=5", "trainer.totl_steps"),
+        ("agent.model.hidden=wide", "agent.model.hidden"),
+        ("trainer.n_envs=1.5", "trainer.n_envs"),
+        ("nonsense=1", "nonsense"),
+        ("backend=jax", "backend"),
+        ("agent.model.conv=mlp", "conv"),
+        ("trainer.total_steps=0", "trainer.total_steps"),
+        ("env=no-such-env-preset", "no-such-env-preset"),
+    ],
+)
+def test_bad_override_fails_before_training(tmp_path: Path, capsys, override: str, key: str) -> None:
+    run_dir = tmp_path / "run"
+    rc = main(["--preset", "jobshop-small", f"run_dir={run_dir}", override])
+    err = capsys.readouterr().err
+    assert rc == 2 and key in err, err
+    assert not run_dir.exists()  # nothing was started
+
+
+def test_bad_env_kwarg_fails_before_training(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    rc = main(["--preset", "jobshop-small", f"run_dir={run_dir}", "env.kwargs.n_jbs=3"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "n_jbs" in err and not run_dir.exists()
+    rc = main(["--preset", "jobshop-small", f"run_dir={run_dir}", "env.id=schedgym/Nope-v0"])
+    assert rc == 2 and "schedgym/Nope-v0" in capsys.readouterr().err
+
+
+def test_dry_run_prints_resolved_config(capsys) -> None:
+    assert main(["--preset", "jobshop-small", "--dry-run", "trainer.seed=7"]) == 0
+    out = OmegaConf.create(capsys.readouterr().out)
+    assert out.trainer.seed == 7 and out.env.id == "schedgym/JobShop-v0"
+
+
+# ---------------------------------------------------------------------- tiny runs
+@pytest.mark.parametrize("env_id", sorted(ENV_IDS))
+def test_tiny_sb3_run_every_id(tmp_path: Path, env_id: str) -> None:
+    run_dir = tmp_path / "run"
+    cfg = tiny_config(env_id, run_dir)
+    summary = train(cfg, run_dir, resume=False)
+    assert summary["timesteps"] >= 128 and summary["n_updates"] > 0
+    for name in ("config.yaml", "last.pt", "best.pt", "metrics.jsonl", "summary.json", "checkpoints/last.zip"):
+        assert (run_dir / name).is_file(), name
+    w0, w1 = weights(run_dir / "checkpoints" / "step_0.pt"), weights(run_dir / "last.pt")
+    assert any(not torch.equal(w0[k], w1[k]) for k in w0), "training did not change the policy"
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any("train/value_loss" in d for d in logged) and any("val/objective" in d for d in logged)
+    policy = make_policy(f"gnn:{run_dir / 'best.pt'}")
+    env = gym.make(env_id, **{**SMALL_KWARGS.get(env_id, {}), **policy.env_kwargs})
+    res = run_episode(env, policy, seed=0)
+    assert res.validated_objective is not None
+
+
+def test_sb3_deterministic_for_a_seed(tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        cfg = tiny_config("schedgym/JobShop-v0", tmp_path / name, ["trainer.seed=3"])
+        train(cfg, tmp_path / name, resume=False)
+        runs.append(weights(tmp_path / name / "last.pt"))
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_subproc_vec_env_and_cli(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    over = [o for o in TINY if not o.startswith("trainer.vec_env")]
+    rc = main(["--preset", "jobshop-small", f"run_dir={run_dir}", "env=jobshop-3x3", "trainer.vec_env=subproc", *over])
+    assert rc == 0
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    assert saved.trainer.vec_env == "subproc" and saved.env.kwargs.n_jobs == 3
+    assert "best.pt" in capsys.readouterr().out
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption(tmp_path: Path, monkeypatch) -> None:
+    from schedgym.train import sb3_backend
+
+    extra = ["trainer.total_steps=256", "trainer.checkpoint_every=128", "trainer.eval_every=128"]
+    full_dir = tmp_path / "full"
+    full = train(tiny_config("schedgym/JobShop-v0", full_dir, extra), full_dir, resume=False)
+
+    run_dir = tmp_path / "run"
+    original = sb3_backend.TrainCallback.save
+
+    def save_then_crash(self, t, val):  # the run "dies" right after its first checkpoint
+        original(self, t, val)
+        raise _Interrupt
+
+    monkeypatch.setattr(sb3_backend.TrainCallback, "save", save_then_crash)
+    with pytest.raises(_Interrupt):
+        train(tiny_config("schedgym/JobShop-v0", run_dir, extra), run_dir, resume=False)
+    monkeypatch.setattr(sb3_backend.TrainCallback, "save", original)
+    assert load_checkpoint(run_dir / "last.pt")[1]["timesteps"] == 128
+    config_before = (run_dir / "config.yaml").read_text()
+
+    cfg, rdir, resuming, _ = build([f"resume={run_dir}"])
+    assert resuming and rdir == run_dir
+    summary = train(cfg, rdir, resume=True)
+    assert summary["timesteps"] == full["timesteps"] == 256
+    assert summary["n_updates"] == full["n_updates"]
+    assert (run_dir / "config.yaml").read_text() == config_before
+    assert load_checkpoint(run_dir / "last.pt")[1]["timesteps"] == 256
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(tiny_config("schedgym/JobShop-v0", run_dir, extra), run_dir, resume=False)
