@@ -161,7 +161,9 @@ class IterationLog:
     ends: list = field(default_factory=list)  #: end time of every iteration (sum(repeat) entries)
     preempt_t: list = field(default_factory=list)
     preempt_rid: list = field(default_factory=list)
-    preempt_mode: list = field(default_factory=list)  #: 0 recompute, 1 swap
+    preempt_mode: list = field(default_factory=list)  #: 0 recompute, 1 swap, 2 migrated out (cluster)
+    #: requests migrated in (cluster): time they land, id, KV tokens, tokens generated so far, first token time
+    mig_in: list = field(default_factory=list)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         def cat(parts: list, dtype: Any) -> np.ndarray:
@@ -179,6 +181,7 @@ class IterationLog:
             "preempt_t": np.asarray(self.preempt_t, np.float64),
             "preempt_rid": np.asarray(self.preempt_rid, np.int64),
             "preempt_mode": np.asarray(self.preempt_mode, np.int64),
+            "mig_in": np.asarray(self.mig_in, np.float64).reshape(-1, 5),
         }
 
 
@@ -227,8 +230,9 @@ class ServingSimulator:
         self.workload: Workload | None = None
 
     # ================================================================== setup
-    def reset(self, workload: Workload) -> None:
-        """Start replaying ``workload`` at time 0 with an empty instance."""
+    def reset(self, workload: Workload, start: bool = True) -> None:
+        """Start replaying ``workload`` at time 0 with an empty instance (``start=False``: set up the
+        state only, without simulating to the first decision point; used by the cluster)."""
         cfg = self.config
         n = len(workload)
         self.workload = workload
@@ -271,6 +275,7 @@ class ServingSimulator:
         self.finish_t = np.full(n, np.nan)
         self.max_tbt = np.zeros(n)
         self.n_preempt = np.zeros(n, np.int64)
+        self.migrated_out = np.zeros(n, bool)
         self.now = 0.0
         self.free_blocks = self.total_blocks
         self.swap_free = self.swap_blocks_total
@@ -296,7 +301,14 @@ class ServingSimulator:
         self.done = False
         self._pending_overhead = 0.0
         self._finished_log: list[int] = []
-        self._advance()
+        self._dec = np.zeros(0, np.int64)
+        self._dec_blocks = 0
+        self._chunks = []
+        self._swapins = []
+        self._prefill_admitted = False
+        self.budget_left = self.token_budget
+        if start:
+            self._advance()
 
     # ================================================================== batch composition
     def _arrive(self) -> None:
@@ -626,9 +638,10 @@ class ServingSimulator:
         self.now = end
         self._release(done_ids)
 
-    def _run_decode_block(self) -> None:
+    def _run_decode_block(self, horizon: float = math.inf) -> None:
         """Run ``K >= 1`` identical pure-decode iterations in closed form (no candidate can appear before
-        the next arrival, completion or KV exhaustion)."""
+        the next arrival, completion or KV exhaustion); also stop at the first iteration ending at or
+        after ``horizon`` (an outside event)."""
         d = self._dec
         n = len(d)
         bs = self.block_size
@@ -658,8 +671,9 @@ class ServingSimulator:
         dur[0] += self._pending_overhead
         self._pending_overhead = 0.0
         ends = self.now + np.cumsum(dur)
-        if self.next_arrival < self.n:
-            a = float(self.arrival[self.next_arrival])
+        a = float(self.arrival[self.next_arrival]) if self.next_arrival < self.n else math.inf
+        a = min(a, horizon)
+        if a < math.inf:
             k_arr = int(np.searchsorted(ends, a, side="left"))  # first iteration ending at/after the arrival
             if k_arr < K:
                 K = k_arr + 1
@@ -756,6 +770,7 @@ class ServingSimulator:
             "ttft_slo": self.ttft_slo.copy(),
             "tpot_slo": self.tpot_slo.copy(),
             "rejected": self.phase == REJECTED,
+            "expected": (self.phase != REJECTED) & np.isfinite(self.arrival) & ~self.migrated_out,
             "token_budget": self.token_budget,
             "kv_blocks": self.total_blocks,
             "block_size": self.block_size,

@@ -43,6 +43,8 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
     prompt = np.asarray(solution["prompt"], np.int64)
     output = np.asarray(solution["output"], np.int64)
     rejected = np.asarray(solution["rejected"], bool)
+    #: requests that must finish on this instance (all non-rejected ones for a single instance)
+    expected = np.asarray(solution.get("expected", ~rejected), bool)
     budget = int(solution["token_budget"])
     capacity = int(solution["kv_blocks"])
     bs = int(solution["block_size"])
@@ -63,18 +65,42 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
     offsets = log["offsets"]
     rids, toks, kinds, ends = log["rid"], log["tokens"], log["kind"], log["ends"]
     p_t, p_r, p_m = log["preempt_t"], log["preempt_rid"], log["preempt_mode"]
+    mig_in = log.get("mig_in", np.zeros((0, 5)))
+    left = np.zeros(n, bool)  # migrated away (cluster)
+    mi = 0
     if offsets.shape[0] != starts.shape[0] + 1 or ends.shape[0] != int(repeats.sum()):
         raise InvalidRunError("malformed log: offsets / ends do not match the iteration groups")
     pi = 0
     e_idx = 0
     prev_end = -np.inf
-    for g in range(starts.shape[0]):
-        start = float(starts[g])
-        k = int(repeats[g])
-        g_ends = ends[e_idx:e_idx + k]
-        e_idx += k
-        # preemptions at this boundary
-        while pi < p_t.shape[0] and p_t[pi] <= start + atol:
+    state = {"pi": 0, "mi": 0}
+
+    def apply_events(until: float) -> None:
+        """Preemptions and migrations landing up to ``until``, in time order (a landing first on ties:
+        the simulator lands migrations before it composes, and preempts, at a boundary)."""
+        nonlocal gpu_blocks
+        pi, mi = state["pi"], state["mi"]
+        while True:
+            t_p = p_t[pi] if pi < p_t.shape[0] else np.inf
+            t_m = mig_in[mi, 0] if mi < mig_in.shape[0] else np.inf
+            if (pi >= p_t.shape[0] and mi >= mig_in.shape[0]) or min(t_p, t_m) > until:
+                break
+            if t_m <= t_p:
+                t_in, r, kv_in, gen_in, first_in = mig_in[mi]
+                r = int(r)
+                if where[r] != 0:
+                    raise InvalidRunError(f"request {r} migrated in at t={t_in:.6f} while already here")
+                if gen_in < 1 or kv_in < 1 or t_in < arrival[r] - atol:
+                    raise InvalidRunError(f"request {r} migrated in with an impossible state (kv {kv_in}, generated {gen_in})")
+                where[r] = 1
+                kv[r] = int(kv_in)
+                gen[r] = int(gen_in)
+                need[r] = done_prefill[r] = 0  # its prefill was done elsewhere
+                first_t[r] = first_in
+                left[r] = False
+                gpu_blocks += int(_ceil_div(kv[r], bs))
+                mi += 1
+                continue
             r = int(p_r[pi])
             if where[r] != 1:
                 raise InvalidRunError(f"request {r} preempted at t={p_t[pi]:.6f} while not running on the GPU")
@@ -84,11 +110,25 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
                 done_prefill[r] = 0
                 need[r] = prompt[r] + gen[r]
                 where[r] = 0
+            elif p_m[pi] == 2:  # migrated to another instance
+                if done_prefill[r] < need[r]:
+                    raise InvalidRunError(f"request {r} migrated in the middle of its prefill")
+                where[r] = 0
+                kv[r] = 0
+                left[r] = True
             else:
                 if done_prefill[r] < need[r]:
                     raise InvalidRunError(f"request {r} swapped out in the middle of its prefill")
                 where[r] = 2
             pi += 1
+        state["pi"], state["mi"] = pi, mi
+
+    for g in range(starts.shape[0]):
+        start = float(starts[g])
+        k = int(repeats[g])
+        g_ends = ends[e_idx:e_idx + k]
+        e_idx += k
+        apply_events(start + atol)
         if start < prev_end - atol:
             raise InvalidRunError(f"iteration group {g} starts at {start:.6f} before the previous ends at {prev_end:.6f}")
         if k < 1 or np.any(np.diff(np.concatenate([[start], g_ends])) <= 0):
@@ -155,9 +195,11 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
             where[fin] = 0
             kv[fin] = 0
         prev_end = float(g_ends[-1])
-    if pi != p_t.shape[0]:
-        raise InvalidRunError(f"{p_t.shape[0] - pi} preemption events after the last iteration")
-    ok = ~rejected
+    apply_events(np.inf)  # e.g. a migration out after this instance's last iteration
+    stray = np.flatnonzero(started & ~expected & ~left & ~rejected)
+    if stray.size:
+        raise InvalidRunError(f"request {int(stray[0])} ran here but neither finished here nor migrated away")
+    ok = expected
     short = np.flatnonzero(ok & (gen != output))
     if short.size:
         r = int(short[0])
@@ -174,4 +216,61 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(output > 1, (last_t - first_t) / np.maximum(output - 1, 1), 0.0)
     good = ok & (ttft <= np.asarray(solution["ttft_slo"]) + 1e-12) & (tpot <= np.asarray(solution["tpot_slo"]) + 1e-12)
+    return float(good.sum() / n) if n else float("nan")
+
+
+def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
+    """Validate a cluster run (``schedgym/LLMCluster-v0``): every instance's run with
+    :func:`validate_run` (each request must finish on its final instance, migrated requests leave and
+    land with the KV state they had), every request dispatched once to an existing instance at its
+    arrival, every migration out matched by one migration in with the same state, no request finishing
+    twice. Returns the cluster's SLO attainment."""
+    inst = solution["instances"]
+    assigned = np.asarray(solution["assigned"], np.int64)
+    arrival = np.asarray(solution["arrival"], np.float64)
+    n = arrival.shape[0]
+    if np.any((assigned < 0) | (assigned >= len(inst))):
+        bad = int(np.flatnonzero((assigned < 0) | (assigned >= len(inst)))[0])
+        raise InvalidRunError(f"request {bad} was never dispatched to an instance (assigned {assigned[bad]})")
+    finished_on = np.zeros(n, np.int64)
+    first = np.full(n, np.nan)
+    finish = np.full(n, np.nan)
+    outs: list[tuple[int, float]] = []
+    ins: list[tuple[int, float]] = []
+    rejected = np.zeros(n, bool)
+    for k, sol in enumerate(inst):
+        try:
+            validate_run(sol, atol)
+        except InvalidRunError as exc:
+            raise InvalidRunError(f"instance {k}: {exc}") from None
+        exp = np.asarray(sol["expected"], bool)
+        if np.any(exp & (assigned != k)):
+            r = int(np.flatnonzero(exp & (assigned != k))[0])
+            raise InvalidRunError(f"request {r} finished on instance {k} but the cluster assigned it to {assigned[r]}")
+        finished_on += exp
+        first[exp] = np.asarray(sol["reported_first_token_t"])[exp]
+        finish[exp] = np.asarray(sol["reported_finish_t"])[exp]
+        rejected |= np.asarray(sol["rejected"], bool)
+        log = sol["log"]
+        outs += [(int(r), float(t)) for t, r, m in zip(log["preempt_t"], log["preempt_rid"], log["preempt_mode"]) if m == 2]
+        ins += [(int(row[1]), float(row[0])) for row in log["mig_in"]]
+    twice = np.flatnonzero(finished_on > 1)
+    if twice.size:
+        raise InvalidRunError(f"request {int(twice[0])} finished on {finished_on[twice[0]]} instances")
+    missing = np.flatnonzero((finished_on == 0) & ~rejected)
+    if missing.size:
+        raise InvalidRunError(f"request {int(missing[0])} never finished ({missing.size} such requests)")
+    if sorted(r for r, _ in outs) != sorted(r for r, _ in ins):
+        raise InvalidRunError(f"{len(outs)} migrations out do not match {len(ins)} migrations in")
+    for r in {r for r, _ in outs}:
+        o = sorted(t for q, t in outs if q == r)
+        i = sorted(t for q, t in ins if q == r)
+        if any(ti < to - atol for to, ti in zip(o, i)):
+            raise InvalidRunError(f"request {r} lands on its new instance before it leaves the old one")
+    output = np.asarray(solution["output"], np.int64)
+    ttft = first - arrival
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(output > 1, (finish - first) / np.maximum(output - 1, 1), 0.0)
+    good = (finished_on == 1) & (ttft <= np.asarray(solution["ttft_slo"]) + 1e-12) & (
+        tpot <= np.asarray(solution["tpot_slo"]) + 1e-12)
     return float(good.sum() / n) if n else float("nan")

@@ -1,0 +1,264 @@
+"""``schedgym/LLMCluster-v0``: dispatching requests to N serving instances, with live migration."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..core import GraphSchedulingEnv, GraphSpec, Objective
+from .cluster import Cluster
+from .env import make_workload
+from .simulator import ORDERS, ServingConfig
+from .validate import validate_cluster
+from .workload import Workload
+
+NODE_FEATURES: tuple[str, ...] = (
+    "is_noop",  # the global "no (more) migration now" node
+    "is_instance",
+    "is_new_request",  # the request being dispatched
+    "is_running_request",  # a migration candidate
+    "load",  # instance: Llumnix virtual usage (KV held + needed by its queue) / capacity, clipped to 4
+    "kv_util",  # instance: KV blocks in use / capacity; request: its KV tokens / context limit
+    "queue",  # instance: queued requests / max_num_seqs
+    "running",  # instance: running requests / max_num_seqs
+    "prompt",  # request: log1p(prompt) / log1p(context limit)
+    "generated",  # request: log1p(generated) / log1p(context limit)
+    "slo",  # request: TTFT target of its class / 10 s
+    "migration_gain",  # candidate: load(source) - load(destination)
+    "legal",
+)
+GLOBAL_FEATURES: tuple[str, ...] = ("dispatch_event", "migrate_event", "mean_load", "load_spread",
+                                    "arrived_share", "finished_share")
+NT_NOOP, NT_INSTANCE, NT_REQUEST = 0, 1, 2
+ET_REQ_TO_INST, ET_INST_TO_REQ, ET_NEW_TO_INST, ET_INST_TO_NEW, ET_NOOP = 0, 1, 2, 3, 4
+NOOP = 0
+
+
+class LLMClusterEnv(GraphSchedulingEnv):
+    """Request dispatching (and optional Llumnix-style live migration) over ``n_instances`` identical
+    LLM serving instances, each scheduled by a built-in local policy (``local_order``).
+
+    ## Action Space
+    ``Discrete(max_nodes)``. Node 0 is the *no-op* node, nodes ``1..n_instances`` the instances, node
+    ``n_instances + 1`` the arriving request (never legal), the rest migration candidates. At a
+    *dispatch* event (a request arrives) exactly the instance nodes are legal: pick where it goes. At
+    a *migration check* (every ``migration_interval`` s, when set) the candidates are legal (running,
+    decoding requests with a less loaded destination with room; picking one migrates it to the least
+    loaded such instance and the check continues) and so is no-op (end the check).
+
+    ## Observation Space
+    The contract's padded graph: the no-op node (type 0), instance nodes (type 1) and request nodes
+    (type 2: the arriving request, or the migration candidates). Edges: candidate -> its instance (0)
+    and back (1), arriving request -> every instance (2) and back (3), no-op -> every instance (4).
+    Features :data:`NODE_FEATURES`, globals :data:`GLOBAL_FEATURES`, all ratios.
+
+    ## Rewards
+    As ``schedgym/LLMServe-v0``: ``"goodput"`` (+1/N per request finished within its SLOs; the return is
+    the SLO attainment) or ``"latency"`` (-latency / (N * latency_scale) per finished request).
+
+    ## Starting State
+    Idle instances at time 0; the first observation is the first request's dispatch.
+
+    ## Episode End
+    Terminates when every request has finished or been rejected. ``info["metrics"]``: cluster TTFT /
+    TBT / latency tails, SLO attainment, migrations, dispatch imbalance; ``info["solution"]``: every
+    instance's iteration log and the dispatch, checked by
+    :func:`schedgym.envs.llm.validate.validate_cluster`.
+
+    ## Arguments
+    ``n_instances`` (4), ``local_order`` (``"fcfs"``), ``migration_interval`` (s; default 1.0; None:
+    dispatch only),
+    ``network_bandwidth`` (bytes/s, 12.5e9 = 100 Gb/s), ``max_candidates`` (migration candidates shown,
+    by source load then KV size), engine arguments as ``schedgym/LLMServe-v0`` (``model``, ``hardware``,
+    ``tp``, ``token_budget``, ``chunked_prefill``, ``batching``, ``max_kv_blocks``...), workload
+    arguments (``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``, ``class_mix``, ``rate_scale``),
+    ``reward``, ``latency_scale``, ``max_steps``.
+    """
+
+    objective = Objective("slo_attainment", "max")
+
+    def __init__(
+        self,
+        n_instances: int = 4,
+        local_order: str = "fcfs",
+        migration_interval: float | None = 1.0,
+        network_bandwidth: float = 12.5e9,
+        max_candidates: int = 16,
+        model: str = "llama-2-7b",
+        hardware: str = "a100-80gb",
+        tp: int = 1,
+        token_budget: int | None = 512,
+        chunked_prefill: bool = True,
+        batching: str = "mixed",
+        max_num_seqs: int = 256,
+        preemption: str = "recompute",
+        max_kv_blocks: int | None = None,
+        overlength: str = "reject",
+        workload: Workload | str | os.PathLike[str] | None = None,
+        n_requests: int = 120,
+        rate: float = 30.0,
+        cv: float = 2.0,
+        lengths: str = "azure-conv",
+        class_mix: dict[str, float] | str | None = None,
+        rate_scale: float = 1.0,
+        reward: str = "goodput",
+        latency_scale: float = 10.0,
+        max_steps: int | None = None,
+    ) -> None:
+        if reward not in ("goodput", "latency"):
+            raise ValueError(f"reward must be 'goodput' or 'latency', got {reward!r}")
+        if local_order not in ORDERS:
+            raise ValueError(f"local_order must be one of {sorted(ORDERS)}, got {local_order!r}")
+        if max_candidates < 1:
+            raise ValueError(f"max_candidates must be >= 1, got {max_candidates}")
+        config = ServingConfig(model=model, hardware=hardware, tp=tp, token_budget=token_budget,
+                               chunked_prefill=chunked_prefill, batching=batching, max_num_seqs=max_num_seqs,
+                               preemption=preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
+                               preempt_order=local_order)
+        self.cluster = Cluster(config, n_instances, local_order, migration_interval, network_bandwidth)
+        self.n_instances = int(n_instances)
+        self.max_candidates = int(max_candidates)
+        self.workload_spec = workload
+        self.n_requests, self.rate, self.cv, self.lengths = int(n_requests), float(rate), float(cv), lengths
+        self.class_mix = class_mix if class_mix is not None else {"interactive": 0.5, "standard": 0.3, "batch": 0.2}
+        self.rate_scale = float(rate_scale)
+        self.reward_mode, self.latency_scale = reward, float(latency_scale)
+        self.max_steps = max_steps
+        n = 2 + self.n_instances + self.max_candidates
+        self.max_nodes = n
+        self.new_node = 1 + self.n_instances
+        self._init_graph(GraphSpec(max_nodes=n, max_edges=4 * self.n_instances + 2 * self.max_candidates,
+                                   node_features=len(NODE_FEATURES), n_node_types=3, n_edge_types=5,
+                                   global_features=len(GLOBAL_FEATURES)))
+        self.candidates: list[tuple[int, int, int]] = []
+        self.event: str | None = None
+
+    # ------------------------------------------------------------------ episode
+    def _reset_state(self, options: dict[str, Any] | None) -> None:
+        spec = (options or {}).get("workload", self.workload_spec)
+        self.workload = make_workload(spec, self.np_random, self.n_requests, self.rate, self.cv, self.lengths,
+                                      self.class_mix, self.rate_scale)
+        self.cluster.reset(self.workload)
+        self._last = (0, 0.0)
+        self._steps = 0
+        self.event = self.cluster.advance_to_event()
+        self._build_obs()
+
+    def _apply(self, action: int) -> tuple[float, bool, bool]:
+        c = self.cluster
+        if self.event == "dispatch":
+            c.dispatch(action - 1)
+            self.event = c.advance_to_event()
+        else:  # migration check
+            if action == NOOP:
+                c.end_migration_check()
+                self.event = c.advance_to_event()
+            else:
+                src, r, dst = self.candidates[action - self.new_node - 1]
+                c.migrate(src, r, dst)
+                if not c.migration_options():
+                    c.end_migration_check()
+                    self.event = c.advance_to_event()
+        self._steps += 1
+        good, lat = c.good_and_latency()
+        n = max(c.n, 1)
+        if self.reward_mode == "goodput":
+            reward = (good - self._last[0]) / n
+        else:
+            reward = -(lat - self._last[1]) / (n * self.latency_scale)
+        self._last = (good, lat)
+        terminated = self.event is None
+        truncated = bool(not terminated and self.max_steps is not None and self._steps >= self.max_steps)
+        self._build_obs()
+        return float(reward), terminated, truncated
+
+    def _episode_metrics(self) -> dict[str, float]:
+        m = self.cluster.metrics()
+        m["steps"] = float(self._steps)
+        return m
+
+    def _episode_solution(self) -> dict[str, Any]:
+        return self.cluster.solution()
+
+    def validate_solution(self, solution: dict[str, Any]) -> float:
+        return validate_cluster(solution)
+
+    def _describe_illegal(self, action: int) -> str:
+        if self.event == "dispatch":
+            return "a request is arriving: pick an instance node (1..n_instances)"
+        return "a migration check: pick a migration candidate or the no-op node 0"
+
+    def _step_info(self) -> dict[str, Any]:
+        return {"event": self.event, "time": float(self.cluster.now)}
+
+    # ------------------------------------------------------------------ observation
+    def _build_obs(self) -> None:
+        g = self.graph
+        c = self.cluster
+        g.clear()
+        x = g.nodes
+        ni = self.n_instances
+        x[NOOP, 0] = 1
+        g.node_type[NOOP] = NT_NOOP
+        inst_nodes = np.arange(1, 1 + ni)
+        g.node_type[inst_nodes] = NT_INSTANCE
+        loads = np.array([i.load() for i in c.instances])
+        for k, inst in enumerate(c.instances):
+            row = x[1 + k]
+            row[1] = 1
+            row[4] = min(loads[k], 4.0)
+            row[5] = (inst.total_blocks - inst.free_blocks) / inst.total_blocks
+            row[6] = min(len(inst.queue) / inst.config.max_num_seqs, 4.0)
+            row[7] = len(inst.running) / inst.config.max_num_seqs
+        g.n_nodes = 1 + ni
+        g.add_edges(np.zeros(ni, np.int64), inst_nodes, ET_NOOP)
+        log_ctx = np.log1p(c.instances[0].max_context)
+        self.candidates = []
+        if self.event == "dispatch":
+            r = c.next_req
+            w = self.workload
+            nn = self.new_node
+            g.n_nodes = nn + 1
+            g.node_type[nn] = NT_REQUEST
+            x[nn, 2] = 1
+            x[nn, 8] = np.log1p(w.prompt[r]) / log_ctx
+            x[nn, 10] = min(w.ttft_slo[r] / 10.0, 4.0)
+            g.add_edges(np.full(ni, nn), inst_nodes, ET_NEW_TO_INST)
+            g.add_edges(inst_nodes, np.full(ni, nn), ET_INST_TO_NEW)
+            x[inst_nodes, 12] = 1
+            g.action_mask[inst_nodes] = 1
+        elif self.event == "migrate":
+            opts = c.migration_options()
+            # most loaded sources first, then the cheapest (smallest KV) requests, as Llumnix prefers
+            opts.sort(key=lambda o: (-loads[o[0]], int(c.instances[o[0]].kv[o[1]])))
+            self.candidates = opts[: self.max_candidates]
+            base = self.new_node + 1
+            g.n_nodes = base + len(self.candidates)
+            for j, (src, r, dst) in enumerate(self.candidates):
+                inst = c.instances[src]
+                node = base + j
+                g.node_type[node] = NT_REQUEST
+                row = x[node]
+                row[3] = 1
+                row[5] = inst.kv[r] / inst.max_context
+                row[8] = np.log1p(inst.prompt[r]) / log_ctx
+                row[9] = np.log1p(inst.generated[r]) / log_ctx
+                row[10] = min(inst.ttft_slo[r] / 10.0, 4.0)
+                row[11] = min(loads[src] - loads[dst], 4.0)
+                row[12] = 1
+                g.action_mask[node] = 1
+                g.add_edges(node, 1 + src, ET_REQ_TO_INST)
+                g.add_edges(1 + src, node, ET_INST_TO_REQ)
+            x[NOOP, 12] = 1
+            g.action_mask[NOOP] = 1
+        else:  # terminal observation
+            g.action_mask[NOOP] = 1
+        gl = g.globals
+        gl[0] = float(self.event == "dispatch")
+        gl[1] = float(self.event == "migrate")
+        gl[2] = min(float(loads.mean()), 4.0)
+        gl[3] = min(float(loads.max() - loads.min()), 4.0)
+        gl[4] = c.next_req / max(c.n, 1)
+        gl[5] = sum(i.n_finished for i in c.instances) / max(c.n, 1)
