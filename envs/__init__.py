@@ -22,6 +22,7 @@ from .core import (
 ENV_IDS: dict[str, tuple[str, dict]] = {
     "schedgym/JobShop-v0": ("schedgym.envs.jobshop.env:JobShopEnv", {}),
     "schedgym/LLMServe-v0": ("schedgym.envs.llm.env:LLMServeEnv", {}),
+    "schedgym/LLMCluster-v0": ("schedgym.envs.llm.cluster_env:LLMClusterEnv", {}),
     "schedgym/ISBJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"shutdown_prob": 0.05}),
     "schedgym/BlockingJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"shutdown_prob": 0.0}),
     "schedgym/InterruptJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"blocking": False, "shutdown_prob": 0.05}),
