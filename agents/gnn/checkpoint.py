@@ -29,6 +29,9 @@ from .model import GraphActorCritic
 
 FORMAT = "schedgym-gnn/1"
 
+#: checkpoints shipped with the package: ``make_policy("gnn:released/<name>")`` or ``"gnn:<name>"``
+RELEASED_DIR = Path(__file__).resolve().parent / "released"
+
 
 def save_checkpoint(
     path: str | os.PathLike[str],
@@ -64,15 +67,21 @@ def save_checkpoint(
 
 
 def resolve_checkpoint_path(path: str | os.PathLike[str]) -> Path:
-    """A ``.pt`` file, or a run folder (-> ``best.pt``, else ``last.pt``)."""
+    """A ``.pt`` file, a run folder (-> ``best.pt``, else ``last.pt``), or the name of a released
+    checkpoint (``"jobshop-10x10"`` or ``"released/jobshop-10x10"`` -> ``agents/gnn/released/jobshop-10x10.pt``)."""
     p = Path(os.path.expanduser(os.fspath(path)))
+    if not p.exists():
+        name = p.name[:-3] if p.name.endswith(".pt") else p.name
+        if p.parent in (Path("."), Path("released")) and (RELEASED_DIR / f"{name}.pt").is_file():
+            return RELEASED_DIR / f"{name}.pt"
     if p.is_dir():
         for name in ("best.pt", "last.pt", "checkpoints/best.pt", "checkpoints/last.pt"):
             if (p / name).is_file():
                 return p / name
         raise FileNotFoundError(f"no best.pt or last.pt in run folder {p}")
     if not p.is_file():
-        raise FileNotFoundError(f"GNN checkpoint not found: {p}")
+        shipped = sorted(x.stem for x in RELEASED_DIR.glob("*.pt"))
+        raise FileNotFoundError(f"GNN checkpoint not found: {p} (released checkpoints: {shipped})")
     return p
 
 

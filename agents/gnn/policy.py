@@ -1,9 +1,12 @@
 """A trained GNN checkpoint as a :class:`~schedgym.agents.base.Policy`.
 
 ``make_policy("gnn:<checkpoint>")`` acts greedily (argmax of the masked logits). Options, given as
-keywords or after a ``#`` in the variant (``"gnn:runs/x/best.pt#k=16"``, ``"gnn:runs/x#sample"``):
+keywords or after a ``#`` in the variant, joined by ``&`` (``"gnn:runs/x/best.pt#k=16"``,
+``"gnn:runs/x#sample&threads=2"``; ``,`` also works outside of an OmegaConf list):
 
 * ``sample=True`` — sample each action from the policy (seeded by ``reset(seed=...)``);
+* ``threads=<n>`` — torch intra-op threads (default 1: per-step graphs are small, and more threads
+  only oversubscribe a busy machine; note this sets the process-wide torch setting);
 * ``k=<n>`` (n > 1) — best of ``n`` sampled schedules: at ``reset`` the policy rolls out ``n`` sampled
   episodes on copies of the environment (batched through the network), keeps the one with the best
   objective and replays it, so the evaluation loop still validates one ordinary episode.
@@ -32,7 +35,7 @@ from .model import compatible
 def _parse_variant(variant: str) -> tuple[str, dict[str, Any]]:
     path, _, opts = variant.partition("#")
     out: dict[str, Any] = {}
-    for item in filter(None, opts.split(",")):
+    for item in filter(None, opts.replace("&", ",").split(",")):
         key, eq, val = item.partition("=")
         key = key.strip()
         if key == "sample":
@@ -55,7 +58,7 @@ class GNNPolicy(BasePolicy):
         checkpoint: str | os.PathLike[str] | None = None,
         sample: bool = False,
         k: int = 1,
-        threads: int | None = None,
+        threads: int | None = 1,
         name: str | None = None,
         module: torch.nn.Module | None = None,
         meta: dict[str, Any] | None = None,
