@@ -297,6 +297,8 @@ class Cluster:
         end = float(np.nanmax(arr["finish_t"])) if fin.any() else float(w.arrival[0])
         makespan = max(end - float(w.arrival[0]), 1e-12)
         m["makespan"] = makespan
+        span = float(w.arrival[-1] - w.arrival[0]) if self.n > 1 else 0.0
+        m["request_rate"] = (self.n - 1) / span if span > 0 else float("nan")
         m["throughput_tok_s"] = float((w.prompt[fin].sum() + w.output[fin].sum()) / makespan)
         m["migrations"] = float(self.n_migrations)
         m["preemptions"] = float(sum(i.n_preempt_recompute + i.n_preempt_swap for i in self.instances))

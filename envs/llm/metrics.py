@@ -92,6 +92,8 @@ def summarize(sim: "ServingSimulator") -> dict[str, float]:
     tokens_out = float(sim.output[fin].sum())
     tokens_in = float(sim.prompt[fin].sum())
     m["makespan"] = end - start
+    last = float(sim.arrival[-1]) if n else 0.0
+    m["request_rate"] = (n - 1) / (last - start) if n > 1 and last > start else float("nan")
     m["throughput_tok_s"] = (tokens_in + tokens_out) / makespan
     m["output_tok_s"] = tokens_out / makespan
     m["goodput_req_s"] = float(out["good"].sum()) / makespan

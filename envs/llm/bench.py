@@ -1,0 +1,81 @@
+"""Speed benchmarks of the LLM serving simulator and its environments (rows for ``schedgym-bench``).
+
+* the headline: one hour of the Azure LLM inference trace 2023 (conv, 19,366 requests) on one
+  Llama-2-7B / A100-80GB instance with vLLM-style FCFS (prefill-first, no chunking), simulated by the
+  built-in scheduler with the iteration log recorded (as the environments do); the same with
+  Sarathi-Serve chunked prefill (budget 512);
+* steps/s of ``schedgym/LLMServe-v0`` and ``schedgym/LLMCluster-v0`` (default kwargs) under a random
+  masked policy, observation building included.
+
+Run: ``python -m schedgym.envs.llm.bench`` or ``schedgym-bench --domains llm``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .metrics import summarize
+from .simulator import ServingSimulator
+from .workload import azure_trace_path, load_trace
+
+
+def _trace_row(name: str, trace, **kw: Any) -> list[dict[str, Any]]:  # noqa: ANN001
+    sim = ServingSimulator(record=True, **kw)
+    t0 = time.perf_counter()
+    sim.reset(trace)
+    sim.run("fcfs")
+    wall = time.perf_counter() - t0
+    m = summarize(sim)
+    return [
+        {"benchmark": name, "measure": "wall time (s)", "value": wall, "unit": "s"},
+        {"benchmark": name, "measure": "simulated s per wall s", "value": sim.now / wall, "unit": "x"},
+        {"benchmark": name, "measure": "iterations / s", "value": sim.n_iterations / wall, "unit": "1/s"},
+        {"benchmark": name, "measure": "SLO attainment", "value": m["slo_attainment"], "unit": ""},
+    ]
+
+
+def _env_rows(env_id: str, steps: int) -> list[dict[str, Any]]:
+    import gymnasium as gym
+
+    import schedgym.envs  # noqa: F401
+
+    env = gym.make(env_id)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    n, episodes, ep = 0, 0, 0
+    t0 = time.perf_counter()
+    while n < steps:
+        legal = np.flatnonzero(obs["action_mask"])
+        obs, _, term, trunc, _ = env.step(int(legal[rng.integers(legal.size)]))
+        n += 1
+        if term or trunc:
+            episodes += 1
+            ep += 1
+            obs, _ = env.reset(seed=ep)
+    wall = time.perf_counter() - t0
+    return [{"benchmark": f"{env_id} random policy", "measure": "steps / s", "value": n / wall, "unit": "1/s"},
+            {"benchmark": f"{env_id} random policy", "measure": "episodes / s", "value": episodes / wall, "unit": "1/s"}]
+
+
+def bench_rows(env_steps: int = 5000) -> list[dict[str, Any]]:
+    """Every benchmark of the module docstring, measured now."""
+    rows: list[dict[str, Any]] = []
+    try:
+        trace = load_trace(azure_trace_path("conv"))
+    except FileNotFoundError as exc:
+        rows.append({"benchmark": "azure-conv 1h", "measure": f"skipped: {exc}", "value": float("nan")})
+    else:
+        rows += _trace_row("azure-conv 1h, llama-2-7b/a100, vllm-fcfs", trace,
+                           chunked_prefill=False, batching="prefill-first", token_budget=None)
+        rows += _trace_row("azure-conv 1h, llama-2-7b/a100, sarathi:512", trace, token_budget=512)
+    rows += _env_rows("schedgym/LLMServe-v0", env_steps)
+    rows += _env_rows("schedgym/LLMCluster-v0", env_steps)
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover
+    for r in bench_rows():
+        print(f"{r['benchmark']:<55} {r['measure']:<26} {r['value']:>12.3f} {r.get('unit', '')}")

@@ -1,0 +1,52 @@
+"""Plots of LLM serving evaluation results (the ``plot:`` hook of the ``llm-*`` suites)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def rate_sweep(results: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """p99 TBT, p99 TTFT and SLO attainment against the request rate, one line per policy (one point per
+    case, at its mean realized rate; metrics averaged over seeds). Writes ``<suite>-rate-sweep.png``; returns the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # the eval CLI prefixes metric columns with "m."
+    df = results.rename(columns={c: c[2:] for c in results.columns if c.startswith("m.")})
+    needed = {"policy", "request_rate", "tbt_p99", "ttft_p99", "slo_attainment"}
+    if needed - set(df.columns) or df.empty:
+        return []
+    df = df.copy()
+    # one point per case: its mean realized request rate over seeds (the same for every policy)
+    key = "case" if "case" in df.columns else "request_rate"
+    rate = df.groupby(key)["request_rate"].mean()
+    df["rate"] = df[key].map(rate)
+    agg = df.groupby(["policy", "rate"], as_index=False)[["tbt_p99", "ttft_p99", "slo_attainment"]].mean()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for policy, part in agg.groupby("policy"):
+        part = part.sort_values("rate")
+        axes[0].plot(part["rate"], part["tbt_p99"] * 1e3, marker="o", label=policy)
+        axes[1].plot(part["rate"], part["ttft_p99"], marker="o", label=policy)
+        axes[2].plot(part["rate"], part["slo_attainment"], marker="o", label=policy)
+    axes[0].set_ylabel("p99 TBT (ms)")
+    axes[1].set_ylabel("p99 TTFT (s)")
+    axes[1].set_yscale("log")
+    axes[2].set_ylabel("SLO attainment")
+    axes[2].axhline(0.9, color="grey", lw=0.8, ls="--")
+    for ax in axes:
+        ax.set_xlabel("request rate (req/s)")
+        ax.grid(alpha=0.3)
+    axes[2].legend(fontsize=7, loc="lower left")
+    suite = str(df["suite"].iloc[0]) if "suite" in df.columns else "llm"
+    fig.suptitle(suite)
+    fig.tight_layout()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{suite}-rate-sweep.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
