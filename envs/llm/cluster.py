@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import request_outcomes, weighted_percentiles
+from .metrics import request_outcomes, tbt_samples, weighted_percentiles
 from .simulator import FINISHED, NOT_ARRIVED, QUEUED, REJECTED, RUNNING, ServingConfig, ServingSimulator
 from .workload import Workload
 
@@ -286,8 +286,9 @@ class Cluster:
             p = np.percentile(vals, [50, 90, 99]).tolist() if vals.size else [float("nan")] * 3
             m[f"{name}_p50"], m[f"{name}_p90"], m[f"{name}_p99"] = p
             m[f"{name}_mean"] = float(vals.mean()) if vals.size else float("nan")
-        vals = [np.concatenate(i.tbt_values) for i in self.instances if i.tbt_values]
-        wts = [np.concatenate(i.tbt_weights) for i in self.instances if i.tbt_weights]
+        samples = [tbt_samples(i) for i in self.instances if i.tbt_values]
+        vals = [v for v, _ in samples]
+        wts = [w for _, w in samples]
         if vals:
             m["tbt_p50"], m["tbt_p90"], m["tbt_p99"] = weighted_percentiles(
                 np.concatenate(vals), np.concatenate(wts), (50, 90, 99))

@@ -45,6 +45,15 @@ def weighted_percentiles(values: np.ndarray, weights: np.ndarray, qs: tuple[floa
     return out
 
 
+def tbt_samples(sim: "ServingSimulator") -> tuple[np.ndarray, np.ndarray]:
+    """All TBT samples of a simulator and their weights (tokens each sample stands for)."""
+    if not sim.tbt_values:
+        return np.zeros(0), np.zeros(0)
+    v = np.concatenate(sim.tbt_values)
+    w = np.repeat(np.asarray(sim.tbt_weights, np.float64), [x.size for x in sim.tbt_values])
+    return v, w
+
+
 def request_outcomes(first_token_t: np.ndarray, finish_t: np.ndarray, arrival: np.ndarray, output: np.ndarray,
                      ttft_slo: np.ndarray, tpot_slo: np.ndarray) -> dict[str, np.ndarray]:
     """Per-request TTFT, TPOT, latency and SLO verdicts (NaN / False for unfinished requests)."""
@@ -77,8 +86,7 @@ def summarize(sim: "ServingSimulator") -> dict[str, float]:
         m[f"{name}_p50"], m[f"{name}_p90"], m[f"{name}_p99"] = p50, p90, p99
         m[f"{name}_mean"] = float(vals.mean()) if vals.size else float("nan")
     if sim.tbt_values:
-        v = np.concatenate(sim.tbt_values)
-        w = np.concatenate(sim.tbt_weights)
+        v, w = tbt_samples(sim)
         m["tbt_p50"], m["tbt_p90"], m["tbt_p99"] = weighted_percentiles(v, w, (50, 90, 99))
         m["tbt_mean"] = float((v * w).sum() / w.sum())
         m["tbt_max"] = float(v.max())

@@ -295,8 +295,8 @@ class ServingSimulator:
         self.kv_block_seconds = 0.0
         self.busy_time = 0.0
         self.max_blocks_used = 0
-        self.tbt_values: list[np.ndarray] = []
-        self.tbt_weights: list[np.ndarray] = []
+        self.tbt_values: list[np.ndarray] = []  #: TBT samples, in groups
+        self.tbt_weights: list[float] = []  #: how many tokens each sample of the group stands for
         self.log = IterationLog() if cfg.record else None
         self.done = False
         self._pending_overhead = 0.0
@@ -577,17 +577,23 @@ class ServingSimulator:
         if not len(d) and not chunks and not swapins:
             self.now = max(self.now, float(self.arrival[self.next_arrival]))
             return
+        kv, target = self.kv, self.target
         ptoks = pairs = kvread = pseqs = 0.0
         for r, c in chunks:
-            p = float(self.kv[r] - c)
+            k_r = int(kv[r])
+            p = k_r - c
             ptoks += c
             pairs += c * (p + (c + 1) / 2.0)
             kvread += p
-            if self.kv[r] >= self.target[r]:
+            if k_r >= target[r]:
                 pseqs += 1
         dec_all = np.concatenate([d, np.asarray(swapins, np.int64)]) if swapins else d
         n_dec = len(dec_all)
-        dctx = float(self.kv[dec_all].sum() + n_dec) if n_dec else 0.0
+        if n_dec:
+            kv_d = kv[dec_all]
+            dctx = float(kv_d.sum() + n_dec)
+        else:
+            dctx = 0.0
         dt = self.cost.iteration_time(ptoks, pairs, kvread, pseqs, n_dec, dctx) + self._pending_overhead
         self._pending_overhead = 0.0
         start = self.now
@@ -596,47 +602,62 @@ class ServingSimulator:
         # tokens
         done_ids: list[int] = []
         if n_dec:
-            self.kv[dec_all] += 1
-            self.blocks[dec_all] = -(-self.kv[dec_all] // self.block_size)  # reserved in _compose / admit
-            self.generated[dec_all] += 1
+            kv_d += 1
+            kv[dec_all] = kv_d
+            self.blocks[dec_all] = -(-kv_d // self.block_size)  # reserved in _compose / admit
+            gen_d = self.generated[dec_all] + 1
+            self.generated[dec_all] = gen_d
             gaps = end - self.last_token_t[dec_all]
             self.tbt_values.append(gaps)
-            self.tbt_weights.append(np.ones(n_dec))
-            np.maximum.at(self.max_tbt, dec_all, gaps)
+            self.tbt_weights.append(1.0)
+            self.max_tbt[dec_all] = np.maximum(self.max_tbt[dec_all], gaps)  # ids are unique
             self.last_token_t[dec_all] = end
-            fin = dec_all[self.generated[dec_all] >= self.output[dec_all]]
-            done_ids.extend(fin.tolist())
+            fin = gen_d >= self.output[dec_all]
+            if fin.any():
+                done_ids.extend(dec_all[fin].tolist())
         for r, c in chunks:
             self.prefilled[r] += c
-            if self.prefilled[r] >= self.target[r]:
-                g = self.generated[r]
+            if self.prefilled[r] >= target[r]:
+                g = int(self.generated[r])
                 if g == 0:
                     self.first_token_t[r] = end
                 else:
                     gap = end - self.last_token_t[r]
                     self.tbt_values.append(np.array([gap]))
-                    self.tbt_weights.append(np.ones(1))
+                    self.tbt_weights.append(1.0)
                     self.max_tbt[r] = max(self.max_tbt[r], gap)
                 self.generated[r] = g + 1
                 self.last_token_t[r] = end
-                if self.generated[r] >= self.output[r]:
+                if g + 1 >= self.output[r]:
                     done_ids.append(r)
         if self.log is not None:
             lg = self.log
             lg.start.append(start)
             lg.repeat.append(1)
-            rids = [r for r, _ in chunks] + dec_all.tolist()
-            lg.rid.append(rids)
-            lg.tokens.append([c for _, c in chunks] + [1] * n_dec)
-            lg.kind.append([K_PREFILL] * len(chunks) + [K_DECODE] * len(d) + [K_SWAPIN] * len(swapins))
-            lg.offsets.append(lg.offsets[-1] + len(rids))
+            if chunks:
+                nc = len(chunks)
+                lg.rid.append(np.concatenate([np.fromiter((r for r, _ in chunks), np.int64, nc), dec_all]))
+                lg.tokens.append(np.concatenate([np.fromiter((c for _, c in chunks), np.int64, nc),
+                                                 np.ones(n_dec, np.int64)]))
+                lg.kind.append(np.concatenate([np.full(nc, K_PREFILL, np.int64), np.full(len(d), K_DECODE, np.int64),
+                                               np.full(len(swapins), K_SWAPIN, np.int64)]))
+            else:
+                lg.rid.append(dec_all.copy())
+                lg.tokens.append(np.ones(n_dec, np.int64))
+                lg.kind.append(np.concatenate([np.full(len(d), K_DECODE, np.int64),
+                                               np.full(len(swapins), K_SWAPIN, np.int64)]) if swapins
+                               else np.full(n_dec, K_DECODE, np.int64))
+            lg.offsets.append(lg.offsets[-1] + len(chunks) + n_dec)
             lg.ends.append(end)
-        self.max_blocks_used = max(self.max_blocks_used, self.total_blocks - self.free_blocks)
-        self.kv_block_seconds += dt * 0.5 * (used_before + self.total_blocks - self.free_blocks)
+        used_after = self.total_blocks - self.free_blocks
+        if used_after > self.max_blocks_used:
+            self.max_blocks_used = used_after
+        self.kv_block_seconds += dt * 0.5 * (used_before + used_after)
         self.busy_time += dt
         self.n_iterations += 1
         self.now = end
-        self._release(done_ids)
+        if done_ids:
+            self._release(done_ids)
 
     def _run_decode_block(self, horizon: float = math.inf) -> None:
         """Run ``K >= 1`` identical pure-decode iterations in closed form (no candidate can appear before
@@ -692,11 +713,11 @@ class ServingSimulator:
         self.generated[d] += K
         first_gaps = float(ends[0]) - self.last_token_t[d]
         self.tbt_values.append(first_gaps)
-        self.tbt_weights.append(np.ones(n))
+        self.tbt_weights.append(1.0)
         block_max = first_gaps
         if K > 1:
             self.tbt_values.append(dur[1:])
-            self.tbt_weights.append(np.full(K - 1, float(n)))
+            self.tbt_weights.append(float(n))
             block_max = np.maximum(first_gaps, float(dur[1:].max()))
         self.max_tbt[d] = np.maximum(self.max_tbt[d], block_max)
         self.last_token_t[d] = end
@@ -715,8 +736,9 @@ class ServingSimulator:
         self.busy_time += end - start
         self.n_iterations += K
         self.now = end
-        fin = d[self.generated[d] >= self.output[d]]
-        self._release(fin.tolist())
+        fin = self.generated[d] >= self.output[d]
+        if fin.any():
+            self._release(d[fin].tolist())
 
     # ================================================================== built-in scheduling
     def run(self, order: str = "fcfs", strict: bool | None = None) -> None:
