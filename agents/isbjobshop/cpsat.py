@@ -122,6 +122,7 @@ def solve_snapshot(
     horizon: int | None = None,
     hint: dict[tuple[int, int], int] | None = None,
     seed: int = 0,
+    redundant: bool = True,
 ) -> ISBSolveResult:
     """Build and solve the model of :mod:`this module <schedgym.agents.isbjobshop.cpsat>` for ``snap``."""
     if time_limit_s <= 0:
@@ -143,6 +144,7 @@ def solve_snapshot(
     c_var: dict[tuple[int, int], Any] = {}
     e_var: dict[tuple[int, int], Any] = {}
     per_machine: list[list[Any]] = [[] for _ in range(m)]
+    processing: list[list[Any]] = [[] for _ in range(m)]
     tables: dict[tuple[int, int], list[int]] = {}
     for j in range(n):
         for k in range(next_op[j], m):
@@ -165,8 +167,11 @@ def solve_snapshot(
             else:
                 e = c
             s_var[j, k], c_var[j, k], e_var[j, k] = s, c, e
-            size = model.new_int_var(0, 2 * H + p, f"len_{j}_{k}")
+            size = model.new_int_var(p, 2 * H + p, f"len_{j}_{k}")
             per_machine[i].append(model.new_interval_var(s, size, e, f"iv_{j}_{k}"))
+            if redundant and not has_down:
+                # processing alone, a fixed-size interval: implied, but strengthens propagation
+                processing[i].append(model.new_fixed_size_interval_var(s, p, f"pr_{j}_{k}"))
         for k in range(next_op[j], m - 1):
             if snap.blocking:
                 model.add(e_var[j, k] == s_var[j, k + 1])
@@ -186,7 +191,7 @@ def solve_snapshot(
             per_machine[i].append(model.new_fixed_size_interval_var(t0, max(0, c_known - t0), f"hold_{j}"))
             if k == m:
                 ends.append(c_known)
-    for ivs in per_machine:
+    for ivs in per_machine + processing:
         if len(ivs) > 1:
             model.add_no_overlap(ivs)
     makespan = model.new_int_var(0, 3 * H + int(d.max()) + max(ends, default=0), "makespan")

@@ -99,7 +99,8 @@ class ISBJobShopEnv(GraphSchedulingEnv):
     or a file path), passed at reset (``options={"instance": ...}``, up to the construction sizes), or
     random ``n_jobs x n_machines`` (durations uniform in ``duration_low..duration_high``) from
     ``self.np_random``. The machines' failure/repair realization is drawn from ``self.np_random`` at reset:
-    a seed fixes it, independently of the actions taken.
+    a seed fixes it, independently of the actions taken. ``options={"downtime": [[(a, b), ...], ...]}``
+    replaces it with a fixed realization (per machine, down intervals ``[a, b)``; what-if studies, tests).
 
     ## Episode End
     Terminates when every job has left the shop. Truncates if time passes ``max_time`` (default
@@ -232,6 +233,7 @@ class ISBJobShopEnv(GraphSchedulingEnv):
             interruption=self.interruption,
             rng=self.np_random,
             max_time=self.max_time,
+            downtime=(options or {}).get("downtime"),
         )
         n, m = inst.shape
         n_ops = n * m

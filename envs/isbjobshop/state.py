@@ -44,8 +44,9 @@ INTERRUPTIONS: tuple[str, ...] = ("resume", "restart")
 REPAIR_DISTS: tuple[str, ...] = ("constant", "uniform", "geometric")
 
 
-def parse_repair(spec: Any) -> tuple[str, float, float]:
-    """Normalize a repair-time distribution to ``(kind, a, b)``; raise ``ValueError`` if invalid.
+def parse_repair(spec: Any) -> tuple:
+    """Normalize a repair-time distribution to ``("constant", d)``, ``("uniform", low, high)`` or
+    ``("geometric", mean)`` (itself accepted again); raise ``ValueError`` if invalid.
 
     Accepted: an int ``d`` (constant ``d``); ``("constant", d)``; ``("uniform", low, high)`` (integers
     ``low..high`` inclusive); ``("geometric", mean)`` (support ``1, 2, ...``, given mean ``>= 1``); or the
@@ -83,15 +84,15 @@ def parse_repair(spec: Any) -> tuple[str, float, float]:
     if kind == "constant":
         if vals[0] < 1 or vals[0] != int(vals[0]):
             raise ValueError(f"constant repair time must be an integer >= 1, got {args[0]!r}")
-        return ("constant", vals[0], vals[0])
+        return ("constant", int(vals[0]))
     if kind == "uniform":
         lo, hi = vals
         if lo < 1 or lo != int(lo) or hi != int(hi) or hi < lo:
             raise ValueError(f"uniform repair time needs integers 1 <= low <= high, got low={args[0]!r}, high={args[1]!r}")
-        return ("uniform", lo, hi)
+        return ("uniform", int(lo), int(hi))
     if not np.isfinite(vals[0]) or vals[0] < 1:
         raise ValueError(f"geometric repair time needs a finite mean >= 1, got {args[0]!r}")
-    return ("geometric", vals[0], 0.0)
+    return ("geometric", vals[0])
 
 
 def check_probability(p: Any, what: str = "shutdown_prob") -> float:
@@ -112,39 +113,66 @@ class DowntimeProcess:
     so their values do not depend on the order in which they are requested.
     """
 
-    def __init__(self, n_machines: int, shutdown_prob: float, repair: tuple[str, float, float],
-                 rng: np.random.Generator | None) -> None:
+    def __init__(self, n_machines: int, shutdown_prob: float, repair: tuple,
+                 rng: np.random.Generator | None,
+                 fixed: Sequence[Sequence[Sequence[int]]] | None = None) -> None:
         self.p = shutdown_prob
         self.repair = repair
         self.n_machines = n_machines
         self.intervals: list[list[tuple[int, int]]] = [[] for _ in range(n_machines)]
         self._gens: list[np.random.Generator] | None = None
         self._frontier = [0] * n_machines  # the machine is up from here until its next generated failure
+        if fixed is not None:
+            if len(fixed) != n_machines:
+                raise ValueError(f"downtime: {len(fixed)} machine lists given, expected {n_machines}")
+            for i, ivs in enumerate(fixed):
+                prev_end = 0
+                for a, b in sorted((int(a), int(b)) for a, b in ivs):
+                    if a < prev_end + 1 or b <= a:
+                        raise ValueError(
+                            f"downtime of machine {i}: interval [{a},{b}) must start >= 1 unit after the previous "
+                            f"repair (or after t=0) and last >= 1 unit"
+                        )
+                    self.intervals[i].append((a, b))
+                    prev_end = b
+            return
         if shutdown_prob > 0:
             if rng is None:
                 raise ValueError("a random generator is needed when shutdown_prob > 0")
             seeds = rng.integers(0, 2**63 - 1, size=n_machines)
             self._gens = [np.random.default_rng(int(s)) for s in seeds]
 
-    def _draw_repair(self, gen: np.random.Generator) -> int:
-        kind, a, b = self.repair
+    _BATCH = 32
+
+    def _draw_repairs(self, gen: np.random.Generator, size: int) -> np.ndarray:
+        kind = self.repair[0]
         if kind == "constant":
-            return int(a)
+            return np.full(size, int(self.repair[1]), np.int64)
         if kind == "uniform":
-            return int(gen.integers(int(a), int(b) + 1))
-        return int(gen.geometric(1.0 / a))
+            return gen.integers(int(self.repair[1]), int(self.repair[2]) + 1, size=size)
+        return gen.geometric(1.0 / float(self.repair[1]), size=size)
 
     def interval(self, machine: int, index: int) -> tuple[int, int]:
-        """The ``index``-th down interval of ``machine`` (``(INF, INF)`` if the machine never fails)."""
+        """The ``index``-th down interval of ``machine`` (``(INF, INF)`` if the machine never fails).
+
+        Intervals are drawn in batches from the machine's own generator (up time ``G ~ Geometric(p)`` on
+        ``1, 2, ...``, then a repair time), so the realization does not depend on the request order.
+        """
+        ivs = self.intervals[machine]
+        if index < len(ivs):
+            return ivs[index]
         if self._gens is None:
             return (INF, INF)
-        ivs = self.intervals[machine]
         gen = self._gens[machine]
         while len(ivs) <= index:
-            a = self._frontier[machine] + int(gen.geometric(self.p))
-            b = a + self._draw_repair(gen)
-            ivs.append((a, b))
-            self._frontier[machine] = b
+            ups = gen.geometric(self.p, size=self._BATCH).tolist()
+            reps = self._draw_repairs(gen, self._BATCH).tolist()
+            f = self._frontier[machine]
+            for g, r in zip(ups, reps):
+                a = f + int(g)
+                f = a + int(r)
+                ivs.append((a, f))
+            self._frontier[machine] = f
         return ivs[index]
 
     def until(self, machine: int, horizon: int) -> list[tuple[int, int]]:
@@ -177,6 +205,7 @@ class ISBJobShopState:
         interruption: str = "resume",
         rng: np.random.Generator | None = None,
         max_time: int | None = None,
+        downtime: Sequence[Sequence[Sequence[int]]] | None = None,
     ) -> None:
         if interruption not in INTERRUPTIONS:
             raise ValueError(f"interruption must be one of {INTERRUPTIONS}, got {interruption!r}")
@@ -191,7 +220,8 @@ class ISBJobShopState:
         self.dur: list[list[int]] = instance.durations.tolist()
         total = int(instance.durations.sum())
         self.max_time = int(max_time) if max_time is not None else 100 * (total + 10 * m) + 1000
-        self.downtime = DowntimeProcess(m, self.shutdown_prob, self.repair, rng)
+        #: ``downtime``: a fixed realization (per machine, intervals [a, b)) instead of random shutdowns
+        self.downtime = DowntimeProcess(m, self.shutdown_prob, self.repair, rng, fixed=downtime)
         self.t = 0
         self.next_op = [0] * n
         self.phase = [WAIT] * n
@@ -203,6 +233,8 @@ class ISBJobShopState:
         self.repair_end = [INF] * m
         self._down_idx = [0] * m
         self.next_fail = [self.downtime.interval(i, 0)[0] for i in range(m)]
+        #: per machine, the time of its next event (completion or failure while up, repair while down)
+        self.ev = list(self.next_fail)
         self.start_time = [[-1] * m for _ in range(n)]
         self.completion = [[-1] * m for _ in range(n)]
         self.leave_time = [[-1] * m for _ in range(n)]
@@ -345,6 +377,8 @@ class ISBJobShopState:
         self.op_status[j * self.n_machines + k] = OP_PROCESSING
         p = self.dur[j][k]
         self.finish[target] = t + p
+        if t + p < self.ev[target]:
+            self.ev[target] = t + p
         if p == 0:
             self._complete(target)
 
@@ -354,6 +388,7 @@ class ISBJobShopState:
         t = self.t
         self.completion[j][k] = t
         self.finish[machine] = INF
+        self.ev[machine] = self.next_fail[machine]
         oid = j * self.n_machines + k
         if k == self.n_machines - 1 or not self.blocking:
             self.leave_time[j][k] = t
@@ -373,56 +408,57 @@ class ISBJobShopState:
 
     def next_event_time(self) -> int:
         """Time of the next completion, repair or failure (``INF`` if none)."""
-        best = INF
-        for i in range(self.n_machines):
-            if self.up[i]:
-                f = self.finish[i]
-                if f < best:
-                    best = f
-                f = self.next_fail[i]
-            else:
-                f = self.repair_end[i]
-            if f < best:
-                best = f
-        return best
+        return min(self.ev)
 
-    def advance(self) -> int:
-        """Move to the next event time and apply every event at that time; returns the new time."""
-        te = self.next_event_time()
+    def advance(self) -> bool:
+        """Move to the next event time and apply every event at that time.
+
+        Returns True if an event may have enabled a start (a completion or a repair); failures only
+        disable starts.
+        """
+        ev = self.ev
+        te = min(ev)
         if te >= INF:
             raise RuntimeError("advance(): no event is pending (nothing in process, no machine down)")
         if te > self.max_time:
             self.truncated = True
             self.t = te
-            return te
+            return True
         self.t = te
-        m = self.n_machines
         up, finish = self.up, self.finish
-        for i in range(m):  # completions
+        hit = [i for i, v in enumerate(ev) if v == te]
+        enabling = False
+        for i in hit:  # completions
             if up[i] and finish[i] == te:
                 self._complete(i)
-        for i in range(m):  # repairs
+                enabling = True
+        for i in hit:  # repairs
             if not up[i] and self.repair_end[i] == te:
                 up[i] = True
+                enabling = True
                 self.repair_end[i] = INF
                 self._down_idx[i] += 1
-                self.next_fail[i] = self.downtime.interval(i, self._down_idx[i])[0]
+                nf = self.downtime.interval(i, self._down_idx[i])[0]
+                self.next_fail[i] = nf
                 h = self.holder[i]
                 if h >= 0 and self.phase[h] == PROC:
                     finish[i] = te + self.remaining[i]
-        for i in range(m):  # failures
+                ev[i] = min(nf, finish[i])
+        for i in hit:  # failures
             if up[i] and self.next_fail[i] == te:
                 up[i] = False
                 self.n_failures += 1
-                self.repair_end[i] = self.downtime.interval(i, self._down_idx[i])[1]
+                re = self.downtime.interval(i, self._down_idx[i])[1]
+                self.repair_end[i] = re
                 self.next_fail[i] = INF
+                ev[i] = re
                 h = self.holder[i]
                 if h >= 0 and self.phase[h] == PROC:
                     k = self.next_op[h] - 1
                     self.n_interrupts[h][k] += 1
                     self.remaining[i] = finish[i] - te if self.interruption == "resume" else self.dur[h][k]
                     finish[i] = INF
-        return te
+        return enabling
 
     def advance_until_decision(self) -> None:
         """Advance until some start is legal, or the episode is done or truncated."""
@@ -430,8 +466,17 @@ class ISBJobShopState:
         while not self.legal and not self.done and not self.truncated:
             if not self.has_pending_event():
                 raise RuntimeError(f"deadlock at t={self.t}: no legal start and nothing pending (simulator bug)")
-            self.advance()
-            self.compute_legal()
+            if self.advance() and self._may_enable():
+                self.compute_legal()
+
+    def _may_enable(self) -> bool:
+        """Cheap pre-check after an enabling event: is any job waiting for an up machine?"""
+        phase, next_op, mach, up = self.phase, self.next_op, self.mach, self.up
+        for j in range(self.n_jobs):
+            ph = phase[j]
+            if (ph == WAIT or ph == BLOCK) and up[mach[j][next_op[j]]]:
+                return True
+        return False
 
     def finish_all(self) -> None:
         """After the last start: advance until every job is done (or truncated)."""
