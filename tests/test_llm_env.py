@@ -24,6 +24,10 @@ def test_policies_registered_with_unique_names() -> None:
         assert n in names
     assert make_policy("srpt-oracle").oracle and not make_policy("spf").oracle
     assert make_policy("sarathi:2048").env_kwargs["token_budget"] == 2048
+    spf512 = make_policy("spf:512")
+    assert spf512.name == "spf:512" and spf512.env_kwargs["token_budget"] == 512
+    with pytest.raises(ValueError, match="token budget"):
+        make_policy("edf:soon")
 
 
 @pytest.mark.parametrize("name", SINGLE)

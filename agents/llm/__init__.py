@@ -9,6 +9,10 @@ policy stands for):
 * ``sarathi`` / ``sarathi:512`` / ``sarathi:2048`` — Sarathi-Serve: decode-first, stall-free batching with
   chunked prefills filling a token budget of 512 (default) or 2048, FCFS admission;
 * ``spf`` — shortest prompt (remaining prefill) first;
+
+  (``spf``, ``srpt-oracle``, ``edf`` and ``mlfq`` run on the env's engine, by default chunked prefill with
+  a 2048-token budget, i.e. they compare with ``sarathi:2048``; ``<name>:<budget>``, e.g. ``spf:512``,
+  sets the budget, to compare with ``sarathi:<budget>``)
 * ``srpt-oracle`` — shortest remaining processing time using the TRUE output length (an ORACLE
   reference, not a deployable policy);
 * ``edf`` — earliest deadline first (the request's next-token deadline from its TTFT / TPOT targets);
@@ -38,10 +42,22 @@ def _sarathi(variant: str | None = None, **_: Any) -> OrderPolicy:
 
 
 def _order(name: str, order: str, strict: bool = False, oracle: bool = False):
+    """``name`` runs on the env's engine (default: chunked prefill, budget 2048); ``name:<budget>`` sets
+    the chunked-prefill token budget too (e.g. ``spf:512``, comparable with ``sarathi:512``)."""
+
     def make(variant: str | None = None, **_: Any) -> OrderPolicy:
+        env_kwargs: dict[str, Any] = {"preempt_order": order}
+        label = name
         if variant:
-            raise ValueError(f"policy {name!r} takes no variant, got {variant!r}")
-        return OrderPolicy(name, order, strict=strict, oracle=oracle, env_kwargs={"preempt_order": order})
+            try:
+                budget = int(variant)
+            except ValueError:
+                raise ValueError(f"policy {name!r} takes a token budget as variant (e.g. {name}:512), got {variant!r}") from None
+            if budget < 1:
+                raise ValueError(f"token budget must be >= 1, got {budget}")
+            env_kwargs.update(chunked_prefill=True, batching="mixed", token_budget=budget)
+            label = f"{name}:{budget}"
+        return OrderPolicy(label, order, strict=strict, oracle=oracle, env_kwargs=env_kwargs)
 
     return make
 
