@@ -290,6 +290,7 @@ def snapshot_of(state: ISBJobShopState, knowledge: str) -> tuple[ShopSnapshot, I
                 h = sim.holder[i]
                 if h >= 0 and sim.phase[h] == PROC:
                     sim.finish[i] = t0 + sim.remaining[i]
+        sim.refresh_events()
     holding: dict[int, tuple[int, int]] = {}
     for j in range(state.n_jobs):
         i = state.held[j]

@@ -458,7 +458,15 @@ class ISBJobShopState:
                     self.n_interrupts[h][k] += 1
                     self.remaining[i] = finish[i] - te if self.interruption == "resume" else self.dur[h][k]
                     finish[i] = INF
+        for i in hit:  # keep the event list exact whatever happened above
+            ev[i] = (finish[i] if finish[i] < self.next_fail[i] else self.next_fail[i]) if up[i] else self.repair_end[i]
         return enabling
+
+    def refresh_events(self) -> None:
+        """Recompute the per-machine event list (after editing the state by hand, e.g. in a solver's copy)."""
+        self.ev = [
+            min(self.finish[i], self.next_fail[i]) if self.up[i] else self.repair_end[i] for i in range(self.n_machines)
+        ]
 
     def advance_until_decision(self) -> None:
         """Advance until some start is legal, or the episode is done or truncated."""

@@ -80,7 +80,8 @@ def plot_makespan_vs_probability(results: Any, out_dir: Path) -> list[Path]:
 
     df = results.copy()
     if "error" in df:
-        df = df[df["error"].fillna("") == ""]
+        err = df["error"]
+        df = df[err.isna() | (err.astype(str) == "")]
     if df.empty:
         return []
     df["p"] = df["group"].astype(str).str.extract(r"p=([0-9.]+)")[0].astype(float)
