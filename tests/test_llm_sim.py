@@ -29,6 +29,10 @@ VLLM = dict(chunked_prefill=False, batching="prefill-first", token_budget=None)
 def test_calibration_within_15_percent() -> None:
     rows = calibration_table()
     assert len(rows) == len(CALIBRATION_POINTS) >= 16
+    # decode-dominated and prefill-dominated points, TP 1-8, a 70B model
+    assert {p.tp for p in CALIBRATION_POINTS} == {1, 2, 4, 8}
+    assert any(p.input_len >= 2048 and p.output_len == 1 for p in CALIBRATION_POINTS)
+    assert any(p.model == "llama-2-70b" for p in CALIBRATION_POINTS)
     worst = max(abs(r["error"]) for r in rows)
     assert worst <= 0.15, f"worst calibration error {worst:.1%}"
 
