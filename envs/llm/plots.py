@@ -27,11 +27,15 @@ def rate_sweep(results: pd.DataFrame, out_dir: Path) -> list[Path]:
     df["rate"] = df[key].map(rate)
     agg = df.groupby(["policy", "rate"], as_index=False)[["tbt_p99", "ttft_p99", "slo_attainment"]].mean()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for policy, part in agg.groupby("policy"):
+    colors = plt.get_cmap("tab20").colors
+    markers = "osD^v<>ph*"
+    for j, (policy, part) in enumerate(agg.groupby("policy")):
         part = part.sort_values("rate")
-        axes[0].plot(part["rate"], part["tbt_p99"] * 1e3, marker="o", label=policy)
-        axes[1].plot(part["rate"], part["ttft_p99"], marker="o", label=policy)
-        axes[2].plot(part["rate"], part["slo_attainment"], marker="o", label=policy)
+        style = {"marker": markers[j % len(markers)], "color": colors[(2 * j) % 20 + (j // 10) % 2],
+                 "ls": "-" if j < 10 else "--", "label": policy}
+        axes[0].plot(part["rate"], part["tbt_p99"] * 1e3, **style)
+        axes[1].plot(part["rate"], part["ttft_p99"], **style)
+        axes[2].plot(part["rate"], part["slo_attainment"], **style)
     axes[0].set_ylabel("p99 TBT (ms)")
     axes[1].set_ylabel("p99 TTFT (s)")
     axes[1].set_yscale("log")
