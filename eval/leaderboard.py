@@ -15,11 +15,11 @@ import pandas as pd
 
 
 def load_results(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, keep_default_na=True)
-    if "error" in df:
-        df["error"] = df["error"].fillna("")
-    if "group" in df:
-        df["group"] = df["group"].fillna("")
+    text_cols = {"suite": str, "group": str, "case": str, "policy": str, "error": str, "reference_source": str}
+    df = pd.read_csv(path, dtype=text_cols, keep_default_na=True)
+    for col in ("error", "group"):
+        if col in df:
+            df[col] = df[col].fillna("")
     return df
 
 
