@@ -9,7 +9,6 @@ wrong type fails here, naming the key, before anything is trained.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -164,7 +163,7 @@ def _load_yaml(path: Path) -> DictConfig:
     return cfg
 
 
-def _expand_groups(cfg: DictConfig, where: str) -> DictConfig:
+def _expand_groups(cfg: DictConfig) -> DictConfig:
     """Replace ``env: <name>`` / ``agent: <name>`` by the named preset's contents."""
     for group in GROUPS:
         if group in cfg and isinstance(cfg[group], str):
@@ -210,7 +209,7 @@ def resolve_config(preset: str | None, overrides: list[str] | None = None, base:
         cfg = _merge(cfg, base if isinstance(base, DictConfig) else OmegaConf.create(base), "resumed run config")
     if preset:
         path = preset_path("train", preset)
-        cfg = _merge(cfg, _expand_groups(_load_yaml(path), str(path)), f"preset {path}")
+        cfg = _merge(cfg, _expand_groups(_load_yaml(path)), f"preset {path}")
     groups, dotlist = parse_overrides(list(overrides or []))
     for group, name in groups.items():
         group_cfg = _load_yaml(preset_path(group, name))
@@ -270,7 +269,3 @@ def check(cfg: DictConfig) -> None:
 
 def to_plain(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-
-
-def dataclass_fields(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]
