@@ -117,3 +117,45 @@ def test_render_rgb() -> None:
     run_episode(env, policy, seed=0)
     img = env.render()
     assert img.ndim == 3 and img.shape[2] == 3 and img.std() > 0
+
+
+def test_trace_file_workload_and_truncation(tmp_path) -> None:  # noqa: ANN001
+    f = tmp_path / "mini.csv"
+    rows = ["arrived_at,num_prefill_tokens,num_decode_tokens"] + [f"{0.05 * i:.3f},{200 + 10 * i},{20 + i}" for i in range(40)]
+    f.write_text("\n".join(rows) + "\n")
+    env = gym.make("schedgym/LLMServe-v0", workload=str(f), n_requests=0, class_mix="standard")
+    obs, _ = env.reset(seed=0)
+    base = env.unwrapped
+    assert len(base.workload) == 40 and base.workload.prompt[0] == 200
+    env = gym.make("schedgym/LLMServe-v0", max_steps=5)
+    obs, _ = env.reset(seed=0)
+    for i in range(5):
+        obs, _, term, trunc, info = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
+    assert trunc and not term and "metrics" in info
+
+
+def test_swap_preemption_pays_pcie_time() -> None:
+    """Two requests outgrow a tiny KV cache: the newer one is swapped out and back in; with the A100's
+    PCIe bandwidth it finishes later than with an (unphysical) instant link by about the two copies."""
+    from dataclasses import replace
+
+    from schedgym.envs.llm.profiles import get_hardware
+    from schedgym.envs.llm.workload import Workload
+
+    w = Workload(np.array([0.0, 0.001]), np.array([100, 100]), np.array([150, 150]), np.zeros(2, np.int64))
+    finish, swaps = {}, {}
+    for name, hw in (("pcie", get_hardware("a100-80gb")),
+                     ("instant", replace(get_hardware("a100-80gb"), pcie_bandwidth=1e18))):
+        sim = ServingSimulator(hardware=hw, max_kv_blocks=20, preemption="swap", token_budget=512)
+        sim.reset(w)
+        sim.run("fcfs")
+        m = summarize(sim)
+        swaps[name] = m["preemptions_swap"]
+        finish[name] = sim.finish_t.copy()
+        if name == "pcie":
+            kv_final = int(sim.kv[1])  # after the run: the final KV of request 1 (bounds the copies)
+            per_token = sim.cost.swap_time(1.0)  # ~21 us per Llama-2-7B token over PCIe Gen4
+    assert swaps["pcie"] >= 1 and swaps["instant"] == swaps["pcie"]
+    delay = finish["pcie"][1] - finish["instant"][1]
+    # out and back in: at least two copies of the first block, at most two of the final KV
+    assert 2 * 16 * per_token < delay <= 2 * swaps["pcie"] * kv_final * per_token * 1.01
