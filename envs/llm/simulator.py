@@ -659,7 +659,7 @@ class ServingSimulator:
         if done_ids:
             self._release(done_ids)
 
-    def _run_decode_block(self, horizon: float = math.inf) -> None:
+    def _run_decode_block(self, horizon: float = math.inf, stop_at_arrival: bool = True) -> None:
         """Run ``K >= 1`` identical pure-decode iterations in closed form (no candidate can appear before
         the next arrival, completion or KV exhaustion); also stop at the first iteration ending at or
         after ``horizon`` (an outside event)."""
@@ -692,7 +692,7 @@ class ServingSimulator:
         dur[0] += self._pending_overhead
         self._pending_overhead = 0.0
         ends = self.now + np.cumsum(dur)
-        a = float(self.arrival[self.next_arrival]) if self.next_arrival < self.n else math.inf
+        a = float(self.arrival[self.next_arrival]) if stop_at_arrival and self.next_arrival < self.n else math.inf
         a = min(a, horizon)
         if a < math.inf:
             k_arr = int(np.searchsorted(ends, a, side="left"))  # first iteration ending at/after the arrival
@@ -750,7 +750,14 @@ class ServingSimulator:
         while not self.done:
             pick = self.choose(order, strict)
             if pick is None:
-                self.launch()
+                if strict and not self._chunks and not self._swapins and len(self._dec) and not self._prefill_admitted:
+                    # strict FCFS with a blocked head: until a completion frees room nothing can be
+                    # admitted (arrivals queue behind the head and KV only shrinks), so the decode
+                    # iterations up to the next completion run as one block, arrivals included
+                    self._run_decode_block(stop_at_arrival=False)
+                    self._advance()
+                else:
+                    self.launch()
             else:
                 self.admit(pick)
                 if not self.has_candidate():
