@@ -214,6 +214,10 @@ def test_overlength_requests_are_counted_not_dropped() -> None:
     sim.reset(w)
     sim.run("fcfs")
     assert summarize(sim)["n_truncated"] == 1 and sim.n_finished == 3
+    assert sim.prompt[1] == 4096 - 500 and sim.output[1] == 500  # the prompt is cut, the output kept
+    w2 = Workload(np.array([0.0]), np.array([100]), np.array([5000]), np.zeros(1, np.int64))
+    sim.reset(w2)
+    assert sim.prompt[0] == 100 and sim.output[0] == 3996  # a short prompt is never lengthened
     with pytest.raises(ValueError, match="exceed the context limit"):
         ServingSimulator(overlength="error").reset(w)
 

@@ -254,8 +254,10 @@ class ServingSimulator:
                     f"request {i}: prompt {self.prompt[i]} + output {self.output[i]} tokens exceed the context limit "
                     f"{limit} of {self.model.name} ({int(over.sum())} such requests); pass overlength='reject' or 'truncate'")
             if cfg.overlength == "truncate":
-                self.output[over] = np.minimum(self.output[over], limit // 2)
-                self.prompt[over] = limit - self.output[over]
+                # keep the output (up to half the window), cut the prompt to what is left, then fill
+                keep_out = np.minimum(self.output[over], limit // 2)
+                self.prompt[over] = np.minimum(self.prompt[over], limit - keep_out)
+                self.output[over] = np.minimum(self.output[over], limit - self.prompt[over])
                 self.truncated[over] = True
             else:
                 self.reject_reason[over] = 1

@@ -93,6 +93,9 @@ class Workload:
             self.tpot_slo = targets[self.slo_class, 1] if n else np.zeros(0)
         self.ttft_slo = np.asarray(self.ttft_slo, np.float64)
         self.tpot_slo = np.asarray(self.tpot_slo, np.float64)
+        for name in ("ttft_slo", "tpot_slo"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"Workload.{name} has shape {getattr(self, name).shape}, expected ({n},)")
 
     def __len__(self) -> int:
         return int(self.arrival.shape[0])
