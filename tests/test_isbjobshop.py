@@ -80,8 +80,10 @@ def test_no_start_on_a_down_machine_and_error_names_it() -> None:
     env = ISBJobShopEnv(instance=inst, shutdown_prob=0.1, schedule_builder="serial")
     obs, _ = env.reset(seed=0, options={"downtime": [[], [(1, 6)]]})
     env.step(0)  # job 0 on M0 at t=0 (M1 still up: leave it idle)
-    obs, *_ = env.step(env.unwrapped.wait_node)  # t=1: M1 fails
-    assert env.unwrapped.state.t == 1 and not env.unwrapped.state.up[1]
+    obs, *_ = env.step(env.unwrapped.wait_node)  # to job 0's completion at t=3; M1 failed at t=1
+    st = env.unwrapped.state
+    assert st.t == 3 and not st.up[1] and st.repair_end[1] == 6 and st.n_failures == 1
+    assert not obs["action_mask"][:4].any() and obs["action_mask"][env.unwrapped.wait_node]
     with pytest.raises(IllegalActionError) as exc:
         env.step(2)  # job 1 op 0 needs M1
     assert "machine 1 is down" in str(exc.value) and "2" in str(exc.value)

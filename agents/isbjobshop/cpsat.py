@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from ortools.sat.python import cp_model
 
-from ...envs.isbjobshop.state import INF, PROC, ISBJobShopState
+from ...envs.isbjobshop.state import PROC, ISBJobShopState
 from ...envs.jobshop.instance import JobShopInstance
 
 
@@ -266,43 +266,27 @@ def greedy_schedule(state: ISBJobShopState) -> ISBJobShopState:
 def snapshot_of(state: ISBJobShopState, knowledge: str) -> tuple[ShopSnapshot, ISBJobShopState]:
     """The solver's view of ``state`` and a copy of it whose future matches that view.
 
-    ``knowledge="clairvoyant"``: every future down interval (the realization) is known;
-    ``"current"``: only the down intervals in progress now (their repair times) are known, no future
-    failure is expected; ``"none"``: no downtime at all is known.
+    ``knowledge="clairvoyant"``: every future down interval (the realization) is known (the caller fills
+    ``snap.down`` once it knows the horizon); ``"current"``: only the down intervals in progress now (and
+    their repair times) are known, no future failure is expected.
     """
+    if knowledge not in ("clairvoyant", "current"):
+        raise ValueError(f"knowledge must be 'clairvoyant' or 'current', got {knowledge!r}")
+    state.sync()
     sim = copy.deepcopy(state)
     m = state.n_machines
     t0 = state.t
-    if knowledge == "clairvoyant":
-        down = None  # filled by the caller once the horizon is known
-    else:
-        down = [[] for _ in range(m)]
-        if knowledge == "current":
-            for i in range(m):
-                if not state.up[i]:
-                    down[i].append((t0, int(state.repair_end[i])))
-        sim.downtime._gens = None
-        for i in range(m):
-            sim.next_fail[i] = INF
-            if not sim.up[i] and knowledge == "none":
-                sim.up[i] = True
-                sim.repair_end[i] = INF
-                h = sim.holder[i]
-                if h >= 0 and sim.phase[h] == PROC:
-                    sim.finish[i] = t0 + sim.remaining[i]
-        sim.refresh_events()
+    down = None
+    if knowledge == "current":
+        sim.forget_future_failures()
+        down = [[(t0, int(state.repair_end[i]))] if not state.up[i] else [] for i in range(m)]
     holding: dict[int, tuple[int, int]] = {}
     for j in range(state.n_jobs):
         i = state.held[j]
         if i < 0:
             continue
         if state.phase[j] == PROC:
-            if state.up[i]:
-                c = int(state.finish[i])
-            elif knowledge == "none":
-                c = t0 + int(state.remaining[i])
-            else:
-                c = int(state.repair_end[i]) + int(state.remaining[i])
+            c = int(state.finish[i]) if knowledge == "clairvoyant" else int(sim.finish[i])
         else:
             c = t0
         holding[j] = (i, c)

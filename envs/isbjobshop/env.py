@@ -26,7 +26,8 @@ from .state import (
 
 #: schedule builders of this env. ``"nondelay"``: time advances by itself until some operation can start,
 #: and the agent must start one (no waiting while an operation could start). ``"serial"``: the agent may
-#: also pick the wait node to let time run to the next event (completion, repair or failure); this is how
+#: also pick the wait node to let time run to the next event (a completion, or the repair of a down machine
+#: without an operation in process); this is how
 #: exact schedules are replayed. ``"active"`` (Giffler-Thompson) is not defined under blocking.
 SCHEDULE_BUILDERS: tuple[str, ...] = ("nondelay", "serial")
 
@@ -75,7 +76,8 @@ class ISBJobShopEnv(GraphSchedulingEnv):
     is up, and the machine is free or held by a blocked job of a swap cycle that frees it (picking any
     member of a cycle performs the whole swap). Machine nodes are never legal. The last node is *wait*:
     under ``schedule_builder="serial"`` it is legal whenever something is in process or a machine is down
-    and runs time to the next event; under ``"nondelay"`` (default) it is never legal and time runs by
+    and runs time to the next event (a completion, or the repair of a down machine with nothing in
+    process); under ``"nondelay"`` (default) it is never legal and time runs by
     itself until an operation can start. An action naming a busy or down machine raises
     :class:`~schedgym.envs.core.IllegalActionError` naming the operation and the machine's state.
 
@@ -315,7 +317,7 @@ class ISBJobShopEnv(GraphSchedulingEnv):
                 occ_dst.append(oid)
                 if st.phase[h] == PROC:
                     x[n_ops + i, 6] = 1.0
-                    left = (st.finish[i] - t) if st.up[i] else st.remaining[i]
+                    left = st.work_left(i)
                     x[oid, 4] = left / self._pmax
                 else:
                     x[n_ops + i, 7] = 1.0

@@ -193,7 +193,11 @@ class ISBJobShopState:
     Operation ``(j, k)`` has the id ``j * n_machines + k``. Decisions are taken at the current time
     :attr:`t`: :meth:`legal_jobs` lists the jobs whose next operation can start now (directly, on a free
     up machine, or as part of a swap cycle, see :attr:`swap_cycle`); :meth:`start` starts one;
-    :meth:`advance` moves time to the next event (a completion, a repair or a failure).
+    :meth:`advance` moves time to the next event (a completion, or the repair of a down machine that has no
+    operation in process). Failures never enable a start, so they are not decision points: the machines'
+    status is brought up to date (failures counted, repairs applied) at every decision (:meth:`sync`), and
+    the completion of an operation is computed from the fixed realization when it starts (the agent only
+    sees the work done so far, :meth:`work_left`).
     """
 
     def __init__(
@@ -227,14 +231,18 @@ class ISBJobShopState:
         self.phase = [WAIT] * n
         self.held = [-1] * n  # machine each job occupies (-1: none)
         self.holder = [-1] * m  # job on each machine (-1: free)
-        self.finish = [INF] * m  # completion of the op in process if its machine stays up
-        self.remaining = [0] * m  # remaining processing of an interrupted op while its machine is down
+        self.finish = [INF] * m  # completion of the op in process (computed when it starts)
+        self.proc_start = [0] * m  # when the op in process started
+        self._proc_idx = [0] * m  # index of the first down interval that may hit the op in process
         self.up = [True] * m
         self.repair_end = [INF] * m
-        self._down_idx = [0] * m
-        self.next_fail = [self.downtime.interval(i, 0)[0] for i in range(m)]
-        #: per machine, the time of its next event (completion or failure while up, repair while down)
-        self.ev = list(self.next_fail)
+        self._idx = [0] * m  # per machine: first down interval that has not ended by the last sync
+        self._counted = [0] * m  # per machine: down intervals begun by the last sync (failures seen)
+        self._synced_t = -1
+        self._has_down = self.downtime._gens is not None or any(self.downtime.intervals)
+        #: per machine, its next event: the completion of its op in process, or its repair while it is
+        #: down and idle/blocked (failures are applied lazily at the next decision; they never enable a start)
+        self.ev = [INF] * m
         self.start_time = [[-1] * m for _ in range(n)]
         self.completion = [[-1] * m for _ in range(n)]
         self.leave_time = [[-1] * m for _ in range(n)]
@@ -260,14 +268,70 @@ class ISBJobShopState:
         return self.n_started == self.n_jobs * self.n_machines
 
     def has_pending_event(self) -> bool:
-        """True if something will change without a decision: an op in process or a machine down."""
+        """True if time can bring a change without a decision: an op in process or a machine down."""
+        return min(self.ev) < INF
+
+    def sync(self) -> None:
+        """Apply every failure and repair up to the current time to the machines' status (lazily)."""
+        t = self.t
+        if not self._has_down or self._synced_t == t:
+            return
+        self._synced_t = t
+        dt = self.downtime
         for i in range(self.n_machines):
-            if not self.up[i]:
-                return True
+            idx = self._idx[i]
+            a, b = dt.interval(i, idx)
+            while b <= t:
+                idx += 1
+                a, b = dt.interval(i, idx)
+            self._idx[i] = idx
+            cnt = idx + (1 if a <= t else 0)
+            if cnt > self._counted[i]:
+                self.n_failures += cnt - self._counted[i]
+                self._counted[i] = cnt
+            down = a <= t
+            self.up[i] = not down
+            self.repair_end[i] = b if down else INF
             h = self.holder[i]
             if h >= 0 and self.phase[h] == PROC:
-                return True
-        return False
+                self.ev[i] = self.finish[i]
+            else:
+                self.ev[i] = b if down else INF
+
+    def work_left(self, machine: int) -> int:
+        """Processing still needed by the op in process on ``machine``, as known now (no future failures)."""
+        h = self.holder[machine]
+        if h < 0 or self.phase[h] != PROC:
+            return 0
+        p = self.dur[h][self.next_op[h] - 1]
+        s0, t = self.proc_start[machine], self.t
+        if not self._has_down:
+            return p - (t - s0)
+        dt = self.downtime
+        k = self._proc_idx[machine]
+        if self.interruption == "resume":
+            done, cur = 0, s0
+            while True:
+                a, b = dt.interval(machine, k)
+                if a >= t:
+                    done += t - cur
+                    break
+                done += a - cur
+                cur = min(b, t)
+                if b >= t:
+                    break
+                k += 1
+            return p - done
+        r = s0  # restart: work since the last (re)start
+        while True:
+            a, b = dt.interval(machine, k)
+            if a >= t:
+                break
+            if b > t:
+                return p  # down now
+            r = b
+            k += 1
+        return p - (t - r)
 
     def legal_jobs(self) -> list[int]:
         """Jobs whose next operation can start now, ascending."""
@@ -275,6 +339,7 @@ class ISBJobShopState:
 
     def compute_legal(self) -> list[int]:
         """Recompute :attr:`legal` and :attr:`swap_cycle` for the current time."""
+        self.sync()
         legal: list[int] = []
         cycles: dict[int, list[int]] = {}
         phase, next_op, mach, up, holder, held = self.phase, self.next_op, self.mach, self.up, self.holder, self.held
@@ -376,9 +441,38 @@ class ISBJobShopState:
         self.n_started += 1
         self.op_status[j * self.n_machines + k] = OP_PROCESSING
         p = self.dur[j][k]
-        self.finish[target] = t + p
-        if t + p < self.ev[target]:
-            self.ev[target] = t + p
+        self.proc_start[target] = t
+        c = t + p
+        if self._has_down and p > 0:
+            # the machine is up now (legality); walk its future down intervals: the realization is fixed
+            dt = self.downtime
+            idx = self._idx[target]
+            self._proc_idx[target] = idx
+            hits = 0
+            if self.interruption == "resume":
+                rem, cur = p, t
+                while True:
+                    a, b = dt.interval(target, idx)
+                    if a >= cur + rem:
+                        break
+                    rem -= a - cur
+                    cur = b
+                    idx += 1
+                    hits += 1
+                c = cur + rem
+            else:
+                cur = t
+                while True:
+                    a, b = dt.interval(target, idx)
+                    if a >= cur + p:
+                        break
+                    cur = b
+                    idx += 1
+                    hits += 1
+                c = cur + p
+            self.n_interrupts[j][k] = hits
+        self.finish[target] = c
+        self.ev[target] = c
         if p == 0:
             self._complete(target)
 
@@ -388,7 +482,7 @@ class ISBJobShopState:
         t = self.t
         self.completion[j][k] = t
         self.finish[machine] = INF
-        self.ev[machine] = self.next_fail[machine]
+        self.ev[machine] = INF  # a down machine gets its repair back as event at the next sync
         oid = j * self.n_machines + k
         if k == self.n_machines - 1 or not self.blocking:
             self.leave_time[j][k] = t
@@ -411,11 +505,8 @@ class ISBJobShopState:
         return min(self.ev)
 
     def advance(self) -> bool:
-        """Move to the next event time and apply every event at that time.
-
-        Returns True if an event may have enabled a start (a completion or a repair); failures only
-        disable starts.
-        """
+        """Move to the next event time (a completion, or the repair of a down machine without an op in
+        process), apply the completions there and the failures/repairs up to then; returns True."""
         ev = self.ev
         te = min(ev)
         if te >= INF:
@@ -425,48 +516,40 @@ class ISBJobShopState:
             self.t = te
             return True
         self.t = te
-        up, finish = self.up, self.finish
-        hit = [i for i, v in enumerate(ev) if v == te]
-        enabling = False
-        for i in hit:  # completions
-            if up[i] and finish[i] == te:
-                self._complete(i)
-                enabling = True
-        for i in hit:  # repairs
-            if not up[i] and self.repair_end[i] == te:
-                up[i] = True
-                enabling = True
-                self.repair_end[i] = INF
-                self._down_idx[i] += 1
-                nf = self.downtime.interval(i, self._down_idx[i])[0]
-                self.next_fail[i] = nf
-                h = self.holder[i]
-                if h >= 0 and self.phase[h] == PROC:
-                    finish[i] = te + self.remaining[i]
-                ev[i] = min(nf, finish[i])
-        for i in hit:  # failures
-            if up[i] and self.next_fail[i] == te:
-                up[i] = False
-                self.n_failures += 1
-                re = self.downtime.interval(i, self._down_idx[i])[1]
-                self.repair_end[i] = re
-                self.next_fail[i] = INF
-                ev[i] = re
-                h = self.holder[i]
-                if h >= 0 and self.phase[h] == PROC:
-                    k = self.next_op[h] - 1
-                    self.n_interrupts[h][k] += 1
-                    self.remaining[i] = finish[i] - te if self.interruption == "resume" else self.dur[h][k]
-                    finish[i] = INF
-        for i in hit:  # keep the event list exact whatever happened above
-            ev[i] = (finish[i] if finish[i] < self.next_fail[i] else self.next_fail[i]) if up[i] else self.repair_end[i]
-        return enabling
+        finish, holder, phase = self.finish, self.holder, self.phase
+        for i in range(self.n_machines):
+            if ev[i] == te:
+                h = holder[i]
+                if h >= 0 and phase[h] == PROC and finish[i] == te:
+                    self._complete(i)
+                else:
+                    ev[i] = INF  # a repair: the sync below sets the machine's status
+        self.sync()
+        return True
 
     def refresh_events(self) -> None:
-        """Recompute the per-machine event list (after editing the state by hand, e.g. in a solver's copy)."""
-        self.ev = [
-            min(self.finish[i], self.next_fail[i]) if self.up[i] else self.repair_end[i] for i in range(self.n_machines)
-        ]
+        """Recompute the event list (after editing a copy of the state by hand)."""
+        self._synced_t = -1
+        for i in range(self.n_machines):
+            h = self.holder[i]
+            self.ev[i] = self.finish[i] if h >= 0 and self.phase[h] == PROC else INF
+        self.sync()
+
+    def forget_future_failures(self) -> None:
+        """Keep only the down intervals begun by now and recompute completions of ops in process as if no
+        other failure will happen (a solver's view; used on copies)."""
+        self.sync()
+        t = self.t
+        keep = [[iv for iv in self.downtime.until(i, t + 1)] for i in range(self.n_machines)]
+        self.downtime._gens = None
+        self.downtime.intervals = keep
+        for i in range(self.n_machines):
+            h = self.holder[i]
+            if h >= 0 and self.phase[h] == PROC:
+                left = self.work_left(i)
+                base = self.repair_end[i] if not self.up[i] else t
+                self.finish[i] = base + left
+        self.refresh_events()
 
     def advance_until_decision(self) -> None:
         """Advance until some start is legal, or the episode is done or truncated."""
@@ -474,7 +557,8 @@ class ISBJobShopState:
         while not self.legal and not self.done and not self.truncated:
             if not self.has_pending_event():
                 raise RuntimeError(f"deadlock at t={self.t}: no legal start and nothing pending (simulator bug)")
-            if self.advance() and self._may_enable():
+            self.advance()
+            if self._may_enable():
                 self.compute_legal()
 
     def _may_enable(self) -> bool:
