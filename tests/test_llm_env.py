@@ -15,7 +15,7 @@ from schedgym.envs.llm.env import LAUNCH, NODE_FEATURES
 from schedgym.envs.llm.metrics import summarize
 from schedgym.envs.llm.simulator import RUNNING, ServingSimulator
 
-SINGLE = ["vllm-fcfs", "sarathi:512", "sarathi:2048", "spf", "srpt-oracle", "edf", "mlfq"]
+SINGLE = ["vllm-fcfs", "sarathi:512", "sarathi:2048", "spf", "srpt-oracle", "edf", "mlfq", "mlfq:nopreempt"]
 
 
 def test_policies_registered_with_unique_names() -> None:
@@ -33,7 +33,8 @@ def test_policies_registered_with_unique_names() -> None:
 @pytest.mark.parametrize("name", SINGLE)
 def test_baseline_through_env_equals_builtin_scheduler(name: str) -> None:
     policy = make_policy(name)
-    env = gym.make("schedgym/LLMServe-v0", max_nodes=512, **policy.env_kwargs)
+    # a capped KV cache so that preemption (and MLFQ's proactive preemption) happens
+    env = gym.make("schedgym/LLMServe-v0", max_nodes=512, max_kv_blocks=1200, **policy.env_kwargs)
     res = run_episode(env, policy, seed=3)
     assert res.validated_objective == pytest.approx(res.objective)
     base = env.unwrapped

@@ -16,8 +16,9 @@ policy stands for):
 * ``srpt-oracle`` — shortest remaining processing time using the TRUE output length (an ORACLE
   reference, not a deployable policy);
 * ``edf`` — earliest deadline first (the request's next-token deadline from its TTFT / TPOT targets);
-* ``mlfq`` — FastServe-like skip-join multi-level feedback queue on generated tokens (admission and
-  preemption-victim order; it does not proactively preempt running requests).
+* ``mlfq`` — FastServe-like skip-join multi-level feedback queue on generated tokens: admission and
+  preemption-victim order, and proactive preemption (a waiting request of a strictly higher level
+  that does not fit preempts the lowest-level running request; ``mlfq:nopreempt`` turns that off).
 
 Cluster (dispatch of each arriving request, and optional migration): see :mod:`.cluster`.
 """
@@ -62,13 +63,32 @@ def _order(name: str, order: str, strict: bool = False, oracle: bool = False):
     return make
 
 
+def _mlfq(variant: str | None = None, **_: Any) -> OrderPolicy:
+    """``mlfq`` (proactive preemption on), ``mlfq:nopreempt``, ``mlfq:<budget>`` (chunked budget)."""
+    env_kwargs: dict[str, Any] = {"preempt_order": "mlfq", "proactive_preemption": True}
+    name = "mlfq"
+    if variant == "nopreempt":
+        env_kwargs["proactive_preemption"] = False
+        name = "mlfq:nopreempt"
+    elif variant:
+        try:
+            budget = int(variant)
+        except ValueError:
+            raise ValueError(f"mlfq takes 'nopreempt' or a token budget as variant, got {variant!r}") from None
+        if budget < 1:
+            raise ValueError(f"token budget must be >= 1, got {budget}")
+        env_kwargs.update(chunked_prefill=True, batching="mixed", token_budget=budget)
+        name = f"mlfq:{budget}"
+    return OrderPolicy(name, "mlfq", env_kwargs=env_kwargs)
+
+
 POLICIES: dict[str, Any] = {
     "vllm-fcfs": lambda variant=None, **_: OrderPolicy("vllm-fcfs", "fcfs", strict=True, env_kwargs=dict(_VLLM)),
     "sarathi": _sarathi,
     "spf": _order("spf", "spf"),
     "srpt-oracle": _order("srpt-oracle", "srpt-oracle", oracle=True),
     "edf": _order("edf", "edf"),
-    "mlfq": _order("mlfq", "mlfq"),
+    "mlfq": _mlfq,
 }
 
 try:  # cluster policies (need the cluster env module)

@@ -148,8 +148,9 @@ class LLMServeEnv(GraphSchedulingEnv):
     ## Arguments
     Engine: ``model`` (``"llama-2-7b"``...), ``hardware`` (``"a100-80gb"``...), ``tp``, ``token_budget``
     (None: the context limit), ``chunked_prefill``, ``batching``, ``max_num_seqs``, ``preemption``
-    (``"recompute"``/``"swap"``), ``preempt_order`` (victim order), ``max_kv_blocks`` (cap, for small
-    instances), ``overlength``. Workload: ``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
+    (``"recompute"``/``"swap"``), ``preempt_order`` (victim order), ``proactive_preemption``
+    (FastServe-style, with ``preempt_order="mlfq"``), ``max_kv_blocks`` (cap, for small instances),
+    ``overlength``. Workload: ``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
     ``class_mix``, ``rate_scale``. Env: ``max_nodes``, ``reward``, ``latency_scale``, ``max_steps``.
 
     Defaults are small (100 synthetic Azure-conv-like requests at 12 req/s on Llama-2-7B / A100); the
@@ -169,6 +170,7 @@ class LLMServeEnv(GraphSchedulingEnv):
         max_num_seqs: int = 256,
         preemption: str = "recompute",
         preempt_order: str = "fcfs",
+        proactive_preemption: bool = False,
         max_kv_blocks: int | None = None,
         overlength: str = "reject",
         workload: Workload | str | os.PathLike[str] | None = None,
@@ -193,7 +195,8 @@ class LLMServeEnv(GraphSchedulingEnv):
         self.config = ServingConfig(
             model=model, hardware=hardware, tp=tp, token_budget=token_budget, chunked_prefill=chunked_prefill,
             batching=batching, max_num_seqs=max_num_seqs, preemption=preemption, preempt_order=preempt_order,
-            max_kv_blocks=max_kv_blocks, overlength=overlength, record=True,
+            proactive_preemption=proactive_preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
+            record=True,
         )
         self.sim = ServingSimulator(self.config)  # validates the engine (and that the model fits) now
         self.workload_spec = workload

@@ -75,6 +75,10 @@ class ServingConfig:
     preemption: str = "recompute"  #: "recompute" or "swap"
     swap_space_gib: float = 4.0  #: host swap space per GPU (vLLM's default)
     preempt_order: str = "fcfs"  #: victim = the running request that is last under this order
+    #: FastServe-style proactive preemption (needs ``preempt_order="mlfq"``): at each boundary, while
+    #: the highest-priority waiting request does not fit and a running request sits in a strictly
+    #: lower MLFQ level, that running request is preempted (swap or recompute, per ``preemption``)
+    proactive_preemption: bool = False
     watermark: float = 0.01  #: fraction of KV blocks kept free when admitting (vLLM's default)
     overlength: str = "reject"  #: prompt+output over the context limit: "reject", "truncate" or "error"
     record: bool = True  #: keep the iteration log for the validator
@@ -97,6 +101,8 @@ class ServingConfig:
             raise ValueError(f"watermark must be in [0, 1), got {self.watermark}")
         if self.preempt_order not in ORDERS:
             raise ValueError(f"preempt_order must be one of {sorted(ORDERS)}, got {self.preempt_order!r}")
+        if self.proactive_preemption and self.preempt_order != "mlfq":
+            raise ValueError("proactive_preemption=True needs preempt_order='mlfq' (it compares MLFQ levels)")
         return self
 
 
@@ -361,9 +367,36 @@ class ServingSimulator:
         keys = self._order_key(self, run)
         return int(run[int(np.argmax(keys))])
 
+    def _proactive_preempt(self) -> None:
+        """FastServe-style: make room for the best waiting request by preempting running requests of a
+        strictly lower MLFQ level (see :attr:`ServingConfig.proactive_preemption`)."""
+        bs = self.block_size
+        while self.running and (self.queue or self.swapped):
+            waiting = self.queue + self.swapped
+            w = np.fromiter(waiting, np.int64, len(waiting))
+            best = int(w[int(np.argmin(_key_mlfq(self, w)))])
+            run = np.fromiter(self.running, np.int64, len(self.running))
+            lv_run = mlfq_level(self, run)
+            worst_i = int(np.argmax(_key_mlfq(self, run)))
+            if lv_run[worst_i] <= mlfq_level(self, np.array([best]))[0]:
+                return
+            if self.phase[best] == SWAPPED:
+                need = int(self.host_blocks[best]) + 1
+            else:
+                need = -(-min(int(self.target[best] - self.prefilled[best]), self.token_budget) // bs)
+            dec = run[(self.target[run] - self.prefilled[run]) <= 0]
+            growth = int(np.count_nonzero(self.kv[dec] % bs == 0))
+            fits_kv = need + growth <= self.free_blocks - self.watermark_blocks
+            fits_seq = len(self.running) < self.config.max_num_seqs
+            if fits_kv and fits_seq:
+                return
+            self._preempt(int(run[worst_i]))
+
     def _compose(self) -> None:
         """Build the default part of the batch at an iteration boundary (see the module docstring)."""
         bs = self.block_size
+        if self.config.proactive_preemption:
+            self._proactive_preempt()
         while True:
             run = np.fromiter(self.running, np.int64, len(self.running))
             rem = self.target[run] - self.prefilled[run]
