@@ -55,6 +55,7 @@ GLOBAL_FEATURES: tuple[str, ...] = ("progress", "time", "machines_down", "jobs_b
 #: machine -> the op that occupies it (processing or blocking)
 EDGE_JOB, EDGE_NEEDS, EDGE_OCCUPIES = 0, 1, 2
 NODE_OP, NODE_MACHINE, NODE_WAIT = 0, 1, 2
+_ONEHOT = np.eye(4, dtype=np.float32)[[OP_PENDING, OP_PROCESSING, OP_BLOCKED, OP_DONE]]
 
 
 class ISBJobShopEnv(GraphSchedulingEnv):
@@ -288,22 +289,17 @@ class ISBJobShopEnv(GraphSchedulingEnv):
         x = g.nodes
         status = st.op_status
         pending = status == OP_PENDING
-        x[:n_ops, 4] = np.where(pending, self._p_norm, 0.0)
-        x[:n_ops, 5] = pending
-        x[:n_ops, 6] = status == OP_PROCESSING
-        x[:n_ops, 7] = status == OP_BLOCKED
-        x[:n_ops, 8] = status == OP_DONE
+        x[:n_ops, 5:9] = _ONEHOT[status]  # pending, processing, blocked, done
+        x[:n_ops, 4] = self._p_norm * pending
         up = np.array(st.up, dtype=np.float32)
-        holder = np.array(st.holder, dtype=np.int64)
-        free = (holder < 0).astype(np.float32)
+        free = np.array([h < 0 for h in st.holder], dtype=np.float32)
         x[:n_ops, 12] = up[self._op_machine]
         x[:n_ops, 13] = free[self._op_machine]
         mrows = slice(n_ops, n_ops + m)
         x[mrows, 12] = up
         x[mrows, 13] = free
         x[mrows, 14] = 0.0
-        x[mrows, 6] = 0.0
-        x[mrows, 7] = 0.0
+        x[mrows, 6:8] = 0.0
         x[:n_ops, 15] = 0.0
         occ_src, occ_dst = [], []
         for i in range(m):
@@ -326,8 +322,7 @@ class ISBJobShopEnv(GraphSchedulingEnv):
             if ph == 0 or ph == 2:  # WAIT or BLOCK: its next op is ready
                 x[j * m + st.next_op[j], 15] = (t - st.ready_time[j]) / self._lb
         # edges
-        alive = ~(status == OP_DONE)
-        keep = alive[self._prec_src]
+        keep = status[self._prec_src] != OP_DONE
         src0, dst0 = self._prec_src[keep], self._prec_dst[keep]
         pidx = np.flatnonzero(pending)
         e0, e1, e2 = src0.size, pidx.size, len(occ_src)

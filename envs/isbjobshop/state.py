@@ -240,6 +240,8 @@ class ISBJobShopState:
         self._counted = [0] * m  # per machine: down intervals begun by the last sync (failures seen)
         self._synced_t = -1
         self._has_down = self.downtime._gens is not None or any(self.downtime.intervals)
+        self._next_change = [0] * m  # per machine: next time its up/down status changes (0: unknown)
+        self._min_change = 0
         #: per machine, its next event: the completion of its op in process, or its repair while it is
         #: down and idle/blocked (failures are applied lazily at the next decision; they never enable a start)
         self.ev = [INF] * m
@@ -277,13 +279,19 @@ class ISBJobShopState:
         if not self._has_down or self._synced_t == t:
             return
         self._synced_t = t
+        if t < self._min_change:
+            return
         dt = self.downtime
+        nc = self._next_change
         for i in range(self.n_machines):
+            if nc[i] > t:
+                continue
             idx = self._idx[i]
-            a, b = dt.interval(i, idx)
+            ivs = dt.intervals[i]
+            a, b = ivs[idx] if idx < len(ivs) else dt.interval(i, idx)
             while b <= t:
                 idx += 1
-                a, b = dt.interval(i, idx)
+                a, b = ivs[idx] if idx < len(ivs) else dt.interval(i, idx)
             self._idx[i] = idx
             cnt = idx + (1 if a <= t else 0)
             if cnt > self._counted[i]:
@@ -292,11 +300,13 @@ class ISBJobShopState:
             down = a <= t
             self.up[i] = not down
             self.repair_end[i] = b if down else INF
+            nc[i] = b if down else a
             h = self.holder[i]
             if h >= 0 and self.phase[h] == PROC:
                 self.ev[i] = self.finish[i]
             else:
                 self.ev[i] = b if down else INF
+        self._min_change = min(nc)
 
     def work_left(self, machine: int) -> int:
         """Processing still needed by the op in process on ``machine``, as known now (no future failures)."""
@@ -482,7 +492,9 @@ class ISBJobShopState:
         t = self.t
         self.completion[j][k] = t
         self.finish[machine] = INF
-        self.ev[machine] = INF  # a down machine gets its repair back as event at the next sync
+        self.ev[machine] = INF
+        if not self.up[machine]:  # (cannot happen: ops complete on up machines) keep the repair as event
+            self.ev[machine] = self.repair_end[machine]
         oid = j * self.n_machines + k
         if k == self.n_machines - 1 or not self.blocking:
             self.leave_time[j][k] = t
@@ -530,6 +542,11 @@ class ISBJobShopState:
     def refresh_events(self) -> None:
         """Recompute the event list (after editing a copy of the state by hand)."""
         self._synced_t = -1
+        self._next_change = [0] * self.n_machines
+        self._min_change = 0
+        self._idx = [0] * self.n_machines
+        self._counted = [0] * self.n_machines
+        self.n_failures = 0
         for i in range(self.n_machines):
             h = self.holder[i]
             self.ev[i] = self.finish[i] if h >= 0 and self.phase[h] == PROC else INF
