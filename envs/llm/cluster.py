@@ -194,8 +194,10 @@ class Cluster:
         """Close the current migration check (no more migrations now)."""
         self.next_migration += self.migration_interval
 
-    def destination(self, src: int, r: int) -> int | None:
+    def destination(self, src: int, r: int, loads: list[float] | None = None) -> int | None:
         """Llumnix's destination rule: the least loaded other instance with room for the request's KV."""
+        if loads is None:
+            loads = [i.load() for i in self.instances]
         best, best_load = None, math.inf
         need = int(self.instances[src].blocks[r]) + 1
         for k, d in enumerate(self.instances):
@@ -203,9 +205,8 @@ class Cluster:
                 continue
             if len(d.running) + len(d.migrating_in) >= d.config.max_num_seqs:
                 continue
-            ld = d.load()
-            if ld < best_load:
-                best, best_load = k, ld
+            if loads[k] < best_load:
+                best, best_load = k, loads[k]
         return best
 
     def migration_options(self) -> list[tuple[int, int, int]]:
@@ -213,11 +214,14 @@ class Cluster:
         less loaded instance."""
         out = []
         loads = [i.load() for i in self.instances]
+        lowest = min(loads)
         for k, inst in enumerate(self.instances):
-            for r in inst.running:
-                if inst.prefilled[r] < inst.target[r] or inst.generated[r] >= inst.output[r]:
-                    continue
-                dst = self.destination(k, r)
+            if loads[k] <= lowest or not inst.running:
+                continue  # nobody is less loaded than this instance
+            run = np.fromiter(inst.running, np.int64, len(inst.running))
+            ok = (inst.prefilled[run] >= inst.target[run]) & (inst.generated[run] < inst.output[run])
+            for r in run[ok].tolist():
+                dst = self.destination(k, r, loads)
                 if dst is not None and loads[dst] < loads[k]:
                     out.append((k, r, dst))
         return out
