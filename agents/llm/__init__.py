@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cluster import CLUSTER_POLICIES, ClusterPolicy
 from .serve import OrderPolicy
 
 #: engine settings each single-instance policy stands for
@@ -91,12 +92,6 @@ POLICIES: dict[str, Any] = {
     "mlfq": _mlfq,
 }
 
-try:  # cluster policies (need the cluster env module)
-    from .cluster import CLUSTER_POLICIES
+POLICIES.update(CLUSTER_POLICIES)
 
-    POLICIES.update(CLUSTER_POLICIES)
-except ImportError as exc:  # pragma: no cover - only while the cluster module is absent
-    if "cluster" not in str(exc):
-        raise
-
-__all__ = ["OrderPolicy", "POLICIES"]
+__all__ = ["CLUSTER_POLICIES", "ClusterPolicy", "OrderPolicy", "POLICIES"]
