@@ -123,6 +123,7 @@ def solve_snapshot(
     hint: dict[tuple[int, int], int] | None = None,
     seed: int = 0,
     redundant: bool = True,
+    params: dict[str, Any] | None = None,
 ) -> ISBSolveResult:
     """Build and solve the model of :mod:`this module <schedgym.agents.isbjobshop.cpsat>` for ``snap``."""
     if time_limit_s <= 0:
@@ -209,6 +210,14 @@ def solve_snapshot(
     solver.parameters.max_time_in_seconds = float(time_limit_s)
     solver.parameters.num_workers = int(workers)
     solver.parameters.random_seed = int(seed)
+    # edge-finding-like propagation on the machines' no-overlap: proves blocking optima much faster
+    # (la02: optimal in ~15 s instead of unproven after 120 s, 2 workers)
+    solver.parameters.use_strong_propagation_in_disjunctive = True
+    for key, value in (params or {}).items():
+        if isinstance(value, list):
+            getattr(solver.parameters, key).extend(value)
+        else:
+            setattr(solver.parameters, key, value)
     t_start = time.perf_counter()
     status = solver.solve(model)
     wall = time.perf_counter() - t_start
