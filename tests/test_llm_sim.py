@@ -295,3 +295,12 @@ def test_goodput_rate_bisection() -> None:
     assert 0.25 * 4 < rate < 8 * 4.5
     scale = rate / ((len(w) - 1) / w.duration)
     assert attainment(w.scaled_rate(scale)) >= 0.9
+
+
+def test_bench_rows_run(azure_dir: Path) -> None:
+    from schedgym.envs.llm.bench import bench_rows
+
+    rows = bench_rows(env_steps=100, trace_limit=300)
+    names = {r["benchmark"] for r in rows}
+    assert any("vllm-fcfs" in n for n in names) and "schedgym/LLMCluster-v0 random policy" in names
+    assert all(np.isfinite(r["value"]) and r["value"] >= 0 for r in rows)
