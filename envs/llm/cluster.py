@@ -100,7 +100,9 @@ class Instance(ServingSimulator):
                 if nxt >= t:
                     return
                 continue
-            if not self._chunks and not self._swapins and not self.has_candidate():
+            if not self._chunks and not self._swapins:
+                # pure decode and nothing admissible (or, under strict FCFS, a blocked queue head: it
+                # stays blocked until a completion) until the next event: run it as one block
                 horizon = min(t, min(self.migrating_in.values(), default=math.inf))
                 self._run_decode_block(horizon)
             else:
