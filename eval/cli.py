@@ -78,24 +78,30 @@ def evaluate(cfg: EvalConfig) -> int:
     from .runner import ResultsWriter, plan, read_done, run_job
     from .suites import load_suite
 
-    suite_args = cfg.suite if not isinstance(cfg.suite, str) else [cfg.suite]
-    suites = [load_suite(str(s)) for s in suite_args]
+    suite_args = [cfg.suite] if isinstance(cfg.suite, (str, int, float)) else list(cfg.suite)
+    try:
+        suites = [load_suite(str(s)) for s in suite_args]
+    except (KeyError, ValueError) as exc:
+        raise SystemExit(f"schedgym-eval: {exc.args[0] if exc.args else exc}") from None
     if cfg.env_kwargs:
         extra = OmegaConf.to_container(cfg.env_kwargs, resolve=True)
         for s in suites:
             s.env_kwargs = {**s.env_kwargs, **extra}
+    # fail fast on unknown cases and policy names, before anything is written or run
+    from ..agents.registry import make_policy
+
+    try:
+        jobs = plan(suites, list(cfg.policies) if cfg.policies else None,
+                    [int(s) for s in cfg.seeds] if cfg.seeds is not None else None,
+                    list(cfg.cases) if cfg.cases else None)
+        for name in sorted({j.policy for j in jobs}):
+            make_policy(name)
+    except (KeyError, ValueError) as exc:
+        raise SystemExit(f"schedgym-eval: {exc.args[0] if exc.args else exc}") from None
     out = Path(cfg.out or os.path.join("runs", "eval", "+".join(s.name for s in suites)))
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     print(OmegaConf.to_yaml(cfg).rstrip())
-    # fail fast on unknown policy names, before any episode runs
-    from ..agents.registry import make_policy
-
-    jobs = plan(suites, list(cfg.policies) if cfg.policies else None,
-                [int(s) for s in cfg.seeds] if cfg.seeds is not None else None,
-                list(cfg.cases) if cfg.cases else None)
-    for name in sorted({j.policy for j in jobs}):
-        make_policy(name)
     results_path = out / "results.csv"
     done, existing = read_done(results_path) if cfg.resume else (set(), [])
     todo = [j for j in jobs if j.key not in done]

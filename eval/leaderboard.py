@@ -25,7 +25,10 @@ def load_results(path: Path) -> pd.DataFrame:
 
 def with_gaps(df: pd.DataFrame) -> pd.DataFrame:
     """Fill ``gap`` where a row has no reference with the gap to the best in the run (``gap_kind`` says)."""
-    df = df[df["error"] == ""].copy()
+    ok = df["error"] == ""
+    if "validated" in df:  # a row whose objective the validator did not confirm is not a result
+        ok &= df["validated"].map(lambda v: str(v) == "True")
+    df = df[ok].copy()
     if df.empty:
         df["gap_kind"] = []
         return df
@@ -78,7 +81,8 @@ def suite_tables(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | None
             ]
         errors = df[(df["suite"] == suite) & (df["group"] == group) & (df["error"] != "")]
         agg["errors"] = errors.groupby("policy").size().reindex(agg.index).fillna(0).astype(int)
-        kind = sub["gap_kind"].iloc[0]
+        kinds = sorted(set(sub["gap_kind"]))
+        kind = kinds[0] if len(kinds) == 1 else " / ".join(kinds) + " (mixed)"
         title = f"{suite}" + (f" — {group}" if group else "") + f" (gap to {kind}; {sub['objective_name'].iloc[0]}, {sub['sense'].iloc[0]})"
         out.append((title, agg.sort_values("mean_gap")))
     return out
@@ -100,21 +104,26 @@ def render_markdown(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | N
         lines.append("")
     for title, table in suite_tables(df, metrics_by_suite):
         lines += [f"## {title}", ""]
-        lines += _markdown_table(table, pct_cols={"mean_gap"}, bold_col="mean_gap")
+        lines += _markdown_table(table, pct_cols={"mean_gap"}, bold_col="mean_gap",
+                                 exclude_from_bold={p for p in table.index if table.loc[p, "errors"] > 0})
         lines.append("")
     return "\n".join(lines)
 
 
 def _markdown_table(table: pd.DataFrame, pct: bool = False, bold: str | None = None,
-                    pct_cols: Iterable[str] = (), bold_col: str | None = None) -> list[str]:
+                    pct_cols: Iterable[str] = (), bold_col: str | None = None,
+                    exclude_from_bold: set[str] | None = None) -> list[str]:
+    """Markdown rows; the best value per bolded column is bold, among rows not in ``exclude_from_bold``
+    (policies that failed some episodes: their means cover fewer cases)."""
     pct_cols = set(pct_cols)
+    exclude_from_bold = exclude_from_bold or set()
     cols = list(table.columns)
     header = "| policy | " + " | ".join(str(c) for c in cols) + " |"
     sep = "|---|" + "|".join("---:" for _ in cols) + "|"
     best: dict[str, float] = {}
     for c in cols:
         if (bold and pct) or c == bold_col:
-            vals = pd.to_numeric(table[c], errors="coerce")
+            vals = pd.to_numeric(table[c], errors="coerce")[[i not in exclude_from_bold for i in table.index]]
             if vals.notna().any():
                 best[c] = vals.min()
     rows = [header, sep]
@@ -126,7 +135,7 @@ def _markdown_table(table: pd.DataFrame, pct: bool = False, bold: str | None = N
                 cells.append(v or "-")
                 continue
             s = _fmt(float(v), pct or c in pct_cols) if pd.notna(v) else "-"
-            if c in best and pd.notna(v) and math.isclose(float(v), best[c], rel_tol=1e-12, abs_tol=1e-12):
+            if c in best and idx not in exclude_from_bold and pd.notna(v) and math.isclose(float(v), best[c], rel_tol=1e-12, abs_tol=1e-12):
                 s = f"**{s}**"
             cells.append(s)
         rows.append(f"| {idx} | " + " | ".join(cells) + " |")

@@ -9,6 +9,8 @@ that fails on a case (an illegal action, a solver error, a validator rejection) 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
 import time
 import traceback
@@ -23,7 +25,7 @@ from ..agents.registry import make_policy
 from .suites import Case, Suite
 
 BASE_COLUMNS = [
-    "suite", "group", "case", "policy", "seed", "objective_name", "sense", "objective", "reference",
+    "suite", "group", "case", "policy", "seed", "settings", "objective_name", "sense", "objective", "reference",
     "reference_source", "gap", "validated", "wall_time_s", "policy_time_s", "steps", "error",
 ]
 
@@ -36,8 +38,14 @@ class Job:
     seed: int
 
     @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.suite.name, self.case.group, self.case.name, self.policy, str(self.seed))
+    def settings(self) -> str:
+        """Short hash of the env id and kwargs of this case: resume never reuses rows made otherwise."""
+        spec = {"env_id": self.suite.env_id, "env_kwargs": {**self.suite.env_kwargs, **self.case.env_kwargs}}
+        return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        return (self.suite.name, self.case.group, self.case.name, self.policy, str(self.seed), self.settings)
 
 
 def plan(suites: Iterable[Suite], policies: list[str] | None, seeds: list[int] | None,
@@ -63,7 +71,8 @@ def read_done(path: Path) -> tuple[set[tuple[str, ...]], list[dict[str, str]]]:
         return set(), []
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    done = {(r["suite"], r["group"], r["case"], r["policy"], r["seed"]) for r in rows if not r.get("error")}
+    done = {(r["suite"], r["group"], r["case"], r["policy"], r["seed"], r.get("settings", "")) for r in rows
+            if not r.get("error")}
     return done, rows
 
 
@@ -72,7 +81,7 @@ def run_job(job: Job) -> dict[str, Any]:
     suite, case = job.suite, job.case
     row: dict[str, Any] = {
         "suite": suite.name, "group": case.group, "case": case.name, "policy": job.policy, "seed": job.seed,
-        "error": "",
+        "settings": job.settings, "error": "",
     }
     t0 = time.perf_counter()
     try:
@@ -91,6 +100,9 @@ def run_job(job: Job) -> dict[str, Any]:
             policy_time_s=round(result.policy_time_s, 6),
             steps=result.steps,
         )
+        if not row["validated"]:
+            row["error"] = (f"ValidationMismatch: the validator's {objective.name} {result.validated_objective} "
+                            f"differs from the reported {result.objective}")
         for k, v in result.metrics.items():
             row[f"m.{k}"] = v
         for k, v in result.extra.items():

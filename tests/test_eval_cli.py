@@ -100,8 +100,11 @@ def test_bad_overrides_name_the_key(argv: list[str], match: str) -> None:
 def test_unknown_suite_and_policy(tmp_path: Path) -> None:
     with pytest.raises(KeyError, match="taillard-15x15"):
         load_suite("taillard-15x1")
-    with pytest.raises(KeyError, match="unknown policy 'mwrk'"):
-        main(["suite=ft06", "policies=[mwrk]", f"out={tmp_path}", "progress=false"])
+    with pytest.raises(SystemExit, match="unknown policy 'mwrk'"):
+        main(["suite=ft06", "policies=[mwrk]", f"out={tmp_path / 'never'}", "progress=false"])
+    assert not (tmp_path / "never").exists(), "nothing is written before the inputs are checked"
+    with pytest.raises(SystemExit, match="unknown suite"):
+        main(["suite=nosuch", f"out={tmp_path / 'never'}"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nenv_id: schedgym/JobShop-v0\ncases: [{name: a}]\nplicies: [spt]\n")
     with pytest.raises(ValueError, match=r"unknown suite key\(s\) \['plicies'\]"):
@@ -122,3 +125,16 @@ def test_env_kwargs_override_reaches_the_env(tmp_path: Path) -> None:
     assert main(["suite=ft06", "policies=[rule-random]", "env_kwargs.reward=bogus", f"out={tmp_path / 'b'}",
                  "progress=false", "print_leaderboard=false"]) == 1
     assert "reward must be" in _rows(tmp_path / "b" / "results.csv")[0]["error"]
+
+
+def test_resume_does_not_reuse_rows_made_with_other_settings(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "ev"
+    base = ["suite=generated-10x10", "seeds=[0]", "policies=[mwkr:nondelay]", f"out={out}", "progress=false",
+            "print_leaderboard=false"]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main(base + ["env_kwargs.duration_high=5"]) == 0
+    assert "2 episodes planned" not in capsys.readouterr().out
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 2 and rows[0]["settings"] != rows[1]["settings"]
+    assert rows[0]["objective"] != rows[1]["objective"]

@@ -68,8 +68,10 @@ def test_load_by_name_from_mirror_with_checksum(jsplib_dir: Path, tmp_path: Path
 
 def test_unknown_instance_lists_close_names() -> None:
     with pytest.raises(UnknownInstanceError, match="ft06"):
-        load_instance("ft6")
+        load_instance("ft07")
+    assert load_instance("ft6").name == "ft06"
     assert load_instance("TA1") == taillard_instance("ta01")
+    assert load_instance("la1").name == "la01" and best_known("la1")["upper"] == 666
 
 
 def test_formats_roundtrip(tmp_path: Path) -> None:
@@ -102,6 +104,31 @@ def test_malformed_files_name_file_and_line(tmp_path: Path, text: str, match: st
     assert str(path) in str(info.value)
 
 
+TA_OK = "Nb of jobs, Nb of Machines\n2 2\nTimes\n1 2\n3 4\nMachines\n1 2\n2 1\n"
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (TA_OK.replace("2 2\nTimes", "2\nTimes"), r"line 2: header needs at least"),
+        (TA_OK.replace("2 2\nTimes", "0 2\nTimes"), r"line 2: n_jobs and n_machines must be >= 1"),
+        (TA_OK.replace("1 2\n3 4", "1 -2\n3 4"), r"line 4: job 0 operation 1: negative time -2"),
+        (TA_OK.replace("1 2\n3 4\n", "1 2\n"), r"the Times block \(from line 3\) has 1 rows"),
+        (TA_OK.replace("1 2\n3 4\n", "1 2\n3 4\n5 6\n"), r"line 6: the Times block .* has 3 rows"),
+        (TA_OK.replace("1 2\n2 1\n", "1 2\n"), r"the Machines block .* has 1 rows"),
+        (TA_OK.replace("1 2\n2 1\n", "1 2\n2 3\n"), r"line 8: job 1 operation 1: machine 3 out of range"),
+    ],
+)
+def test_malformed_taillard_layout_names_file_and_line(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "bad_ta.txt"
+    path.write_text(text)
+    with pytest.raises(InstanceFormatError, match=match) as info:
+        read_instance(path)
+    assert str(path) in str(info.value)
+    path.write_text(TA_OK)
+    assert read_instance(path).shape == (2, 2)
+
+
 def test_generate_random_is_seeded_and_valid() -> None:
     a, b = generate_random(8, 6, rng=7), generate_random(8, 6, rng=7)
     assert a == b and a != generate_random(8, 6, rng=8)
@@ -124,7 +151,8 @@ def _independent_pdr(inst: JobShopInstance, rule: str, builder: str) -> int:
     makespan = 0
     for _ in range(n * m):
         live = [j for j in range(n) if nxt[j] < m]
-        est = {j: max(jready[j], mready[mach[j][nxt[j]]]) for j in live}
+        # a zero-duration operation takes no machine time: it only waits for its job
+        est = {j: jready[j] if d[j][nxt[j]] == 0 else max(jready[j], mready[mach[j][nxt[j]]]) for j in live}
         if builder == "nondelay":
             t = min(est.values())
             cands = [j for j in live if est[j] == t]
@@ -132,21 +160,33 @@ def _independent_pdr(inst: JobShopInstance, rule: str, builder: str) -> int:
             ect = {j: est[j] + d[j][nxt[j]] for j in live}
             jstar = min(live, key=lambda j: (ect[j], j))
             mstar = mach[jstar][nxt[jstar]]
-            cands = [j for j in live if mach[j][nxt[j]] == mstar and est[j] < ect[jstar]]
+            # textbook conflict set: operations on m* that start before c*, always including the one achieving c*
+            cands = [j for j in live if mach[j][nxt[j]] == mstar and (est[j] < ect[jstar] or j == jstar)]
 
         def key(j: int) -> float:
             p = d[j][nxt[j]]
             rem = total[j] - done_work[j]
-            return {
-                "spt": p, "lpt": -p, "mwkr": -rem, "lwkr": rem, "mopnr": -(m - nxt[j]),
-                "fifo": jready[j], "fdd-mwkr": (done_work[j] + p) / rem,
-            }[rule]
+            if rule == "spt":
+                return p
+            if rule == "lpt":
+                return -p
+            if rule == "mwkr":
+                return -rem
+            if rule == "lwkr":
+                return rem
+            if rule == "mopnr":
+                return -(m - nxt[j])
+            if rule == "fifo":
+                return jready[j]
+            return (done_work[j] + p) / max(rem, 1e-12)  # fdd-mwkr
 
         j = min(cands, key=lambda j: (key(j), j))
         k = nxt[j]
-        s = max(jready[j], mready[mach[j][k]])
+        s = est[j]
         e = s + d[j][k]
-        jready[j] = mready[mach[j][k]] = e
+        jready[j] = e
+        if d[j][k] > 0:
+            mready[mach[j][k]] = e
         done_work[j] += d[j][k]
         nxt[j] += 1
         makespan = max(makespan, e)
@@ -156,7 +196,8 @@ def _independent_pdr(inst: JobShopInstance, rule: str, builder: str) -> int:
 @pytest.mark.parametrize("builder", ["nondelay", "active"])
 @pytest.mark.parametrize("rule", ["spt", "lpt", "mwkr", "lwkr", "mopnr", "fifo", "fdd-mwkr"])
 def test_rules_agree_with_independent_implementation(rule: str, builder: str) -> None:
-    instances = [taillard_instance("ta01"), taillard_instance("ta11"), generate_random(7, 5, rng=1)]
+    instances = [taillard_instance("ta01"), taillard_instance("ta11"), generate_random(7, 5, rng=1),
+                 generate_random(8, 6, rng=2, low=0, high=3), load_instance("orb07")]  # zero durations
     for inst in instances:
         policy = make_policy(f"{rule}:{builder}")
         env = gym.make("schedgym/JobShop-v0", instance=inst, **policy.env_kwargs)
@@ -271,6 +312,33 @@ def test_cpsat_proves_small_optima_and_replays_exactly(name: str, optimum: int) 
     assert result.extra["optimal"] is True
     assert result.objective == optimum == result.extra["solver_makespan"]
     assert result.extra["solver_time_s"] < 10
+
+
+def test_zero_duration_operations() -> None:
+    # the active set is never empty, even when the op achieving c* takes no time
+    inst = JobShopInstance(np.array([[0, 1], [0, 1]]), np.array([[0, 5], [3, 4]]), name="z")
+    st = JobShopState(inst, "active")
+    while not st.done:
+        assert st.candidates().size > 0
+        st.schedule(int(st.candidates()[0]))
+    # CP-SAT's replay never ends worse than the solver, zero-duration ops included
+    inst = JobShopInstance(np.array([[0, 1], [0, 1]]), np.array([[4, 1], [0, 1]]), name="z2")
+    policy = make_policy("cpsat:5")
+    env = gym.make("schedgym/JobShop-v0", instance=inst, **policy.env_kwargs)
+    result = run_episode(env, policy, seed=0)
+    assert result.objective <= result.extra["solver_makespan"] == 5
+    for spec in ("mwkr:active", "rule-random:active", "cpsat:5"):
+        p = make_policy(spec)
+        run_episode(gym.make("schedgym/JobShop-v0", instance="orb07", **p.env_kwargs), p, seed=0)
+
+
+def test_validator_sees_overlap_around_zero_length_ops() -> None:
+    inst = JobShopInstance(np.array([[0], [0], [0]]), np.array([[10], [0], [3]]), name="one-machine")
+    with pytest.raises(InfeasibleScheduleError, match="overlaps"):
+        validate_schedule(inst, [[0], [3], [5]])
+    with pytest.raises(InfeasibleScheduleError, match="integers"):
+        validate_schedule(inst, [[0.0], [2.5], [10.0]])
+    assert validate_schedule(inst, [[0], [4], [10]]) == 13
 
 
 def test_cpsat_needs_serial_builder() -> None:

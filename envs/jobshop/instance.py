@@ -189,27 +189,29 @@ def parse_taillard(text: str, source: str = "<string>", name: str | None = None)
     """Parse Taillard's own layout (``Times`` block, then ``Machines`` block with 1-based machines)."""
     lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines())]
     lines = [(i, ln) for i, ln in lines if ln]
-    idx = {"times": None, "machines": None}
-    for pos, (_, ln) in enumerate(lines):
-        low = ln.lower()
-        if low.startswith("times"):
-            idx["times"] = pos
-        elif low.startswith("machines"):
-            idx["machines"] = pos
-    if idx["times"] is None or idx["machines"] is None:
-        raise InstanceFormatError(f"{source}: Taillard layout needs a 'Times' and a 'Machines' block")
-    numbers = [
-        (i, ln) for i, ln in lines[: idx["times"]] if re.match(r"^[\d\s,.-]+$", ln)
-    ]
+    t_pos = next((p for p, (_, ln) in enumerate(lines) if ln.lower().startswith("times")), None)
+    m_pos = next((p for p, (_, ln) in enumerate(lines) if ln.lower().startswith("machines")), None)
+    if t_pos is None or m_pos is None or m_pos < t_pos:
+        raise InstanceFormatError(f"{source}: Taillard layout needs a 'Times' block followed by a 'Machines' block")
+    numbers = [(i, ln) for i, ln in lines[:t_pos] if re.match(r"^[\d\s,.+-]+$", ln)]
     if not numbers:
-        raise InstanceFormatError(f"{source}: Taillard layout needs a line with 'n_jobs n_machines ...'")
+        raise InstanceFormatError(f"{source}: Taillard layout needs a line with 'n_jobs n_machines ...' before 'Times'")
     h_line, h = numbers[0]
     header = _ints(h.replace(",", " ").split(), source, h_line)
+    if len(header) < 2:
+        raise InstanceFormatError(f"{source}, line {h_line}: header needs at least 'n_jobs n_machines', got {header}")
     n_jobs, n_machines = header[0], header[1]
-    times_rows = lines[idx["times"] + 1 : idx["times"] + 1 + n_jobs]
-    mach_rows = lines[idx["machines"] + 1 : idx["machines"] + 1 + n_jobs]
-    if len(times_rows) != n_jobs or len(mach_rows) != n_jobs:
-        raise InstanceFormatError(f"{source}: expected {n_jobs} rows in each of the Times and Machines blocks")
+    if n_jobs < 1 or n_machines < 1:
+        raise InstanceFormatError(f"{source}, line {h_line}: n_jobs and n_machines must be >= 1, got {n_jobs} {n_machines}")
+    times_rows = lines[t_pos + 1 : m_pos]
+    mach_rows = lines[m_pos + 1 :]
+    for block, rows, marker in (("Times", times_rows, lines[t_pos][0]), ("Machines", mach_rows, lines[m_pos][0])):
+        if len(rows) != n_jobs:
+            where = rows[n_jobs][0] if len(rows) > n_jobs else (rows[-1][0] if rows else marker)
+            raise InstanceFormatError(
+                f"{source}, line {where}: the {block} block (from line {marker}) has {len(rows)} rows, "
+                f"expected {n_jobs} (one per job)"
+            )
     durations = np.zeros((n_jobs, n_machines), np.int64)
     machines = np.zeros((n_jobs, n_machines), np.int64)
     for j, ((lt, t), (lm, mrow)) in enumerate(zip(times_rows, mach_rows)):
@@ -219,6 +221,9 @@ def parse_taillard(text: str, source: str = "<string>", name: str | None = None)
             raise InstanceFormatError(f"{source}, line {lt}: job {j} has {len(dv)} times, expected {n_machines}")
         if len(mv) != n_machines:
             raise InstanceFormatError(f"{source}, line {lm}: job {j} has {len(mv)} machines, expected {n_machines}")
+        for k, dur in enumerate(dv):
+            if dur < 0:
+                raise InstanceFormatError(f"{source}, line {lt}: job {j} operation {k}: negative time {dur}")
         for k, mach in enumerate(mv):
             if not 1 <= mach <= n_machines:
                 raise InstanceFormatError(
@@ -415,7 +420,7 @@ def instance_names() -> list[str]:
 def best_known(name: str) -> dict[str, Any]:
     """Bounds of a named instance: ``{"lower", "upper", "optimal", "source", "date"}``."""
     cat = _catalog()
-    key = _canonical_ta(name) or name.strip().lower()
+    key = _canonical_ta(name) or _canonical_name(name)
     if key not in cat:
         raise UnknownInstanceError(_unknown_message(name))
     return dict(cat[key]["bounds"])
@@ -432,6 +437,18 @@ def suite_reference(case: dict[str, Any]) -> dict[str, Any] | None:
         return None
     kind = "optimum" if b["optimal"] else "best known upper bound"
     return {"value": float(b["upper"]), "source": f"{kind}; {b['source']}; {b['date']}"}
+
+
+def _canonical_name(name: str) -> str:
+    """Lower-case, and pad a family's number to the catalog's width when that name exists (``la1`` -> ``la01``)."""
+    key = name.strip().lower()
+    match = re.fullmatch(r"([a-z]+)0*(\d+)", key)
+    if match and key not in _catalog():
+        for width in (2, 1, 3):
+            cand = f"{match.group(1)}{int(match.group(2)):0{width}d}"
+            if cand in _catalog():
+                return cand
+    return key
 
 
 def _unknown_message(name: str) -> str:
@@ -459,7 +476,7 @@ def load_instance(name: str, mirror: str | os.PathLike[str] | None = None, downl
     key = _canonical_ta(name)
     if key is not None:
         return taillard_instance(key)
-    key = name.strip().lower()
+    key = _canonical_name(name)
     cat = _catalog()
     if key not in cat:
         raise UnknownInstanceError(_unknown_message(name))

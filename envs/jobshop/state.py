@@ -18,6 +18,9 @@ Schedule builders (the candidate set):
     any feasible schedule's operations in order of start time reproduces it or improves it, which is how
     exact solvers are replayed through the environment.
 
+Zero-duration operations (they occur in real instances, e.g. ``orb07``) take no machine time: they
+start as soon as their job is ready and neither wait for nor advance their machine.
+
 The simulator is used by the env, the baselines and the solvers alike.
 """
 
@@ -76,6 +79,7 @@ class JobShopState:
         self._job_ready_list = [0] * n
         self._machine_ready_list = [0] * m
         self._next_list = [0] * n
+        self._has_zero = bool((self.durations == 0).any())
         self._candidates = self._compute_candidates()
 
     # ------------------------------------------------------------------ queries
@@ -85,7 +89,10 @@ class JobShopState:
 
     def earliest_starts(self) -> np.ndarray:
         """Earliest start of each job's next operation (a large sentinel for finished jobs)."""
-        return np.maximum(self._ready_or_inf, self.machine_ready[self._next_machine])
+        est = np.maximum(self._ready_or_inf, self.machine_ready[self._next_machine])
+        if self._has_zero:  # zero-duration operations do not wait for their machine
+            est = np.where(self._next_duration == 0, self._ready_or_inf, est)
+        return est
 
     def candidates(self) -> np.ndarray:
         """Jobs whose next operation is schedulable now, ascending job index."""
@@ -95,13 +102,16 @@ class JobShopState:
         if self.n_scheduled == self.n_jobs * self.n_machines:
             return np.empty(0, np.int64)
         est = np.maximum(self._ready_or_inf, self.machine_ready[self._next_machine])
+        if self._has_zero:
+            est = np.where(self._next_duration == 0, self._ready_or_inf, est)
         if self.builder == "nondelay":
             return np.flatnonzero(est == est.min())
         if self.builder == "active":
             ect = est + self._next_duration
             j_star = int(np.argmin(ect))  # first (lowest job index) on ties
             on_m = self._next_machine == self._next_machine[j_star]
-            return np.flatnonzero(on_m & (est < ect[j_star]))
+            # the conflict set always holds the operation achieving c* (which matters when it takes 0 time)
+            return np.flatnonzero(on_m & ((est < ect[j_star]) | (self._jobs == j_star)))
         return np.flatnonzero(self._ready_or_inf < _INF)
 
     # ------------------------------------------------------------------ transition
@@ -120,17 +130,19 @@ class JobShopState:
         m = self.n_machines
         k = self._next_list[job]
         machine = self._machines_list[job][k]
+        duration = self._durations_list[job][k]
         jr, mr = self._job_ready_list[job], self._machine_ready_list[machine]
-        start = jr if jr > mr else mr
-        end = start + self._durations_list[job][k]
+        start = jr if (jr > mr or duration == 0) else mr
+        end = start + duration
         op_id = job * m + k
         prev = int(self.machine_last[machine])
         self.start[job, k] = start
         self.end[job, k] = end
         self._job_ready_list[job] = end
-        self._machine_ready_list[machine] = end
         self.job_ready[job] = end
-        self.machine_ready[machine] = end
+        if duration > 0:
+            self._machine_ready_list[machine] = end
+            self.machine_ready[machine] = end
         self.machine_last[machine] = op_id
         self.machine_sequence[machine].append(op_id)
         self._next_list[job] = k + 1

@@ -25,7 +25,10 @@ def validate_schedule(instance: JobShopInstance, solution: dict[str, Any] | Sequ
     a ``(n_jobs, n_machines)`` array of start times (operation ``k`` of job ``j`` at ``start[j][k]``).
     """
     start_raw = solution["start"] if isinstance(solution, dict) else solution
-    start = np.asarray(start_raw, dtype=np.int64)
+    start_any = np.asarray(start_raw)
+    if start_any.size and not np.all(np.equal(np.mod(start_any.astype(np.float64), 1), 0)):
+        raise InfeasibleScheduleError("start times must be integers")
+    start = start_any.astype(np.int64)
     n, m = instance.shape
     if start.shape != (n, m):
         raise InfeasibleScheduleError(f"start times have shape {start.shape}, expected {(n, m)}")
@@ -48,9 +51,10 @@ def validate_schedule(instance: JobShopInstance, solution: dict[str, Any] | Sequ
                if instance.machines[j, k] == machine]
         if len(ops) != n:
             raise InfeasibleScheduleError(f"machine {machine} has {len(ops)} operations, expected {n}")
-        ops.sort()
-        for (s1, e1, j1, k1), (s2, e2, j2, k2) in zip(ops, ops[1:]):
-            if s2 < e1 and (e1 > s1 and e2 > s2):  # zero-length operations overlap nothing
+        # zero-length operations occupy no machine time; every positive-length pair must be disjoint
+        busy = sorted(op for op in ops if op[1] > op[0])
+        for (s1, e1, j1, k1), (s2, e2, j2, k2) in zip(busy, busy[1:]):
+            if s2 < e1:
                 raise InfeasibleScheduleError(
                     f"machine {machine}: job {j1} op {k1} [{s1},{e1}) overlaps job {j2} op {k2} [{s2},{e2})"
                 )
