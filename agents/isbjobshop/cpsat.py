@@ -52,6 +52,28 @@ class ShopSnapshot:
 
 
 @dataclass
+class ScheduleRecord:
+    """A complete schedule of the ops not started at a snapshot: start, completion, leave, makespan."""
+
+    start: dict[tuple[int, int], int]
+    completion: dict[tuple[int, int], int]
+    leave: dict[tuple[int, int], int]
+    makespan: int
+
+    @classmethod
+    def from_state(cls, sim: ISBJobShopState, from_ops: list[int] | None = None) -> "ScheduleRecord":
+        n, m = sim.n_jobs, sim.n_machines
+        first = from_ops if from_ops is not None else [0] * n
+        keys = [(j, k) for j in range(n) for k in range(first[j], m)]
+        return cls(
+            start={key: sim.start_time[key[0]][key[1]] for key in keys},
+            completion={key: sim.completion[key[0]][key[1]] for key in keys},
+            leave={key: sim.leave_time[key[0]][key[1]] for key in keys},
+            makespan=int(sim.makespan),
+        )
+
+
+@dataclass
 class ISBSolveResult:
     start: dict[tuple[int, int], int]  # (job, op) -> planned start, for the ops not started at t0
     completion: dict[tuple[int, int], int]
@@ -124,6 +146,7 @@ def solve_snapshot(
     seed: int = 0,
     redundant: bool = True,
     params: dict[str, Any] | None = None,
+    hint_schedule: "ScheduleRecord | None" = None,
 ) -> ISBSolveResult:
     """Build and solve the model of :mod:`this module <schedgym.agents.isbjobshop.cpsat>` for ``snap``."""
     if time_limit_s <= 0:
@@ -144,6 +167,7 @@ def solve_snapshot(
     s_var: dict[tuple[int, int], Any] = {}
     c_var: dict[tuple[int, int], Any] = {}
     e_var: dict[tuple[int, int], Any] = {}
+    size_var: dict[tuple[int, int], Any] = {}
     per_machine: list[list[Any]] = [[] for _ in range(m)]
     processing: list[list[Any]] = [[] for _ in range(m)]
     tables: dict[tuple[int, int], list[int]] = {}
@@ -169,6 +193,7 @@ def solve_snapshot(
                 e = c
             s_var[j, k], c_var[j, k], e_var[j, k] = s, c, e
             size = model.new_int_var(p, 2 * H + p, f"len_{j}_{k}")
+            size_var[j, k] = size
             per_machine[i].append(model.new_interval_var(s, size, e, f"iv_{j}_{k}"))
             if redundant and not has_down:
                 # processing alone, a fixed-size interval: implied, but strengthens propagation
@@ -179,12 +204,14 @@ def solve_snapshot(
             else:
                 model.add(s_var[j, k + 1] >= c_var[j, k])
     ends = []
+    hold_sizes: list[tuple[Any, tuple[int, int]]] = []
     for j, (i, c_known) in snap.holding.items():
         k = next_op[j]
         if k < m and snap.blocking:
             # holds machine i from t0 until it starts its next op, which is not before c_known
             model.add(s_var[j, k] >= c_known)
             size = model.new_int_var(0, 2 * H, f"hold_len_{j}")
+            hold_sizes.append((size, (j, k)))
             per_machine[i].append(model.new_interval_var(t0, size, s_var[j, k], f"hold_{j}"))
         else:
             if k < m:
@@ -202,9 +229,27 @@ def solve_snapshot(
     for c in ends:
         model.add(makespan >= c)
     model.minimize(makespan)
+    if hint_schedule is not None:  # a complete feasible schedule: hint every variable (once)
+        hinted: set[int] = set()
+
+        def _hint(var: Any, val: int) -> None:
+            if isinstance(var, cp_model.IntVar) and var.index not in hinted:
+                hinted.add(var.index)
+                model.add_hint(var, int(val))
+
+        for key, v in hint_schedule.start.items():
+            if key not in s_var:
+                continue
+            c_h, e_h = hint_schedule.completion[key], hint_schedule.leave[key]
+            _hint(s_var[key], int(v))
+            for var, val in ((c_var[key], c_h), (e_var[key], e_h), (size_var[key], e_h - int(v))):
+                _hint(var, val)
+        for var, key in hold_sizes:
+            _hint(var, int(hint_schedule.start[key]) - t0)
+        _hint(makespan, max([hint_schedule.completion[key] for key in s_var] + ends))
     if hint:
         for key, v in hint.items():
-            if key in s_var:
+            if key in s_var and hint_schedule is None:
                 model.add_hint(s_var[key], int(v))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(time_limit_s)
@@ -221,6 +266,20 @@ def solve_snapshot(
     t_start = time.perf_counter()
     status = solver.solve(model)
     wall = time.perf_counter() - t_start
+    if status == cp_model.MODEL_INVALID:
+        raise RuntimeError(f"CP-SAT model invalid for {inst.name!r}: {model.validate()}")
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) and hint_schedule is not None:
+        # no solution in time: keep the known feasible schedule; the solver's bound stays valid
+        return ISBSolveResult(
+            start=dict(hint_schedule.start),
+            completion=dict(hint_schedule.completion),
+            leave=dict(hint_schedule.leave),
+            makespan=int(hint_schedule.makespan),
+            optimal=False,
+            lower_bound=float(solver.best_objective_bound) if status != cp_model.INFEASIBLE else float("nan"),
+            status=f"{solver.status_name(status)}_KEPT_WARM_START",
+            wall_time_s=wall,
+        )
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         raise RuntimeError(
             f"CP-SAT found no blocking schedule for {inst.name!r} within {time_limit_s}s "
@@ -269,6 +328,38 @@ def greedy_schedule(state: ISBJobShopState) -> ISBJobShopState:
             state.compute_legal()
         else:  # pragma: no cover - the simulator guarantees progress
             raise RuntimeError("greedy_schedule: no legal start and nothing pending")
+    return state
+
+
+def replay_sequences(state: ISBJobShopState, plan: ISBSolveResult) -> ISBJobShopState:
+    """Finish ``state`` in place following ``plan``'s machine sequences, each op as early as possible
+    (a start that is not next in its machine's sequence is taken only if nothing else can happen)."""
+    inst = state.instance
+    seqs = plan.machine_sequences(inst)
+    pos = [0] * inst.n_machines
+    planned = plan.start
+
+    def next_planned(i: int) -> tuple[int, int] | None:
+        while pos[i] < len(seqs[i]) and state.start_time[seqs[i][pos[i]][0]][seqs[i][pos[i]][1]] >= 0:
+            pos[i] += 1
+        return seqs[i][pos[i]] if pos[i] < len(seqs[i]) else None
+
+    state.compute_legal()
+    while not state.done and not state.truncated:
+        elig = [
+            j for j in state.legal
+            if all(next_planned(state.mach[c][state.next_op[c]]) == (c, state.next_op[c])
+                   for c in state.swap_cycle.get(j, [j]))
+        ]
+        if elig:
+            state.start(min(elig, key=lambda jj: (planned.get((jj, state.next_op[jj]), 1 << 60), jj)))
+        elif state.has_pending_event():
+            state.advance()
+        elif state.legal:
+            state.start(state.legal[0])
+        else:  # pragma: no cover - the simulator guarantees progress
+            raise RuntimeError("replay_sequences: no legal start and nothing pending")
+        state.compute_legal()
     return state
 
 
