@@ -250,6 +250,8 @@ class ServingSimulator:
         self.tpot_slo = workload.tpot_slo.astype(np.float64)
         self.slo_class = workload.slo_class.astype(np.int64)
         self.truncated = np.zeros(n, bool)
+        self.prompt_requested = self.prompt.copy()  # before any truncation (for the validator)
+        self.output_requested = self.output.copy()
         self.reject_reason = np.zeros(n, np.int8)  # 0 none, 1 context limit, 2 KV capacity
         limit = self.max_context
         over = self.prompt + self.output > limit
@@ -704,6 +706,10 @@ class ServingSimulator:
         kv0 = self.kv[d]
         remaining = self.output[d] - self.generated[d]
         K = int(remaining.min())
+        if self.config.proactive_preemption and (self.queue or self.swapped):
+            # MLFQ levels of running requests change as they generate tokens, and a waiting request may
+            # then preempt one at the next boundary: that check must run at every iteration
+            K = 1
         # KV: blocks needed after k iterations beyond those held (the first iteration's are reserved)
         held = self.blocks[d]
         free_after_first = self.free_blocks  # first iteration's blocks were taken in _compose
@@ -836,6 +842,11 @@ class ServingSimulator:
             "rejected": self.phase == REJECTED,
             "expected": (self.phase != REJECTED) & np.isfinite(self.arrival) & ~self.migrated_out,
             "token_budget": self.token_budget,
+            "max_context": int(self.max_context),
+            "watermark_blocks": int(self.watermark_blocks),
+            "prompt_requested": self.prompt_requested.copy(),
+            "output_requested": self.output_requested.copy(),
+            "truncated": self.truncated.copy(),
             "kv_blocks": self.total_blocks,
             "block_size": self.block_size,
             "batching": self.config.batching,

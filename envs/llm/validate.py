@@ -34,6 +34,39 @@ def _ceil_div(a: np.ndarray | int, b: int) -> np.ndarray | int:
     return -(-a // b)
 
 
+def _check_admission(solution: dict[str, Any], arrival: np.ndarray, prompt: np.ndarray, output: np.ndarray,
+                     rejected: np.ndarray, capacity: int, bs: int) -> None:
+    """Recompute which requests had to be rejected or truncated from the requested lengths, the context
+    limit and the KV capacity, instead of trusting the simulator's flags."""
+    ctx = int(solution["max_context"])
+    wm = int(solution["watermark_blocks"])
+    p0 = np.asarray(solution["prompt_requested"], np.int64)
+    o0 = np.asarray(solution["output_requested"], np.int64)
+    truncated = np.asarray(solution["truncated"], bool)
+    here = np.isfinite(arrival)
+    over = p0 + o0 > ctx
+    if np.any(truncated & ~over):
+        r = int(np.flatnonzero(truncated & ~over)[0])
+        raise InvalidRunError(f"request {r} was truncated although {p0[r]}+{o0[r]} tokens fit the context {ctx}")
+    keep = ~truncated
+    if np.any((prompt != p0) & keep) or np.any((output != o0) & keep):
+        r = int(np.flatnonzero(((prompt != p0) | (output != o0)) & keep)[0])
+        raise InvalidRunError(f"request {r}: run lengths {prompt[r]}/{output[r]} differ from requested {p0[r]}/{o0[r]}")
+    if np.any(truncated & ((prompt > p0) | (output > o0) | (prompt + output > ctx) | (output < 1))):
+        r = int(np.flatnonzero(truncated & ((prompt > p0) | (output > o0) | (prompt + output > ctx)))[0])
+        raise InvalidRunError(f"request {r}: truncated to {prompt[r]}+{output[r]} tokens, not within {p0[r]}+{o0[r]} and {ctx}")
+    too_big = -(-(prompt + output - 1) // bs) > capacity - wm
+    justified = (over & ~truncated) | too_big
+    wrong = here & (rejected != justified)
+    if np.any(wrong):
+        r = int(np.flatnonzero(wrong)[0])
+        what = "rejected without cause" if rejected[r] else "should have been rejected"
+        raise InvalidRunError(
+            f"request {r} ({prompt[r]}+{output[r]} tokens, context {ctx}, {capacity - wm} usable KV blocks) was {what}")
+    if np.any(rejected & ~here):
+        raise InvalidRunError(f"request {int(np.flatnonzero(rejected & ~here)[0])} was rejected without arriving here")
+
+
 def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
     """Validate one instance's run; return its SLO attainment (see the module docstring)."""
     log = solution.get("log")
@@ -49,6 +82,8 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
     capacity = int(solution["kv_blocks"])
     bs = int(solution["block_size"])
     n = arrival.shape[0]
+    if "max_context" in solution:
+        _check_admission(solution, arrival, prompt, output, rejected, capacity, bs)
 
     kv = np.zeros(n, np.int64)  # KV tokens (GPU or host)
     done_prefill = np.zeros(n, np.int64)  # prompt tokens prefilled toward need
@@ -244,6 +279,14 @@ def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
         except InvalidRunError as exc:
             raise InvalidRunError(f"instance {k}: {exc}") from None
         exp = np.asarray(sol["expected"], bool)
+        ran_here = np.zeros(n, bool)
+        rids = np.asarray(sol["log"]["rid"], np.int64)
+        ran_here[rids[(rids >= 0) & (rids < n)]] = True
+        ran_here |= exp
+        inst_arrival = np.asarray(sol["arrival"], np.float64)
+        if inst_arrival.shape != arrival.shape or np.any(np.abs(inst_arrival[ran_here] - arrival[ran_here]) > atol):
+            r = int(np.flatnonzero(np.abs(inst_arrival - arrival) > atol)[0]) if inst_arrival.shape == arrival.shape else -1
+            raise InvalidRunError(f"instance {k} ran request {r} with an arrival time that differs from the cluster's")
         if np.any(exp & (assigned != k)):
             r = int(np.flatnonzero(exp & (assigned != k))[0])
             raise InvalidRunError(f"request {r} finished on instance {k} but the cluster assigned it to {assigned[r]}")
@@ -269,6 +312,9 @@ def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
             raise InvalidRunError(f"request {r} lands on its new instance before it leaves the old one")
     output = np.asarray(solution["output"], np.int64)
     ttft = first - arrival
+    if np.any(ttft[finished_on == 1] < -atol):
+        r = int(np.flatnonzero((finished_on == 1) & (ttft < -atol))[0])
+        raise InvalidRunError(f"request {r} has its first token at {first[r]:.6f}, before it arrived at {arrival[r]:.6f}")
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(output > 1, (finish - first) / np.maximum(output - 1, 1), 0.0)
     good = (finished_on == 1) & (ttft <= np.asarray(solution["ttft_slo"]) + 1e-12) & (

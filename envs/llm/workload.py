@@ -223,7 +223,13 @@ def _parse_count(text: str, column: str, where: str, minimum: int) -> int:
         raise TraceFormatError(f"{where}: {column} {text!r} is not a number") from None
     if not np.isfinite(value) or value != int(value) or value < minimum:
         raise TraceFormatError(f"{where}: {column} {text!r} must be an integer >= {minimum}")
+    if value > _MAX_TOKENS:
+        raise TraceFormatError(f"{where}: {column} {text!r} is larger than {_MAX_TOKENS:,} tokens")
     return int(value)
+
+
+#: no request in a trace may claim more tokens than this (catches corrupted counts before int64 overflow)
+_MAX_TOKENS = 100_000_000
 
 
 def load_trace(
@@ -250,7 +256,9 @@ def load_trace(
     prompts: list[int] = []
     outputs: list[int] = []
     skipped = 0
-    with path.open(newline="") as fh:
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 (or None for the whole trace), got {limit}")
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # utf-8-sig: tolerate a byte-order mark
         reader = csv.reader(fh)
         try:
             header = [h.strip() for h in next(reader)]
