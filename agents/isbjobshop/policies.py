@@ -175,7 +175,7 @@ def solve_clairvoyant(state: ISBJobShopState, time_limit_s: float = 10.0, worker
     """Solve the episode that starts from ``state`` (at t=0) knowing its shutdown realization.
 
     Warm start: the better of a non-delay MWKR run and the replay of the blocking CP-SAT plan (solved
-    without downtime, a quarter of the time limit) on the realization — both complete, feasible schedules
+    without downtime, half of the time limit) on the realization — both complete, feasible schedules
     that the model is hinted with; the solver keeps it if it finds nothing better in time. The result's
     ``lower_bound`` is the larger of CP-SAT's bound on the clairvoyant optimum and its bound on the
     no-downtime problem (downtime can only lengthen a schedule).
@@ -183,7 +183,7 @@ def solve_clairvoyant(state: ISBJobShopState, time_limit_s: float = 10.0, worker
     snap, sim = snapshot_of(state, "clairvoyant")
     greedy_schedule(sim)  # same realization (the copy carries the per-machine generators' state)
     candidates = [sim]
-    det = solve_blocking(state.instance, max(0.25 * time_limit_s, 0.1), workers, seed=seed)
+    det = solve_blocking(state.instance, max(0.5 * time_limit_s, 0.1), workers, seed=seed)
     sim2 = replay_sequences(copy.deepcopy(state), det)
     candidates.append(sim2)
     best = min((c for c in candidates if not c.truncated), key=lambda c: c.makespan, default=None)
