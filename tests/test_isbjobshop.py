@@ -135,6 +135,7 @@ def test_shutdown_frequency_matches_probability() -> None:
         {"shutdown_prob": 0.02, "interruption": "restart", "duration_high": 20},
         {"shutdown_prob": 0.05, "schedule_builder": "serial"},
         {"shutdown_prob": 0.05, "blocking": False},
+        {"shutdown_prob": 0.05, "duration_low": 0, "duration_high": 3},  # zero-length ops pass through
     ],
 )
 def test_many_random_blocking_episodes_never_deadlock(kwargs: dict) -> None:

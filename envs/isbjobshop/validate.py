@@ -153,43 +153,10 @@ def validate_isb_schedule(instance: JobShopInstance, solution: dict[str, Any]) -
                     f"job {j2} op {k2} [{s2},{l2})"
                 )
 
-    # swaps: cycles of simultaneous moves == recorded swaps
+    # swaps: at every instant, the moves must be doable one after another (each into a free machine),
+    # except the recorded swaps, which move a whole cycle at once
     if blocking:
-        moves_at: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)  # t -> job -> (from, to)
-        for j in range(n):
-            for k in range(1, m):
-                t = int(start[j, k])
-                moves_at[t][j] = (int(mach[j, k - 1]), int(mach[j, k]))
-        actual: set[tuple[int, frozenset]] = set()
-        for t, moves in moves_at.items():
-            leaving = {frm: j for j, (frm, _) in moves.items()}
-            seen: set[int] = set()
-            for j0 in moves:
-                if j0 in seen:
-                    continue
-                path, cur = [], j0
-                while cur is not None and cur not in path and cur not in seen:
-                    path.append(cur)
-                    cur = leaving.get(moves[cur][1])
-                seen.update(path)
-                if cur is not None and cur in path:
-                    cyc = path[path.index(cur):]
-                    actual.add((t, frozenset(cyc)))
-        recorded: set[tuple[int, frozenset]] = set()
-        for sw in solution.get("swaps", []):
-            t = int(sw["time"])
-            jobs = frozenset(int(j) for j, _ in sw["moves"])
-            for j, k in sw["moves"]:
-                if not 1 <= int(k) < m or int(start[int(j), int(k)]) != t:
-                    raise InfeasibleISBScheduleError(f"recorded swap at t={t}: job {j} op {k} does not start then")
-            recorded.add((t, jobs))
-        if actual != recorded:
-            extra = sorted((t, sorted(c)) for t, c in actual - recorded)
-            missing = sorted((t, sorted(c)) for t, c in recorded - actual)
-            raise InfeasibleISBScheduleError(
-                f"swaps inconsistent: unrecorded cycles of simultaneous moves {extra[:3]}, recorded swaps that are "
-                f"not cycles {missing[:3]}"
-            )
+        _check_moves(instance, start, leave, solution.get("swaps", []))
     elif solution.get("swaps"):
         raise InfeasibleISBScheduleError("swaps recorded in a schedule without blocking")
 
@@ -197,3 +164,121 @@ def validate_isb_schedule(instance: JobShopInstance, solution: dict[str, Any]) -
     if "makespan" in solution and int(solution["makespan"]) != makespan:
         raise InfeasibleISBScheduleError(f"reported makespan {solution['makespan']} differs from the schedule's {makespan}")
     return makespan
+
+
+def _check_moves(instance: JobShopInstance, start: np.ndarray, leave: np.ndarray, swaps: list[dict[str, Any]]) -> None:
+    """Replay the moves of every instant at which a job enters or leaves a machine (blocking schedules)."""
+    n, m = instance.shape
+    mach = instance.machines
+    ops_at: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for j in range(n):
+        for k in range(m):
+            ops_at[int(start[j, k])].append((j, k))
+    exits_at: dict[int, list[int]] = defaultdict(list)
+    for j in range(n):
+        exits_at[int(leave[j, m - 1])].append(j)
+    swaps_at: dict[int, list[list[tuple[int, int]]]] = defaultdict(list)
+    for sw in swaps:
+        t = int(sw["time"])
+        members = [(int(j), int(k)) for j, k in sw["moves"]]
+        for j, k in members:
+            if not (0 <= j < n and 1 <= k < m) or int(start[j, k]) != t:
+                raise InfeasibleISBScheduleError(f"recorded swap at t={t}: job {j} op {k} does not move then")
+        froms = sorted(int(mach[j, k - 1]) for j, k in members)
+        tos = sorted(int(mach[j, k]) for j, k in members)
+        if froms != tos or len(set(j for j, _ in members)) != len(members):
+            raise InfeasibleISBScheduleError(
+                f"recorded swap at t={t} {members} is not a cycle: its jobs leave machines {froms} and enter {tos}"
+            )
+        swaps_at[t].append(members)
+    in_swap = {(t, jk) for t, lst in swaps_at.items() for mem in lst for jk in mem}
+    for t in sorted(set(ops_at) | set(exits_at)):
+        # just before t: each job's current op (-1 outside, m done) and the machines' holders
+        cur = [-1] * n
+        holder: dict[int, int] = {}
+        for j in range(n):
+            if leave[j, m - 1] < t:
+                cur[j] = m
+                continue
+            ks = [k for k in range(m) if start[j, k] < t]
+            if ks:
+                cur[j] = max(ks)
+                holder[int(mach[j, cur[j]])] = j
+        units: list[tuple[str, Any]] = [("exit", j) for j in exits_at.get(t, [])]
+        # zero-length ops pass straight through: try them before the others
+        moves = [("move", jk) for jk in ops_at.get(t, []) if (t, jk) not in in_swap]
+        moves.sort(key=lambda u: 0 if start[u[1]] == leave[u[1]] else 1)
+        units += moves + [("swap", mem) for mem in swaps_at.get(t, [])]
+        if not _order_moves(units, cur, holder, mach, m):
+            stuck = [u for kind, u in units if kind != "exit"][:6]
+            raise InfeasibleISBScheduleError(
+                f"t={t}: the moves {stuck} cannot be done one after another, each into a free machine, "
+                "with the recorded swaps as the only simultaneous cycles"
+            )
+
+
+def _apply(kind: str, u: Any, cur: list[int], holder: dict[int, int], mach: np.ndarray, m: int) -> bool:
+    """Apply one move / exit / swap if it is possible now (mutating ``cur`` and ``holder``)."""
+    if kind == "exit":
+        if cur[u] == m - 1 and holder.get(int(mach[u, m - 1])) == u:
+            del holder[int(mach[u, m - 1])]
+            cur[u] = m
+            return True
+        return False
+    if kind == "move":
+        j, k = u
+        target = int(mach[j, k])
+        if cur[j] == k - 1 and target not in holder:
+            if k > 0:
+                del holder[int(mach[j, k - 1])]
+            holder[target] = j
+            cur[j] = k
+            return True
+        return False
+    members = {j for j, _ in u}
+    if all(cur[j] == k - 1 and holder.get(int(mach[j, k - 1])) == j for j, k in u) and all(
+        int(mach[j, k]) not in holder or holder[int(mach[j, k])] in members for j, k in u
+    ):
+        for j, k in u:
+            del holder[int(mach[j, k - 1])]
+        for j, k in u:
+            holder[int(mach[j, k])] = j
+            cur[j] = k
+        return True
+    return False
+
+
+def _order_moves(units: list[tuple[str, Any]], cur: list[int], holder: dict[int, int], mach: np.ndarray,
+                 m: int) -> bool:
+    """Is there an order in which every unit can be applied? Greedy by priority (restarting after each
+    success), then an exhaustive search over small sets if the greedy order gets stuck."""
+    c, h = list(cur), dict(holder)
+    pending = list(units)
+    while pending:
+        for idx, (kind, u) in enumerate(pending):
+            if _apply(kind, u, c, h, mach, m):
+                del pending[idx]
+                break
+        else:
+            break
+    if not pending:
+        return True
+    if len(units) > 16:
+        return False
+    failed: set[int] = set()
+
+    def dfs(done: int, c: list[int], h: dict[int, int]) -> bool:
+        if done == (1 << len(units)) - 1:
+            return True
+        if done in failed:
+            return False
+        for i, (kind, u) in enumerate(units):
+            if done >> i & 1:
+                continue
+            c2, h2 = list(c), dict(h)
+            if _apply(kind, u, c2, h2, mach, m) and dfs(done | (1 << i), c2, h2):
+                return True
+        failed.add(done)
+        return False
+
+    return dfs(0, list(cur), dict(holder))
