@@ -28,6 +28,35 @@ from typing import Any
 import numpy as np
 
 
+def time_random_rollouts(env: Any, episodes: int, seed: int = 0) -> tuple[list[list[int]], float, float]:
+    """Run ``episodes`` seeded episodes of a random masked policy on ``env`` (the unwrapped env), then
+    replay the same actions without the policy. Returns the actions of each episode, the time with the
+    policy and the time of the replay alone (episode ``ep`` is reset with ``seed=ep`` both times)."""
+    rng = np.random.default_rng(seed)
+    env.reset(seed=0)  # warm-up
+    trajectories: list[list[int]] = []
+    t0 = time.perf_counter()
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=ep)
+        actions: list[int] = []
+        done = False
+        while not done:
+            legal = np.flatnonzero(obs["action_mask"])
+            a = int(legal[rng.integers(legal.size)])
+            actions.append(a)
+            obs, _, term, trunc, _ = env.step(a)
+            done = term or trunc
+        trajectories.append(actions)
+    t_policy = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for ep, actions in enumerate(trajectories):
+        env.reset(seed=ep)
+        for a in actions:
+            env.step(a)
+    t_env = time.perf_counter() - t0
+    return trajectories, t_policy, t_env
+
+
 def _jobshop_rows(instance: str, episodes: int, builder: str) -> list[dict[str, Any]]:
     import gymnasium as gym
 
@@ -35,31 +64,9 @@ def _jobshop_rows(instance: str, episodes: int, builder: str) -> list[dict[str, 
     from schedgym.envs.jobshop.state import JobShopState
 
     env = gym.make("schedgym/JobShop-v0", instance=instance, schedule_builder=builder).unwrapped
-    rng = np.random.default_rng(0)
     n_ops = env.n_jobs * env.n_machines
-    # warm-up
-    obs, _ = env.reset(seed=0)
-    # 1) env + random masked policy, recording the actions
-    trajectories: list[list[int]] = []
-    t0 = time.perf_counter()
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=ep)
-        actions = []
-        done = False
-        while not done:
-            legal = np.flatnonzero(obs["action_mask"])
-            a = int(legal[rng.integers(legal.size)])
-            actions.append(a)
-            obs, _, done, _, _ = env.step(a)
-        trajectories.append(actions)
-    t_policy = time.perf_counter() - t0
-    # 2) env only: replay the same actions
-    t0 = time.perf_counter()
-    for ep, actions in enumerate(trajectories):
-        env.reset(seed=ep)
-        for a in actions:
-            env.step(a)
-    t_env = time.perf_counter() - t0
+    # 1) env + random masked policy, recording the actions; 2) env only: the same actions replayed
+    trajectories, t_policy, t_env = time_random_rollouts(env, episodes)
     # 3) simulator only: the same schedules on the bare state
     inst = env.instance
     m = inst.n_machines

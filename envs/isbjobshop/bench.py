@@ -29,35 +29,14 @@ def _instance() -> Any:
 
 def bench_rows(episodes: int = 100, shutdown_prob: float = 0.05) -> list[dict[str, Any]]:
     """Measure the env on a 10x10 blocking + interruption instance; returns rows for ``schedgym-bench``."""
+    from ...eval.bench import time_random_rollouts
     from .env import ISBJobShopEnv
     from .state import ISBJobShopState
 
     inst = _instance()
     env = ISBJobShopEnv(instance=inst, shutdown_prob=shutdown_prob)
-    rng = np.random.default_rng(0)
-    env.reset(seed=0)
-    trajectories: list[list[int]] = []
-    steps = 0
-    t0 = time.perf_counter()
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=ep)
-        actions: list[int] = []
-        done = False
-        while not done:
-            legal = np.flatnonzero(obs["action_mask"])
-            a = int(legal[rng.integers(legal.size)])
-            actions.append(a)
-            obs, _, term, trunc, _ = env.step(a)
-            done = term or trunc
-        steps += len(actions)
-        trajectories.append(actions)
-    t_policy = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for ep, actions in enumerate(trajectories):
-        env.reset(seed=ep)
-        for a in actions:
-            env.step(a)
-    t_env = time.perf_counter() - t0
+    trajectories, t_policy, t_env = time_random_rollouts(env, episodes)
+    steps = sum(len(actions) for actions in trajectories)
     # simulator only: same seeds -> same realizations; same decisions
     m = inst.n_machines
     t0 = time.perf_counter()
