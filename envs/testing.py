@@ -23,6 +23,12 @@ from .core import OBS_KEYS, GraphSchedulingEnv, IllegalActionError, graph_spec_o
 EnvFactory = Union[Callable[[], gym.Env], str]
 
 
+def _require(condition: Any, message: str) -> None:
+    """Raise ``AssertionError(message)`` unless ``condition`` (works under ``python -O`` too)."""
+    if not condition:
+        raise AssertionError(message)
+
+
 def _make(factory: EnvFactory, **kwargs: Any) -> gym.Env:
     if isinstance(factory, str):
         import schedgym.envs  # noqa: F401  (registers the ids)
@@ -33,7 +39,7 @@ def _make(factory: EnvFactory, **kwargs: Any) -> gym.Env:
 
 def _base(env: gym.Env) -> GraphSchedulingEnv:
     base = env.unwrapped
-    assert isinstance(base, GraphSchedulingEnv), f"{type(base).__name__} is not a GraphSchedulingEnv"
+    _require(isinstance(base, GraphSchedulingEnv), f"{type(base).__name__} is not a GraphSchedulingEnv")
     return base
 
 
@@ -51,15 +57,16 @@ def check_gymnasium_api(factory: EnvFactory) -> None:
 def check_observation_contract(obs: dict[str, np.ndarray], info: dict[str, Any], env: gym.Env) -> None:
     """One observation obeys the contract: keys, shapes, padding, mask agreement."""
     base = _base(env)
-    assert set(OBS_KEYS) <= set(obs), f"observation lacks keys {set(OBS_KEYS) - set(obs)}"
-    assert env.observation_space.contains(obs), "observation outside observation_space"
+    _require(set(OBS_KEYS) <= set(obs), f"observation lacks keys {set(OBS_KEYS) - set(obs)}")
+    _require(env.observation_space.contains(obs), "observation outside observation_space")
     spec = graph_spec_of(env.observation_space)
     n, e = int(obs["n_nodes"][0]), int(obs["n_edges"][0])
-    assert 0 < n <= spec.max_nodes and 0 <= e <= spec.max_edges
+    _require(0 < n <= spec.max_nodes and 0 <= e <= spec.max_edges,
+             f"n_nodes={n} / n_edges={e} outside 1..{spec.max_nodes} / 0..{spec.max_edges}")
     ei = obs["edge_index"][:, :e]
-    assert (ei < n).all(), "an edge points at a padding node"
+    _require((ei < n).all(), "an edge points at a padding node")
     mask = obs["action_mask"]
-    assert not mask[n:].any(), "a padding node is marked legal"
+    _require(not mask[n:].any(), "a padding node is marked legal")
     np.testing.assert_array_equal(mask, info["action_mask"], err_msg="obs and info masks differ")
     np.testing.assert_array_equal(mask.astype(bool), base.action_masks(), err_msg="action_masks() differs")
 
@@ -70,7 +77,7 @@ def _rollout(env: gym.Env, seed: int, policy_seed: int, max_steps: int) -> tuple
     actions, rewards = [], []
     for _ in range(max_steps):
         legal = np.flatnonzero(obs["action_mask"])
-        assert legal.size > 0, "no legal action in a non-terminal state"
+        _require(legal.size > 0, "no legal action in a non-terminal state")
         a = int(legal[rng.integers(legal.size)])
         obs, r, term, trunc, info = env.step(a)
         actions.append(a)
@@ -94,9 +101,9 @@ def check_determinism(factory: EnvFactory, seeds: tuple[int, ...] = (0, 1), max_
             a = int(legal[rng.integers(legal.size)])
             oa, ra, ta, tra, ia = env_a.step(a)
             ob, rb, tb, trb, ib = env_b.step(a)
-            assert ra == rb and ta == tb and tra == trb, f"seed {seed}, step {step}: reward/termination differ"
+            _require(ra == rb and ta == tb and tra == trb, f"seed {seed}, step {step}: reward/termination differ")
             if ta or tra:
-                assert ia["metrics"] == ib["metrics"], f"seed {seed}: metrics differ"
+                _require(ia["metrics"] == ib["metrics"], f"seed {seed}: metrics differ")
                 break
         env_a.close()
         env_b.close()
@@ -120,7 +127,7 @@ def check_pickling(factory: EnvFactory, steps: int = 5) -> None:
         o2, r2, t2, tr2, _ = clone.step(a)
         for k in OBS_KEYS:
             np.testing.assert_array_equal(o1[k], o2[k], err_msg=f"unpickled env diverges on {k!r}")
-        assert (r1, t1, tr1) == (r2, t2, tr2)
+        _require((r1, t1, tr1) == (r2, t2, tr2), "unpickled env diverges on reward or termination")
         obs = o1
         if t1 or tr1:
             break
@@ -142,18 +149,18 @@ def check_random_masked_steps(
         if steps % check_obs_every == 0:
             check_observation_contract(obs, info, env)
         legal = np.flatnonzero(obs["action_mask"])
-        assert legal.size > 0, f"episode {episode}: no legal action at step {steps}"
+        _require(legal.size > 0, f"episode {episode}: no legal action at step {steps}")
         obs, reward, term, trunc, info = env.step(int(legal[rng.integers(legal.size)]))
-        assert np.isfinite(reward), f"episode {episode}: non-finite reward {reward}"
+        _require(np.isfinite(reward), f"episode {episode}: non-finite reward {reward}")
         steps += 1
         if term or trunc:
-            assert "metrics" in info and "solution" in info, "episode end without info['metrics'] / ['solution']"
-            assert objective in info["metrics"], f"metrics lack the objective {objective!r}"
+            _require("metrics" in info and "solution" in info, "episode end without info['metrics'] / ['solution']")
+            _require(objective in info["metrics"], f"metrics lack the objective {objective!r}")
             if validate and term:
                 value = base.validate_solution(info["solution"])
-                assert np.isclose(value, info["metrics"][objective]), (
+                _require(np.isclose(value, info["metrics"][objective]), (
                     f"validator's {objective} {value} != reported {info['metrics'][objective]}"
-                )
+                ))
             finished += 1
             episode += 1
             obs, info = env.reset(seed=episode % max(seeds, 1) + 1000 * (episode // max(seeds, 1)))
@@ -171,7 +178,7 @@ def check_illegal_action(factory: EnvFactory) -> None:
         try:
             env.step(bad)
         except IllegalActionError as exc:
-            assert str(bad) in str(exc), f"error does not name the action {bad}: {exc}"
+            _require(str(bad) in str(exc), f"error does not name the action {bad}: {exc}")
         else:  # pragma: no cover - failure path
             raise AssertionError(f"illegal action {bad} was accepted")
     np.testing.assert_array_equal(base.action_masks(), obs["action_mask"].astype(bool), err_msg="state changed")
