@@ -111,6 +111,9 @@ def test_checkpoint_is_a_policy(tmp_path: Path, env_id: str) -> None:
     rk = run_episode(env, best, seed=3)
     assert rk.validated_objective is not None and rk.extra["k"] == 4
     assert rk.objective == pytest.approx(rk.extra["best_of_k"])
+    # rollout 0 is the greedy episode, so best-of-k is never worse than greedy
+    assert rk.extra["greedy"] == pytest.approx(r1.objective)
+    assert not env.unwrapped.objective.better(r1.objective, rk.objective)
     sampled = make_policy(f"gnn:{path}#sample")
     assert run_episode(env, sampled, seed=1).validated_objective is not None
 

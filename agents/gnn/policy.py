@@ -7,9 +7,10 @@ keywords or after a ``#`` in the variant, joined by ``&`` (``"gnn:runs/x/best.pt
 * ``sample=True`` — sample each action from the policy (seeded by ``reset(seed=...)``);
 * ``threads=<n>`` — torch intra-op threads (default 1: per-step graphs are small, and more threads
   only oversubscribe a busy machine; note this sets the process-wide torch setting);
-* ``k=<n>`` (n > 1) — best of ``n`` sampled schedules: at ``reset`` the policy rolls out ``n`` sampled
-  episodes on copies of the environment (batched through the network), keeps the one with the best
-  objective and replays it, so the evaluation loop still validates one ordinary episode.
+* ``k=<n>`` (n > 1) — best of ``n`` schedules, the greedy one and ``n - 1`` sampled ones (so it is never
+  worse than greedy): at ``reset`` the policy rolls out the ``n`` episodes on copies of the environment
+  in lockstep (batched through the network), keeps the one with the best objective and replays it, so
+  the evaluation loop still validates one ordinary episode.
 
 ``env_kwargs`` carries the env kwargs the policy was trained with that an evaluation must reuse (e.g.
 the job shop's ``schedule_builder``), from the checkpoint's ``policy_env_kwargs``.
@@ -115,7 +116,8 @@ class GNNPolicy(BasePolicy):
             self._plan = self._best_of_k(env)
 
     def _best_of_k(self, env: gym.Env) -> list[int]:
-        """Roll out ``k`` sampled episodes on copies of ``env`` in lockstep; the actions of the best."""
+        """Roll out the greedy and ``k - 1`` sampled episodes on copies of ``env`` in lockstep; the actions
+        of the best (rollout 0 is the greedy one)."""
         obj = env.objective
         envs = [copy.deepcopy(env) for _ in range(self.k)]
         obs = [e.graph.snapshot() for e in envs]
@@ -124,7 +126,10 @@ class GNNPolicy(BasePolicy):
         active = list(range(self.k))
         while active:
             batch = {key: np.stack([obs[i][key] for i in active]) for key in obs[active[0]]}
-            chosen = self._choose(self._logits(batch), sample=True)
+            logits = self._logits(batch)
+            chosen = self._choose(logits, sample=True)
+            if active[0] == 0:  # rollout 0 stays greedy
+                chosen[0] = int(logits[0].argmax())
             still = []
             for i, a in zip(active, chosen):
                 o, _, term, trunc, info = envs[i].step(int(a))
@@ -139,7 +144,8 @@ class GNNPolicy(BasePolicy):
         for i in range(1, self.k):
             if obj.better(results[i], results[best]):  # type: ignore[arg-type]
                 best = i
-        self.episode_extra = {"k": self.k, "best_of_k": results[best], "worst_of_k": max(results) if obj.sense == "min" else min(results)}
+        self.episode_extra = {"k": self.k, "best_of_k": results[best], "greedy": results[0],
+                              "worst_of_k": max(results) if obj.sense == "min" else min(results)}
         return actions[best]
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
