@@ -170,3 +170,16 @@ def test_resume_after_interruption(tmp_path: Path, monkeypatch) -> None:
     assert load_checkpoint(run_dir / "last.pt")[1]["timesteps"] == 256
     with pytest.raises(ConfigError, match="already holds a run"):
         train(tiny_config("schedgym/JobShop-v0", run_dir, extra), run_dir, resume=False)
+
+
+def test_model_config_schema_mirrors_gnn_config() -> None:
+    """train.config.ModelConfig (mutable, for OmegaConf overrides) must mirror the frozen GNNConfig."""
+    import dataclasses
+
+    from schedgym.agents.gnn.model import GNNConfig
+    from schedgym.train.config import ModelConfig
+
+    def fields(cls):
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    assert fields(ModelConfig) == fields(GNNConfig)

@@ -55,6 +55,27 @@ def check_env_config(cfg: DictConfig) -> gym.Env:
         raise ConfigError(f"env.kwargs: {exc}") from None
 
 
+def load_resume_state(run_dir: Path, required: Path, resume: bool) -> dict[str, Any] | None:
+    """The saved trainer state of ``run_dir`` when resuming (``None`` for a fresh run); raises if the
+    backend's own checkpoint ``required`` (a file or folder) or the trainer state is missing."""
+    if not resume:
+        return None
+    state_file = run_dir / "checkpoints" / "trainer_state.pt"
+    if not state_file.is_file() or not required.exists():
+        raise FileNotFoundError(f"cannot resume {run_dir}: no checkpoint ({required.name}) in {required.parent}")
+    return torch.load(state_file, weights_only=False)
+
+
+def make_validator(cfg: DictConfig, saved: dict[str, Any] | None) -> "Validator":
+    """A :class:`Validator` whose baseline objectives come from ``saved`` when resuming (else computed)."""
+    validator = Validator(cfg)
+    if saved is not None and saved.get("baselines") is not None:
+        validator.baseline_objectives = saved["baselines"]
+    else:
+        validator.compute_baselines()
+    return validator
+
+
 @dataclass
 class Validator:
     """Greedy episodes of the current module on a fixed set of seeds; the gap to baselines."""

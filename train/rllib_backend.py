@@ -22,7 +22,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ..agents.gnn.model import GNNConfig, GraphActorCritic
-from .common import MetricLog, Validator, env_kwargs, make_env, rng_state, set_rng_state, write_gnn_checkpoint
+from .common import (
+    MetricLog,
+    env_kwargs,
+    load_resume_state,
+    make_env,
+    make_validator,
+    rng_state,
+    set_rng_state,
+    write_gnn_checkpoint,
+)
 
 
 def build_algo_config(cfg: DictConfig, observation_space: Any) -> Any:
@@ -112,16 +121,8 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
     torch.set_num_threads(int(cfg.trainer.torch_threads))
     ckpt_dir = run_dir / "checkpoints"
     state_file = ckpt_dir / "trainer_state.pt"
-    saved: dict[str, Any] | None = None
-    if resume:
-        if not state_file.is_file() or not (ckpt_dir / "rllib").is_dir():
-            raise FileNotFoundError(f"cannot resume {run_dir}: no RLlib checkpoint in {ckpt_dir}")
-        saved = torch.load(state_file, weights_only=False)
-    validator = Validator(cfg)
-    if saved is not None and saved.get("baselines") is not None:
-        validator.baseline_objectives = saved["baselines"]
-    else:
-        validator.compute_baselines()
+    saved = load_resume_state(run_dir, ckpt_dir / "rllib", resume)
+    validator = make_validator(cfg, saved)
     env = make_env(cfg.env.id, env_kwargs(cfg))
     space = env.observation_space
     env.close()

@@ -27,7 +27,17 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from .common import MetricLog, Validator, env_kwargs, make_env, rng_state, set_rng_state, write_gnn_checkpoint
+from .common import (
+    MetricLog,
+    Validator,
+    env_kwargs,
+    load_resume_state,
+    make_env,
+    make_validator,
+    rng_state,
+    set_rng_state,
+    write_gnn_checkpoint,
+)
 
 
 class _EnvFactory:
@@ -177,17 +187,8 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
 
     torch.set_num_threads(int(cfg.trainer.torch_threads))
     ckpt_dir = run_dir / "checkpoints"
-    state_file = ckpt_dir / "trainer_state.pt"
-    saved: dict[str, Any] | None = None
-    if resume:
-        if not state_file.is_file() or not (ckpt_dir / "last.zip").is_file():
-            raise FileNotFoundError(f"cannot resume {run_dir}: no checkpoint in {ckpt_dir}")
-        saved = torch.load(state_file, weights_only=False)
-    validator = Validator(cfg)
-    if saved is not None and saved.get("baselines") is not None:
-        validator.baseline_objectives = saved["baselines"]
-    else:
-        validator.compute_baselines()
+    saved = load_resume_state(run_dir, ckpt_dir / "last.zip", resume)
+    validator = make_validator(cfg, saved)
     log = MetricLog(cfg, run_dir, resume_id=saved.get("wandb_id") if saved else None)
     venv = build_vec_env(cfg)
     ppo = cfg.agent.ppo
