@@ -77,6 +77,18 @@ class _SequenceReplay(BasePolicy):
         self.deviations = 0
         self.seed = seed or 0
 
+    def _adopt(self, res: Any) -> None:
+        """Keep a solver result: its plan to replay and its status for the results row."""
+        self.result = res
+        self._set_plan(res)
+        self.episode_extra = {
+            "optimal": res.optimal,
+            "solver_status": res.status,
+            "solver_makespan": res.makespan,
+            "solver_lower_bound": res.lower_bound,
+            "solver_time_s": res.wall_time_s,
+        }
+
     def _set_plan(self, result: ISBSolveResult) -> None:
         inst = self.env.instance
         self._seq = result.machine_sequences(inst)
@@ -138,15 +150,7 @@ class CPSatBlockingPolicy(_SequenceReplay):
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
         res = solve_blocking(env.instance, self.time_limit_s, self.workers, seed=self.seed, warm_start=self.warm_start)
-        self.result = res
-        self._set_plan(res)
-        self.episode_extra = {
-            "optimal": res.optimal,
-            "solver_status": res.status,
-            "solver_makespan": res.makespan,
-            "solver_lower_bound": res.lower_bound,
-            "solver_time_s": res.wall_time_s,
-        }
+        self._adopt(res)
 
 
 class ClairvoyantPolicy(_SequenceReplay):
@@ -161,15 +165,7 @@ class ClairvoyantPolicy(_SequenceReplay):
         if st.t != 0 or st.n_started:
             raise ValueError("isb-clairvoyant solves at the start of an episode (t=0, nothing started)")
         res = solve_clairvoyant(st, self.time_limit_s, self.workers, seed=self.seed)
-        self.result = res
-        self._set_plan(res)
-        self.episode_extra = {
-            "optimal": res.optimal,
-            "solver_status": res.status,
-            "solver_makespan": res.makespan,
-            "solver_lower_bound": res.lower_bound,
-            "solver_time_s": res.wall_time_s,
-        }
+        self._adopt(res)
 
 
 def solve_clairvoyant(state: ISBJobShopState, time_limit_s: float = 10.0, workers: int = 2,

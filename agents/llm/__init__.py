@@ -51,17 +51,23 @@ def _order(name: str, order: str, strict: bool = False, oracle: bool = False):
         env_kwargs: dict[str, Any] = {"preempt_order": order}
         label = name
         if variant:
-            try:
-                budget = int(variant)
-            except ValueError:
-                raise ValueError(f"policy {name!r} takes a token budget as variant (e.g. {name}:512), got {variant!r}") from None
-            if budget < 1:
-                raise ValueError(f"token budget must be >= 1, got {budget}")
+            budget = _token_budget(name, variant, f"a token budget as variant (e.g. {name}:512)")
             env_kwargs.update(chunked_prefill=True, batching="mixed", token_budget=budget)
             label = f"{name}:{budget}"
         return OrderPolicy(label, order, strict=strict, oracle=oracle, env_kwargs=env_kwargs)
 
     return make
+
+
+def _token_budget(name: str, variant: str, expected: str) -> int:
+    """A policy variant read as a chunked-prefill token budget (>= 1); errors say what ``name`` takes."""
+    try:
+        budget = int(variant)
+    except ValueError:
+        raise ValueError(f"policy {name!r} takes {expected}, got {variant!r}") from None
+    if budget < 1:
+        raise ValueError(f"token budget must be >= 1, got {budget}")
+    return budget
 
 
 def _mlfq(variant: str | None = None, **_: Any) -> OrderPolicy:
@@ -72,12 +78,7 @@ def _mlfq(variant: str | None = None, **_: Any) -> OrderPolicy:
         env_kwargs["proactive_preemption"] = False
         name = "mlfq:nopreempt"
     elif variant:
-        try:
-            budget = int(variant)
-        except ValueError:
-            raise ValueError(f"mlfq takes 'nopreempt' or a token budget as variant, got {variant!r}") from None
-        if budget < 1:
-            raise ValueError(f"token budget must be >= 1, got {budget}")
+        budget = _token_budget("mlfq", variant, "'nopreempt' or a token budget as variant")
         env_kwargs.update(chunked_prefill=True, batching="mixed", token_budget=budget)
         name = f"mlfq:{budget}"
     return OrderPolicy(name, "mlfq", env_kwargs=env_kwargs)
