@@ -83,8 +83,17 @@ class GraphSpec:
     n_node_types: int
     n_edge_types: int
     global_features: int
+    #: what each column of ``nodes`` means (length ``node_features``); travels with GNN checkpoints, so
+    #: a policy is refused on an env whose features differ in meaning, not only in count
+    node_feature_names: tuple[str, ...] = ()
+    #: what each entry of ``globals`` means (length ``global_features``)
+    global_feature_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for names, count, what in ((self.node_feature_names, self.node_features, "node_feature_names"),
+                                   (self.global_feature_names, self.global_features, "global_feature_names")):
+            if names and len(names) != count:
+                raise ValueError(f"GraphSpec.{what} has {len(names)} names for {count} features")
         for field in ("max_nodes", "max_edges", "node_features", "n_node_types", "n_edge_types"):
             if getattr(self, field) < 1:
                 raise ValueError(f"GraphSpec.{field} must be >= 1, got {getattr(self, field)}")
@@ -222,6 +231,15 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
 
     graph: GraphObservation
     _done: bool = True
+
+    def _init_render(self, render_mode: str | None) -> None:
+        """Check and store ``render_mode`` (one of ``metadata["render_modes"]`` or None)."""
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"{type(self).__name__}: render_mode must be one of {self.metadata['render_modes']} or None, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
 
     def _init_graph(self, spec: GraphSpec) -> None:
         self.graph_spec = spec
