@@ -25,6 +25,13 @@ class PolicyError(ValueError):
     """A policy spec that cannot be built: unknown name, bad option, missing checkpoint, wrong env."""
 
 
+class UnknownPolicyError(PolicyError, KeyError):
+    """No policy of that name (also a ``KeyError``, as a failed lookup)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     """A parsed policy spec: ``name`` and the ``option`` after the first colon (None if absent)."""

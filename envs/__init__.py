@@ -2,6 +2,7 @@
 
 Every environment follows one contract (:mod:`schedgym.envs.core`): a padded graph observation, an
 action that picks a node, the mask given three ways, metrics and a checkable solution at episode end.
+The ids come from the domain manifests (:mod:`schedgym.envs.domains`); nothing here names a domain.
 """
 
 from __future__ import annotations
@@ -17,28 +18,35 @@ from .core import (
     graph_observation_space,
     graph_spec_of,
 )
+from .domain import Domain, EnvEntry
+from .domains import domain, domain_of, domains
 
-#: every id this package registers: id -> (entry point, default kwargs). Each domain adds its own lines.
-ENV_IDS: dict[str, tuple[str, dict]] = {
-    "schedgym/JobShop-v0": ("schedgym.envs.jobshop.env:JobShopEnv", {}),
-    "schedgym/LLMServe-v0": ("schedgym.envs.llm.env:LLMServeEnv", {}),
-    "schedgym/LLMCluster-v0": ("schedgym.envs.llm.cluster_env:LLMClusterEnv", {}),
-    "schedgym/ISBJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"shutdown_prob": 0.05}),
-    "schedgym/BlockingJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"shutdown_prob": 0.0}),
-    "schedgym/InterruptJobShop-v0": ("schedgym.envs.isbjobshop.env:ISBJobShopEnv", {"blocking": False, "shutdown_prob": 0.05}),
-}
 
-for _env_id, (_entry, _kwargs) in ENV_IDS.items():
-    if _env_id not in registry:
-        register(id=_env_id, entry_point=_entry, kwargs=dict(_kwargs))
+def _register_all() -> dict[str, tuple[str, dict]]:
+    declared: dict[str, tuple[str, dict]] = {}
+    for d in domains():
+        for env_id, entry in d.env_ids.items():
+            declared[env_id] = (entry.entry_point, dict(entry.kwargs))
+            if env_id not in registry:
+                register(id=env_id, entry_point=entry.entry_point, kwargs=dict(entry.kwargs))
+    return declared
+
+
+#: every id registered from the manifests: id -> (entry point, default kwargs)
+ENV_IDS: dict[str, tuple[str, dict]] = _register_all()
 
 __all__ = [
+    "Domain",
     "ENV_IDS",
+    "EnvEntry",
     "EpisodeOverError",
     "GraphSchedulingEnv",
     "GraphSpec",
     "IllegalActionError",
     "Objective",
+    "domain",
+    "domain_of",
+    "domains",
     "graph_observation_space",
     "graph_spec_of",
 ]

@@ -5,7 +5,8 @@ Usage (OmegaConf ``key=value`` overrides; lists in brackets)::
     schedgym-eval suite=taillard-15x15
     schedgym-eval suite=[ft06,lawrence-10x5] policies=[mwkr:nondelay,cpsat:10] seeds=[0] out=runs/eval/small
     schedgym-eval suite=taillard-15x15 policies=[mwkr:nondelay,gnn:runs/train/x/best.pt]
-    schedgym-eval show=true                         # the shipped suites and policies
+    schedgym-eval show=true                         # the domains, suites and policies
+    schedgym-eval --help                            # every key, its type, default and meaning
 
 Writes ``<out>/config.yaml``, ``<out>/results.csv`` (one row per suite x case x policy x seed:
 objective, reference, gap, validated, wall time, metrics), ``<out>/leaderboard.md`` and any plots
@@ -21,54 +22,81 @@ from pathlib import Path
 from typing import Any, Optional
 
 from omegaconf import MISSING, OmegaConf
-from omegaconf.errors import ConfigKeyError, ValidationError
+
+from ..agents.spec import PolicyError
+from ..configs.grammar import UsageError, parse_overrides, run_cli
+from ..envs.data import DATA_MIRROR_ENV
 
 
 @dataclass
 class EvalConfig:
-    suite: Any = MISSING  # a suite name, a path to a suite YAML, or a list of them
-    policies: Optional[list[str]] = None  # default: each suite's own list
-    seeds: Optional[list[int]] = None  # default: each suite's own seeds
+    suite: Any = MISSING  # a suite name, a path to a suite YAML, or a list of them (see show=true)
+    policies: Optional[list[str]] = None  # policy specs (default: each suite's own list), e.g. [mwkr:nondelay,cpsat:10]
+    seeds: Optional[list[int]] = None  # episode seeds (default: each suite's own seeds)
     cases: Optional[list[str]] = None  # restrict to these case names
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # extra env kwargs for every case, e.g. env_kwargs.reward=sparse
-    out: Optional[str] = None  # default: runs/eval/<suite names>
+    out: Optional[str] = None  # output folder (default: runs/eval/<suite names>)
     resume: bool = True  # skip rows already in <out>/results.csv
-    jsplib_mirror: Optional[str] = None  # folder holding JSPLIB's instances/ (sets SCHEDGYM_JSPLIB_MIRROR)
-    progress: bool = True
-    show: bool = False  # print the shipped suites and policies, then exit
-    print_leaderboard: bool = True
+    data_mirror: Optional[str] = None  # folder laid out like the shared data (jsplib/, azure-llm-2023/, ...); sets SCHEDGYM_DATA_MIRROR
+    progress: bool = True  # a progress bar
+    show: bool = False  # print the domains, their env ids, suites and policies, then exit
+    print_leaderboard: bool = True  # print the leaderboard at the end
+
+
+SUMMARY = ("Run policies over evaluation suites, validate every solution with the domain's validator, and write "
+           "results.csv, leaderboard.md and the suites' plots.")
+EXAMPLES = (
+    "show=true",
+    "suite=taillard-15x15",
+    "suite=[ft06,lawrence-10x5] policies=[mwkr:nondelay,cpsat:10] seeds=[0] out=runs/eval/small",
+    "suite=taillard-15x15 policies=[mwkr:nondelay,gnn:runs/train/x/best.pt]",
+    "suite=ft06 policies=[my_pkg.policies:make_policy]",
+)
 
 
 def parse_config(argv: list[str]) -> EvalConfig:
-    """Parse ``key=value`` overrides into an :class:`EvalConfig`; unknown keys and bad types raise."""
-    schema = OmegaConf.structured(EvalConfig)
-    bad = [a for a in argv if "=" not in a]
-    if bad:
-        raise SystemExit(f"schedgym-eval: arguments must be key=value, got {bad}; keys: {list(EvalConfig.__dataclass_fields__)}")
-    try:
-        cfg = OmegaConf.merge(schema, OmegaConf.from_dotlist(argv))
-    except (ConfigKeyError, ValidationError) as exc:
-        key = getattr(exc, "full_key", None) or "?"
-        msg = str(exc).split("\n")[0]
-        raise SystemExit(f"schedgym-eval: bad override for key {key!r}: {msg}") from None
+    """Parse ``key=value`` overrides into an :class:`EvalConfig`; raises :class:`UsageError` naming the key."""
+    cfg = parse_overrides("schedgym-eval", argv, EvalConfig, SUMMARY, EXAMPLES)
     if not cfg.show and OmegaConf.is_missing(cfg, "suite"):
-        raise SystemExit("schedgym-eval: suite=<name> is required (schedgym-eval show=true shows the suites)")
+        raise UsageError("key 'suite' is required: suite=<name> (schedgym-eval show=true lists them)")
     return cfg  # type: ignore[return-value]
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    cfg = parse_config(argv)
-    from ..agents.registry import policy_factories
-    from .suites import suite_names
+    return run_cli("schedgym-eval", lambda: _main(list(sys.argv[1:] if argv is None else argv)),
+                   usage_errors=(PolicyError,))
 
+
+def _main(argv: list[str]) -> int:
+    cfg = parse_config(argv)
     if cfg.show:
-        print("suites:  ", ", ".join(suite_names()))
-        print("policies:", ", ".join(sorted(policy_factories())))
+        print(show_text())
         return 0
-    if cfg.jsplib_mirror:
-        os.environ["SCHEDGYM_JSPLIB_MIRROR"] = str(Path(cfg.jsplib_mirror).resolve())
+    if cfg.data_mirror:
+        os.environ[DATA_MIRROR_ENV] = str(Path(cfg.data_mirror).resolve())
     return evaluate(cfg)
+
+
+def show_text() -> str:
+    """The domains (from their manifests) with their env ids, suites and docs, and every policy."""
+    from ..agents.registry import policy_entries, serves
+    from ..envs.domains import domains
+
+    entries = policy_entries()
+    lines: list[str] = []
+    for d in domains():
+        lines.append(f"{d.name}: {d.title}  (docs: {d.docs})")
+        for env_id, entry in d.env_ids.items():
+            lines.append(f"  {env_id}: {entry.summary}")
+        lines.append(f"  suites: {', '.join(d.suites) or '-'}")
+        mine = sorted(n for n, e in entries.items() if e.env_ids != ("*",) and any(serves(e, i) for i in d.env_ids))
+        lines.append(f"  policies: {', '.join(mine) or '-'}")
+    lines.append("policies (name[:option]  kind  what; option):")
+    for name, e in sorted(entries.items()):
+        option = f"; option: {e.options}" if e.options else ""
+        lines.append(f"  {name:<16} {e.kind:<8} {e.summary}{option}")
+    lines.append("your own: policies=[pkg.module:factory[:option]] or the 'schedgym.policies' entry-point group")
+    return "\n".join(lines)
 
 
 def evaluate(cfg: EvalConfig) -> int:
@@ -82,7 +110,7 @@ def evaluate(cfg: EvalConfig) -> int:
     try:
         suites = [load_suite(str(s)) for s in suite_args]
     except (KeyError, ValueError) as exc:
-        raise SystemExit(f"schedgym-eval: {exc.args[0] if exc.args else exc}") from None
+        raise UsageError(f"key 'suite': {exc.args[0] if exc.args else exc}") from None
     if cfg.env_kwargs:
         extra = OmegaConf.to_container(cfg.env_kwargs, resolve=True)
         for s in suites:
@@ -94,10 +122,10 @@ def evaluate(cfg: EvalConfig) -> int:
         jobs = plan(suites, list(cfg.policies) if cfg.policies else None,
                     [int(s) for s in cfg.seeds] if cfg.seeds is not None else None,
                     list(cfg.cases) if cfg.cases else None)
-        for name in sorted({j.policy for j in jobs}):
-            make_policy(name)
     except (KeyError, ValueError) as exc:
-        raise SystemExit(f"schedgym-eval: {exc.args[0] if exc.args else exc}") from None
+        raise UsageError(f"key 'cases': {exc.args[0] if exc.args else exc}") from None
+    for env_id, name in sorted({(j.suite.env_id, j.policy) for j in jobs}):
+        make_policy(name, env_id=env_id)  # PolicyError: one line naming the policy
     out = Path(cfg.out or os.path.join("runs", "eval", "+".join(s.name for s in suites)))
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))

@@ -22,6 +22,7 @@ import gymnasium as gym
 
 from ..agents.base import run_episode
 from ..agents.registry import make_policy
+from ..agents.spec import check_env_kwargs
 from .suites import Case, Suite
 
 BASE_COLUMNS = [
@@ -85,8 +86,9 @@ def run_job(job: Job) -> dict[str, Any]:
     }
     t0 = time.perf_counter()
     try:
-        policy = make_policy(job.policy)
-        kwargs = {**suite.env_kwargs, **case.env_kwargs, **policy.env_kwargs}
+        policy = make_policy(job.policy, env_id=suite.env_id)
+        kwargs = check_env_kwargs(job.policy, policy.env_kwargs, {**suite.env_kwargs, **case.env_kwargs},
+                                  given_by=f"suite {suite.name!r} (case {case.name!r}) or the env_kwargs override")
         env = gym.make(suite.env_id, **kwargs)
         objective = env.unwrapped.objective
         row.update(objective_name=objective.name, sense=objective.sense)

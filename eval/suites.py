@@ -67,6 +67,16 @@ def load_callable(path: str, where: str) -> Callable[..., Any]:
         raise ValueError(f"{where}: {module_name!r} has no attribute {attr!r}") from None
 
 
+def _domain_reference(env_id: str, where: str) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
+    """The reference lookup of the env's domain (from its manifest) when a suite names none."""
+    from ..envs.domains import domain_of
+
+    try:
+        return domain_of(env_id).reference_function()
+    except KeyError:
+        raise ValueError(f"{where}: env_id {env_id!r} is not declared by any domain") from None
+
+
 def _suites_dir() -> Path:
     return Path(str(resources.files("schedgym.configs").joinpath("suites")))
 
@@ -119,7 +129,8 @@ def load_suite(name_or_path: str) -> Suite:
         policies=[str(p) for p in raw.get("policies") or []],
         seeds=[int(s) for s in raw.get("seeds") or [0]],
         env_kwargs=dict(raw.get("env_kwargs") or {}),
-        reference=load_callable(raw["reference"], f"{where}: reference") if raw.get("reference") else None,
+        reference=(load_callable(raw["reference"], f"{where}: reference") if raw.get("reference")
+                   else _domain_reference(str(raw["env_id"]), where)),
         leaderboard_metrics=[str(m) for m in raw.get("leaderboard_metrics") or []],
         plot=load_callable(raw["plot"], f"{where}: plot") if raw.get("plot") else None,
         source=where,

@@ -20,7 +20,8 @@ TA_100x20_KNOWN = {"ta73": 5568}
 
 def main(root: str) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from schedgym.envs.jobshop.instance import parse_standard, taillard_instance
+    from schedgym.envs.jobshop.formats import parse_standard
+    from schedgym.envs.jobshop.taillard import taillard_instance
 
     base = Path(root)
     entries = {}

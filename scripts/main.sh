@@ -12,7 +12,7 @@ OUT=${OUT:-runs/main}
 if [ -f "$OUT/train/best.pt" ]; then
   echo "reusing the trained policy in $OUT/train (delete it or set OUT=... to train again)"
 else
-  .venv/bin/schedgym-train --preset jobshop-small run_dir="$OUT/train"
+  .venv/bin/schedgym-train preset=jobshop-small run_dir="$OUT/train"
 fi
 RULES="spt:nondelay,lpt:nondelay,mwkr:nondelay,lwkr:nondelay,mopnr:nondelay,fifo:nondelay,fdd-mwkr:nondelay"
 RULES="$RULES,spt:active,lpt:active,mwkr:active,lwkr:active,mopnr:active,fifo:active,fdd-mwkr:active"

@@ -8,7 +8,7 @@ import pytest
 
 import schedgym.envs
 from schedgym.envs import testing
-from schedgym.envs.graph import stack_observations, to_pyg, to_pyg_batch
+from schedgym.agents.gnn.graph import stack_observations, to_pyg, to_pyg_batch
 
 ENV_IDS = [env_id for env_id in gym.registry if env_id.startswith("schedgym/")]
 

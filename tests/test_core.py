@@ -16,7 +16,7 @@ from schedgym.envs.core import (
     graph_observation_space,
     graph_spec_of,
 )
-from schedgym.envs.graph import stack_observations, to_pyg_batch
+from schedgym.agents.gnn.graph import stack_observations, to_pyg_batch
 
 
 def test_graph_spec_roundtrip_and_validation() -> None:

@@ -15,7 +15,7 @@ from schedgym.agents.gnn import POLICIES, GNNConfig, GraphActorCritic, load_chec
 from schedgym.agents.gnn.model import MASKED_LOGIT, compatible
 from schedgym.envs import ENV_IDS
 from schedgym.envs.core import GraphSpec, graph_spec_of
-from schedgym.envs.graph import stack_observations
+from schedgym.agents.gnn.graph import stack_observations
 
 #: test-size hints (small instances keep CI short); ids not listed use their registered defaults
 SMALL_KWARGS: dict[str, dict] = {"schedgym/JobShop-v0": {"n_jobs": 3, "n_machines": 3}}

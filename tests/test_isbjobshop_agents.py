@@ -12,7 +12,7 @@ from schedgym.agents.base import run_episode
 from schedgym.agents.isbjobshop import completion_table, solve_blocking
 from schedgym.agents.registry import make_policy
 from schedgym.envs.isbjobshop.env import ISBJobShopEnv
-from schedgym.envs.jobshop.instance import generate_random
+from schedgym.envs.jobshop import generate_random
 
 
 def _random_makespans(env: ISBJobShopEnv, seed: int, episodes: int) -> list[float]:

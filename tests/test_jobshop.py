@@ -13,7 +13,7 @@ import schedgym.envs  # noqa: F401
 from schedgym.agents import make_policy, run_episode
 from schedgym.agents.jobshop import solve_jobshop
 from schedgym.envs import IllegalActionError
-from schedgym.envs.jobshop.instance import (
+from schedgym.envs.jobshop import (
     TAILLARD_SEEDS,
     InstanceFormatError,
     JobShopInstance,

@@ -77,7 +77,7 @@ def test_presets_resolve() -> None:
 )
 def test_bad_override_fails_before_training(tmp_path: Path, capsys, override: str, key: str) -> None:
     run_dir = tmp_path / "run"
-    rc = main(["--preset", "jobshop-small", f"run_dir={run_dir}", override])
+    rc = main(["preset=jobshop-small", f"run_dir={run_dir}", override])
     err = capsys.readouterr().err
     assert rc == 2 and key in err, err
     assert not run_dir.exists()  # nothing was started
@@ -85,15 +85,15 @@ def test_bad_override_fails_before_training(tmp_path: Path, capsys, override: st
 
 def test_bad_env_kwarg_fails_before_training(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
-    rc = main(["--preset", "jobshop-small", f"run_dir={run_dir}", "env.kwargs.n_jbs=3"])
+    rc = main(["preset=jobshop-small", f"run_dir={run_dir}", "env.kwargs.n_jbs=3"])
     err = capsys.readouterr().err
     assert rc == 2 and "n_jbs" in err and not run_dir.exists()
-    rc = main(["--preset", "jobshop-small", f"run_dir={run_dir}", "env.id=schedgym/Nope-v0"])
+    rc = main(["preset=jobshop-small", f"run_dir={run_dir}", "env.id=schedgym/Nope-v0"])
     assert rc == 2 and "schedgym/Nope-v0" in capsys.readouterr().err
 
 
 def test_dry_run_prints_resolved_config(capsys) -> None:
-    assert main(["--preset", "jobshop-small", "--dry-run", "trainer.seed=7"]) == 0
+    assert main(["preset=jobshop-small", "dry_run=true", "trainer.seed=7"]) == 0
     out = OmegaConf.create(capsys.readouterr().out)
     assert out.trainer.seed == 7 and out.env.id == "schedgym/JobShop-v0"
 
@@ -129,7 +129,7 @@ def test_sb3_deterministic_for_a_seed(tmp_path: Path) -> None:
 def test_subproc_vec_env_and_cli(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     over = [o for o in TINY if not o.startswith("trainer.vec_env")]
-    rc = main(["--preset", "jobshop-small", f"run_dir={run_dir}", "env=jobshop-3x3", "trainer.vec_env=subproc", *over])
+    rc = main(["preset=jobshop-small", f"run_dir={run_dir}", "env=jobshop-3x3", "trainer.vec_env=subproc", *over])
     assert rc == 0
     saved = OmegaConf.load(run_dir / "config.yaml")
     assert saved.trainer.vec_env == "subproc" and saved.env.kwargs.n_jobs == 3

@@ -2,13 +2,14 @@
 
 Usage::
 
-    schedgym-train --preset jobshop-small                       # a preset from configs/train/
-    schedgym-train --preset jobshop-small trainer.total_steps=20000 agent.model.hidden=32
-    schedgym-train --preset jobshop-small env=jobshop-10x10     # swap the env group preset
-    schedgym-train --preset jobshop-small backend=rllib rllib.num_env_runners=2
-    schedgym-train resume=runs/jobshop-small-20260101-120000   # continue a run
-    schedgym-train --preset jobshop-small --dry-run             # print the resolved config only
-    schedgym-train --list                                       # the presets
+    schedgym-train preset=jobshop-small                       # a preset from configs/train/
+    schedgym-train preset=jobshop-small trainer.total_steps=20000 agent.model.hidden=32
+    schedgym-train preset=jobshop-small env=jobshop-10x10     # swap the env group preset
+    schedgym-train preset=jobshop-small backend=rllib rllib.num_env_runners=2
+    schedgym-train resume=runs/jobshop-small-20260101-120000 # continue a run
+    schedgym-train preset=jobshop-small dry_run=true          # print the resolved config only
+    schedgym-train list=true                                  # the presets
+    schedgym-train --help                                     # every key, its type, default and meaning
 
 The resolved config is printed and saved as ``<run>/config.yaml``; the run folder gets ``last.pt``,
 ``best.pt`` (best on the validation set), ``checkpoints/`` and ``metrics.jsonl``. Evaluate a run with
@@ -17,62 +18,88 @@ The resolved config is printed and saved as ``<run>/config.yaml``; the run folde
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass, fields
+from typing import Optional
+
 from omegaconf import OmegaConf
 
-from .config import ConfigError, list_presets, resolve_config
+from ..agents.spec import PolicyError
+from ..configs.grammar import UsageError, format_help, package_version, parse_overrides, run_cli, schema_keys
+from .config import ConfigError, TrainConfig, list_presets, resolve_config
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="schedgym-train",
-        description="Train a GNN-PPO agent (SB3 or RLlib) on a schedgym environment.",
-        epilog="Overrides: key=value (OmegaConf dotlist), env=<preset>, agent=<preset>, preset=<name>, resume=<run dir>.",
-    )
-    p.add_argument("--preset", "-p", default=None, help="train preset in configs/train/ (or a YAML path)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    p.add_argument("--list", action="store_true", help="list the presets and exit")
-    p.add_argument("overrides", nargs="*", help="key=value overrides")
-    return p.parse_args(argv)
+@dataclass
+class TrainCLI:
+    """Keys of the command itself (the rest are training-config keys)."""
+
+    preset: Optional[str] = None  # a train preset in configs/train/ (or a YAML path); see list=true
+    resume: Optional[str] = None  # a run folder to continue (its config.yaml, then the overrides)
+    dry_run: bool = False  # print the resolved config and exit
+    list: bool = False  # list the train, env and agent presets and exit
 
 
-def build(argv: list[str] | None = None) -> tuple[Any, Path, bool, argparse.Namespace]:
-    """Parse the command line into ``(config, run_dir, resuming, args)``; raises ConfigError."""
-    args = _parse_args(argv)
-    preset = args.preset
-    resume: str | None = None
-    overrides: list[str] = []
-    for item in args.overrides:
-        if item.startswith("preset="):
-            preset = item.split("=", 1)[1]
-        elif item.startswith("resume="):
-            resume = item.split("=", 1)[1]
-        else:
-            overrides.append(item)
-    if resume:
-        run_dir = Path(resume)
+_CLI_KEYS = {f.name for f in fields(TrainCLI)}
+SUMMARY = ("Train a GNN-PPO agent (SB3 or RLlib) on any schedgym environment. Group presets: env=<name> and "
+           "agent=<name> swap a whole group (configs/env/, configs/agent/).")
+EXAMPLES = (
+    "preset=jobshop-small",
+    "preset=jobshop-small trainer.total_steps=20000 agent.model.hidden=32",
+    "preset=jobshop-small backend=rllib rllib.num_env_runners=2",
+    "resume=runs/jobshop-small-20260101-120000",
+    "preset=jobshop-small dry_run=true",
+)
+
+
+def _split(argv: list[str]) -> tuple[TrainCLI, list[str]]:
+    """The command's own keys (:class:`TrainCLI`) and the training-config overrides."""
+    bad = [a for a in argv if "=" not in a or a.startswith("-")]
+    if bad:
+        raise UsageError(f"argument {bad[0]!r} is not key=value (see schedgym-train --help)")
+    own = [a for a in argv if a.split("=", 1)[0] in _CLI_KEYS]
+    parsed = parse_overrides("schedgym-train", own, TrainCLI, SUMMARY, EXAMPLES)
+    return OmegaConf.to_object(parsed), [a for a in argv if a not in own]  # type: ignore[return-value]
+
+
+def print_help() -> None:
+    print(format_help("schedgym-train", SUMMARY, [*schema_keys(TrainCLI), *schema_keys(TrainConfig)], EXAMPLES))
+
+
+def build(argv: list[str] | None = None) -> tuple[Any, Path, bool, TrainCLI]:
+    """Parse the command line into ``(config, run_dir, resuming, cli)``; raises ConfigError / UsageError."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print_help()
+        raise SystemExit(0)
+    if "--version" in argv:
+        print(f"schedgym-train (schedgym {package_version()})")
+        raise SystemExit(0)
+    cli, overrides = _split(argv)
+    if cli.resume:
+        run_dir = Path(cli.resume)
         saved = run_dir / "config.yaml"
         if not saved.is_file():
-            raise ConfigError(f"resume={resume}: no config.yaml in that folder")
+            raise ConfigError(f"resume={cli.resume}: no config.yaml in that folder")
         cfg = resolve_config(None, overrides, base=OmegaConf.load(saved))
         cfg.run_dir = str(run_dir)
-        return cfg, run_dir, True, args
-    if preset is None and not overrides and not args.list:
-        raise ConfigError("give a preset (--preset NAME; see --list) or overrides")
-    cfg = resolve_config(preset, overrides)
+        return cfg, run_dir, True, cli
+    if cli.list:
+        return None, Path("."), False, cli
+    if cli.preset is None and not overrides:
+        raise UsageError("give preset=<name> (see list=true) or overrides (see --help)")
+    cfg = resolve_config(cli.preset, overrides)
     if cfg.run_dir:
         run_dir = Path(cfg.run_dir)
     else:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         run_dir = Path("runs") / f"{cfg.name}-{stamp}"
         cfg.run_dir = str(run_dir)
-    return cfg, run_dir, False, args
+    return cfg, run_dir, False, cli
 
 
 def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
@@ -99,23 +126,22 @@ def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg, run_dir, resume, args = build(argv)
-    except ConfigError as exc:
-        print(f"schedgym-train: error: {exc}", file=sys.stderr)
-        return 2
-    if args.list:
+    return run_cli("schedgym-train", lambda: _main(argv), usage_errors=(ConfigError, PolicyError))
+
+
+def _main(argv: list[str] | None) -> int:
+    cfg, run_dir, resume, cli = build(argv)
+    if cli.list:
         for group in ("train", "env", "agent"):
             print(f"{group}: {', '.join(list_presets(group))}")
         return 0
     print(OmegaConf.to_yaml(cfg), end="")
-    if args.dry_run:
+    if cli.dry_run:
         return 0
     try:
         summary = train(cfg, run_dir, resume)
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"schedgym-train: error: {exc}", file=sys.stderr)
-        return 2
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from exc
     print(json.dumps(summary, indent=2, default=str))
     print(f"checkpoint: {run_dir / 'best.pt'}  (evaluate with policies=[...,gnn:{run_dir / 'best.pt'}])")
     return 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
@@ -28,7 +28,8 @@ class ConfigError(ValueError):
 class EnvConfig:
     """Which environment to train on."""
 
-    id: str = "schedgym/JobShop-v0"
+    #: a registered id (every domain's ids: ``schedgym-eval show=true``); set by the env preset
+    id: str = MISSING
     #: keyword arguments of ``gym.make`` for training
     kwargs: dict[str, Any] = field(default_factory=dict)
     #: keys of ``kwargs`` that an evaluation of the trained policy must reuse (saved in the checkpoint
@@ -236,6 +237,9 @@ def _under_free_dict(key: str) -> bool:
 
 def check(cfg: DictConfig) -> None:
     """Semantic checks beyond types, each naming its key."""
+    if OmegaConf.is_missing(cfg.env, "id"):
+        raise ConfigError("env.id is required: give a preset (preset=<name>, see list=true), env=<env preset> or "
+                          "env.id=<registered id>")
     if cfg.backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {cfg.backend!r}")
     if cfg.trainer.vec_env not in VEC_ENVS:

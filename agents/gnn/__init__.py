@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .graph import stack_observations, to_pyg, to_pyg_batch
 from .model import GNNConfig, GraphActorCritic
 from .policy import GNNPolicy, make_gnn_policy
 
-#: registry names (see :mod:`schedgym.agents.registry`)
-POLICIES = {"gnn": make_gnn_policy}
 
-__all__ = ["GNNConfig", "GNNPolicy", "GraphActorCritic", "POLICIES", "load_checkpoint", "make_gnn_policy", "save_checkpoint"]
+__all__ = ["GNNConfig", "GNNPolicy", "GraphActorCritic", "load_checkpoint", "make_gnn_policy", "save_checkpoint",
+           "stack_observations", "to_pyg", "to_pyg_batch"]

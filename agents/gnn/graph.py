@@ -21,7 +21,7 @@ import torch
 try:  # torch_geometric is a hard dependency, but keep the import error readable
     from torch_geometric.data import Batch, Data
 except ImportError as exc:  # pragma: no cover
-    raise ImportError("schedgym.envs.graph needs torch-geometric: pip install torch-geometric") from exc
+    raise ImportError("schedgym.agents.gnn.graph needs torch-geometric: pip install 'schedgym[train]'") from exc
 
 
 def _tensor(x: Any, dtype: torch.dtype | None = None) -> torch.Tensor:

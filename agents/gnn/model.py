@@ -9,7 +9,7 @@ tensors with a leading batch axis; SB3 hands every key over as float32, which is
 
 Everything is sized from a :class:`~schedgym.envs.core.GraphSpec` read off the observation space
 (:func:`schedgym.envs.core.graph_spec_of`), so any environment that follows the contract trains with
-no code of its own. Graphs are batched with :func:`schedgym.envs.graph.to_pyg_batch` (vectorized, no
+no code of its own. Graphs are batched with :func:`schedgym.agents.gnn.graph.to_pyg_batch` (vectorized, no
 Python loop per graph).
 
 Architecture: node features + node-type embedding + a projection of the globals form the initial
@@ -30,7 +30,7 @@ from torch import nn
 from torch_geometric.nn import GATv2Conv, GINEConv, global_max_pool, global_mean_pool
 
 from ...envs.core import GraphSpec
-from ...envs.graph import to_pyg_batch
+from .graph import to_pyg_batch
 
 #: logit given to padding and masked-out nodes: finite so that entropies and gradients stay finite
 #: (``-inf`` times a zero probability is NaN); ``exp`` of it is exactly 0 in float32.

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ...envs.isbjobshop.state import ISBJobShopState
+from ...envs.isbjobshop.types import ISBView
 from ..base import BasePolicy
 from .cpsat import (
     ISBSolveResult,
@@ -69,7 +70,10 @@ class _SequenceReplay(BasePolicy):
 
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
-        if getattr(env, "schedule_builder", None) != "serial" or not hasattr(env, "wait_node"):
+        if not isinstance(env, ISBView):
+            raise TypeError(f"{self.name} needs an ISBJSSP env (ISBView), got {type(env).__name__}")
+        self.env: ISBView = env
+        if env.schedule_builder != "serial":
             raise ValueError(
                 f"{self.name} replays plans through an ISBJobShopEnv built with schedule_builder='serial' "
                 "(the evaluation CLI does this from the policy's env_kwargs)"

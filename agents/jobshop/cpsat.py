@@ -18,6 +18,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from ...envs.jobshop.instance import JobShopInstance
+from ...envs.jobshop.types import JobShopView
 from ..base import BasePolicy
 
 
@@ -103,7 +104,10 @@ class CPSatPolicy(BasePolicy):
 
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
-        if getattr(env, "schedule_builder", None) != "serial":
+        if not isinstance(env, JobShopView):
+            raise TypeError(f"{self.name} needs schedgym/JobShop-v0 (a JobShopView), got {type(env).__name__}")
+        self.env: JobShopView = env
+        if env.schedule_builder != "serial":
             raise ValueError("CPSatPolicy replays through the 'serial' schedule builder; build the env with "
                              "schedule_builder='serial' (the evaluation CLI does this from env_kwargs)")
         instance = env.instance

@@ -1,11 +1,11 @@
 """Priority dispatching rules (PDRs) for job shops, acting through the environment.
 
-A rule ranks the legal operations the environment offers (``env.dispatch_candidates()``, whose set
+A rule ranks the legal operations the environment offers (:class:`~schedgym.envs.jobshop.DispatchView`'s ``dispatch_candidates()``, whose set
 is the schedule builder's candidate set) and picks the best; **ties go to the lowest job index**.
 The schedule builder is an option of the rule (``variant``): ``"nondelay"`` or ``"active"``
 (Giffler-Thompson), set on the environment through :attr:`env_kwargs`; without a variant the rule
-uses the environment's own builder. Any environment with ``dispatch_candidates()`` works (the job
-shop and the blocking / interruption job shops).
+uses the environment's own builder. Any :class:`DispatchView` works (the job shop and the blocking /
+interruption job shops).
 
 Rules (priority of an operation ``o`` of job ``j``; "remaining" includes ``o``):
 
@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...envs.jobshop.state import SCHEDULE_BUILDERS
+from ...envs.jobshop.types import DispatchView
 from ..base import BasePolicy
 
 # key(candidates) -> scores; the rule picks the argmin (first on ties)
@@ -58,8 +59,10 @@ class DispatchingRule(BasePolicy):
 
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
-        if not hasattr(env, "dispatch_candidates"):
-            raise TypeError(f"rule {self.name!r} needs an env with dispatch_candidates(); {type(env).__name__} has none")
+        if not isinstance(env, DispatchView):
+            raise TypeError(f"rule {self.name!r} needs a job-shop-family env (DispatchView: instance, schedule_builder, "
+                            f"dispatch_candidates()); {type(env).__name__} is not one")
+        self.env: DispatchView = env
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
         cand = self.env.dispatch_candidates()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..spec import PolicyEntry
 from .cluster import CLUSTER_POLICIES, ClusterPolicy
 from .serve import OrderPolicy
 
@@ -84,15 +85,39 @@ def _mlfq(variant: str | None = None, **_: Any) -> OrderPolicy:
     return OrderPolicy(name, "mlfq", env_kwargs=env_kwargs)
 
 
-POLICIES: dict[str, Any] = {
-    "vllm-fcfs": lambda variant=None, **_: OrderPolicy("vllm-fcfs", "fcfs", strict=True, env_kwargs=dict(_VLLM)),
-    "sarathi": _sarathi,
-    "spf": _order("spf", "spf"),
-    "srpt-oracle": _order("srpt-oracle", "srpt-oracle", oracle=True),
-    "edf": _order("edf", "edf"),
-    "mlfq": _mlfq,
-}
+_SERVE = ("schedgym/LLMServe-v0",)
+_CLUSTER = ("schedgym/LLMCluster-v0",)
+_BUDGET = "chunked-prefill token budget (default: the env's engine, 2048 with chunking)"
 
-POLICIES.update(CLUSTER_POLICIES)
+
+def _entry(factory: Any, summary: str, options: str = "", kind: str = "baseline", env_ids: tuple[str, ...] = _SERVE,
+           examples: tuple[str, ...] = ()) -> PolicyEntry:
+    return PolicyEntry(make=lambda option: factory(variant=option), summary=summary, env_ids=env_ids,
+                       options=options, kind=kind, examples=examples)  # type: ignore[arg-type]
+
+
+POLICIES: dict[str, PolicyEntry] = {
+    "vllm-fcfs": _entry(lambda variant=None: OrderPolicy("vllm-fcfs", "fcfs", strict=True, env_kwargs=dict(_VLLM)),
+                        "vLLM v0 default: strict FCFS, prefill-first, no chunking, recompute preemption"),
+    "sarathi": _entry(_sarathi, "Sarathi-Serve: decode-first stall-free batching with chunked prefills",
+                      "token budget (default 512)", examples=("sarathi:512", "sarathi:2048")),
+    "spf": _entry(_order("spf", "spf"), "shortest remaining prefill first", _BUDGET, examples=("spf", "spf:512")),
+    "srpt-oracle": _entry(_order("srpt-oracle", "srpt-oracle", oracle=True),
+                          "shortest remaining processing time with the TRUE output length (an oracle)", _BUDGET,
+                          kind="oracle"),
+    "edf": _entry(_order("edf", "edf"), "earliest next-token deadline first", _BUDGET),
+    "mlfq": _entry(_mlfq, "FastServe-like skip-join multi-level feedback queue with proactive preemption",
+                   "'nopreempt' or a token budget", examples=("mlfq", "mlfq:nopreempt", "mlfq:512")),
+}
+_CLUSTER_SUMMARY = {
+    "cluster-rr": ("round-robin dispatch", ""), "cluster-random": ("random dispatch (seeded)", ""),
+    "cluster-lor": ("least outstanding requests", ""),
+    "cluster-kv-jsq": ("join the instance with the lowest Llumnix virtual KV usage", ""),
+    "llumnix": ("Llumnix: KV-aware dispatch plus live migration from the most to the least loaded instance",
+                "migration check interval in seconds (default 0.5)"),
+}
+for _name, _factory in CLUSTER_POLICIES.items():
+    _summary, _options = _CLUSTER_SUMMARY[_name]
+    POLICIES[_name] = _entry(_factory, _summary, _options, env_ids=_CLUSTER)
 
 __all__ = ["CLUSTER_POLICIES", "ClusterPolicy", "OrderPolicy", "POLICIES"]

@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from schedgym.agents.base import BasePolicy
+from schedgym.envs.llm.types import ClusterView
 
 
 class ClusterPolicy(BasePolicy):
@@ -30,8 +31,9 @@ class ClusterPolicy(BasePolicy):
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         super().reset(env, seed)
-        if not hasattr(env, "cluster"):
-            raise TypeError(f"{self.name} needs schedgym/LLMCluster-v0, got {type(env).__name__}")
+        if not isinstance(env, ClusterView):
+            raise TypeError(f"{self.name} needs schedgym/LLMCluster-v0 (a ClusterView), got {type(env).__name__}")
+        self.env: ClusterView = env
         self._next = 0
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:

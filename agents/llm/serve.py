@@ -9,6 +9,7 @@ import numpy as np
 
 from schedgym.agents.base import BasePolicy
 from schedgym.envs.llm.simulator import ORDERS
+from schedgym.envs.llm.types import ServeView
 
 
 class OrderPolicy(BasePolicy):
@@ -16,7 +17,7 @@ class OrderPolicy(BasePolicy):
     when none fits. ``strict`` stops at the first request in order that does not fit (vLLM's FCFS
     head-of-line behaviour). ``oracle`` marks policies that read information a real scheduler lacks.
 
-    It reads the simulator of ``schedgym/LLMServe-v0`` (``env.sim``) and picks the same request the
+    It reads ``schedgym/LLMServe-v0`` through :class:`~schedgym.envs.llm.types.ServeView` (``env.sim``) and picks the same request the
     simulator's built-in scheduler would (:meth:`ServingSimulator.choose`), restricted to the nodes the
     observation shows.
     """
@@ -30,8 +31,9 @@ class OrderPolicy(BasePolicy):
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         super().reset(env, seed)
-        if not hasattr(env, "sim") or not hasattr(env, "node_rid"):
-            raise TypeError(f"{self.name} needs schedgym/LLMServe-v0 (an env with .sim and .node_rid), got {type(env).__name__}")
+        if not isinstance(env, ServeView):
+            raise TypeError(f"{self.name} needs schedgym/LLMServe-v0 (a ServeView: .sim and .node_rid), got {type(env).__name__}")
+        self.env: ServeView = env
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
         env = self.env

@@ -19,7 +19,7 @@ import numpy as np
 
 
 def _instance() -> Any:
-    from ..jobshop.instance import generate_random, load_instance
+    from ..jobshop import generate_random, load_instance
 
     try:
         return load_instance("la16", download=False)
@@ -27,12 +27,14 @@ def _instance() -> Any:
         return generate_random(10, 10, np.random.default_rng(16), name="random-10x10")
 
 
-def bench_rows(episodes: int = 100, shutdown_prob: float = 0.05) -> list[dict[str, Any]]:
-    """Measure the env on a 10x10 blocking + interruption instance; returns rows for ``schedgym-bench``."""
-    from ...eval.bench import time_random_rollouts
+def bench_rows(quick: bool = False, episodes: int | None = None, shutdown_prob: float = 0.05) -> list[dict[str, Any]]:
+    """Measure the env on a 10x10 blocking + interruption instance; returns rows for ``schedgym-bench``
+    (``quick``: 2 episodes, for tests)."""
+    from ..benchmarking import time_random_rollouts
     from .env import ISBJobShopEnv
     from .state import ISBJobShopState
 
+    episodes = episodes or (2 if quick else 100)
     inst = _instance()
     env = ISBJobShopEnv(instance=inst, shutdown_prob=shutdown_prob)
     trajectories, t_policy, t_env = time_random_rollouts(env, episodes)
@@ -59,13 +61,13 @@ def bench_rows(episodes: int = 100, shutdown_prob: float = 0.05) -> list[dict[st
     t_sim = max(t_sim_raw - t_reset, 1e-9)
     label = f"ISBJobShop-v0 {inst.name} ({inst.n_jobs}x{m}, blocking+swaps, p={shutdown_prob}, nondelay)"
     return [
-        {"name": label, "metric": "env + random policy: episodes/s", "value": episodes / t_policy},
-        {"name": label, "metric": "env + random policy: steps/s", "value": steps / t_policy},
-        {"name": label, "metric": "env only: episodes/s", "value": episodes / t_env},
-        {"name": label, "metric": "simulator only (approx.): episodes/s", "value": episodes / t_sim},
+        {"benchmark": label, "measure": "env + random policy: episodes/s", "value": episodes / t_policy, "unit": "1/s"},
+        {"benchmark": label, "measure": "env + random policy: steps/s", "value": steps / t_policy, "unit": "1/s"},
+        {"benchmark": label, "measure": "env only: episodes/s", "value": episodes / t_env, "unit": "1/s"},
+        {"benchmark": label, "measure": "simulator only (approx.): episodes/s", "value": episodes / t_sim, "unit": "1/s"},
     ]
 
 
 if __name__ == "__main__":  # pragma: no cover
     for row in bench_rows():
-        print(f"{row['name']:<70} {row['metric']:<40} {row['value']:10.1f}")
+        print(f"{row['benchmark']:<70} {row['measure']:<40} {row['value']:10.1f}")

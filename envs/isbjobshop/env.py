@@ -10,7 +10,9 @@ import numpy as np
 
 from ..core import GraphSchedulingEnv, GraphSpec, Objective
 from ..jobshop.env import resolve_instance
-from ..jobshop.instance import JobShopInstance, generate_random
+from ..jobshop.generator import generate_random
+from ..jobshop.instance import JobShopInstance
+from .types import ISBSolution
 from .state import (
     INF,
     INTERRUPTIONS,
@@ -174,8 +176,7 @@ class ISBJobShopEnv(GraphSchedulingEnv):
             raise ValueError(f"ISBJobShopEnv: reward must be 'dense' or 'sparse', got {reward!r}")
         if interruption not in INTERRUPTIONS:
             raise ValueError(f"ISBJobShopEnv: interruption must be one of {INTERRUPTIONS}, got {interruption!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"ISBJobShopEnv: render_mode must be one of {self.metadata['render_modes']} or None")
+        self._init_render(render_mode)
         self.shutdown_prob = check_probability(shutdown_prob, "ISBJobShopEnv: shutdown_prob")
         self.repair = parse_repair(repair)
         self.fixed_instance = resolve_instance(instance) if instance is not None else None
@@ -193,7 +194,6 @@ class ISBJobShopEnv(GraphSchedulingEnv):
         self.reward_scale = reward_scale
         self.duration_low, self.duration_high = int(duration_low), int(duration_high)
         self.max_time = max_time
-        self.render_mode = render_mode
         n, m = self.n_jobs, self.n_machines
         n_ops = n * m
         self.wait_node = n_ops + m
@@ -206,6 +206,8 @@ class ISBJobShopEnv(GraphSchedulingEnv):
                 n_node_types=3,
                 n_edge_types=3,
                 global_features=len(GLOBAL_FEATURES),
+                node_feature_names=NODE_FEATURES,
+                global_feature_names=GLOBAL_FEATURES,
             )
         )
         self.instance: JobShopInstance | None = None
@@ -416,7 +418,7 @@ class ISBJobShopEnv(GraphSchedulingEnv):
             "downtime": float(downtime),
         }
 
-    def _episode_solution(self) -> dict[str, Any]:
+    def _episode_solution(self) -> ISBSolution:
         return self.state.solution()
 
     def _step_info(self) -> dict[str, Any]:

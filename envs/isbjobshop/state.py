@@ -29,7 +29,7 @@ chosen here and documented in ``docs/isbjobshop.md``):
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -104,6 +104,10 @@ def check_probability(p: Any, what: str = "shutdown_prob") -> float:
     if not (0.0 <= q < 1.0) or not np.isfinite(q):
         raise ValueError(f"{what} must be in [0, 1) (a per-time-unit probability), got {p!r}")
     return q
+
+
+if TYPE_CHECKING:
+    from .types import ISBSolution
 
 
 class DowntimeProcess:
@@ -604,7 +608,7 @@ class ISBJobShopState:
         h = self.t if horizon is None else horizon
         return [[[int(a), int(b)] for a, b in self.downtime.until(i, h)] for i in range(self.n_machines)]
 
-    def solution(self) -> dict[str, Any]:
+    def solution(self) -> "ISBSolution":
         """A plain record of the episode for :func:`schedgym.envs.isbjobshop.validate.validate_isb_schedule`."""
         ms = self.makespan
         return {

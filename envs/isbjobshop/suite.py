@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..jobshop.catalog import case_instance_name
+
 #: shutdown probabilities of the sweep
 SHUTDOWN_PROBS: tuple[float, ...] = (0.0, 0.01, 0.05, 0.1)
 _SOURCE = "OptalCP benchmarks, blocking-jobshop Optal-4W-2FDS (1800 s)"
@@ -61,8 +63,8 @@ def blocking_reference(case: dict[str, Any]) -> dict[str, Any] | None:
     kwargs = case.get("env_kwargs") or {}
     if float(kwargs.get("shutdown_prob", 0.0) or 0.0) > 0 or not kwargs.get("blocking", True):
         return None
-    name = kwargs.get("instance")
-    if not isinstance(name, str) or name not in BLOCKING_REFERENCE:
+    name = case_instance_name(case)  # the job shop's one name resolver: "LA1" -> "la01"
+    if name is None or name not in BLOCKING_REFERENCE:
         return None
     value, optimal = BLOCKING_REFERENCE[name]
     kind = "optimum (blocking with swaps)" if optimal else "upper bound (blocking with swaps)"

@@ -8,8 +8,12 @@ from typing import Any
 import numpy as np
 
 from ..core import GraphSchedulingEnv, GraphSpec, Objective
-from .instance import JobShopInstance, generate_random, load_instance, read_instance
+from .catalog import load_instance
+from .formats import read_instance
+from .generator import generate_random
+from .instance import JobShopInstance
 from .state import SCHEDULE_BUILDERS, JobShopState, ScheduleBuilder
+from .types import JobShopSolution
 
 #: node feature columns of the job-shop observation
 NODE_FEATURES: tuple[str, ...] = (
@@ -113,8 +117,7 @@ class JobShopEnv(GraphSchedulingEnv):
             raise ValueError(f"schedule_builder must be one of {SCHEDULE_BUILDERS}, got {schedule_builder!r}")
         if reward not in ("dense", "sparse"):
             raise ValueError(f"reward must be 'dense' or 'sparse', got {reward!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        self._init_render(render_mode)
         self.fixed_instance = resolve_instance(instance) if instance is not None else None
         if self.fixed_instance is not None:
             n_jobs, n_machines = self.fixed_instance.shape
@@ -125,7 +128,6 @@ class JobShopEnv(GraphSchedulingEnv):
         self.reward_mode = reward
         self.reward_scale = reward_scale
         self.duration_low, self.duration_high = duration_low, duration_high
-        self.render_mode = render_mode
         n_ops = self.n_jobs * self.n_machines
         max_edges = self.n_jobs * (self.n_machines - 1) + self.n_machines * (self.n_jobs - 1)
         self._init_graph(
@@ -136,6 +138,8 @@ class JobShopEnv(GraphSchedulingEnv):
                 n_node_types=1,
                 n_edge_types=2,
                 global_features=len(GLOBAL_FEATURES),
+                node_feature_names=NODE_FEATURES,
+                global_feature_names=GLOBAL_FEATURES,
             )
         )
         self.instance: JobShopInstance | None = None
@@ -264,7 +268,7 @@ class JobShopEnv(GraphSchedulingEnv):
             "n_operations": float(st.n_jobs * st.n_machines),
         }
 
-    def _episode_solution(self) -> dict[str, Any]:
+    def _episode_solution(self) -> JobShopSolution:
         st = self.state
         return {
             "instance": self.instance.name,

@@ -9,13 +9,39 @@
 * :mod:`.env` — ``schedgym/LLMServe-v0``; :mod:`.cluster_env` — ``schedgym/LLMCluster-v0``.
 """
 
+from ..domain import Domain, EnvEntry
 from .costmodel import CostModel, calibration_table
 from .profiles import HARDWARE, MODELS, get_hardware, get_model
 from .simulator import ORDERS, ServingConfig, ServingSimulator
+from .types import ClusterView, LLMClusterSolution, LLMRunSolution, ServeView
 from .workload import Workload, load_trace, synthetic
 
+DOMAIN = Domain(
+    name="llm",
+    title="LLM request scheduling: continuous batching, chunked prefill, KV blocks, preemption, SLOs",
+    env_ids={
+        "schedgym/LLMServe-v0": EnvEntry(
+            "schedgym.envs.llm.env:LLMServeEnv",
+            summary="one serving instance: admit waiting requests into the next iteration, or launch it",
+        ),
+        "schedgym/LLMCluster-v0": EnvEntry(
+            "schedgym.envs.llm.cluster_env:LLMClusterEnv",
+            summary="a cluster of instances: dispatch each arriving request, Llumnix-style live migration",
+        ),
+    },
+    policies="schedgym.agents.llm",
+    suites=("llm-azure-conv", "llm-azure-code", "llm-gamma-bursts", "llm-cluster"),
+    bench="schedgym.envs.llm.bench:bench_rows",
+    docs="docs/llm.md",
+)
+
 __all__ = [
+    "DOMAIN",
+    "ClusterView",
     "CostModel",
+    "LLMClusterSolution",
+    "LLMRunSolution",
+    "ServeView",
     "HARDWARE",
     "MODELS",
     "ORDERS",

@@ -60,9 +60,13 @@ def _env_rows(env_id: str, steps: int) -> list[dict[str, Any]]:
             {"benchmark": f"{env_id} random policy", "measure": "episodes / s", "value": episodes / wall, "unit": "1/s"}]
 
 
-def bench_rows(env_steps: int = 5000, trace_limit: int | None = None) -> list[dict[str, Any]]:
+def bench_rows(quick: bool = False, env_steps: int | None = None, trace_limit: int | None = None) -> list[dict[str, Any]]:
     """Every benchmark of the module docstring, measured now (``trace_limit``: only the first requests
-    of the trace, for quick checks; the headline uses the whole hour)."""
+    of the trace, for quick checks; the headline uses the whole hour; ``quick``: 300 requests and 100
+    env steps, for tests)."""
+    if quick:
+        env_steps, trace_limit = env_steps or 100, trace_limit or 300
+    env_steps = env_steps or 5000
     rows: list[dict[str, Any]] = []
     try:
         trace = load_trace(azure_trace_path("conv"), limit=trace_limit)

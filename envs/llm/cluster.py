@@ -23,9 +23,12 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .types import LLMClusterSolution
 
 from .metrics import request_outcomes, tbt_samples, weighted_percentiles
 from .simulator import FINISHED, NOT_ARRIVED, QUEUED, REJECTED, RUNNING, ServingConfig, ServingSimulator
@@ -313,7 +316,7 @@ class Cluster:
         m["dispatch_imbalance"] = float(counts.max() / max(counts.mean(), 1e-12))
         return m
 
-    def solution(self) -> dict[str, Any]:
+    def solution(self) -> "LLMClusterSolution":
         """A plain record for :func:`schedgym.envs.llm.validate.validate_cluster`."""
         w = self.workload
         return {

@@ -13,6 +13,7 @@ from .env import make_workload
 from .simulator import ORDERS, ServingConfig
 from .validate import validate_cluster
 from .workload import Workload
+from .types import LLMClusterSolution
 
 NODE_FEATURES: tuple[str, ...] = (
     "is_noop",  # the global "no (more) migration now" node
@@ -131,7 +132,8 @@ class LLMClusterEnv(GraphSchedulingEnv):
         self.new_node = 1 + self.n_instances
         self._init_graph(GraphSpec(max_nodes=n, max_edges=4 * self.n_instances + 2 * self.max_candidates,
                                    node_features=len(NODE_FEATURES), n_node_types=3, n_edge_types=5,
-                                   global_features=len(GLOBAL_FEATURES)))
+                                   global_features=len(GLOBAL_FEATURES), node_feature_names=NODE_FEATURES,
+                                   global_feature_names=GLOBAL_FEATURES))
         self.candidates: list[tuple[int, int, int]] = []
         self.event: str | None = None
 
@@ -179,7 +181,7 @@ class LLMClusterEnv(GraphSchedulingEnv):
         m["steps"] = float(self._steps)
         return m
 
-    def _episode_solution(self) -> dict[str, Any]:
+    def _episode_solution(self) -> LLMClusterSolution:
         return self.cluster.solution()
 
     def validate_solution(self, solution: dict[str, Any]) -> float:

@@ -12,6 +12,7 @@ from .metrics import summarize
 from .simulator import QUEUED, RUNNING, SWAPPED, ServingConfig, ServingSimulator
 from .validate import validate_run
 from .workload import Workload, azure_trace_path, load_trace, synthetic
+from .types import LLMRunSolution
 
 #: node feature columns
 NODE_FEATURES: tuple[str, ...] = (
@@ -190,8 +191,7 @@ class LLMServeEnv(GraphSchedulingEnv):
             raise ValueError(f"reward must be 'goodput' or 'latency', got {reward!r}")
         if max_nodes < 2:
             raise ValueError(f"max_nodes must be >= 2 (the launch node and one request), got {max_nodes}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        self._init_render(render_mode)
         self.config = ServingConfig(
             model=model, hardware=hardware, tp=tp, token_budget=token_budget, chunked_prefill=chunked_prefill,
             batching=batching, max_num_seqs=max_num_seqs, preemption=preemption, preempt_order=preempt_order,
@@ -205,7 +205,6 @@ class LLMServeEnv(GraphSchedulingEnv):
         self.rate_scale = float(rate_scale)
         self.reward_mode, self.latency_scale = reward, float(latency_scale)
         self.max_steps = max_steps
-        self.render_mode = render_mode
         self.max_nodes = int(max_nodes)
         n = self.max_nodes
         self._init_graph(
@@ -216,6 +215,8 @@ class LLMServeEnv(GraphSchedulingEnv):
                 n_node_types=3,
                 n_edge_types=5,
                 global_features=len(GLOBAL_FEATURES),
+                node_feature_names=NODE_FEATURES,
+                global_feature_names=GLOBAL_FEATURES,
             )
         )
         self.node_rid = np.full(n, -1, np.int64)
@@ -257,7 +258,7 @@ class LLMServeEnv(GraphSchedulingEnv):
         m["steps"] = float(self._steps)
         return m
 
-    def _episode_solution(self) -> dict[str, Any]:
+    def _episode_solution(self) -> LLMRunSolution:
         return self.sim.solution()
 
     def validate_solution(self, solution: dict[str, Any]) -> float:

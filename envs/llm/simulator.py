@@ -38,9 +38,12 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .types import LLMRunSolution
 
 from .costmodel import DEFAULT_CALIBRATION, Calibration, CostModel
 from .profiles import GIB, HardwareProfile, ModelProfile, get_hardware, get_model
@@ -830,7 +833,7 @@ class ServingSimulator:
         self._finished_log = []
         return out
 
-    def solution(self) -> dict[str, Any]:
+    def solution(self) -> "LLMRunSolution":
         """A plain record of the episode for :func:`schedgym.envs.llm.validate.validate_run`."""
         rec = self.log.to_arrays() if self.log is not None else None
         return {

@@ -20,6 +20,8 @@ SLO classes (:data:`SLO_CLASSES`) carry the targets a request is judged by: time
 from __future__ import annotations
 
 import csv
+import gzip
+from importlib import resources
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -258,7 +260,8 @@ def load_trace(
     skipped = 0
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1 (or None for the whole trace), got {limit}")
-    with path.open(newline="", encoding="utf-8-sig") as fh:  # utf-8-sig: tolerate a byte-order mark
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:  # utf-8-sig: tolerate a byte-order mark
         reader = csv.reader(fh)
         try:
             header = [h.strip() for h in next(reader)]
@@ -316,17 +319,28 @@ def load_trace(
 
 
 def azure_trace_path(kind: str = "conv", data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Path of the shared copy of the Azure 2023 trace (``kind`` ``"conv"`` or ``"code"``); the folder is
-    ``data_dir``, else ``$SCHEDGYM_AZURE_LLM_DIR``, else ``<repo>/../shared/data/azure-llm-2023``."""
+    """Path of the Azure LLM inference trace 2023 (``kind`` ``"conv"`` or ``"code"``, one hour each).
+
+    Looked up in ``data_dir``, else ``$SCHEDGYM_AZURE_LLM_DIR``, else the data mirror
+    (``$SCHEDGYM_DATA_MIRROR/azure-llm-2023``), each holding ``<kind>.csv``; else the gzipped copy the
+    package ships (``envs/llm/data/azure-<kind>-2023.csv.gz``: the same rows, CC-BY 4.0, Azure Public
+    Dataset; Patel et al., "Splitwise", ISCA 2024).
+    """
     if kind not in ("conv", "code"):
         raise ValueError(f"Azure trace kind must be 'conv' or 'code', got {kind!r}")
-    base = data_dir or os.environ.get("SCHEDGYM_AZURE_LLM_DIR")
-    if base is None:
-        base = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "azure-llm-2023"
-    p = Path(base) / f"{kind}.csv"
-    if not p.is_file():
-        raise FileNotFoundError(f"Azure LLM trace not found at {p} (set SCHEDGYM_AZURE_LLM_DIR)")
-    return p
+    from ..data import mirror_folder
+
+    base = data_dir or os.environ.get("SCHEDGYM_AZURE_LLM_DIR") or mirror_folder("azure-llm-2023")
+    if base is not None:
+        p = Path(base) / f"{kind}.csv"
+        if not p.is_file():
+            raise FileNotFoundError(f"Azure LLM trace not found at {p} (data_dir / SCHEDGYM_AZURE_LLM_DIR / "
+                                    "SCHEDGYM_DATA_MIRROR point there)")
+        return p
+    packaged = Path(str(resources.files("schedgym.envs.llm").joinpath(f"data/azure-{kind}-2023.csv.gz")))
+    if not packaged.is_file():
+        raise FileNotFoundError(f"the packaged Azure trace {packaged} is missing (a broken install?)")
+    return packaged
 
 
 def concat(workloads: Sequence[Workload]) -> Workload:
