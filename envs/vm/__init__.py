@@ -1,0 +1,24 @@
+"""VM rescheduling across PMs and NUMA nodes (the VMR2L problem): snapshots and their formats, the
+arrivals/departures generator, the simulator, ``schedgym/VMReschedule-v0``, the validator."""
+
+from ..domain import Domain, EnvEntry
+
+DOMAIN = Domain(
+    name="vm",
+    title="VM rescheduling across PMs and NUMA nodes to cut the fragment rate (VMR2L)",
+    env_ids={
+        "schedgym/VMReschedule-v0": EnvEntry(
+            "schedgym.envs.vm.env:VMRescheduleEnv",
+            kwargs={"preset": "small", "mnl": 10},
+            summary="pick a migratable VM (or stop), then its destination NUMA node; up to MNL migrations "
+                    "to minimise the fragment rate",
+        ),
+    },
+    policies="schedgym.agents.vm",
+    suites=("vm-small", "vm-medium", "vm-mnl-sweep"),
+    bench="schedgym.envs.vm.bench:bench_rows",
+    references=None,
+    docs="docs/vm.md",
+)
+
+__all__ = ["DOMAIN"]
