@@ -398,11 +398,11 @@ class MemoryEnv(GraphSchedulingEnv):
         assert pt is not None
         t_slow = self._st["t_slow"]
         return {
-            "program_time": pt.total * 1e6,
+            "program_time": float(pt.total) * 1e6,
             "all_slow_time": t_slow * 1e6,
-            "speedup": t_slow / pt.total if pt.total > 0 else 1.0,
+            "speedup": float(t_slow / pt.total) if pt.total > 0 else 1.0,
             "roofline_time": pt.roofline * 1e6,
-            "stall_time": pt.stall * 1e6,
+            "stall_time": float(pt.stall) * 1e6,
             "n_copies": float(pt.n_copies),
             **common,
         }
@@ -417,7 +417,7 @@ class MemoryEnv(GraphSchedulingEnv):
             offsets=[int(x) for x in s.offset.tolist()],
             order=[int(b) for b in s.order],
             solved=bool(s.done) if self.mode == "allocation" else True,
-            program_time_us=(self._program_time.total * 1e6) if self._program_time is not None else None,
+            program_time_us=(float(self._program_time.total) * 1e6) if self._program_time is not None else None,
         )
 
     def validate_solution(self, solution: dict[str, Any]) -> float:

@@ -200,6 +200,8 @@ class MemoryState:
         if top > self.peak:
             self.peak = top
         nb = self.indices[self.indptr[b]:self.indptr[b + 1]]
+        if self.size[b] == 0:  # an empty buffer occupies no address: it raises no neighbour
+            nb = nb[:0]
         if nb.size:
             c = self.cand[nb]
             np.maximum(c, top, out=c)
