@@ -20,7 +20,7 @@ DOMAIN_MODULES: tuple[str, ...] = (
     "schedgym.envs.llm",
     # soc: "schedgym.envs.soc",
     # vm: "schedgym.envs.vm",
-    # memory: "schedgym.envs.memory",
+    "schedgym.envs.memory",
 )
 
 ENTRY_POINT_GROUP = "schedgym.domains"
