@@ -6,21 +6,21 @@
   lists them.
 * ``"minimalloc-example"``: the 5-buffer example of MiniMalloc's README (capacity 12), re-entered.
 * ``"minimalloc/A"`` ... ``"minimalloc/K"``: MiniMalloc's 11 "challenging" instances (capacity
-  1,048,576), read from the directory in ``SCHEDGYM_MINIMALLOC_DIR`` or, failing that, from
+  1,048,576), read from ``$SCHEDGYM_MINIMALLOC_DIR``, ``$SCHEDGYM_DATA_MIRROR/minimalloc`` or
   ``../shared/data/minimalloc`` beside the repository. They are not shipped with the package.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from ..data import mirror_folder
 from .instance import MemoryInstance, parse_instance_json, read_minimalloc_csv
-
-import json
 
 #: MiniMalloc's README example ("input.12.csv"; google/minimalloc, Apache-2.0): five buffers, capacity 12.
 #: Re-entered as numbers: (id, lower, upper, size).
@@ -39,9 +39,13 @@ def minimalloc_example() -> MemoryInstance:
 
 
 def minimalloc_dir() -> Path | None:
-    """Where MiniMalloc's benchmark CSVs are, or None."""
+    """Where MiniMalloc's benchmark CSVs are: ``$SCHEDGYM_MINIMALLOC_DIR``, else
+    ``$SCHEDGYM_DATA_MIRROR/minimalloc``, else ``shared/data/minimalloc`` beside the checkout; or None."""
     env = os.environ.get("SCHEDGYM_MINIMALLOC_DIR")
     candidates = [Path(env)] if env else []
+    mirror = mirror_folder("minimalloc")
+    if mirror is not None:
+        candidates.append(mirror)
     here = Path(__file__).resolve()
     for parent in here.parents[:5]:
         candidates.append(parent / "shared" / "data" / "minimalloc")
@@ -60,7 +64,7 @@ def minimalloc_instance(letter: str) -> MemoryInstance:
     d = minimalloc_dir()
     if d is None:
         raise FileNotFoundError(
-            "MiniMalloc's benchmark CSVs were not found: set SCHEDGYM_MINIMALLOC_DIR to the folder holding "
+            "MiniMalloc's benchmark CSVs were not found: set SCHEDGYM_MINIMALLOC_DIR (or SCHEDGYM_DATA_MIRROR, with a minimalloc/ sub-folder) to the folder holding "
             f"A.{MINIMALLOC_CAPACITY}.csv ... K.{MINIMALLOC_CAPACITY}.csv (google/minimalloc's benchmarks/challenging)"
         )
     inst, _ = read_minimalloc_csv(d / f"{letter}.{MINIMALLOC_CAPACITY}.csv", name=f"minimalloc/{letter}")
