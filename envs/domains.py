@@ -18,7 +18,7 @@ DOMAIN_MODULES: tuple[str, ...] = (
     "schedgym.envs.jobshop",
     "schedgym.envs.isbjobshop",
     "schedgym.envs.llm",
-    # soc: "schedgym.envs.soc",
+    "schedgym.envs.soc",
     # vm: "schedgym.envs.vm",
     "schedgym.envs.memory",
 )

@@ -1,0 +1,630 @@
+"""``schedgym/SoCDAG-v0``: mapping the tasks of streaming (or batch) jobs onto a heterogeneous SoC."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from ..core import GraphSchedulingEnv, GraphSpec, Objective
+from .generator import TopcuogluGenerator
+from .instance import PE_KINDS, Application, SoC, check_workload, critical_path, load_app, load_soc, resolve_mix
+from .simulator import ASSIGNED, DONE, READY, WAITING, SoCSimulator
+
+#: node feature columns (one table for every node type; a column a node type does not use is 0)
+NODE_FEATURES: tuple[str, ...] = (
+    "is_wait",  # the wait node
+    "is_pe",
+    "is_task",
+    "legal",  # 1 where the action mask allows it
+    "selected",  # the task chosen in the first step (second step only)
+    "task_ready",  # all predecessors finished, not assigned
+    "task_assigned",  # on a PE (running, or reserved while its input data travels)
+    "task_waiting",  # some predecessor unfinished
+    "time_min",  # expected execution time on its fastest PE / T
+    "time_mean",  # mean over the PEs that support it / T
+    "time_cpu_little",  # expected time on the fastest PE of each kind / T (0: no such PE supports it)
+    "time_cpu_big",
+    "time_accelerator",
+    "time_cpu",
+    "supported_share",  # PEs that can run it / PEs
+    "rank_up",  # HEFT upward rank (remaining critical path, mean times and transfers) / T
+    "job_age",  # (now - job arrival) / T
+    "job_progress",  # finished tasks of its job / tasks of its job
+    "data_wait",  # ready tasks: min over supporting PEs of (input data on that PE - now)+ / T
+    "pe_busy",  # PE running or holding a task
+    "pe_busy_until",  # PE: (expected end of its task - now)+ / T
+    "pe_cpu_little",  # PE kind one-hot
+    "pe_cpu_big",
+    "pe_accelerator",
+    "pe_cpu",
+    "pe_ready_share",  # PE: share of the ready tasks it can run
+)
+GLOBAL_FEATURES: tuple[str, ...] = (
+    "phase",  # 0: pick a task, a PE or wait; 1: pick the other half of the pair
+    "jobs_in_system",  # admitted unfinished jobs / max_jobs_in_system (batch: / jobs)
+    "admission_queue",  # jobs waiting for admission / max_jobs_in_system
+    "ready_tasks",  # ready tasks / PEs
+    "free_pes",  # free PEs / PEs
+    "arrivals_left",  # jobs still to arrive / jobs
+    "offered_load",  # mean job work (fastest PEs) / (mean inter-arrival * PEs); 0 for a batch
+    "noise",  # relative std of execution times
+)
+# node types
+NT_WAIT, NT_PE, NT_TASK = 0, 1, 2
+# edge types
+ET_PREC_DATA, ET_PREC_CTRL, ET_CAN_FAST, ET_CAN, ET_RUNS_ON, ET_DATA_ON = 0, 1, 2, 3, 4, 5
+WAIT = 0  #: node index of the wait node
+_F = {name: i for i, name in enumerate(NODE_FEATURES)}
+_KIND_COLS = [_F[f"time_{k}"] for k in PE_KINDS]
+_STATIC_COLS = [_F["time_min"], _F["time_mean"], *_KIND_COLS, _F["supported_share"], _F["rank_up"]]
+REWARDS = ("latency", "makespan")
+ARRIVALS = ("poisson", "fixed", "batch")
+
+
+class SoCSchedulingView(Protocol):
+    """What a baseline may read from the env (the named door of the SoC domain)."""
+
+    sim: SoCSimulator
+    phase: int
+    chosen_task: int
+    chosen_pe: int
+
+    def task_node(self, g: int) -> int: ...
+
+    def pe_node(self, p: int) -> int: ...
+
+
+class SoCDAGEnv(GraphSchedulingEnv):
+    """Map the tasks of jobs (DAGs of typed tasks) onto the processing elements of a heterogeneous SoC.
+
+    Jobs of the DS3 reference applications (WiFi TX/RX, range detection, single-carrier TX/RX, temporal
+    mitigation, pulse Doppler) arrive continuously (or as a batch at time 0) at an SoC of big/LITTLE
+    cores and accelerators (:mod:`schedgym.envs.soc.simulator`). A task runs only on PEs that support its
+    type, for the PE type's time (times a hidden noise factor); data moves between PEs at the link's
+    bandwidth. Whenever a ready task and a free PE that supports it exist, the agent decides.
+
+    ## Action Space
+    ``Discrete(max_nodes)``, **two steps per assignment**: the first step picks one half of a (task, PE)
+    pair, the second the other half. First: a ready task that some free PE supports, a free PE that
+    supports some ready task, or the **wait** node (node 0: let time run to the next event, keeping the
+    free PEs free, e.g. for a busy accelerator). Second: a free PE that runs the chosen task, or a ready
+    task that the chosen PE runs. The task starts on the PE as soon as its input data is there. Two steps
+    rather than one pick over (task, PE) pair nodes keep the graph at tasks + PEs (pair nodes would be
+    quadratic) and score the same node embeddings that carry the features. Either half may come first
+    because both list-scheduling views are natural (a task is ready: where? a PE is free: what?), and so
+    that a legal first step of one episode's start is legal at another's (Gymnasium's checker samples
+    from a previous state).
+
+    ## Observation Space
+    The contract's padded graph: the wait node (type 0), one node per PE (type 1, nodes ``1..P``) and one
+    per unfinished task of the jobs in the system (type 2; ready tasks first when ``max_nodes`` would
+    overflow). Edges: precedence between tasks, with data (type 0) or without (1); for ready tasks, the
+    capability edges task -> PE to the PEs of the fastest kind (2) and to the others (3); a running or
+    reserved task -> its PE (4); PE -> ready task where its input data sits (5). Node features
+    :data:`NODE_FEATURES`, globals :data:`GLOBAL_FEATURES`; times are divided by ``T``, the mean over the
+    job mix of the applications' best-case critical paths. Realized (noisy) durations are never observed
+    before a task ends.
+
+    ## Rewards
+    ``reward="latency"`` (default): ``-(integral of jobs in the system over the step) / (jobs * T)``, so the
+    return is ``-(mean job latency) / T``. ``reward="makespan"``: ``-(time advanced) / T``, a return of
+    ``-makespan / T``. The objective (``env.objective``) follows: ``avg_latency`` or ``makespan``.
+
+    ## Starting State
+    The episode's jobs are drawn from ``self.np_random``: applications from ``mix``, exponential
+    inter-arrival times (``arrival="poisson"``, mean ``mean_interarrival_us``; ``"fixed"``: exactly the
+    mean; ``"batch"``: all at 0), noise factors ``max(noise_floor, 1 + noise * N(0, 1))`` per task;
+    ``jobs=[...]`` gives an explicit batch; ``random_dag={...}`` draws one Topcuoglu random DAG and its
+    processors per episode. The first observation is the first decision.
+
+    ## Episode End
+    Terminates when every job has finished (``n_jobs`` jobs, or those arriving before ``horizon_us``);
+    truncates after ``max_steps`` steps when set. ``info["metrics"]``: ``avg_latency``, ``p50_latency``,
+    ``p95_latency``, ``max_latency`` (the first ``warmup_jobs`` jobs left out), ``makespan``, throughput,
+    utilization; ``info["solution"]`` the schedule that :func:`schedgym.envs.soc.validate.validate_soc_schedule`
+    checks.
+
+    ## Arguments
+    ``soc`` (name, path or :class:`~.instance.SoC`; default ``"ds3_16pe_head"``), ``mix`` (mix name of
+    :data:`~.instance.MIXES`, an application name, a list, or ``{app: probability}``; default ``"ds3"``),
+    ``jobs``, ``n_jobs`` (10), ``arrival``, ``mean_interarrival_us`` (100), ``horizon_us``, ``warmup_jobs``,
+    ``noise``, ``noise_floor`` (0.1), ``max_jobs_in_system`` (12, DS3's ``max_jobs_in_parallel``; streaming
+    only), ``random_dag`` (kwargs of :class:`~.generator.TopcuogluGenerator`), ``reward``, ``max_nodes``
+    (default: enough for every task in the system), ``max_edges``, ``max_steps``, ``render_mode``.
+
+    Example::
+
+        env = gym.make("schedgym/SoCDAG-v0", mix="wifi", mean_interarrival_us=80, noise=0.2)
+        env = gym.make("schedgym/SoCDAG-v0", soc="topcuoglu_3p", jobs=["topcuoglu"], reward="makespan")
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+    objective = Objective("avg_latency", "min")
+
+    def __init__(
+        self,
+        soc: SoC | str | os.PathLike[str] = "ds3_16pe_head",
+        mix: Mapping[str, float] | str | Sequence[str] = "ds3",
+        jobs: Sequence[str] | None = None,
+        n_jobs: int = 10,
+        arrival: str = "poisson",
+        mean_interarrival_us: float = 100.0,
+        horizon_us: float | None = None,
+        warmup_jobs: int = 0,
+        noise: float = 0.0,
+        noise_floor: float = 0.1,
+        max_jobs_in_system: int | None = 12,
+        random_dag: Mapping[str, Any] | None = None,
+        reward: str = "latency",
+        max_nodes: int | None = None,
+        max_edges: int | None = None,
+        max_steps: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        self._init_render(render_mode)
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+        if arrival not in ARRIVALS:
+            raise ValueError(f"arrival must be one of {ARRIVALS}, got {arrival!r}")
+        if not (mean_interarrival_us > 0 and math.isfinite(mean_interarrival_us)):
+            raise ValueError(f"mean_interarrival_us must be > 0, got {mean_interarrival_us}")
+        if noise < 0 or not 0 < noise_floor <= 1:
+            raise ValueError(f"need noise >= 0 and 0 < noise_floor <= 1, got noise={noise}, noise_floor={noise_floor}")
+        if n_jobs < 1:
+            raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
+        self.reward_mode = reward
+        self.objective = Objective("avg_latency" if reward == "latency" else "makespan", "min")
+        self.noise, self.noise_floor = float(noise), float(noise_floor)
+        self.warmup_jobs = int(warmup_jobs)
+        self.horizon_us = None if horizon_us is None else float(horizon_us)
+        self.mean_interarrival_us = float(mean_interarrival_us)
+        self.max_steps = max_steps
+        self.generator = TopcuogluGenerator(**dict(random_dag)) if random_dag is not None else None
+        if self.generator is not None:
+            self.batch_jobs: list[str] | None = ["random-dag"]
+            self.arrival, self.n_jobs = "batch", 1
+            self.soc = None
+            self.mix: dict[str, float] = {}
+            n_pes, max_tasks = self.generator.n_pes, self.generator.n_tasks
+            task_nodes = max_tasks
+            max_edges_task = self.generator.n_tasks * (2 * self.generator.out_degree + 1)
+        else:
+            self.soc = load_soc(soc)
+            if jobs is not None:
+                self.batch_jobs = [str(j) for j in jobs]
+                if not self.batch_jobs:
+                    raise ValueError("jobs must name at least one application")
+                self.arrival, self.n_jobs = "batch", len(self.batch_jobs)
+                names = list(dict.fromkeys(self.batch_jobs))
+                self.mix = {}
+            else:
+                self.batch_jobs = None
+                self.arrival, self.n_jobs = arrival, int(n_jobs)
+                self.mix = resolve_mix(mix)
+                names = list(self.mix)
+            self.apps = [load_app(a) for a in names]
+            check_workload(self.soc, self.apps)  # a job that can never finish fails here, not by a hang
+            n_pes = self.soc.n_pes
+            sizes = {a.name: a.n_tasks for a in self.apps}
+            edges = {a.name: a.n_edges for a in self.apps}
+            if self.batch_jobs is not None:
+                task_nodes = sum(sizes[a] for a in self.batch_jobs)
+                max_edges_task = sum(edges[a] for a in self.batch_jobs)
+            else:
+                open_jobs = self.n_jobs if max_jobs_in_system is None or arrival == "batch" else min(max_jobs_in_system, self.n_jobs)
+                task_nodes = open_jobs * max(sizes.values())
+                max_edges_task = open_jobs * max(edges.values())
+        self.max_jobs_in_system = None if self.arrival == "batch" else max_jobs_in_system
+        self.n_pes = n_pes
+        n_max = int(max_nodes) if max_nodes is not None else 1 + n_pes + task_nodes
+        if n_max < 2 + n_pes:
+            raise ValueError(f"max_nodes must be >= {2 + n_pes} (wait node, {n_pes} PEs, one task), got {max_nodes}")
+        self.max_nodes = n_max
+        self.max_task_nodes = n_max - 1 - n_pes
+        t_nodes = min(task_nodes, self.max_task_nodes)
+        # precedence + data-on (both bounded by the edges among tasks in the system) + runs-on + capability
+        cap_tasks = min(t_nodes, 64)
+        e_max = int(max_edges) if max_edges is not None else 2 * max_edges_task + n_pes + cap_tasks * n_pes
+        self.max_cap_edges = max(e_max - 2 * max_edges_task - n_pes, n_pes)
+        self._init_graph(GraphSpec(
+            max_nodes=n_max, max_edges=max(e_max, 1), node_features=len(NODE_FEATURES), n_node_types=3,
+            n_edge_types=6, global_features=len(GLOBAL_FEATURES), node_feature_names=NODE_FEATURES,
+            global_feature_names=GLOBAL_FEATURES,
+        ))
+        self.sim: SoCSimulator | None = None
+        if self.generator is None:
+            self.sim = SoCSimulator(self.soc, self.apps, self.max_jobs_in_system, log=True)
+            self._set_scale()
+        self.phase = 0
+        self.chosen_task = -1
+        self.chosen_pe = -1
+
+    # ------------------------------------------------------------------ the named door
+    def task_node(self, g: int) -> int:
+        """Node index of task ``g`` in the current observation (-1 if it is not a node)."""
+        return int(self._node_of[g])
+
+    def pe_node(self, p: int) -> int:
+        return 1 + p
+
+    # ------------------------------------------------------------------ episode
+    def _set_scale(self) -> None:
+        sim = self.sim
+        assert sim is not None
+        weights = self.mix or {a.name: 1.0 for a in sim.apps}
+        lbs = {a.name: critical_path(a, sim.soc) for a in sim.apps}
+        total = sum(weights.values())
+        self.T = max(sum(w * lbs[a] for a, w in weights.items()) / total, 1e-9)
+        work = sum(w * float(sim.tables[sim.app_index[a]].min_ex.sum()) for a, w in weights.items()) / total
+        self._offered_load = 0.0 if self.arrival == "batch" else work / (self.mean_interarrival_us * sim.n_pes)
+
+    def _draw_jobs(self) -> list[tuple[float, int]]:
+        rng = self.np_random
+        sim = self.sim
+        assert sim is not None
+        if self.batch_jobs is not None:
+            return [(0.0, sim.app_index[a]) for a in self.batch_jobs]
+        names = list(self.mix)
+        probs = np.array([self.mix[a] for a in names])
+        n = self.n_jobs
+        apps = rng.choice(len(names), size=n, p=probs)
+        if self.arrival == "batch":
+            times = np.zeros(n)
+        elif self.arrival == "fixed":
+            times = np.arange(n) * self.mean_interarrival_us
+        else:  # DS3: int(expovariate(1 / scale)) microseconds between jobs
+            gaps = np.floor(rng.exponential(self.mean_interarrival_us, size=n))
+            gaps[0] = 0.0
+            times = np.cumsum(gaps)
+        if self.horizon_us is not None:
+            keep = times < self.horizon_us
+            keep[0] = True
+            times, apps = times[keep], apps[keep]
+        return [(float(t), sim.app_index[names[a]]) for t, a in zip(times, apps)]
+
+    def _reset_state(self, options: dict[str, Any] | None) -> None:
+        rng = self.np_random
+        if self.generator is not None:
+            app, soc = self.generator(rng)
+            self.soc, self.apps = soc, [app]
+            self.sim = SoCSimulator(soc, [app], None, log=True)
+            self._set_scale()
+        sim = self.sim
+        assert sim is not None
+        jobs = self._draw_jobs()
+        n_tasks = sum(sim.tables[a].app.n_tasks for _, a in jobs)
+        factors = None
+        if self.noise > 0:
+            factors = np.maximum(self.noise_floor, 1.0 + self.noise * rng.standard_normal(n_tasks))
+        self._build_static(jobs)
+        sim.reset(jobs, factors, self.warmup_jobs)
+        self._area = sim.area
+        self._now = sim.now
+        self._steps = 0
+        self.phase = 0
+        self.chosen_task = -1
+        self.chosen_pe = -1
+        self._consume_log()
+        self._build_obs()
+
+    def _build_static(self, jobs: list[tuple[float, int]]) -> None:
+        """Per-task arrays of the episode that never change (features, supports, edges)."""
+        sim = self.sim
+        assert sim is not None
+        order = sorted(range(len(jobs)), key=lambda i: (jobs[i][0], i))  # the simulator's job order
+        app_of = [jobs[i][1] for i in order]
+        T = self.T
+        P = sim.n_pes
+        per_app: dict[int, tuple[np.ndarray, ...]] = {}
+        for a in set(app_of):
+            t = sim.tables[a]
+            f = np.zeros((t.app.n_tasks, len(_STATIC_COLS)), np.float32)
+            f[:, 0] = t.min_ex / T
+            f[:, 1] = t.mean_ex / T
+            kind = np.where(np.isfinite(t.kind_ex), t.kind_ex, 0.0) / T
+            f[:, 2:2 + len(PE_KINDS)] = kind
+            f[:, 2 + len(PE_KINDS)] = t.n_supporting / P
+            f[:, 3 + len(PE_KINDS)] = t.rank_up / T
+            sup = np.isfinite(t.ex)
+            fast = sup & (t.ex <= t.min_ex[:, None] + 1e-9)
+            ctrl = (t.app.volumes == 0)
+            per_app[a] = (f, sup, fast, t.app.edges, ctrl)
+        sizes = [sim.tables[a].app.n_tasks for a in app_of]
+        self._static = np.concatenate([per_app[a][0] for a in app_of]) if app_of else np.zeros((0, len(_STATIC_COLS)), np.float32)
+        self._sup = np.concatenate([per_app[a][1] for a in app_of])
+        self._fast = np.concatenate([per_app[a][2] for a in app_of])
+        self._job_of = np.repeat(np.arange(len(app_of)), sizes)
+        self._job_size = np.asarray(sizes, np.float32)
+        self._arrival = np.array([jobs[i][0] for i in order], np.float64)
+        base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._job_edges = [(per_app[a][3] + base[j], per_app[a][4]) for j, a in enumerate(app_of)]
+        n = int(base[-1])
+        self._state = np.full(n, WAITING, np.int8)
+        self._pe = np.full(n, -1, np.int64)
+        self._data_wait_at = np.zeros(n, np.float64)  # ready tasks: min over supporting PEs of data-ready time
+        self._data_pes: dict[int, np.ndarray] = {}
+        self._job_done_tasks = np.zeros(len(app_of), np.float32)
+        self._node_of = np.full(n, -1, np.int64)
+        self._node_task = np.zeros(0, np.int64)
+        self._sys_tasks = np.zeros(0, np.int64)
+        self._sys_edges = (np.zeros((0, 2), np.int64), np.zeros(0, bool))
+        self._sys_dirty = True
+        self._pe_kind = np.zeros((P, len(PE_KINDS)), np.float32)
+        for p, kind in enumerate(sim.soc.pe_kinds):
+            self._pe_kind[p, PE_KINDS.index(kind)] = 1.0
+
+    def _consume_log(self) -> None:
+        """Mirror the simulator's state changes into the env's arrays."""
+        sim = self.sim
+        assert sim is not None and sim.log is not None
+        state, pe = self._state, self._pe
+        for kind, x in sim.log:
+            if kind == "ready":
+                state[x] = READY
+                j = sim.t_job[x]
+                preds = sim.tables[sim.job_app[j]].preds[sim.t_k[x]]
+                if preds:
+                    base = sim.job_base[j]
+                    sup = np.flatnonzero(self._sup[x])
+                    self._data_wait_at[x] = min(sim.data_ready(x, int(p)) for p in sup)
+                    self._data_pes[x] = np.unique([sim.t_pe[base + ku] for ku, _ in preds])
+                else:
+                    self._data_wait_at[x] = sim.now
+            elif kind == "assign":
+                state[x] = ASSIGNED
+                pe[x] = sim.t_pe[x]
+                self._data_pes.pop(x, None)
+            elif kind == "finish":
+                state[x] = DONE
+                self._job_done_tasks[sim.t_job[x]] += 1
+            else:  # admit / done
+                self._sys_dirty = True
+        sim.log.clear()
+
+    def _apply(self, action: int) -> tuple[float, bool, bool]:
+        sim = self.sim
+        assert sim is not None
+        P = self.n_pes
+        if self.phase == 0:
+            if action == WAIT:
+                sim.wait()
+            else:
+                if action <= P:
+                    self.chosen_pe = action - 1
+                else:
+                    self.chosen_task = int(self._node_task[action - 1 - P])
+                self.phase = 1
+                self._second_step_obs()
+                self._steps += 1
+                return 0.0, False, False
+        else:
+            if self.chosen_task >= 0:
+                sim.assign(self.chosen_task, action - 1)
+            else:
+                sim.assign(int(self._node_task[action - 1 - P]), self.chosen_pe)
+            self.phase = 0
+            self.chosen_task = self.chosen_pe = -1
+        self._steps += 1
+        if self.reward_mode == "latency":
+            reward = -(sim.area - self._area) / (sim.n_jobs * self.T)
+        else:
+            reward = -(sim.now - self._now) / self.T
+        self._area, self._now = sim.area, sim.now
+        self._consume_log()
+        terminated = sim.done
+        truncated = bool(not terminated and self.max_steps is not None and self._steps >= self.max_steps)
+        self._build_obs()
+        return float(reward), terminated, truncated
+
+    # ------------------------------------------------------------------ observation
+    def _refresh_system(self) -> None:
+        sim = self.sim
+        assert sim is not None
+        jobs = sim.open_jobs
+        if jobs:
+            base = sim.job_base
+            self._sys_tasks = np.concatenate([np.arange(base[j], base[j + 1]) for j in jobs])
+            self._sys_edges = (np.concatenate([self._job_edges[j][0] for j in jobs]),
+                               np.concatenate([self._job_edges[j][1] for j in jobs]))
+        else:
+            self._sys_tasks = np.zeros(0, np.int64)
+            self._sys_edges = (np.zeros((0, 2), np.int64), np.zeros(0, bool))
+        self._sys_dirty = False
+
+    def _build_obs(self) -> None:
+        g = self.graph
+        sim = self.sim
+        assert sim is not None
+        P = self.n_pes
+        g.clear()
+        x = g.nodes
+        self._node_of[self._node_task] = -1
+        self._node_task = np.zeros(0, np.int64)
+        x[WAIT, _F["is_wait"]] = 1.0
+        g.node_type[WAIT] = NT_WAIT
+        g.node_type[1:1 + P] = NT_PE
+        x[1:1 + P, _F["is_pe"]] = 1.0
+        g.n_nodes = 1 + P
+        if sim.done:
+            g.action_mask[WAIT] = 1  # terminal observation: never acted on
+            return
+        if self._sys_dirty:
+            self._refresh_system()
+        now, T = sim.now, self.T
+        tasks = self._sys_tasks
+        st = self._state[tasks]
+        live = st != DONE
+        tasks, st = tasks[live], st[live]
+        if tasks.size > self.max_task_nodes:  # ready tasks first, then the oldest jobs' tasks
+            keep = np.argsort(st != READY, kind="stable")[: self.max_task_nodes]
+            keep.sort()
+            tasks, st = tasks[keep], st[keep]
+        k = tasks.size
+        self._node_task = tasks
+        rows = slice(1 + P, 1 + P + k)
+        self._node_of[tasks] = np.arange(1 + P, 1 + P + k)
+        g.n_nodes = 1 + P + k
+        g.node_type[rows] = NT_TASK
+        free = np.array([(sim.free_mask >> p) & 1 for p in range(P)], bool)
+        ready = st == READY
+        ready_ids = tasks[ready]
+        sup_ready = self._sup[ready_ids]
+        legal_ready = (sup_ready & free[None, :]).any(1)
+        f = np.zeros((k, len(NODE_FEATURES)), np.float32)
+        f[:, _F["is_task"]] = 1.0
+        f[:, _STATIC_COLS] = self._static[tasks]
+        f[:, _F["task_ready"]] = ready
+        f[:, _F["task_assigned"]] = st == ASSIGNED
+        f[:, _F["task_waiting"]] = st == WAITING
+        jobs = self._job_of[tasks]
+        f[:, _F["job_age"]] = (now - self._arrival[jobs]) / T
+        f[:, _F["job_progress"]] = self._job_done_tasks[jobs] / self._job_size[jobs]
+        if ready_ids.size:
+            f[ready, _F["data_wait"]] = np.maximum(self._data_wait_at[ready_ids] - now, 0.0) / T
+            ready_pos = np.flatnonzero(ready)
+            f[ready_pos[legal_ready], _F["legal"]] = 1.0
+        x[rows] = f
+        # PE nodes
+        busy = ~free
+        pe_rows = slice(1, 1 + P)
+        x[pe_rows, _F["pe_busy"]] = busy
+        exp_end = np.asarray(sim.pe_expected_end)
+        x[pe_rows, _F["pe_busy_until"]] = np.where(busy, np.maximum(exp_end - now, 0.0), 0.0) / T
+        x[pe_rows, _F["pe_cpu_little"]:_F["pe_cpu"] + 1] = self._pe_kind
+        if ready_ids.size:
+            x[pe_rows, _F["pe_ready_share"]] = sup_ready.mean(0)
+        # mask: legal ready tasks, free PEs that run a ready task, and wait when an event is pending
+        mask = g.action_mask
+        mask[rows] = f[:, _F["legal"]].astype(np.int8)
+        pe_legal = free & sup_ready.any(0) if ready_ids.size else np.zeros(P, bool)
+        mask[pe_rows] = pe_legal
+        x[pe_rows, _F["legal"]] = pe_legal
+        self._ready_ids, self._sup_ready = ready_ids, sup_ready
+        can_wait = sim.can_wait()
+        mask[WAIT] = 1 if can_wait else 0
+        x[WAIT, _F["legal"]] = float(can_wait)
+        # globals
+        gl = g.globals
+        cap = self.max_jobs_in_system or sim.n_jobs
+        gl[0] = 0.0
+        gl[1] = len(sim.open_jobs) / cap
+        gl[2] = len(sim.admission) / cap
+        gl[3] = len(sim.ready) / P
+        gl[4] = free.sum() / P
+        gl[5] = (sim.n_jobs - sim.next_job) / sim.n_jobs
+        gl[6] = self._offered_load
+        gl[7] = self.noise
+        # edges
+        node_of = self._node_of
+        e, ctrl = self._sys_edges
+        if e.shape[0]:
+            src, dst = node_of[e[:, 0]], node_of[e[:, 1]]
+            ok = (src >= 0) & (dst >= 0)
+            d = ok & ~ctrl
+            c = ok & ctrl
+            if d.any():
+                g.add_edges(src[d], dst[d], ET_PREC_DATA)
+            if c.any():
+                g.add_edges(src[c], dst[c], ET_PREC_CTRL)
+        if ready_ids.size:
+            ready_nodes = node_of[ready_ids]
+            fast = self._fast[ready_ids]
+            budget = self.max_cap_edges
+            for mask_, et in ((fast, ET_CAN_FAST), (sup_ready & ~fast, ET_CAN)):
+                r, p = np.nonzero(mask_)
+                if r.size > budget:
+                    r, p = r[:budget], p[:budget]
+                budget -= r.size
+                if r.size:
+                    g.add_edges(ready_nodes[r], 1 + p, et)
+            dp = [(node_of[t], self._data_pes[t]) for t in ready_ids.tolist() if t in self._data_pes]
+            if dp:
+                dst = np.concatenate([np.full(len(pes), n) for n, pes in dp])
+                src = np.concatenate([pes for _, pes in dp])
+                g.add_edges(1 + src, dst, ET_DATA_ON)
+        assigned = st == ASSIGNED
+        if assigned.any():
+            ids = tasks[assigned]
+            g.add_edges(node_of[ids], 1 + self._pe[ids], ET_RUNS_ON)
+
+    def _second_step_obs(self) -> None:
+        """The same graph; the chosen node is marked and only the other halves of its pairs are legal: the
+        free PEs that run the chosen task, or the ready tasks the chosen PE runs."""
+        g = self.graph
+        sim = self.sim
+        assert sim is not None
+        g.action_mask[:] = 0
+        g.nodes[:, _F["legal"]] = 0.0
+        if self.chosen_task >= 0:
+            node = self._node_of[self.chosen_task]
+            legal = np.asarray(sim.free_pes_for(self.chosen_task), np.int64) + 1
+        else:
+            node = 1 + self.chosen_pe
+            legal = self._node_of[self._ready_ids[self._sup_ready[:, self.chosen_pe]]]
+        g.nodes[node, _F["selected"]] = 1.0
+        g.action_mask[legal] = 1
+        g.nodes[legal, _F["legal"]] = 1.0
+        g.globals[0] = 1.0
+
+    def _describe_illegal(self, action: int) -> str:
+        sim = self.sim
+        assert sim is not None
+        P = self.n_pes
+        if self.phase == 1 and self.chosen_task >= 0:
+            if 1 <= action <= P:
+                why = "busy" if not (sim.free_mask >> (action - 1)) & 1 else "unable to run it"
+                return (f"the second step picks a PE for task {self.chosen_task}; PE {action - 1} "
+                        f"({sim.soc.pe_names[action - 1]}) is {why}")
+            return f"the second step must pick a free PE that runs task {self.chosen_task}, not a task or wait node"
+        if self.phase == 1:
+            return (f"the second step picks a ready task that PE {self.chosen_pe} ({sim.soc.pe_names[self.chosen_pe]}) "
+                    f"can run")
+        if action == WAIT:
+            return "waiting would stop time forever: no task is running and no job will arrive"
+        if 1 <= action <= P:
+            busy = not (sim.free_mask >> (action - 1)) & 1
+            return f"PE {action - 1} ({sim.soc.pe_names[action - 1]}) is {'busy' if busy else 'free but runs no ready task'}"
+        if action >= self.graph.n_nodes:
+            return "it is a padding node"
+        t = int(self._node_task[action - 1 - P])
+        st = int(self._state[t])
+        if st != READY:
+            return f"task {t} is not ready ({['waiting for its predecessors', '', 'already assigned', 'done'][st]})"
+        return f"task {t} is ready but no free PE can run it"
+
+    def _step_info(self) -> dict[str, Any]:
+        sim = self.sim
+        return {"time": float(sim.now), "phase": self.phase} if sim is not None else {}
+
+    def _episode_metrics(self) -> dict[str, float]:
+        sim = self.sim
+        assert sim is not None
+        m = sim.metrics()
+        m["steps"] = float(self._steps)
+        m["time_scale_T"] = float(self.T)
+        return m
+
+    def _episode_solution(self) -> dict[str, Any]:
+        sim = self.sim
+        assert sim is not None
+        return sim.solution()
+
+    def validate_solution(self, solution: dict[str, Any]) -> float:
+        from .validate import validate_soc_schedule
+
+        sim = self.sim
+        assert sim is not None
+        expected_jobs = [(sim.apps[a].name, t) for a, t in zip(sim.job_app, sim.job_arrival)]
+        factors = sim.factor if sim.factor is not None else [1.0] * sim.n_tasks
+        return validate_soc_schedule(sim.soc, {a.name: a for a in sim.apps}, solution, self.objective.name,
+                                     expected_jobs=expected_jobs, expected_factors=factors)
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array" or self.sim is None:
+            return None
+        from .render import gantt_rgb
+
+        return gantt_rgb(self.sim.solution(), self.sim.soc)
