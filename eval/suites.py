@@ -3,7 +3,7 @@
 A suite is a YAML file in ``configs/suites/<name>.yaml`` (shipped with the package) or any path::
 
     name: taillard-15x15
-    env_id: schedgym/JobShop-v0
+    env_id: schedgym/<Id>-v0               # a registered id (schedgym-eval show=true)
     env_kwargs: {}                       # common kwargs of every case
     cases:                               # or  cases_from: "module:function"  returning this list
       - {name: ta01, group: "", env_kwargs: {instance: ta01}}

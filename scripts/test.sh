@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export WANDB_MODE=disabled
-export SCHEDGYM_JSPLIB_MIRROR="${SCHEDGYM_JSPLIB_MIRROR:-$(cd .. && pwd)/shared/data/jsplib}"
+export SCHEDGYM_DATA_MIRROR="${SCHEDGYM_DATA_MIRROR:-$(cd .. && pwd)/shared/data}"
 .venv/bin/python -m pytest -q --timeout=900 "$@"

@@ -13,6 +13,7 @@ JSPLIB = SHARED_DATA / "jsplib"
 AZURE = SHARED_DATA / "azure-llm-2023"
 
 os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("SCHEDGYM_DATA_MIRROR", str(SHARED_DATA))  # every domain's local data mirror
 os.environ.setdefault("SCHEDGYM_JSPLIB_MIRROR", str(JSPLIB))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

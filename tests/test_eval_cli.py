@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from schedgym.eval.cli import main, parse_config
+from schedgym.configs.grammar import UsageError
 from schedgym.eval.suites import load_suite, suite_names
 
 
@@ -19,7 +20,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_eval_writes_results_and_leaderboard(tmp_path: Path, jsplib_dir: Path) -> None:
     out = tmp_path / "ev"
     rc = main(["suite=[ft06,lawrence-10x5]", "policies=[mwkr:nondelay,spt:active,cpsat:5]", f"out={out}",
-               "progress=false", "print_leaderboard=false", f"jsplib_mirror={jsplib_dir}"])
+               "progress=false", "print_leaderboard=false", f"data_mirror={jsplib_dir.parent}"])
     assert rc == 0
     rows = _rows(out / "results.csv")
     assert len(rows) == (1 + 5) * 3
@@ -89,22 +90,60 @@ def test_failures_are_recorded_and_the_run_goes_on(tmp_path: Path, monkeypatch) 
         (["suite=ft06", "seeds=abc"], "seeds"),
         (["suite=ft06", "resume=maybe"], "resume"),
         (["ft06"], "key=value"),
-        ([], "suite=<name> is required"),
+        ([], "key 'suite' is required"),
     ],
 )
-def test_bad_overrides_name_the_key(argv: list[str], match: str) -> None:
-    with pytest.raises(SystemExit, match=match):
+def test_bad_overrides_name_the_key(argv: list[str], match: str, capsys) -> None:
+    with pytest.raises(UsageError, match=match):
         parse_config(argv)
+    assert main(argv) == 2  # a usage error: exit 2 and one line naming the key, no traceback
+    err = capsys.readouterr().err
+    assert err.startswith("schedgym-eval: error:") and match in err and err.count("\n") == 1
 
 
-def test_unknown_suite_and_policy(tmp_path: Path) -> None:
+def test_help_lists_keys_and_version(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for key in ("suite", "policies", "seeds", "data_mirror", "env_kwargs"):
+        assert f"  {key} " in out
+    assert "examples:" in out and "default" in out
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert "schedgym" in capsys.readouterr().out
+
+
+def test_show_lists_every_domain_and_policy(capsys) -> None:
+    from schedgym.agents.registry import policy_entries
+    from schedgym.envs.domains import domains
+
+    assert main(["show=true"]) == 0
+    out = capsys.readouterr().out
+    for d in domains():
+        assert f"{d.name}: " in out
+        for env_id in d.env_ids:
+            assert env_id in out
+    for name in policy_entries():
+        assert name in out
+
+
+def test_unknown_suite_and_policy(tmp_path: Path, capsys) -> None:
     with pytest.raises(KeyError, match="taillard-15x15"):
         load_suite("taillard-15x1")
-    with pytest.raises(SystemExit, match="unknown policy 'mwrk'"):
-        main(["suite=ft06", "policies=[mwrk]", f"out={tmp_path / 'never'}", "progress=false"])
+    assert main(["suite=ft06", "policies=[mwrk]", f"out={tmp_path / 'never'}", "progress=false"]) == 2
+    assert "unknown policy 'mwrk'" in capsys.readouterr().err
     assert not (tmp_path / "never").exists(), "nothing is written before the inputs are checked"
-    with pytest.raises(SystemExit, match="unknown suite"):
-        main(["suite=nosuch", f"out={tmp_path / 'never'}"])
+    assert main(["suite=ft06", "policies=[cpsat:soon]", f"out={tmp_path / 'never'}", "progress=false"]) == 2
+    assert "cpsat" in capsys.readouterr().err
+    assert main(["suite=ft06", "policies=[vllm-fcfs]", f"out={tmp_path / 'never'}", "progress=false"]) == 2
+    assert "does not serve" in capsys.readouterr().err
+    assert main(["suite=ft06", f"policies=[gnn:{tmp_path / 'missing.pt'}]", f"out={tmp_path / 'never'}"]) == 2
+    err = capsys.readouterr().err
+    assert "gnn" in err and "not found" in err and err.count("\n") == 1
+    assert not (tmp_path / "never").exists()
+    assert main(["suite=nosuch", f"out={tmp_path / 'never'}"]) == 2
+    assert "unknown suite" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nenv_id: schedgym/JobShop-v0\ncases: [{name: a}]\nplicies: [spt]\n")
     with pytest.raises(ValueError, match=r"unknown suite key\(s\) \['plicies'\]"):

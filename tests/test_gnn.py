@@ -11,7 +11,9 @@ import torch
 
 import schedgym.envs
 from schedgym.agents import make_policy, run_episode
-from schedgym.agents.gnn import POLICIES, GNNConfig, GraphActorCritic, load_checkpoint, save_checkpoint
+from schedgym.agents.gnn import GNNConfig, GraphActorCritic, load_checkpoint, save_checkpoint
+from schedgym.agents.registry import policy_entries
+from schedgym.agents.spec import PolicyError
 from schedgym.agents.gnn.model import MASKED_LOGIT, compatible
 from schedgym.envs import ENV_IDS
 from schedgym.envs.core import GraphSpec, graph_spec_of
@@ -101,7 +103,7 @@ def _checkpoint(tmp_path: Path, env_id: str, policy_env_kwargs: dict | None = No
 @pytest.mark.parametrize("env_id", ALL_IDS)
 def test_checkpoint_is_a_policy(tmp_path: Path, env_id: str) -> None:
     path = _checkpoint(tmp_path, env_id)
-    assert "gnn" in POLICIES
+    assert "gnn" in policy_entries()
     env = small_env(env_id)
     greedy = make_policy(f"gnn:{path}")
     r1 = run_episode(env, greedy, seed=3)
@@ -124,7 +126,7 @@ def test_policy_env_kwargs_and_errors(tmp_path: Path) -> None:
     assert pol.env_kwargs == {"schedule_builder": "active"}
     with pytest.raises(ValueError, match="known options"):
         make_policy(f"gnn:{path}#beam=3")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(PolicyError, match="checkpoint not found"):
         make_policy(f"gnn:{tmp_path / 'nope.pt'}")
     with pytest.raises(ValueError, match="checkpoint"):
         make_policy("gnn")

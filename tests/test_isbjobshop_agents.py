@@ -122,7 +122,7 @@ def test_eval_sweep_writes_leaderboards_and_plot(tmp_path, jsplib_dir) -> None:
     )
     out = tmp_path / "out"
     rc = main([f"suite={suite}", f"out={out}", "progress=false", "print_leaderboard=false",
-               f"jsplib_mirror={jsplib_dir}"])
+               f"data_mirror={jsplib_dir.parent}"])
     assert rc == 0
     board = (out / "leaderboard.md").read_text()
     assert "p=0.00" in board and "p=0.10" in board
@@ -145,3 +145,13 @@ def test_clairvoyant_keeps_its_warm_start_under_a_tiny_time_limit() -> None:
     base = make_policy("mwkr")
     o2 = run_episode(gym.make("schedgym/ISBJobShop-v0", **kw), base, seed=0)
     assert out.objective <= o2.objective
+
+
+def test_reference_found_whatever_the_name_spelling() -> None:
+    """One resolver: "LA1", "la1" and "la01" run the same instance and find the same bound."""
+    from schedgym.envs.isbjobshop.suite import blocking_reference
+    from schedgym.envs.jobshop.catalog import suite_reference
+
+    refs = [blocking_reference({"env_kwargs": {"instance": n, "shutdown_prob": 0.0}}) for n in ("LA1", "la1", "la01")]
+    assert refs[0] is not None and refs[0] == refs[1] == refs[2]
+    assert suite_reference({"env_kwargs": {"instance": "TA1"}}) == suite_reference({"env_kwargs": {"instance": "ta01"}})

@@ -24,9 +24,27 @@ def test_every_package_folder_is_declared() -> None:
     for folder, name in MAPPED.items():
         for init in (ROOT / folder).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT / folder)
+            if rel.parts[:1] == ("_root",):  # envs/_root is the `schedgym` package root itself
+                continue
             found.add(".".join([name, *rel.parts]) if rel.parts else name)
     missing = found - _declared()
     assert not missing, f"add these to [tool.setuptools] packages in pyproject.toml: {sorted(missing)}"
+
+
+def test_version_and_license() -> None:
+    import schedgym
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert schedgym.__version__ == meta["version"]
+    assert meta["license"] == "Apache-2.0"
+    assert "Apache License" in (ROOT / "LICENSE").read_text()[:200]
+
+
+def test_base_install_has_no_torch() -> None:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    heavy = ("torch", "torch-geometric", "stable-baselines3", "sb3-contrib", "ray", "wandb")
+    assert not [d for d in meta["dependencies"] if d.split("[")[0].split("=")[0].split(">")[0] in heavy]
+    assert {"train", "rllib", "all", "dev"} <= set(meta["optional-dependencies"])
 
 
 def test_wheel_contains_code_and_data(tmp_path: Path) -> None:
@@ -38,7 +56,9 @@ def test_wheel_contains_code_and_data(tmp_path: Path) -> None:
         pytest.fail(f"wheel build failed: {proc.stderr[-2000:]}")
     wheel = next(tmp_path.glob("schedgym-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "schedgym/envs/core.py" in names
+    assert "schedgym/__init__.py" in names and "schedgym/envs/core.py" in names
+    assert "schedgym/envs/llm/data/azure-conv-2023.csv.gz" in names  # suites run after a plain pip install
+    assert any(n.endswith("LICENSE") for n in names)
     assert "schedgym/envs/jobshop/data/catalog.json" in names
     assert "schedgym/configs/suites/taillard-15x15.yaml" in names
     assert not any(n.startswith("envs/") for n in names), "a top-level 'envs' package would land in site-packages"

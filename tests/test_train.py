@@ -183,3 +183,22 @@ def test_model_config_schema_mirrors_gnn_config() -> None:
         return {f.name: f.default for f in dataclasses.fields(cls)}
 
     assert fields(ModelConfig) == fields(GNNConfig)
+
+
+def test_train_cli_shares_the_grammar(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for key in ("preset", "resume", "dry_run", "env.id", "trainer.total_steps", "agent.ppo.lr", "backend"):
+        assert f"  {key} " in out, key
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert "schedgym" in capsys.readouterr().out
+    assert main(["--preset", "jobshop-small"]) == 2  # the old flag style is a usage error naming it
+    err = capsys.readouterr().err
+    assert "'--preset' is not key=value" in err and err.count("\n") == 1
+    assert main([]) == 2 and "preset=" in capsys.readouterr().err
+    assert main(["list=true"]) == 0 and "jobshop-small" in capsys.readouterr().out
+    assert main(["dry_run=true", "env.kwargs.n_jobs=3"]) == 2  # no env id anywhere
+    assert "env.id is required" in capsys.readouterr().err

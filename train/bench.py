@@ -2,12 +2,12 @@
 
 Usage::
 
-    python -m schedgym.train.bench forward --instance ta71 --threads 1
+    python -m schedgym.train.bench forward --preset jobshop-10x10 --env-kwargs '{"instance": "ta71"}' --threads 1
     python -m schedgym.train.bench ppo --backend sb3 --steps 8192 --n-envs 2 --vec-env subproc
     python -m schedgym.train.bench ppo --backend rllib --steps 8192 --runners 1
 
 ``forward``: one greedy forward pass (batch of 1, no grad) of a checkpoint (default: a fresh
-``gnn-base`` module) on observations of the instance taken along a schedule; median over repeats.
+``gnn-base`` module) on observations of the preset's env taken along an episode; median over repeats.
 ``ppo``: a short training run of the ``jobshop-10x10`` preset in a temporary folder; reports the
 env steps/s the backend reached (sampling + PPO updates, validation excluded).
 """
@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 
-def forward_time(instance: str = "ta71", checkpoint: str | None = None, threads: int = 1, repeats: int = 20) -> dict[str, Any]:
+def forward_time(preset: str = "jobshop-10x10", env_kwargs: dict[str, Any] | None = None, checkpoint: str | None = None,
+                 threads: int = 1, repeats: int = 20) -> dict[str, Any]:
     import gymnasium as gym
 
     import schedgym.envs  # noqa: F401
@@ -35,8 +36,11 @@ def forward_time(instance: str = "ta71", checkpoint: str | None = None, threads:
     from schedgym.agents.gnn.model import GNNConfig, GraphActorCritic
     from schedgym.envs.core import graph_spec_of
 
+    from .config import resolve_config
+
     torch.set_num_threads(threads)
-    env = gym.make("schedgym/JobShop-v0", instance=instance)
+    env_cfg = resolve_config(preset).env
+    env = gym.make(env_cfg.id, **{**dict(env_cfg.kwargs), **(env_kwargs or {})})
     obs, _ = env.reset(seed=0)
     if checkpoint:
         model, _ = load_checkpoint(checkpoint)
@@ -49,7 +53,9 @@ def forward_time(instance: str = "ta71", checkpoint: str | None = None, threads:
     for step in range(n_ops):
         if step in targets:
             snaps[step] = obs
-        obs, *_ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
+        obs, _, terminated, truncated, _ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
+        if terminated or truncated:
+            break
     times: dict[str, float] = {}
     with torch.no_grad():
         for step, o in sorted(snaps.items()):
@@ -94,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m schedgym.train.bench")
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("forward")
-    f.add_argument("--instance", default="ta71")
+    f.add_argument("--preset", default="jobshop-10x10", help="train preset whose env is measured")
+    f.add_argument("--env-kwargs", default="{}", help='JSON env kwargs over the preset\'s, e.g. \'{"instance": "ta71"}\'')
     f.add_argument("--checkpoint", default=None)
     f.add_argument("--threads", type=int, default=1)
     t = sub.add_parser("ppo")
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--preset", default="jobshop-10x10")
     a = p.parse_args(argv)
     if a.cmd == "forward":
-        out = forward_time(a.instance, a.checkpoint, a.threads)
+        out = forward_time(a.preset, json.loads(a.env_kwargs), a.checkpoint, a.threads)
     else:
         out = ppo_throughput(a.backend, a.steps, a.n_envs, a.vec_env, a.runners, a.preset)
     print(json.dumps(out))

@@ -223,11 +223,21 @@ def resolve_config(preset: str | None, overrides: list[str] | None = None, base:
             parsed = OmegaConf.from_dotlist([item])
         except OmegaConfBaseException as exc:
             raise ConfigError(f"cannot parse override {item!r}: {exc}") from None
-        if OmegaConf.select(cfg, key, default="__missing__") == "__missing__" and not _under_free_dict(key):
+        if not _key_exists(cfg, key) and not _under_free_dict(key):
             raise ConfigError(f"unknown config key {key!r} (override {item!r}); top-level keys: {list(schema.keys())}")
         cfg = _merge(cfg, parsed, f"override {item!r}")
     check(cfg)
     return cfg
+
+
+def _key_exists(cfg: DictConfig, key: str) -> bool:
+    """Whether the dotted ``key`` is in ``cfg`` (also when its value is still missing)."""
+    node: Any = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node.keys():
+            return False
+        node = node._get_node(part)
+    return True
 
 
 def _under_free_dict(key: str) -> bool:
