@@ -19,7 +19,7 @@ DOMAIN_MODULES: tuple[str, ...] = (
     "schedgym.envs.isbjobshop",
     "schedgym.envs.llm",
     "schedgym.envs.soc",
-    # vm: "schedgym.envs.vm",
+    "schedgym.envs.vm",
     "schedgym.envs.memory",
 )
 
