@@ -167,3 +167,20 @@ def test_sb3_policy_per_node_logits(env_id: str) -> None:
     assert torch.isfinite(ent).all() and torch.allclose(lp, logp)
     # no flattening MLP / action_net: the logits come from the per-node head
     assert not hasattr(policy, "action_net") and not hasattr(policy, "mlp_extractor")
+
+
+def test_checkpoint_refused_when_features_mean_something_else() -> None:
+    """Same feature count, different meaning: the released job-shop policy refuses such an env."""
+    import dataclasses
+
+    pol = make_policy("gnn:jobshop-10x10")
+    assert pol.spec.node_feature_names[0] == "processing_time"
+    env = gym.make("schedgym/JobShop-v0", n_jobs=3, n_machines=3)
+    env.reset(seed=0)
+    base = env.unwrapped
+    run_episode(env, pol, seed=0)  # the matching env is fine
+    names = list(base.graph_spec.node_feature_names)
+    names[0], names[1] = names[1], names[0]
+    base.graph_spec = dataclasses.replace(base.graph_spec, node_feature_names=tuple(names))
+    with pytest.raises(ValueError, match="node feature 0 means 'completion_lower_bound' in the env but 'processing_time'"):
+        pol.reset(base, seed=0)

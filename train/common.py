@@ -178,7 +178,18 @@ def write_gnn_checkpoint(
         timesteps=timesteps,
         config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
         validation=validation,
+        feature_names=env_feature_names(cfg.env.id, env_kwargs(cfg)),
     )
+
+
+def env_feature_names(env_id: str, kwargs: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The node and global feature names of the env (from its GraphSpec), or None if it declares none."""
+    env = make_env(env_id, kwargs)
+    spec = getattr(env.unwrapped, "graph_spec", None)
+    env.close()
+    if spec is None or not spec.node_feature_names:
+        return None
+    return tuple(spec.node_feature_names), tuple(spec.global_feature_names)
 
 
 def rng_state() -> dict[str, Any]:

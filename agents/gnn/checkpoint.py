@@ -44,13 +44,14 @@ def save_checkpoint(
     timesteps: int,
     config: Mapping[str, Any] | None = None,
     validation: Mapping[str, Any] | None = None,
+    feature_names: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
 ) -> Path:
     """Write a checkpoint atomically (temp file + rename) and return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
-        "module": module.extra_state(),
+        "module": _with_feature_names(module.extra_state(), feature_names),
         "state_dict": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()},
         "env_id": env_id,
         "env_kwargs": dict(env_kwargs),
@@ -64,6 +65,15 @@ def save_checkpoint(
     torch.save(payload, tmp)
     os.replace(tmp, path)
     return path
+
+
+def _with_feature_names(extra: dict[str, Any], names: tuple[tuple[str, ...], tuple[str, ...]] | None) -> dict[str, Any]:
+    """The module's rebuild record with the env's node / global feature names in its spec (so a policy is
+    refused on an env whose features mean something else, not only when their count differs)."""
+    if names is not None:
+        node, glob = names
+        extra = {**extra, "spec": {**extra["spec"], "node_feature_names": tuple(node), "global_feature_names": tuple(glob)}}
+    return extra
 
 
 def resolve_checkpoint_path(path: str | os.PathLike[str]) -> Path:

@@ -179,4 +179,11 @@ def compatible(trained: GraphSpec, env: GraphSpec) -> str | None:
         problems.append(f"n_node_types {env.n_node_types} > trained {trained.n_node_types}")
     if env.n_edge_types > trained.n_edge_types:
         problems.append(f"n_edge_types {env.n_edge_types} > trained {trained.n_edge_types}")
+    for what, mine, theirs in (("node feature", trained.node_feature_names, env.node_feature_names),
+                               ("global feature", trained.global_feature_names, env.global_feature_names)):
+        if mine and theirs and tuple(mine) != tuple(theirs):
+            i = next((k for k, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
+            a = mine[i] if i < len(mine) else "(none)"
+            b = theirs[i] if i < len(theirs) else "(none)"
+            problems.append(f"{what} {i} means {b!r} in the env but {a!r} in the checkpoint")
     return "; ".join(problems) or None

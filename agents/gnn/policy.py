@@ -105,8 +105,8 @@ class GNNPolicy(BasePolicy):
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         super().reset(env, seed)
-        space = env.observation_space
-        why = compatible(self.spec, graph_spec_of(space))
+        env_spec = getattr(env, "graph_spec", None)  # the contract base's full spec (with feature names)
+        why = compatible(self.spec, env_spec if isinstance(env_spec, GraphSpec) else graph_spec_of(env.observation_space))
         if why:
             raise ValueError(f"{self.name}: checkpoint cannot act on {type(env).__name__}: {why}")
         self._torch_gen = torch.Generator().manual_seed(int(seed or 0))
