@@ -158,3 +158,12 @@ def test_step_cost_does_not_copy_static_edges() -> None:
     assert ov[src, dst].all()  # every edge joins two buffers that are live together
     obs2, *_ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
     np.testing.assert_array_equal(obs2["edge_index"], obs["edge_index"])
+
+
+def test_bench_rows_quick() -> None:
+    from schedgym.envs.memory.bench import bench_rows
+
+    rows = bench_rows(quick=True)
+    assert len(rows) == 6
+    for row in rows:
+        assert set(row) == {"benchmark", "measure", "value", "unit"} and row["value"] > 0
