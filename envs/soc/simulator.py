@@ -62,6 +62,7 @@ class AppTables:
     mean_comm: np.ndarray  # (E,) mean transfer time of each edge over distinct supporting PE pairs
     rank_up: np.ndarray  # (n,) HEFT upward rank: mean_ex + max over successors (mean_comm + rank_up)
     rank_down: np.ndarray  # (n,) HEFT downward rank (longest mean path from an entry, excluding the task)
+    topo_pos: list[int]  # position of each task in the application's topological order
 
     @classmethod
     def build(cls, app: Application, soc: SoC) -> "AppTables":
@@ -102,6 +103,7 @@ class AppTables:
             preds=[list(p) for p in app.preds], succs=[list(s) for s in app.succs], sources=list(app.sources),
             mean_ex=mean_ex, min_ex=min_ex, kind_ex=kind_ex, n_supporting=ok.sum(1),
             mean_comm=mean_comm, rank_up=rank_up, rank_down=rank_down,
+            topo_pos=[pos for _, pos in sorted((k, i) for i, k in enumerate(app.topo_order))],
         )
 
 
