@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..core import GraphSchedulingEnv, GraphSpec, Objective
-from ..jobshop.env import resolve_instance
-from ..jobshop.generator import generate_random
+from ..jobshop.family import pick_instance, resolve_instance, rule_attributes
 from ..jobshop.instance import JobShopInstance
 from .types import ISBSolution
 from .state import (
@@ -215,17 +214,7 @@ class ISBJobShopEnv(GraphSchedulingEnv):
 
     # ------------------------------------------------------------------ episode
     def _pick_instance(self, options: dict[str, Any] | None) -> JobShopInstance:
-        if options and options.get("instance") is not None:
-            inst = resolve_instance(options["instance"])
-            if inst.shape != (self.n_jobs, self.n_machines):
-                raise ValueError(
-                    f"ISBJobShopEnv: instance {inst.name!r} is {inst.n_jobs}x{inst.n_machines}; this env was built "
-                    f"for {self.n_jobs}x{self.n_machines} (node ids depend on the size): construct it with that size"
-                )
-            return inst
-        if self.fixed_instance is not None:
-            return self.fixed_instance
-        return generate_random(self.n_jobs, self.n_machines, self.np_random, self.duration_low, self.duration_high)
+        return pick_instance(self, options, fits="exact")
 
     def _reset_state(self, options: dict[str, Any] | None) -> None:
         inst = self._pick_instance(options)
@@ -434,25 +423,8 @@ class ISBJobShopEnv(GraphSchedulingEnv):
         is never a candidate (rules take it when the dict is empty).
         """
         st = self.state
-        jobs = np.array(st.legal, dtype=np.int64)
-        m = st.n_machines
-        if jobs.size == 0:
-            e = np.empty(0, np.float64)
-            return {"action": np.empty(0, np.int64), "job": np.empty(0, np.int64), "processing_time": e,
-                    "job_remaining_work": e, "job_remaining_ops": e, "job_work_done": e, "ready_time": e}
-        k = np.array([st.next_op[j] for j in st.legal], dtype=np.int64)
-        p = self.instance.durations[jobs, k].astype(np.float64)
-        done_incl = self._cum[jobs, k]
-        total = self._cum[jobs, -1]
-        return {
-            "action": jobs * m + k,
-            "job": jobs,
-            "processing_time": p,
-            "job_remaining_work": total - done_incl + p,
-            "job_remaining_ops": (m - k).astype(np.float64),
-            "job_work_done": done_incl,
-            "ready_time": np.array([st.ready_time[j] for j in st.legal], dtype=np.float64),
-        }
+        return rule_attributes(np.array(st.legal, dtype=np.int64), [st.next_op[j] for j in st.legal], st.n_machines,
+                               self.instance.durations, self._cum, [st.ready_time[j] for j in st.legal])
 
     def validate_solution(self, solution: dict[str, Any]) -> float:
         from .validate import validate_isb_schedule

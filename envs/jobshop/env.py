@@ -8,9 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..core import GraphSchedulingEnv, GraphSpec, Objective
-from .catalog import load_instance
-from .formats import read_instance
-from .generator import generate_random
+from .family import pick_instance, resolve_instance, rule_attributes
 from .instance import JobShopInstance
 from .state import SCHEDULE_BUILDERS, JobShopState, ScheduleBuilder
 from .types import JobShopSolution
@@ -28,16 +26,6 @@ NODE_FEATURES: tuple[str, ...] = (
 )
 GLOBAL_FEATURES: tuple[str, ...] = ("progress", "makespan_lower_bound", "ops_per_machine")
 EDGE_JOB, EDGE_MACHINE = 0, 1
-
-
-def resolve_instance(instance: JobShopInstance | str | os.PathLike[str]) -> JobShopInstance:
-    """A JobShopInstance, an instance name (``"ta01"``, ``"ft06"``) or a path to an instance file."""
-    if isinstance(instance, JobShopInstance):
-        return instance
-    text = os.fspath(instance)
-    if os.path.sep in text or os.path.isfile(text):
-        return read_instance(text)
-    return load_instance(text)
 
 
 class JobShopEnv(GraphSchedulingEnv):
@@ -146,23 +134,8 @@ class JobShopEnv(GraphSchedulingEnv):
         self.state: JobShopState | None = None
 
     # ------------------------------------------------------------------ episode
-    def _pick_instance(self, options: dict[str, Any] | None) -> JobShopInstance:
-        if options and options.get("instance") is not None:
-            inst = resolve_instance(options["instance"])
-            if inst.n_jobs > self.n_jobs or inst.n_machines > self.n_machines:
-                raise ValueError(
-                    f"instance {inst.name!r} is {inst.n_jobs}x{inst.n_machines}, larger than this env's "
-                    f"{self.n_jobs}x{self.n_machines} padding; construct the env with larger n_jobs/n_machines"
-                )
-            return inst
-        if self.fixed_instance is not None:
-            return self.fixed_instance
-        return generate_random(
-            self.n_jobs, self.n_machines, self.np_random, self.duration_low, self.duration_high
-        )
-
     def _reset_state(self, options: dict[str, Any] | None) -> None:
-        inst = self._pick_instance(options)
+        inst = pick_instance(self, options, fits="within")
         self.instance = inst
         self.state = JobShopState(inst, self.schedule_builder)
         n, m = inst.shape
@@ -286,19 +259,7 @@ class JobShopEnv(GraphSchedulingEnv):
         """
         st = self.state
         jobs = st.candidates()
-        k = st.next_op[jobs]
-        p = st.durations[jobs, k]
-        done_incl = self._cum[jobs, k]
-        total = self._cum[jobs, -1]
-        return {
-            "action": jobs * self._m + k,
-            "job": jobs,
-            "processing_time": p.astype(np.float64),
-            "job_remaining_work": total - done_incl + p,
-            "job_remaining_ops": (self._m - k).astype(np.float64),
-            "job_work_done": done_incl,
-            "ready_time": st.job_ready[jobs].astype(np.float64),
-        }
+        return rule_attributes(jobs, st.next_op[jobs], self._m, st.durations, self._cum, st.job_ready[jobs])
 
     def validate_solution(self, solution: dict[str, Any]) -> float:
         from .validate import validate_schedule

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core import GraphSchedulingEnv, GraphSpec, Objective
 from .cluster import Cluster
-from .env import make_workload
+from .episode import ServingEpisode
 from .simulator import ORDERS, ServingConfig
 from .validate import validate_cluster
 from .workload import Workload
@@ -37,7 +37,7 @@ ET_REQ_TO_INST, ET_INST_TO_REQ, ET_NEW_TO_INST, ET_INST_TO_NEW, ET_NOOP = 0, 1, 
 NOOP = 0
 
 
-class LLMClusterEnv(GraphSchedulingEnv):
+class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     """Request dispatching (and optional Llumnix-style live migration) over ``n_instances`` identical
     LLM serving instances, each scheduled by a built-in local policy (``local_order``).
 
@@ -108,8 +108,6 @@ class LLMClusterEnv(GraphSchedulingEnv):
         latency_scale: float = 10.0,
         max_steps: int | None = None,
     ) -> None:
-        if reward not in ("goodput", "latency"):
-            raise ValueError(f"reward must be 'goodput' or 'latency', got {reward!r}")
         if local_order not in ORDERS:
             raise ValueError(f"local_order must be one of {sorted(ORDERS)}, got {local_order!r}")
         if max_candidates < 1:
@@ -121,12 +119,8 @@ class LLMClusterEnv(GraphSchedulingEnv):
         self.cluster = Cluster(config, n_instances, local_order, migration_interval, network_bandwidth)
         self.n_instances = int(n_instances)
         self.max_candidates = int(max_candidates)
-        self.workload_spec = workload
-        self.n_requests, self.rate, self.cv, self.lengths = int(n_requests), float(rate), float(cv), lengths
-        self.class_mix = class_mix if class_mix is not None else {"interactive": 0.5, "standard": 0.3, "batch": 0.2}
-        self.rate_scale = float(rate_scale)
-        self.reward_mode, self.latency_scale = reward, float(latency_scale)
-        self.max_steps = max_steps
+        self._init_episode(workload, n_requests, rate, cv, lengths, class_mix, rate_scale, reward, latency_scale,
+                           max_steps)
         n = 2 + self.n_instances + self.max_candidates
         self.max_nodes = n
         self.new_node = 1 + self.n_instances
@@ -139,12 +133,7 @@ class LLMClusterEnv(GraphSchedulingEnv):
 
     # ------------------------------------------------------------------ episode
     def _reset_state(self, options: dict[str, Any] | None) -> None:
-        spec = (options or {}).get("workload", self.workload_spec)
-        self.workload = make_workload(spec, self.np_random, self.n_requests, self.rate, self.cv, self.lengths,
-                                      self.class_mix, self.rate_scale)
-        self.cluster.reset(self.workload)
-        self._last = (0, 0.0)
-        self._steps = 0
+        self.cluster.reset(self._draw_workload(options))
         self.event = self.cluster.advance_to_event()
         self._build_obs()
 
@@ -163,18 +152,11 @@ class LLMClusterEnv(GraphSchedulingEnv):
                 if not c.migration_options():
                     c.end_migration_check()
                     self.event = c.advance_to_event()
-        self._steps += 1
         good, lat = c.good_and_latency()
-        n = max(c.n, 1)
-        if self.reward_mode == "goodput":
-            reward = (good - self._last[0]) / n
-        else:
-            reward = -(lat - self._last[1]) / (n * self.latency_scale)
-        self._last = (good, lat)
         terminated = self.event is None
-        truncated = bool(not terminated and self.max_steps is not None and self._steps >= self.max_steps)
+        reward, truncated = self._reward(c.n, good, lat, terminated)
         self._build_obs()
-        return float(reward), terminated, truncated
+        return reward, terminated, truncated
 
     def _episode_metrics(self) -> dict[str, float]:
         m = self.cluster.metrics()

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..core import GraphSchedulingEnv, GraphSpec, Objective
+from .episode import ServingEpisode
 from .metrics import summarize
 from .simulator import QUEUED, RUNNING, SWAPPED, ServingConfig, ServingSimulator
 from .validate import validate_run
@@ -103,7 +104,7 @@ def _cached_trace(path: str) -> Workload:
     return _TRACES[path]
 
 
-class LLMServeEnv(GraphSchedulingEnv):
+class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
     """Iteration-level request scheduling on one LLM serving instance (vLLM-like engine).
 
     Requests arrive over time (synthetic or a replayed trace); a simulated engine runs batches of
@@ -187,8 +188,6 @@ class LLMServeEnv(GraphSchedulingEnv):
         max_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if reward not in ("goodput", "latency"):
-            raise ValueError(f"reward must be 'goodput' or 'latency', got {reward!r}")
         if max_nodes < 2:
             raise ValueError(f"max_nodes must be >= 2 (the launch node and one request), got {max_nodes}")
         self._init_render(render_mode)
@@ -199,12 +198,8 @@ class LLMServeEnv(GraphSchedulingEnv):
             record=True,
         )
         self.sim = ServingSimulator(self.config)  # validates the engine (and that the model fits) now
-        self.workload_spec = workload
-        self.n_requests, self.rate, self.cv, self.lengths = int(n_requests), float(rate), float(cv), lengths
-        self.class_mix = class_mix if class_mix is not None else {"interactive": 0.5, "standard": 0.3, "batch": 0.2}
-        self.rate_scale = float(rate_scale)
-        self.reward_mode, self.latency_scale = reward, float(latency_scale)
-        self.max_steps = max_steps
+        self._init_episode(workload, n_requests, rate, cv, lengths, class_mix, rate_scale, reward, latency_scale,
+                           max_steps)
         self.max_nodes = int(max_nodes)
         n = self.max_nodes
         self._init_graph(
@@ -224,13 +219,7 @@ class LLMServeEnv(GraphSchedulingEnv):
 
     # ------------------------------------------------------------------ episode
     def _reset_state(self, options: dict[str, Any] | None) -> None:
-        spec = (options or {}).get("workload", self.workload_spec)
-        self.workload = make_workload(spec, self.np_random, self.n_requests, self.rate, self.cv, self.lengths,
-                                      self.class_mix, self.rate_scale)
-        self.sim.reset(self.workload)
-        self._last_good = 0
-        self._last_latency = 0.0
-        self._steps = 0
+        self.sim.reset(self._draw_workload(options))
         self._build_obs()
 
     def _apply(self, action: int) -> tuple[float, bool, bool]:
@@ -241,17 +230,10 @@ class LLMServeEnv(GraphSchedulingEnv):
             sim.admit(int(self.node_rid[action]))
             if not sim.has_candidate():
                 sim.launch()
-        self._steps += 1
-        n = max(sim.n, 1)
-        if self.reward_mode == "goodput":
-            reward = (sim.n_good - self._last_good) / n
-        else:
-            reward = -(sim.sum_latency - self._last_latency) / (n * self.latency_scale)
-        self._last_good, self._last_latency = sim.n_good, sim.sum_latency
         terminated = sim.done
-        truncated = bool(not terminated and self.max_steps is not None and self._steps >= self.max_steps)
+        reward, truncated = self._reward(sim.n, sim.n_good, sim.sum_latency, terminated)
         self._build_obs()
-        return float(reward), terminated, truncated
+        return reward, terminated, truncated
 
     def _episode_metrics(self) -> dict[str, float]:
         m = summarize(self.sim)
