@@ -11,8 +11,9 @@ Allocation heuristics of the TelaMalloc / MiniMalloc papers' comparisons:
 Mapping heuristics:
 
 * **all-slow**: nothing in fast memory (the reference point of every speed-up).
-* **xla**: XLA memory-space-assignment-like: buffers by decreasing benefit density (roofline time
-  saved alone / (size x lifetime)), those with a benefit placed best-fit while they fit.
+* **xla**: XLA memory-space-assignment-like: buffers by decreasing benefit density (net time saved
+  alone, roofline saving less the exposed copy time, / (size x lifetime)), those with a positive
+  benefit placed best-fit while they fit.
 
 A plan (one offset per buffer, or -1) is replayed through the environment by placing its buffers in
 increasing order of offset: each lands at its canonical offset, at or below the planned one, so the
@@ -31,7 +32,7 @@ import numpy as np
 
 from schedgym.agents.base import BasePolicy
 from schedgym.envs.memory.instance import MemoryInstance
-from schedgym.envs.memory.simulator import standalone_benefit
+from schedgym.envs.memory.simulator import net_benefit
 from schedgym.envs.memory.types import MemoryView
 
 ORDERS: tuple[str, ...] = ("size", "lifetime", "area", "conflict", "start")
@@ -98,7 +99,7 @@ def fit_plan(instance: MemoryInstance, order: np.ndarray, best: bool, capacity: 
 
 def xla_plan(instance: MemoryInstance) -> np.ndarray:
     """XLA memory-space-assignment-like mapping: by decreasing benefit density, best-fit, benefit > 0 only."""
-    benefit = standalone_benefit(instance)
+    benefit = net_benefit(instance)
     life = (instance.upper - instance.lower).astype(np.float64)
     density = benefit / np.maximum(instance.size * life, 1.0)
     idx = np.arange(instance.n_buffers)
@@ -164,7 +165,7 @@ class FitPolicy(PlanReplayPolicy):
     def plan(self, instance: MemoryInstance, mode: str) -> np.ndarray:
         order = buffer_order(instance, self.order)
         if mode == "mapping":
-            benefit = standalone_benefit(instance)
+            benefit = net_benefit(instance)
             order = order[benefit[order] > 0]
         return fit_plan(instance, order, self.best)
 

@@ -11,7 +11,7 @@ from ..core import GraphSchedulingEnv, GraphSpec, Objective
 from .catalog import load_instance
 from .generator import SyntheticProgram
 from .instance import MemoryInstance, read_instance
-from .simulator import MemoryState, overlap_lists, program_time, standalone_benefit
+from .simulator import MemoryState, net_benefit, overlap_lists, program_time
 from .types import MemorySolution
 from .validate import validate_solution
 
@@ -30,8 +30,8 @@ NODE_FEATURES: tuple[str, ...] = (
     "candidate_offset",  # unplaced: the offset it would get now / capacity
     "headroom",  # unplaced: (capacity - candidate offset - size) / capacity, clipped to [-1, 1]
     "legal",  # = action mask
-    "benefit",  # mapping: roofline time saved by this buffer alone in fast memory / all-slow program time
-    "benefit_density",  # benefit per byte, divided by the instance's largest
+    "benefit",  # mapping: time saved by this buffer alone in fast memory, less its exposed copy time, / all-slow time
+    "benefit_density",  # positive benefit per byte, divided by the instance's largest
     "prefetch",  # contents come from slow memory (weights, inputs): a fast placement costs a copy in
     "evict",  # contents are needed after the program (outputs): a fast placement costs a copy out
     "conflict",  # total size of the buffers overlapping it in time / capacity, squashed x / (1 + x)
@@ -250,12 +250,12 @@ class MemoryEnv(GraphSchedulingEnv):
         rows[:, _F["prefetch"]] = inst.prefetch
         rows[:, _F["evict"]] = inst.evict
         rows[:, _F["conflict"]] = conflict / (1.0 + conflict)
-        benefit = standalone_benefit(inst) if self.mode == "mapping" else np.zeros(n)
+        benefit = net_benefit(inst) if self.mode == "mapping" else np.zeros(n)
         t_slow = 0.0
         if self.mode == "mapping":
             t_slow = program_time(inst, np.zeros(n, bool)).total
             rows[:, _F["benefit"]] = benefit / t_slow
-            dens = benefit / np.maximum(inst.size, 1)
+            dens = np.maximum(benefit, 0.0) / np.maximum(inst.size, 1)
             if dens.max() > 0:
                 rows[:, _F["benefit_density"]] = dens / dens.max()
         area = (inst.size * (inst.upper - inst.lower)).astype(np.float64)

@@ -135,6 +135,33 @@ def standalone_benefit(instance: MemoryInstance) -> np.ndarray:
     return gain
 
 
+def exposed_copy_time(instance: MemoryInstance) -> np.ndarray:
+    """Per buffer, the copy time (s) a fast placement would add to the program, estimated alone on an idle
+    copy engine with the all-slow instruction times: a prefetch copy overlaps the instructions from
+    ``lower`` to its first use, an eviction copy the instructions after ``upper - 1``; the rest shows."""
+    p = instance.program
+    n = instance.n_buffers
+    out = np.zeros(n)
+    if p is None or p.hardware.copy_bw <= 0:
+        return out
+    base = instruction_times(instance, np.zeros(n, bool))
+    cum = np.concatenate([[0.0], np.cumsum(base)])
+    first_use = np.full(n, p.n_instructions, np.int64)
+    np.minimum.at(first_use, p.use_buffer, p.use_instr)
+    copy = instance.size / p.hardware.copy_bw
+    window = cum[first_use] - cum[instance.lower]
+    out += np.where(instance.prefetch & (first_use < p.n_instructions), np.maximum(0.0, copy - window), 0.0)
+    tail = cum[p.n_instructions] - cum[instance.upper]
+    out += np.where(instance.evict, np.maximum(0.0, copy - tail), 0.0)
+    return out
+
+
+def net_benefit(instance: MemoryInstance) -> np.ndarray:
+    """:func:`standalone_benefit` minus :func:`exposed_copy_time`: what a buffer alone in fast memory is
+    expected to save (negative: it is expected to slow the program down)."""
+    return standalone_benefit(instance) - exposed_copy_time(instance)
+
+
 class MemoryState:
     """Buffers placed one at a time at their canonical offsets (see the module docstring).
 

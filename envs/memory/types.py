@@ -54,4 +54,5 @@ class MemoryView(Protocol):
         """Per buffer, whether it is placed."""
 
     def benefit(self) -> np.ndarray:
-        """Per buffer, roofline time (s) saved by moving it alone to fast memory (mapping; 0 otherwise)."""
+        """Per buffer, time (s) saved by moving it alone to fast memory, less its exposed copy time
+        (:func:`~schedgym.envs.memory.simulator.net_benefit`; mapping; 0 in allocation)."""
