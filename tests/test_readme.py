@@ -13,3 +13,11 @@ def test_readme_python_blocks_run() -> None:
     assert blocks, "README has no python block"
     for code in blocks:
         exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})  # noqa: S102
+
+
+def test_readme_domain_table_comes_from_the_manifests() -> None:
+    from schedgym.eval.docs import END, START, domain_table
+
+    text = README.read_text()
+    block = text[text.index(START) + len(START):text.index(END)].strip()
+    assert block == domain_table(), "README's domain table is stale: run python -m schedgym.eval.docs"
