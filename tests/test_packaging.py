@@ -62,3 +62,15 @@ def test_wheel_contains_code_and_data(tmp_path: Path) -> None:
     assert "schedgym/envs/jobshop/data/catalog.json" in names
     assert "schedgym/configs/suites/taillard-15x15.yaml" in names
     assert not any(n.startswith("envs/") for n in names), "a top-level 'envs' package would land in site-packages"
+
+
+def test_packaged_azure_trace_is_used_without_any_data_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a plain pip install (no mirror, no shared folder) the Azure suites still find their trace."""
+    from schedgym.envs.llm.workload import azure_trace_path, load_trace
+
+    for var in ("SCHEDGYM_DATA_MIRROR", "SCHEDGYM_AZURE_LLM_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    path = azure_trace_path("conv")
+    assert path.name == "azure-conv-2023.csv.gz"
+    assert len(load_trace(path).arrival) == 19_366
+    assert len(load_trace(azure_trace_path("code")).arrival) == 8_819
