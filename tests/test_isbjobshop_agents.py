@@ -1,5 +1,9 @@
 """ISBJSSP baselines: CP-SAT blocking-with-swaps (exactness, replay), clairvoyant bound, reactive re-solving,
-and one ``schedgym-eval`` sweep over shutdown probabilities."""
+and one ``schedgym-eval`` sweep over shutdown probabilities.
+
+No test here depends on the machine's speed: where a proof is asserted the solver runs with one worker
+under a deterministic limit (``DET``; the wall-clock limit is only a safety net), and tests that use a
+wall-clock limit assert only what holds whatever the load (validity, bounds, the warm start kept)."""
 
 from __future__ import annotations
 
@@ -10,9 +14,15 @@ import pytest
 import schedgym.envs  # noqa: F401
 from schedgym.agents.base import run_episode
 from schedgym.agents.isbjobshop import completion_table, solve_blocking
+from schedgym.agents.isbjobshop.policies import ClairvoyantPolicy, CPSatBlockingPolicy, ReactivePolicy
 from schedgym.agents.registry import make_policy
 from schedgym.envs.isbjobshop.env import ISBJobShopEnv
 from schedgym.envs.jobshop import generate_random
+
+#: deterministic CP-SAT limits: one worker, a deterministic-time budget, a wall limit never reached
+DET = {"time_limit_s": 600.0, "workers": 1, "solver_params": {"max_deterministic_time": 10.0}}
+#: a deterministic budget so small that CP-SAT returns UNKNOWN (no schedule) on any machine
+NOTHING = {"time_limit_s": 600.0, "workers": 1, "solver_params": {"max_deterministic_time": 1e-9}}
 
 
 def _random_makespans(env: ISBJobShopEnv, seed: int, episodes: int) -> list[float]:
@@ -34,11 +44,11 @@ def _random_makespans(env: ISBJobShopEnv, seed: int, episodes: int) -> list[floa
 def test_cpsat_blocking_optimum_is_sound_and_replayed(inst_seed: int) -> None:
     """The proven optimum is never beaten by any schedule the simulator builds, and the replay reaches it."""
     inst = generate_random(4, 3, np.random.default_rng(inst_seed), 1, 15)
-    res = solve_blocking(inst, time_limit_s=20)
-    assert res.optimal and res.lower_bound == res.makespan
+    res = solve_blocking(inst, time_limit_s=600, workers=1, params=DET["solver_params"])
+    assert res.optimal and res.lower_bound == res.makespan and not res.fallback
     env = ISBJobShopEnv(instance=inst, schedule_builder="serial")
     assert min(_random_makespans(env, 0, 300)) >= res.makespan
-    pol = make_policy("isb-cpsat:20")
+    pol = CPSatBlockingPolicy(**DET)
     out = run_episode(gym.make("schedgym/BlockingJobShop-v0", instance=inst, **pol.env_kwargs), pol, seed=0)
     assert out.objective == res.makespan and out.extra["optimal"]
 
@@ -47,7 +57,7 @@ def test_cpsat_is_at_least_as_good_as_every_rule() -> None:
     from schedgym.agents.jobshop.rules import RULE_NAMES, DispatchingRule
 
     inst = generate_random(6, 4, np.random.default_rng(5), 1, 30)
-    res = solve_blocking(inst, time_limit_s=20)
+    res = solve_blocking(inst, time_limit_s=600, workers=1, params=DET["solver_params"])
     for rule in RULE_NAMES:
         pol = DispatchingRule(rule)
         out = run_episode(gym.make("schedgym/BlockingJobShop-v0", instance=inst), pol, seed=0)
@@ -60,7 +70,7 @@ def test_clairvoyant_bound_holds_against_online_play(mode: str) -> None:
     inst = generate_random(4, 3, np.random.default_rng(11), 1, 12)
     kw = {"instance": inst, "shutdown_prob": 0.08, "repair": ("uniform", 1, 6), "interruption": mode}
     for seed in (0, 1):
-        pol = make_policy("isb-clairvoyant:30")
+        pol = ClairvoyantPolicy(**DET)
         env = gym.make("schedgym/ISBJobShop-v0", **kw, **pol.env_kwargs)
         out = run_episode(env, pol, seed=seed)
         assert out.extra["optimal"], out.extra
@@ -69,7 +79,7 @@ def test_clairvoyant_bound_holds_against_online_play(mode: str) -> None:
         assert out.objective == bound
         online = ISBJobShopEnv(**kw, schedule_builder="serial")
         assert min(_random_makespans(online, seed, 150)) >= bound
-        for name in ("mwkr", "spt", "isb-cpsat:5"):
+        for name in ("mwkr", "spt", "isb-cpsat:5"):  # any outcome of a wall-clock limit is >= the bound
             p2 = make_policy(name)
             o2 = run_episode(gym.make("schedgym/ISBJobShop-v0", **kw, **p2.env_kwargs), p2, seed=seed)
             assert o2.objective >= bound, name
@@ -135,16 +145,48 @@ def test_eval_sweep_writes_leaderboards_and_plot(tmp_path, jsplib_dir) -> None:
 
 def test_clairvoyant_keeps_its_warm_start_under_a_tiny_time_limit() -> None:
     """Even when CP-SAT finds nothing in time, the clairvoyant plays its (feasible) warm start, no worse than
-    the blocking CP-SAT plan replayed online, and reports a valid bound."""
+    the blocking CP-SAT plan replayed online, and reports a valid bound. Only load-independent properties:
+    a 0.3 s wall-clock limit may or may not find something on a busy machine."""
     inst = generate_random(8, 5, np.random.default_rng(4), 1, 40)
     kw = {"instance": inst, "shutdown_prob": 0.1}
     pol = make_policy("isb-clairvoyant:0.3")
     out = run_episode(gym.make("schedgym/ISBJobShop-v0", **kw, **pol.env_kwargs), pol, seed=0)
     assert out.validated_objective == out.objective <= out.extra["solver_makespan"]
     assert out.extra["solver_lower_bound"] <= out.objective
+    assert isinstance(out.extra["fallback"], bool)
+    assert out.extra["fallback"] == out.extra["solver_status"].endswith("_KEPT_WARM_START")
     base = make_policy("mwkr")
     o2 = run_episode(gym.make("schedgym/ISBJobShop-v0", **kw), base, seed=0)
     assert out.objective <= o2.objective
+
+
+@pytest.mark.parametrize("cls", [CPSatBlockingPolicy, ClairvoyantPolicy, ReactivePolicy])
+@pytest.mark.parametrize("shutdown_prob", [0.0, 0.1])
+def test_solver_policies_fall_back_to_their_warm_start_when_cpsat_finds_nothing(cls, shutdown_prob: float) -> None:
+    """CP-SAT stopped before any solution (status UNKNOWN, forced by a deterministic budget: what a tiny
+    limit on a loaded machine gives): the policy still plays a valid schedule, its warm start, says so, and
+    is no worse than non-delay MWKR. Before the fix ``isb-cpsat`` and ``isb-clairvoyant`` raised
+    ``RuntimeError: CP-SAT found no blocking schedule``."""
+    inst = generate_random(8, 5, np.random.default_rng(4), 1, 40)
+    kw = {"instance": inst, "shutdown_prob": shutdown_prob}
+    pol = cls(**NOTHING)
+    out = run_episode(gym.make("schedgym/ISBJobShop-v0", **kw, **pol.env_kwargs), pol, seed=0)
+    assert out.validated_objective == out.objective
+    assert out.extra["fallback"] is True
+    status = out.extra.get("solver_status") or out.extra.get("last_solver_status")
+    assert status.endswith("_KEPT_WARM_START") and not out.extra.get("optimal", False)
+    mwkr = run_episode(gym.make("schedgym/ISBJobShop-v0", **kw), make_policy("mwkr"), seed=0)
+    if shutdown_prob == 0.0 or cls is ClairvoyantPolicy:  # the warm start is MWKR's schedule (or better)
+        assert out.objective <= mwkr.objective
+    if cls is CPSatBlockingPolicy:  # the kept schedule is exactly the greedy one, replayed
+        assert out.extra["solver_makespan"] == solve_blocking(inst, 600, 1, params=NOTHING["solver_params"]).makespan
+
+
+def test_solve_blocking_without_warm_start_still_returns_a_schedule() -> None:
+    inst = generate_random(6, 4, np.random.default_rng(2), 1, 30)
+    res = solve_blocking(inst, 600, 1, warm_start=False, params=NOTHING["solver_params"])
+    assert res.fallback and res.status.endswith("_KEPT_WARM_START")
+    assert set(res.start) == {(j, k) for j in range(6) for k in range(4)}
 
 
 def test_reference_found_whatever_the_name_spelling() -> None:

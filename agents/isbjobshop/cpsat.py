@@ -83,6 +83,8 @@ class ISBSolveResult:
     lower_bound: float
     status: str
     wall_time_s: float
+    #: True when CP-SAT found no schedule in time and this is the warm start it was given (kept as is)
+    fallback: bool = False
 
     def machine_sequences(self, instance: JobShopInstance) -> list[list[tuple[int, int]]]:
         """Per machine, the planned operations in order of planned start."""
@@ -147,8 +149,17 @@ def solve_snapshot(
     redundant: bool = True,
     params: dict[str, Any] | None = None,
     hint_schedule: "ScheduleRecord | None" = None,
+    fallback: "ScheduleRecord | None" = None,
 ) -> ISBSolveResult:
-    """Build and solve the model of :mod:`this module <schedgym.agents.isbjobshop.cpsat>` for ``snap``."""
+    """Build and solve the model of :mod:`this module <schedgym.agents.isbjobshop.cpsat>` for ``snap``.
+
+    ``hint_schedule``: a complete feasible schedule, hinted to CP-SAT (every variable). ``fallback``: a
+    complete feasible schedule that is *not* hinted (``hint`` may carry its starts). When CP-SAT finds no
+    schedule within its limits (status UNKNOWN, e.g. on a loaded machine), the result is ``hint_schedule``
+    (else ``fallback``) with ``fallback=True`` and a status ending in ``_KEPT_WARM_START``; without either,
+    a ``RuntimeError``. ``params``: extra CP-SAT parameters (e.g. ``max_deterministic_time``, which makes a
+    run independent of the machine's load).
+    """
     if time_limit_s <= 0:
         raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
     inst = snap.instance
@@ -268,17 +279,19 @@ def solve_snapshot(
     wall = time.perf_counter() - t_start
     if status == cp_model.MODEL_INVALID:
         raise RuntimeError(f"CP-SAT model invalid for {inst.name!r}: {model.validate()}")
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) and hint_schedule is not None:
+    kept = hint_schedule if hint_schedule is not None else fallback
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) and kept is not None:
         # no solution in time: keep the known feasible schedule; the solver's bound stays valid
         return ISBSolveResult(
-            start=dict(hint_schedule.start),
-            completion=dict(hint_schedule.completion),
-            leave=dict(hint_schedule.leave),
-            makespan=int(hint_schedule.makespan),
+            start=dict(kept.start),
+            completion=dict(kept.completion),
+            leave=dict(kept.leave),
+            makespan=int(kept.makespan),
             optimal=False,
             lower_bound=float(solver.best_objective_bound) if status != cp_model.INFEASIBLE else float("nan"),
             status=f"{solver.status_name(status)}_KEPT_WARM_START",
             wall_time_s=wall,
+            fallback=True,
         )
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         raise RuntimeError(
@@ -301,15 +314,22 @@ def solve_snapshot(
 
 
 def solve_blocking(instance: JobShopInstance, time_limit_s: float = 10.0, workers: int = 2,
-                   seed: int = 0, warm_start: bool = True) -> ISBSolveResult:
-    """The blocking job shop with swaps and no downtime (exact on small instances)."""
+                   seed: int = 0, warm_start: bool = True, params: dict[str, Any] | None = None) -> ISBSolveResult:
+    """The blocking job shop with swaps and no downtime (exact on small instances).
+
+    Never fails for want of time: the non-delay MWKR schedule (computed always; hinted by its starts and
+    used as the horizon only with ``warm_start``) is returned, with ``fallback=True``, when CP-SAT finds
+    nothing within its limits.
+    """
+    st = ISBJobShopState(instance, blocking=True, shutdown_prob=0.0)
+    greedy_schedule(st)
+    greedy = ScheduleRecord.from_state(st)
     hint, ub = None, None
     if warm_start:
-        st = ISBJobShopState(instance, blocking=True, shutdown_prob=0.0)
-        greedy_schedule(st)
         hint = {(j, k): st.start_time[j][k] for j in range(instance.n_jobs) for k in range(instance.n_machines)}
         ub = st.makespan
-    return solve_snapshot(ShopSnapshot(instance), time_limit_s, workers, horizon=ub, hint=hint, seed=seed)
+    return solve_snapshot(ShopSnapshot(instance), time_limit_s, workers, horizon=ub, hint=hint, seed=seed,
+                          params=params, fallback=greedy)
 
 
 # --------------------------------------------------------------------------- helpers on simulator states

@@ -17,6 +17,13 @@ disruptions the replayed makespan is at most the solver's.
   with the better of MWKR and the current plan followed from the new state. The number and wall time of
   re-solves (``n_resolves``, ``resolve_time_s``, ``max_resolve_time_s``; the reset solve apart as
   ``initial_solve_time_s``) are reported in ``episode_extra``.
+
+A solver policy never fails for want of time: when CP-SAT finds no schedule within its limit (a tiny
+limit, a loaded machine), the policy plays its warm start (non-delay MWKR, or the best complete schedule
+it knew) and says so: ``episode_extra["fallback"]`` is True (for ``isb-reactive``: some solve of the
+episode kept its warm start) and ``solver_status`` ends in ``_KEPT_WARM_START``. ``solver_params`` (a
+constructor keyword) passes extra CP-SAT parameters, e.g. ``{"max_deterministic_time": 5.0}`` with
+``workers=1`` for results that do not depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ class _SequenceReplay(BasePolicy):
     default_limit = 10.0
 
     def __init__(self, base: str, variant: str | None = None, time_limit_s: float | None = None,
-                 workers: int = 2) -> None:
+                 workers: int = 2, solver_params: dict[str, Any] | None = None) -> None:
         if variant:
             try:
                 limit = float(variant)
@@ -62,6 +69,7 @@ class _SequenceReplay(BasePolicy):
                          env_kwargs={"schedule_builder": "serial"})
         self.time_limit_s = float(limit)
         self.workers = int(workers)
+        self.solver_params = dict(solver_params or {})
         self.episode_extra: dict[str, Any] = {}
         self._seq: list[list[tuple[int, int]]] = []
         self._pos: list[int] = []
@@ -91,6 +99,7 @@ class _SequenceReplay(BasePolicy):
             "solver_makespan": res.makespan,
             "solver_lower_bound": res.lower_bound,
             "solver_time_s": res.wall_time_s,
+            "fallback": bool(res.fallback),
         }
 
     def _set_plan(self, result: ISBSolveResult) -> None:
@@ -147,45 +156,49 @@ class CPSatBlockingPolicy(_SequenceReplay):
     """CP-SAT on the blocking job shop with swaps (no downtime known), solved once at reset."""
 
     def __init__(self, variant: str | None = None, time_limit_s: float | None = None, workers: int = 2,
-                 warm_start: bool = True) -> None:
-        super().__init__("isb-cpsat", variant, time_limit_s, workers)
+                 warm_start: bool = True, solver_params: dict[str, Any] | None = None) -> None:
+        super().__init__("isb-cpsat", variant, time_limit_s, workers, solver_params)
         self.warm_start = warm_start
 
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
-        res = solve_blocking(env.instance, self.time_limit_s, self.workers, seed=self.seed, warm_start=self.warm_start)
+        res = solve_blocking(env.instance, self.time_limit_s, self.workers, seed=self.seed, warm_start=self.warm_start,
+                             params=self.solver_params)
         self._adopt(res)
 
 
 class ClairvoyantPolicy(_SequenceReplay):
     """CP-SAT that knows the episode's whole shutdown realization in advance (solved at reset)."""
 
-    def __init__(self, variant: str | None = None, time_limit_s: float | None = None, workers: int = 2) -> None:
-        super().__init__("isb-clairvoyant", variant, time_limit_s, workers)
+    def __init__(self, variant: str | None = None, time_limit_s: float | None = None, workers: int = 2,
+                 solver_params: dict[str, Any] | None = None) -> None:
+        super().__init__("isb-clairvoyant", variant, time_limit_s, workers, solver_params)
 
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
         st = env.state
         if st.t != 0 or st.n_started:
             raise ValueError("isb-clairvoyant solves at the start of an episode (t=0, nothing started)")
-        res = solve_clairvoyant(st, self.time_limit_s, self.workers, seed=self.seed)
+        res = solve_clairvoyant(st, self.time_limit_s, self.workers, seed=self.seed, params=self.solver_params)
         self._adopt(res)
 
 
 def solve_clairvoyant(state: ISBJobShopState, time_limit_s: float = 10.0, workers: int = 2,
-                      seed: int = 0) -> ISBSolveResult:
+                      seed: int = 0, params: dict[str, Any] | None = None) -> ISBSolveResult:
     """Solve the episode that starts from ``state`` (at t=0) knowing its shutdown realization.
 
     Warm start: the better of a non-delay MWKR run and the replay of the blocking CP-SAT plan (solved
     without downtime, half of the time limit) on the realization — both complete, feasible schedules
     that the model is hinted with; the solver keeps it if it finds nothing better in time. The result's
     ``lower_bound`` is the larger of CP-SAT's bound on the clairvoyant optimum and its bound on the
-    no-downtime problem (downtime can only lengthen a schedule).
+    no-downtime problem (downtime can only lengthen a schedule). ``fallback`` is True when CP-SAT found
+    nothing better in time and the warm start is returned as is. ``params``: extra CP-SAT parameters for
+    both solves.
     """
     snap, sim = snapshot_of(state, "clairvoyant")
     greedy_schedule(sim)  # same realization (the copy carries the per-machine generators' state)
     candidates = [sim]
-    det = solve_blocking(state.instance, max(0.5 * time_limit_s, 0.1), workers, seed=seed)
+    det = solve_blocking(state.instance, max(0.5 * time_limit_s, 0.1), workers, seed=seed, params=params)
     sim2 = replay_sequences(copy.deepcopy(state), det)
     candidates.append(sim2)
     best = min((c for c in candidates if not c.truncated), key=lambda c: c.makespan, default=None)
@@ -197,7 +210,7 @@ def solve_clairvoyant(state: ISBJobShopState, time_limit_s: float = 10.0, worker
     snap.down = [list(state.downtime.until(i, reach)) for i in range(m)]
     remaining = max(time_limit_s - det.wall_time_s, 0.1)
     res = solve_snapshot(snap, remaining, workers, horizon=ub, seed=seed,
-                         hint_schedule=ScheduleRecord.from_state(best))
+                         hint_schedule=ScheduleRecord.from_state(best), params=params)
     # Downtime only removes capacity: a schedule feasible with downtime keeps its occupation intervals
     # and completes no later without it, so a bound of the no-downtime problem bounds the clairvoyant one.
     if np.isfinite(det.lower_bound) and (not np.isfinite(res.lower_bound) or det.lower_bound > res.lower_bound):
@@ -213,8 +226,8 @@ class ReactivePolicy(_SequenceReplay):
     default_limit = 1.0
 
     def __init__(self, variant: str | None = None, time_limit_s: float | None = None, workers: int = 2,
-                 initial_time_limit_s: float | None = None) -> None:
-        super().__init__("isb-reactive", variant, time_limit_s, workers)
+                 initial_time_limit_s: float | None = None, solver_params: dict[str, Any] | None = None) -> None:
+        super().__init__("isb-reactive", variant, time_limit_s, workers, solver_params)
         #: the plan at reset gets the offline budget (default 10 s, as isb-cpsat); re-solves get ``time_limit_s``
         self.initial_time_limit_s = (
             initial_time_limit_s if initial_time_limit_s is not None else max(10.0, self.time_limit_s)
@@ -231,7 +244,8 @@ class ReactivePolicy(_SequenceReplay):
         best = min((c for c in candidates if not c.truncated), key=lambda c: c.makespan)
         record = ScheduleRecord.from_state(best, list(st.next_op))
         res = solve_snapshot(snap, limit, self.workers, horizon=int(best.makespan), seed=self.seed,
-                             hint_schedule=record)
+                             hint_schedule=record, params=self.solver_params)
+        self.n_fallbacks += int(res.fallback)
         dt = time.perf_counter() - t0
         self._last = res
         self._set_plan(res)
@@ -248,12 +262,15 @@ class ReactivePolicy(_SequenceReplay):
                 "resolve_time_s": self.solve_time,
                 "max_resolve_time_s": self.max_solve,
                 "last_solver_status": res.status,
+                "fallback": self.n_fallbacks > 0,
+                "n_fallbacks": self.n_fallbacks,
             }
         )
 
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
         self.n_solves, self.solve_time, self.max_solve = 0, 0.0, 0.0
+        self.n_fallbacks = 0
         self._last = None
         self.episode_extra = {}
         self._solve(env.state, self.initial_time_limit_s, initial=True)

@@ -6,6 +6,11 @@ proved it optimal, and its best lower bound. :class:`CPSatPolicy` solves at rese
 operations in order of their CP-SAT start times under the ``"serial"`` schedule builder, where each
 operation starts at ``max(job ready, machine ready)``: by induction every replayed start is no later
 than CP-SAT's, so the replayed makespan equals (or beats) the solver's.
+
+The policy never fails for want of time: when CP-SAT finds no schedule within its limit (a tiny limit,
+a loaded machine), it replays its warm start (the non-delay MWKR schedule) and says so
+(``episode_extra["fallback"]`` is True, ``solver_status`` ends in ``_KEPT_WARM_START``). For results that
+do not depend on the machine's load, give ``workers=1`` and ``solver_params={"max_deterministic_time": ...}``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ class CPSatResult:
     lower_bound: float
     status: str
     wall_time_s: float
+    #: True when CP-SAT found no schedule in time and ``start`` is the ``fallback`` schedule it was given
+    fallback: bool = False
 
 
 def solve_jobshop(
@@ -38,8 +45,15 @@ def solve_jobshop(
     workers: int = 2,
     hint: np.ndarray | None = None,
     seed: int = 0,
+    params: dict[str, Any] | None = None,
+    fallback: np.ndarray | None = None,
 ) -> CPSatResult:
-    """Solve ``instance`` with CP-SAT under a time limit. ``hint``: start times of a known schedule."""
+    """Solve ``instance`` with CP-SAT under a time limit. ``hint``: start times of a known schedule.
+
+    ``fallback``: start times of a feasible schedule, returned (``fallback=True``, status ending in
+    ``_KEPT_WARM_START``) when CP-SAT finds no schedule within its limits; without it that is a
+    ``RuntimeError``. ``params``: extra CP-SAT parameters (e.g. ``max_deterministic_time``).
+    """
     if time_limit_s <= 0:
         raise ValueError(f"time_limit_s must be > 0, got {time_limit_s}")
     n, m = instance.shape
@@ -68,9 +82,23 @@ def solve_jobshop(
     solver.parameters.max_time_in_seconds = float(time_limit_s)
     solver.parameters.num_workers = int(workers)
     solver.parameters.random_seed = int(seed)
+    for key, value in (params or {}).items():
+        setattr(solver.parameters, key, value)
     t0 = time.perf_counter()
     status = solver.solve(model)
     wall = time.perf_counter() - t0
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) and status != cp_model.MODEL_INVALID \
+            and fallback is not None:
+        start = np.asarray(fallback, dtype=np.int64)
+        return CPSatResult(
+            start=start.copy(),
+            makespan=int((start + d).max()),
+            optimal=False,
+            lower_bound=float(solver.best_objective_bound),
+            status=f"{solver.status_name(status)}_KEPT_WARM_START",
+            wall_time_s=wall,
+            fallback=True,
+        )
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         raise RuntimeError(
             f"CP-SAT found no schedule for {instance.name!r} within {time_limit_s}s (status {solver.status_name(status)})"
@@ -92,13 +120,14 @@ class CPSatPolicy(BasePolicy):
     name = "cpsat"
 
     def __init__(self, variant: str | None = None, time_limit_s: float | None = None, workers: int = 2,
-                 warm_start: bool = True) -> None:
+                 warm_start: bool = True, solver_params: dict[str, Any] | None = None) -> None:
         limit = float(variant) if variant else (time_limit_s if time_limit_s is not None else 10.0)
         super().__init__(name="cpsat" if variant is None else f"cpsat:{variant}",
                          env_kwargs={"schedule_builder": "serial"})
         self.time_limit_s = limit
         self.workers = workers
         self.warm_start = warm_start
+        self.solver_params = dict(solver_params or {})
         self.result: CPSatResult | None = None
         self.episode_extra: dict[str, Any] = {}
 
@@ -111,14 +140,17 @@ class CPSatPolicy(BasePolicy):
             raise ValueError("CPSatPolicy replays through the 'serial' schedule builder; build the env with "
                              "schedule_builder='serial' (the evaluation CLI does this from env_kwargs)")
         instance = env.instance
-        hint = _mwkr_schedule(instance) if self.warm_start else None
-        self.result = solve_jobshop(instance, self.time_limit_s, self.workers, hint=hint, seed=seed or 0)
+        greedy = _mwkr_schedule(instance)  # the warm start, and what is played if CP-SAT finds nothing in time
+        self.result = solve_jobshop(instance, self.time_limit_s, self.workers, hint=greedy if self.warm_start else None,
+                                    seed=seed or 0, params=self.solver_params, fallback=greedy)
         self._order_key = self.result.start
         self.episode_extra = {
             "optimal": self.result.optimal,
             "solver_makespan": self.result.makespan,
             "solver_lower_bound": self.result.lower_bound,
             "solver_time_s": self.result.wall_time_s,
+            "solver_status": self.result.status,
+            "fallback": self.result.fallback,
         }
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
