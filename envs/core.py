@@ -21,11 +21,34 @@ Every decision in every domain is *"pick one node of the current graph"*:
 * **Episode end** — ``info["metrics"]`` (the domain's measures, including the primary objective) and
   ``info["solution"]`` (a plain record of what was decided, checked by the domain's validator).
 * **Objective** — each env class declares :attr:`GraphSchedulingEnv.objective`, its name and direction.
-* **Illegal actions** raise :class:`IllegalActionError` naming the action and the legal set.
+* **Illegal actions** raise :class:`IllegalActionError` naming the action and the legal set. An action
+  must be an integer (Python ``int``, a NumPy integer, or a one-element integer array); ``bool``,
+  floats (``1.0``, ``inf``, ``nan``), strings and ``None`` are refused the same way.
+
+Wrappers and vector envs
+------------------------
+``gym.make(id)`` returns the env inside Gymnasium wrappers, which (since Gymnasium 1.0) do not forward
+unknown attributes: ``gym.make(id).action_masks()`` raises ``AttributeError``. Reach the method with
+``env.unwrapped.action_masks()`` or ``env.get_wrapper_attr("action_masks")()`` (the latter also goes
+through wrappers that override it), or read ``obs["action_mask"]`` / ``info["action_mask"]``.
+
+``env.action_space.sample()`` draws a *legal* node only on a single env (``gym.make`` or the class):
+the space is bound to that env's current mask (:class:`NodeActionSpace`). Under ``gym.make_vec``
+the batched ``action_space`` is a plain ``MultiDiscrete`` and ``single_action_space`` is bound to one
+sub-env at most (none under the async vector env), so a sample without a mask is uniform and mostly
+illegal. Pass the masks from the batched observation instead::
+
+    envs = gym.make_vec(env_id, num_envs=4)
+    obs, info = envs.reset(seed=0)
+    actions = envs.action_space.sample(mask=tuple(obs["action_mask"]))  # one legal node per sub-env
+    a_i = envs.single_action_space.sample(mask=obs["action_mask"][i])   # the i-th sub-env alone
+
+(Under the default ``NEXT_STEP`` autoreset the action sent after an episode's last step is ignored.)
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -211,6 +234,24 @@ class NodeActionSpace(spaces.Discrete):
         return super().sample(mask=mask, probability=probability)
 
 
+def _node_index(action: Any) -> int | None:
+    """``action`` as a node index, or None when it is not an integer (bool, float, str, None...)."""
+    if isinstance(action, np.ndarray):
+        if action.size != 1 or action.dtype.kind not in "iu":
+            return None
+        return int(action.reshape(()))
+    if isinstance(action, (bool, np.bool_, float, np.floating, str, bytes)) or action is None:
+        return None
+    try:
+        return operator.index(action)  # int, NumPy integers, integer tensors
+    except TypeError:
+        return None
+
+
+def _copy_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in metadata.items()}
+
+
 class GraphSchedulingEnv(gym.Env[dict, int]):
     """Base class of every schedgym environment: the contract's plumbing in one place.
 
@@ -228,6 +269,18 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
 
     objective: ClassVar[Objective]
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every class gets its own metadata dict (a copy of its parent's, or of the one it declares):
+        # Gymnasium's vector envs write ``metadata["autoreset_mode"]`` into the dict they find
+        super().__init_subclass__(**kwargs)
+        cls.metadata = _copy_metadata(cls.metadata)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "GraphSchedulingEnv":
+        # ... and every instance its own copy, so one vector env cannot change what the next env sees
+        obj = super().__new__(cls)
+        obj.metadata = _copy_metadata(cls.metadata)
+        return obj
 
     graph: GraphObservation
     _done: bool = True
@@ -302,18 +355,20 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         return self.graph.snapshot(), float(reward), bool(terminated), bool(truncated), self._info(self._done)
 
     def _check_action(self, action: Any) -> int:
-        if isinstance(action, (int, np.integer)):  # fast path for the common case
+        if isinstance(action, (int, np.integer)) and not isinstance(action, (bool, np.bool_)):  # fast path
             a = int(action)
             if 0 <= a < self.graph_spec.max_nodes and self.graph.action_mask[a]:
                 return a
-        try:
-            a = int(action)
-        except (TypeError, ValueError):
-            raise IllegalActionError(
-                f"{type(self).__name__}: action {action!r} is not an integer node index"
-            ) from None
-        if a != action and not (isinstance(action, np.ndarray) and action.size == 1):
-            raise IllegalActionError(f"{type(self).__name__}: action {action!r} is not an integer")
+            action_index = a
+        else:
+            action_index = _node_index(action)
+            if action_index is None:
+                raise IllegalActionError(
+                    f"{type(self).__name__}: action {action!r} is not an integer node index "
+                    f"(got {type(action).__name__}; a node is an int, a NumPy integer or a one-element "
+                    "integer array; bool and float are refused)"
+                )
+        a = action_index
         n = self.graph_spec.max_nodes
         if not 0 <= a < n or not self.graph.action_mask[a]:
             legal = self.legal_actions()

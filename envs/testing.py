@@ -44,14 +44,65 @@ def _base(env: gym.Env) -> GraphSchedulingEnv:
 
 
 def check_gymnasium_api(factory: EnvFactory) -> None:
-    """Gymnasium's own ``check_env`` (with the action space's legal sampling)."""
+    """Gymnasium's own ``check_env`` in full, render check included (with the action space's legal
+    sampling), and the class's ``metadata`` kept to itself: every render mode it declares is accepted
+    and renders an RGB array after ``reset``, and a vector env does not write into it."""
     from gymnasium.utils.env_checker import check_env
 
     env = _make(factory)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # infinite Box bounds and one-type Boxes are intended
-        check_env(env.unwrapped, skip_render_check=True)
+        check_env(env.unwrapped)
+    base = _base(env)
+    cls = type(base)
+    _require(isinstance(cls.__dict__.get("metadata"), dict),
+             f"{cls.__name__} has no metadata dict of its own (it shares its parent's)")
+    _require(cls.metadata is not GraphSchedulingEnv.metadata, f"{cls.__name__} shares the base class's metadata")
+    _require(base.metadata is not cls.metadata, f"{cls.__name__} instances share the class's metadata dict")
+    _require("autoreset_mode" not in cls.metadata,
+             f"{cls.__name__}.metadata was written by a vector env: {cls.metadata}")
+    if isinstance(factory, str):
+        for mode in cls.metadata.get("render_modes", []):
+            r_env = _make(factory, render_mode=mode)
+            r_env.reset(seed=0)
+            frame = r_env.render()
+            if mode == "rgb_array":
+                _require(isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3
+                         and frame.dtype == np.uint8 and frame.size > 0,
+                         f"render() in rgb_array mode gave {type(frame).__name__} "
+                         f"{getattr(frame, 'shape', '')}, not an (H, W, 3) uint8 array")
+            r_env.close()
     env.close()
+
+
+def check_vector_sampling(env_id: str, num_envs: int = 3, steps: int = 30) -> None:
+    """Under ``gym.make_vec``, sampling with the batched masks (``action_space.sample(mask=tuple(obs[
+    "action_mask"]))``, as documented in :mod:`schedgym.envs.core`) gives a legal node for every
+    sub-env, and so does ``single_action_space.sample(mask=obs["action_mask"][i])``; the vector env
+    leaves the class's ``metadata`` alone."""
+    import schedgym.envs  # noqa: F401  (registers the ids)
+
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
+    try:
+        obs, _ = envs.reset(seed=0)
+        envs.action_space.seed(0)
+        envs.single_action_space.seed(0)
+        for step in range(steps):
+            masks = obs["action_mask"]
+            live = [i for i in range(num_envs) if masks[i].any()]  # a terminal mask may be empty (its
+            # action is ignored under the NEXT_STEP autoreset)
+            if live:
+                i = live[step % len(live)]
+                one = int(envs.single_action_space.sample(mask=masks[i]))
+                _require(masks[i][one], f"single_action_space.sample(mask=...) drew illegal {one}")
+            actions = envs.action_space.sample(mask=tuple(masks))
+            for i in live:
+                _require(masks[i][actions[i]], f"step {step}: sub-env {i} got illegal action {actions[i]}")
+            obs, *_ = envs.step(actions)
+        cls = type(envs.envs[0].unwrapped)
+        _require("autoreset_mode" not in cls.metadata, f"make_vec wrote into {cls.__name__}.metadata")
+    finally:
+        envs.close()
 
 
 def check_observation_contract(obs: dict[str, np.ndarray], info: dict[str, Any], env: gym.Env) -> None:
@@ -174,21 +225,26 @@ def check_illegal_action(factory: EnvFactory) -> None:
     obs, _ = env.reset(seed=0)
     base = _base(env)
     illegal = np.flatnonzero(obs["action_mask"] == 0)
-    for bad in [*illegal[:3].tolist(), base.action_space.n, -1]:
+    legal0 = int(np.flatnonzero(obs["action_mask"])[0])
+    not_integers = [True, False, np.bool_(True), float("inf"), float("-inf"), float("nan"), float(legal0), 0.5,
+                    np.float32(legal0), "0", None, np.array([0.0]), np.array([0, 1])]
+    for bad in [*illegal[:3].tolist(), base.action_space.n, -1, 2**70, *not_integers]:
         try:
             env.step(bad)
         except IllegalActionError as exc:
-            _require(str(bad) in str(exc), f"error does not name the action {bad}: {exc}")
+            _require(str(bad) in str(exc) or repr(bad) in str(exc), f"error does not name the action {bad!r}: {exc}")
         else:  # pragma: no cover - failure path
-            raise AssertionError(f"illegal action {bad} was accepted")
+            raise AssertionError(f"illegal action {bad!r} was accepted")
     np.testing.assert_array_equal(base.action_masks(), obs["action_mask"].astype(bool), err_msg="state changed")
     legal = np.flatnonzero(obs["action_mask"])
     env.step(int(legal[0]))  # still usable
 
 
 def check_contract(factory: EnvFactory, n_steps: int = 10_000) -> None:
-    """Every check above."""
+    """Every check above (:func:`check_vector_sampling` too when ``factory`` is a registered id)."""
     check_gymnasium_api(factory)
+    if isinstance(factory, str):
+        check_vector_sampling(factory)
     check_determinism(factory)
     check_pickling(factory)
     check_illegal_action(factory)

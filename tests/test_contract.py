@@ -23,6 +23,11 @@ def test_check_env(env_id: str) -> None:
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
+def test_vector_env_masked_sampling(env_id: str) -> None:
+    testing.check_vector_sampling(env_id)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
 def test_same_seed_same_trajectory(env_id: str) -> None:
     testing.check_determinism(env_id)
 

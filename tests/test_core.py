@@ -82,3 +82,73 @@ def test_to_pyg_batch_accepts_float_tensors_like_sb3() -> None:
     ref = to_pyg_batch(stack_observations(obs_list))
     assert torch.equal(batch.edge_index, ref.edge_index) and torch.equal(batch.batch, ref.batch)
     assert batch.edge_index.dtype == torch.long and batch.action_mask.dtype == torch.bool
+
+
+def test_actions_that_are_not_integers_are_refused_by_name() -> None:
+    """bool is not a node, and inf / nan / floats are not node indices (issue 9, item 16)."""
+    env = gym.make("schedgym/JobShop-v0", instance="ft06").unwrapped
+    obs, _ = env.reset(seed=0)
+    legal = int(env.legal_actions()[0])
+    for bad in (float("inf"), float("-inf"), float("nan"), True, False, np.bool_(False), float(legal),
+                np.float64(legal), np.array([float(legal)]), np.array([legal, legal]), None, b"0"):
+        with pytest.raises(IllegalActionError, match="not an integer node index") as exc:
+            env.step(bad)
+        assert repr(bad) in str(exc.value)
+    np.testing.assert_array_equal(env.action_masks(), obs["action_mask"].astype(bool))
+    # integer forms are still nodes
+    env.step(np.array([legal], np.int32))
+    env.step(np.int16(env.legal_actions()[0]))
+    env.step(torch.tensor(int(env.legal_actions()[0])))
+    with pytest.raises(IllegalActionError, match=f"illegal action {2**70}"):
+        env.step(2**70)
+
+
+def test_every_env_class_has_its_own_metadata_and_make_vec_leaves_it_alone() -> None:
+    from schedgym.envs.core import GraphSchedulingEnv
+    from schedgym.envs.isbjobshop.env import ISBJobShopEnv
+    from schedgym.envs.jobshop.env import JobShopEnv
+    from schedgym.envs.llm.cluster_env import LLMClusterEnv
+    from schedgym.envs.llm.env import LLMServeEnv
+
+    classes = [GraphSchedulingEnv, JobShopEnv, ISBJobShopEnv, LLMServeEnv, LLMClusterEnv]
+    assert len({id(c.metadata) for c in classes}) == len(classes)
+    for c in classes:
+        assert "metadata" in c.__dict__ and c.metadata["render_modes"] == ["rgb_array"]
+    envs = gym.make_vec("schedgym/JobShop-v0", num_envs=2, instance="ft06")
+    assert "autoreset_mode" in envs.metadata
+    assert "autoreset_mode" not in JobShopEnv.metadata and "autoreset_mode" not in GraphSchedulingEnv.metadata
+    assert "autoreset_mode" not in gym.make("schedgym/JobShop-v0", instance="ft06").metadata
+    envs.close()
+
+
+def test_action_masks_through_wrappers_as_documented() -> None:
+    """``gym.make(id).action_masks()`` is an AttributeError (Gymnasium wrappers do not forward); the
+    documented ways work (issue 9, item 3)."""
+    env = gym.make("schedgym/JobShop-v0", instance="ft06")
+    obs, _ = env.reset(seed=0)
+    with pytest.raises(AttributeError):
+        env.action_masks()
+    expected = obs["action_mask"].astype(bool)
+    np.testing.assert_array_equal(env.unwrapped.action_masks(), expected)
+    np.testing.assert_array_equal(env.get_wrapper_attr("action_masks")(), expected)
+    import schedgym.envs.core as core
+
+    assert 'get_wrapper_attr("action_masks")' in core.__doc__ and "env.unwrapped.action_masks()" in core.__doc__
+
+
+def test_vector_env_sampling_as_documented() -> None:
+    """Under make_vec an unmasked sample is mostly illegal; the documented masked sample never is."""
+    import schedgym.envs.core as core
+
+    assert 'envs.action_space.sample(mask=tuple(obs["action_mask"]))' in core.__doc__
+    envs = gym.make_vec("schedgym/JobShop-v0", num_envs=4, instance="ft06")
+    obs, _ = envs.reset(seed=0)
+    envs.action_space.seed(1)
+    unmasked = [envs.action_space.sample() for _ in range(30)]
+    assert sum(bool(obs["action_mask"][i][a[i]]) for a in unmasked for i in range(4)) < 4 * 30
+    for _ in range(40):
+        actions = envs.action_space.sample(mask=tuple(obs["action_mask"]))
+        # a terminal observation's mask may be empty: its action is ignored (NEXT_STEP autoreset)
+        assert all(obs["action_mask"][i][actions[i]] for i in range(4) if obs["action_mask"][i].any())
+        obs, *_ = envs.step(actions)
+    envs.close()

@@ -37,6 +37,23 @@ ET_REQ_TO_INST, ET_INST_TO_REQ, ET_NEW_TO_INST, ET_INST_TO_NEW, ET_NOOP = 0, 1, 
 NOOP = 0
 
 
+class ClusterHistory:
+    """What :meth:`LLMClusterEnv.render` draws: per-instance load and KV use at every cluster event,
+    the dispatches ``(time, instance)`` and the migrations ``(time, source, destination)``."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.loads: list[np.ndarray] = []
+        self.kv: list[np.ndarray] = []
+        self.dispatches: list[tuple[float, int]] = []
+        self.migrations: list[tuple[float, int, int]] = []
+
+    def record(self, now: float, loads: np.ndarray, instances: list) -> None:
+        self.times.append(now)
+        self.loads.append(np.asarray(loads, np.float64).copy())
+        self.kv.append(np.array([(i.total_blocks - i.free_blocks) / i.total_blocks for i in instances]))
+
+
 class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     """Request dispatching (and optional Llumnix-style live migration) over ``n_instances`` identical
     LLM serving instances, each scheduled by a built-in local policy (``local_order``).
@@ -75,7 +92,12 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     by source load then KV size), engine arguments as ``schedgym/LLMServe-v0`` (``model``, ``hardware``,
     ``tp``, ``token_budget``, ``chunked_prefill``, ``batching``, ``max_kv_blocks``...), workload
     arguments (``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``, ``class_mix``, ``rate_scale``),
-    ``reward``, ``latency_scale``, ``max_steps``.
+    ``reward``, ``latency_scale``, ``max_steps``, ``render_mode`` (``"rgb_array"`` or None).
+
+    ## Rendering
+    ``render_mode="rgb_array"``: :meth:`render` returns a picture of the episode so far (an RGB array):
+    each instance's load (Llumnix virtual usage) and KV use over time, and every dispatch (which
+    instance each request went to, when) and migration. The history is recorded only in that mode.
     """
 
     objective = Objective("slo_attainment", "max")
@@ -107,7 +129,9 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         reward: str = "goodput",
         latency_scale: float = 10.0,
         max_steps: int | None = None,
+        render_mode: str | None = None,
     ) -> None:
+        self._init_render(render_mode)
         if local_order not in ORDERS:
             raise ValueError(f"local_order must be one of {sorted(ORDERS)}, got {local_order!r}")
         if max_candidates < 1:
@@ -130,16 +154,28 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
                                    global_feature_names=GLOBAL_FEATURES))
         self.candidates: list[tuple[int, int, int]] = []
         self.event: str | None = None
+        self.history: ClusterHistory | None = None
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array" or self.history is None:
+            return None
+        from .render import render_cluster
+
+        return render_cluster(self.history, self.n_instances)
 
     # ------------------------------------------------------------------ episode
     def _reset_state(self, options: dict[str, Any] | None) -> None:
         self.cluster.reset(self._draw_workload(options))
+        self.history = ClusterHistory() if self.render_mode == "rgb_array" else None
         self.event = self.cluster.advance_to_event()
         self._build_obs()
 
     def _apply(self, action: int) -> tuple[float, bool, bool]:
         c = self.cluster
+        h = self.history
         if self.event == "dispatch":
+            if h is not None:
+                h.dispatches.append((float(c.now), action - 1))
             c.dispatch(action - 1)
             self.event = c.advance_to_event()
         else:  # migration check
@@ -148,6 +184,8 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
                 self.event = c.advance_to_event()
             else:
                 src, r, dst = self.candidates[action - self.new_node - 1]
+                if h is not None:
+                    h.migrations.append((float(c.now), src, dst))
                 c.migrate(src, r, dst)
                 if not c.migration_options():
                     c.end_migration_check()
@@ -189,6 +227,8 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         inst_nodes = np.arange(1, 1 + ni)
         g.node_type[inst_nodes] = NT_INSTANCE
         loads = np.array([i.load() for i in c.instances])
+        if self.history is not None:
+            self.history.record(float(c.now), loads, c.instances)
         for k, inst in enumerate(c.instances):
             row = x[1 + k]
             row[1] = 1
