@@ -184,3 +184,51 @@ def test_checkpoint_refused_when_features_mean_something_else() -> None:
     base.graph_spec = dataclasses.replace(base.graph_spec, node_feature_names=tuple(names))
     with pytest.raises(ValueError, match="node feature 0 means 'completion_lower_bound' in the env but 'processing_time'"):
         pol.reset(base, seed=0)
+
+
+class _RunsCode:
+    """What a crafted checkpoint carries: unpickling it calls ``_mark`` (here: writes a file)."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):  # noqa: D105
+        return (Path.write_text, (self.target, "ran"))
+
+
+def test_checkpoints_load_weights_only_and_a_crafted_file_is_refused(tmp_path: Path) -> None:
+    """``torch.load(weights_only=True)``: a file whose unpickling would run code is refused with a clear
+    message, and the code does not run (before the fix, ``weights_only=False`` ran it)."""
+    marker = tmp_path / "ran.txt"
+    evil = tmp_path / "evil.pt"
+    good = _checkpoint(tmp_path, "schedgym/JobShop-v0")
+    payload = torch.load(good, weights_only=True)  # what we write is weights-only readable
+    payload["validation"] = {"val/objective": _RunsCode(marker)}
+    torch.save(payload, evil)
+    with pytest.raises(PolicyError, match="refused.*arbitrary unpickling"):
+        make_policy(f"gnn:{evil}")
+    with pytest.raises(ValueError, match="refused.*arbitrary unpickling"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+    # not a checkpoint at all: one clear error naming the file, no traceback from torch
+    (tmp_path / "notes.pt").write_text("not a checkpoint\n")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    for name in ("notes.pt", "empty.pt"):
+        with pytest.raises(PolicyError, match=f"{name}.*not a readable GNN checkpoint"):
+            make_policy(f"gnn:{tmp_path / name}")
+
+
+def test_released_checkpoint_is_weights_only_and_numpy_values_are_saved_plain(tmp_path: Path) -> None:
+    from schedgym.agents.gnn.checkpoint import RELEASED_DIR
+
+    payload = torch.load(RELEASED_DIR / "jobshop-10x10.pt", weights_only=True)
+    assert payload["format"] == "schedgym-gnn/1"
+    module, meta = load_checkpoint("jobshop-10x10")
+    assert meta["env_id"] == "schedgym/JobShop-v0"
+    env = small_env("schedgym/JobShop-v0")
+    model = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1))
+    path = save_checkpoint(tmp_path / "np.pt", model, env_id="schedgym/JobShop-v0", env_kwargs={"n_jobs": np.int64(3)},
+                           policy_env_kwargs={}, backend="sb3", timesteps=np.int64(5),
+                           validation={"val/objective": np.float64(1.5)})
+    _, meta = load_checkpoint(path)
+    assert meta["validation"] == {"val/objective": 1.5} and meta["env_kwargs"] == {"n_jobs": 3}
