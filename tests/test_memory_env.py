@@ -167,3 +167,15 @@ def test_bench_rows_quick() -> None:
     assert len(rows) == 6
     for row in rows:
         assert set(row) == {"benchmark", "measure", "value", "unit"} and row["value"] > 0
+
+
+def test_instance_list_draws_one_per_reset() -> None:
+    env = MemoryEnv(instance=["mlp-b64", "gpt2-block-b1-s128"])
+    assert env.max_buffers == 28
+    seen = set()
+    for seed in range(12):
+        obs, _ = env.reset(seed=seed)
+        seen.add(env.instance.name)
+        assert obs["n_nodes"][0] == env.instance.n_buffers + 1
+    assert seen == {"mlp-b64", "gpt2-block-b1-s128"}
+    testing.check_determinism(lambda: MemoryEnv(instance=["mlp-b64", "gpt2-block-b1-s128"]), seeds=(0, 1))

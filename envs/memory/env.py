@@ -93,7 +93,7 @@ class MemoryEnv(GraphSchedulingEnv):
 
     ## Starting State
     No buffer placed. The instance is fixed (``instance=``: a :class:`MemoryInstance`, a catalog name
-    or a file), given at reset (``options={"instance": ...}``, at most ``max_buffers`` buffers), or a
+    or a file; a list of them draws one per reset from ``self.np_random``), given at reset (``options={"instance": ...}``, at most ``max_buffers`` buffers), or a
     seeded synthetic program (:class:`~schedgym.envs.memory.generator.SyntheticProgram` with
     ``n_buffers`` buffers and ``capacity_ratio`` x its largest live total) drawn from
     ``self.np_random``.
@@ -163,14 +163,21 @@ class MemoryEnv(GraphSchedulingEnv):
             get_hardware(hardware)  # fail now on a bad name
         ratio = capacity_ratio if capacity_ratio is not None else (0.5 if mode == "mapping" else 1.15)
         self.generator = SyntheticProgram(n_buffers=int(n_buffers), capacity_ratio=float(ratio))
-        self.fixed_instance = self._prepare(resolve_instance(instance), "instance=") if instance is not None else None
+        if isinstance(instance, (list, tuple)):
+            if not instance:
+                raise ValueError("MemoryEnv: instance= is an empty list")
+            self.instance_pool = [self._prepare(resolve_instance(x), f"instance[{i}]") for i, x in enumerate(instance)]
+        else:
+            self.instance_pool = [self._prepare(resolve_instance(instance), "instance=")] if instance is not None else []
+        self.fixed_instance = self.instance_pool[0] if len(self.instance_pool) == 1 else None
+        largest = max((x.n_buffers for x in self.instance_pool), default=0)
         if max_buffers is None:
-            max_buffers = self.fixed_instance.n_buffers if self.fixed_instance is not None else int(n_buffers)
+            max_buffers = largest if self.instance_pool else int(n_buffers)
         self.max_buffers = int(max_buffers)
-        if self.fixed_instance is not None and self.fixed_instance.n_buffers > self.max_buffers:
-            raise ValueError(f"MemoryEnv: instance {self.fixed_instance.name!r} has {self.fixed_instance.n_buffers} "
-                             f"buffers > max_buffers={self.max_buffers}")
-        if self.fixed_instance is None and self.generator.n_buffers > self.max_buffers:
+        if largest > self.max_buffers:
+            big = next(x for x in self.instance_pool if x.n_buffers == largest)
+            raise ValueError(f"MemoryEnv: instance {big.name!r} has {largest} buffers > max_buffers={self.max_buffers}")
+        if not self.instance_pool and self.generator.n_buffers > self.max_buffers:
             raise ValueError(f"MemoryEnv: n_buffers={n_buffers} > max_buffers={self.max_buffers}")
         self._init_graph(
             GraphSpec(
@@ -186,8 +193,7 @@ class MemoryEnv(GraphSchedulingEnv):
         )
         self.instance: MemoryInstance | None = None
         self.state: MemoryState | None = None
-        self._cache_key: int | None = None
-        self._cache: dict[str, Any] = {}
+        self._caches: dict[int, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ instances
     def _prepare(self, inst: MemoryInstance, where: str) -> MemoryInstance:
@@ -212,14 +218,17 @@ class MemoryEnv(GraphSchedulingEnv):
                 raise ValueError(f"MemoryEnv: instance {inst.name!r} has {inst.n_buffers} buffers; this env was built "
                                  f"for at most max_buffers={self.max_buffers}")
             return inst
-        if self.fixed_instance is not None:
-            return self.fixed_instance
+        if len(self.instance_pool) == 1:
+            return self.instance_pool[0]
+        if self.instance_pool:
+            return self.instance_pool[int(self.np_random.integers(len(self.instance_pool)))]
         return self.generator(self.np_random)
 
     def _static(self, inst: MemoryInstance) -> dict[str, Any]:
-        """Per-instance arrays that do not change during an episode (cached for a fixed instance)."""
-        if self._cache_key == id(inst) and self._cache.get("inst") is inst:
-            return self._cache
+        """Per-instance arrays that do not change during an episode (cached for the instances of ``instance=``)."""
+        cached = self._caches.get(id(inst))
+        if cached is not None and cached["inst"] is inst:
+            return cached
         n = inst.n_buffers
         indptr, indices = overlap_lists(inst)
         cap = float(inst.capacity)
@@ -259,13 +268,15 @@ class MemoryEnv(GraphSchedulingEnv):
             if dens.max() > 0:
                 rows[:, _F["benefit_density"]] = dens / dens.max()
         area = (inst.size * (inst.upper - inst.lower)).astype(np.float64)
-        self._cache = {
+        static = {
             "inst": inst, "overlap": (indptr, indices), "src": src, "dst": dst, "rows": rows,
             "benefit": benefit, "t_slow": t_slow, "area": area / max(area.sum(), 1.0),
             "load_ratio": inst.max_load() / cap,
         }
-        self._cache_key = id(inst)
-        return self._cache
+        self._caches = {k: v for k, v in self._caches.items() if any(v["inst"] is x for x in self.instance_pool)}
+        if any(inst is x for x in self.instance_pool):
+            self._caches[id(inst)] = static
+        return static
 
     # ------------------------------------------------------------------ episode
     def _reset_state(self, options: dict[str, Any] | None) -> None:
