@@ -179,3 +179,17 @@ def test_state_deltas_match_recomputation() -> None:
         free = st.free_cpu[st.active]
         assert st.sum_mod == int((free % 16).sum())
         assert st.placement_snapshot().fragment_rate() == pytest.approx(st.fr())
+
+
+def test_vmr2l_whole_floats_accepted_fractions_rejected() -> None:
+    """The published file writes some numbers as floats (``"free_cpu": 6.0``)."""
+    data = _vmr2l()
+    for host in data["cluster_list"][0]["host_info"]:
+        for numa in host["numa"]:
+            numa["free_cpu"] = float(numa["free_cpu"])
+            numa["memory_huge_free_mb"] = float(numa["memory_huge_free_mb"])
+    snap, report = load_vmr2l(data)
+    assert report.clean and snap.n_vms == generate("small", seed=2).n_vms
+    data["cluster_list"][0]["host_info"][1]["numa"][0]["free_cpu"] = 6.5
+    with pytest.raises(SnapshotFormatError, match=r"host_info\[1\].*whole number"):
+        load_vmr2l(data)

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ...envs.vm.types import VMView
 from ..base import BasePolicy
 
 
@@ -350,8 +351,11 @@ class CPSatVMPolicy(BasePolicy):
         self._current: tuple[int, int, int] | None = None
         self.episode_extra: dict[str, Any] = {}
 
+    env: VMView  # type: ignore[assignment]
+
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
+        self.env = env
         self.result = solve_vm(env.state, env.mnl, self.time_limit, self.workers, self.deterministic_time)
         self._queue = list(self.result.migrations)
         self._current = None

@@ -18,10 +18,11 @@ stage 1.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from ...envs.vm.types import VMView
 from ..base import BasePolicy
 
 
@@ -32,8 +33,11 @@ class _TwoStagePolicy(BasePolicy):
         super().__init__(name)
         self._plan: tuple[int, int, int] | None = None
 
+    env: VMView  # type: ignore[assignment]
+
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
+        self.env = cast(VMView, env)
         self._plan = None
 
     def plan(self) -> tuple[int, int, int] | None:  # pragma: no cover - abstract

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypedDict
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .state import VMState
 
 
 class MigrationRecord(TypedDict):
@@ -34,7 +37,7 @@ class VMView(Protocol):
     """What a VM-rescheduling baseline may read from the environment (``env.unwrapped``)."""
 
     @property
-    def state(self):  # -> schedgym.envs.vm.state.VMState
+    def state(self) -> "VMState":
         """The live simulation state (free resources, placements, deltas, legality)."""
 
     @property
