@@ -234,6 +234,40 @@ class NodeActionSpace(spaces.Discrete):
         return super().sample(mask=mask, probability=probability)
 
 
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    exclusive: bool = False,
+    maximum: float | None = None,
+    integer: bool = False,
+    allow_none: bool = False,
+    owner: str = "",
+) -> Any:
+    """Check one numeric parameter and return it (as ``int`` when ``integer``): a real, finite number
+    (NaN and +-inf are refused, which range checks such as ``x <= 0`` let through), not a bool, at
+    least ``minimum`` (strictly more when ``exclusive``) and at most ``maximum``. ``None`` passes when
+    ``allow_none``. The ``ValueError`` names the parameter (prefixed by ``owner``)."""
+    label = f"{owner}: {name}" if owner else name
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"{label} must be {kind}, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{label} must be finite, got {value!r}")
+    if integer:
+        if float(value) != int(value):
+            raise ValueError(f"{label} must be an integer, got {value!r}")
+        value = int(value)
+    if minimum is not None and (value <= minimum if exclusive else value < minimum):
+        raise ValueError(f"{label} must be {'>' if exclusive else '>='} {minimum:g}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{label} must be <= {maximum:g}, got {value!r}")
+    return value
+
+
 def _node_index(action: Any) -> int | None:
     """``action`` as a node index, or None when it is not an integer (bool, float, str, None...)."""
     if isinstance(action, np.ndarray):

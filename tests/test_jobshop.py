@@ -268,7 +268,7 @@ def test_reset_with_instance_option_and_padding() -> None:
     small = generate_random(4, 3, rng=0)
     obs, _ = env.reset(seed=0, options={"instance": small})
     assert obs["n_nodes"][0] == 12 and not obs["action_mask"][12:].any()
-    with pytest.raises(ValueError, match="larger than"):
+    with pytest.raises(ValueError, match="needs at most that size"):
         env.reset(options={"instance": generate_random(7, 3, rng=0)})
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core import GraphSchedulingEnv, GraphSpec, Objective
+from ..core import GraphSchedulingEnv, GraphSpec, Objective, check_number
 from ..jobshop.family import pick_instance, resolve_instance, rule_attributes
-from ..jobshop.instance import JobShopInstance
+from ..jobshop.instance import MAX_DURATION, JobShopInstance
 from .types import ISBSolution
 from .state import (
     INF,
@@ -22,6 +22,7 @@ from .state import (
     PROC,
     ISBJobShopState,
     check_probability,
+    check_time_scale,
     parse_repair,
 )
 
@@ -181,10 +182,24 @@ class ISBJobShopEnv(GraphSchedulingEnv):
         self.fixed_instance = resolve_instance(instance) if instance is not None else None
         if self.fixed_instance is not None:
             n_jobs, n_machines = self.fixed_instance.shape
-        if n_jobs < 1 or n_machines < 1:
-            raise ValueError(f"ISBJobShopEnv: n_jobs and n_machines must be >= 1, got {n_jobs}x{n_machines}")
+        owner = "ISBJobShopEnv"
+        n_jobs = check_number("n_jobs", n_jobs, minimum=1, integer=True, owner=owner)
+        n_machines = check_number("n_machines", n_machines, minimum=1, integer=True, owner=owner)
+        duration_low = check_number("duration_low", duration_low, minimum=0, integer=True, owner=owner)
+        duration_high = check_number("duration_high", duration_high, minimum=0, maximum=MAX_DURATION, integer=True,
+                                     owner=owner)
+        max_time = check_number("max_time", max_time, minimum=1, integer=True, allow_none=True, owner=owner)
+        reward_scale = check_number("reward_scale", reward_scale, minimum=0.0, exclusive=True, allow_none=True,
+                                    owner=owner)
         if not 0 <= duration_low <= duration_high:
             raise ValueError(f"ISBJobShopEnv: need 0 <= duration_low <= duration_high, got {duration_low}, {duration_high}")
+        # time magnitudes: failures are drawn per time unit, so bound the expected failures up front
+        if self.fixed_instance is not None:
+            check_time_scale(int(self.fixed_instance.durations.sum()), self.shutdown_prob,
+                             f"ISBJobShopEnv: instance {self.fixed_instance.name!r}")
+        else:
+            check_time_scale(int(n_jobs) * int(n_machines) * int(duration_high), self.shutdown_prob,
+                             f"ISBJobShopEnv: random {n_jobs}x{n_machines} instances with durations up to {duration_high}")
         self.n_jobs, self.n_machines = int(n_jobs), int(n_machines)
         self.blocking = bool(blocking)
         self.interruption = interruption

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ..jobshop.instance import JobShopInstance
+from ..core import check_number
+from ..jobshop.instance import MAX_DURATION, JobShopInstance
 
 INF = 1 << 62
 #: job phases
@@ -79,8 +80,11 @@ def parse_repair(spec: Any) -> tuple:
         raise ValueError(f"repair distribution {kind!r} takes {need} parameter(s), got {args!r}")
     try:
         vals = [float(a) for a in args]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"repair distribution {kind!r}: parameters must be numbers, got {args!r}") from None
+    if not all(np.isfinite(v) and v <= MAX_DURATION for v in vals):
+        raise ValueError(f"repair distribution {kind!r}: parameters must be finite and at most "
+                         f"MAX_DURATION = {MAX_DURATION:,}, got {args!r}")
     if kind == "constant":
         if vals[0] < 1 or vals[0] != int(vals[0]):
             raise ValueError(f"constant repair time must be an integer >= 1, got {args[0]!r}")
@@ -93,6 +97,25 @@ def parse_repair(spec: Any) -> tuple:
     if not np.isfinite(vals[0]) or vals[0] < 1:
         raise ValueError(f"geometric repair time needs a finite mean >= 1, got {args[0]!r}")
     return ("geometric", vals[0])
+
+
+#: the most machine failures an episode may expect per machine over the instance's total processing time
+#: (``shutdown_prob * sum of durations``). Failures are drawn per time unit, so the down intervals an
+#: episode generates (and its memory) grow with the magnitude of the times; this bounds them (about
+#: 10 MB per machine) whatever the durations. Instances beyond it are refused when the env or the state
+#: is built, naming the numbers.
+MAX_EXPECTED_FAILURES = 100_000
+
+
+def check_time_scale(total_duration: int, shutdown_prob: float, what: str = "instance") -> None:
+    """Refuse a ``shutdown_prob`` and total processing time whose expected failures per machine exceed
+    :data:`MAX_EXPECTED_FAILURES` (see there)."""
+    expected = shutdown_prob * total_duration
+    if expected > MAX_EXPECTED_FAILURES:
+        raise ValueError(
+            f"{what}: total processing time {total_duration:,} at shutdown_prob={shutdown_prob:g} means about "
+            f"{expected:,.0f} failures per machine, over the limit MAX_EXPECTED_FAILURES = {MAX_EXPECTED_FAILURES:,} "
+            "(down intervals are drawn per time unit); use smaller time units or a smaller shutdown_prob")
 
 
 def check_probability(p: Any, what: str = "shutdown_prob") -> float:
@@ -227,6 +250,8 @@ class ISBJobShopState:
         self.mach: list[list[int]] = instance.machines.tolist()
         self.dur: list[list[int]] = instance.durations.tolist()
         total = int(instance.durations.sum())
+        check_time_scale(total, self.shutdown_prob, f"instance {instance.name!r}")
+        max_time = check_number("max_time", max_time, minimum=1, integer=True, allow_none=True)
         self.max_time = int(max_time) if max_time is not None else 100 * (total + 10 * m) + 1000
         #: ``downtime``: a fixed realization (per machine, intervals [a, b)) instead of random shutdowns
         self.downtime = DowntimeProcess(m, self.shutdown_prob, self.repair, rng, fixed=downtime)

@@ -9,7 +9,9 @@ intervals, the recorded swaps), it checks:
   the operation's processing time within ``[start, completion)`` and ``completion`` is the first time this
   is so; under ``"restart"`` the last restart point (``start`` or the end of the last down interval that
   overlaps ``[start, completion)``) is exactly ``processing time`` before ``completion``, with no downtime
-  in between;
+  in between, and ``completion`` is the first time this is so (the work restarts after every failure that
+  hits it, so a later completion is refused);
+* every time is an integer (a float that is not a whole number is refused, never truncated);
 * **routing**: with blocking, a job leaves its machine exactly when it starts its next operation (and
   leaves at completion after its last one); without blocking it leaves at completion and its next
   operation starts no earlier;
@@ -47,13 +49,58 @@ def _is_down(down: list[tuple[int, int]], t: int) -> bool:
     return any(da <= t < db for da, db in down)
 
 
+def _int_time(what: str, value: Any) -> int:
+    """One time value as an int; a float that is not a whole number (or not finite), a bool or a string is
+    an error (truncating it would accept a schedule the simulator never produced)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InfeasibleISBScheduleError(f"{what} {value!r} is not an integer time")
+    if isinstance(value, (float, np.floating)) and not (np.isfinite(value) and float(value).is_integer()):
+        raise InfeasibleISBScheduleError(f"{what} {value!r} is not an integer time")
+    return int(value)
+
+
+def _int_times(name: str, raw: Any) -> np.ndarray:
+    """An array of times as int64, refusing non-integer values (see :func:`_int_time`)."""
+    try:
+        arr = np.asarray(raw)
+    except ValueError:
+        raise InfeasibleISBScheduleError(f"{name} times are not a rectangular array") from None
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            where = np.argwhere(bad)[0].tolist()
+            raise InfeasibleISBScheduleError(f"{name} time {arr[tuple(where)]!r} at job/op {where} is not an integer")
+        if arr.size and np.abs(arr).max() >= 2.0**62:
+            raise InfeasibleISBScheduleError(f"{name} times are out of range")
+    elif arr.dtype.kind not in "iu":
+        raise InfeasibleISBScheduleError(f"{name} times must be integers, got an array of {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _restart_completion(down: list[tuple[int, int]], s: int, p: int) -> int:
+    """Completion under ``"restart"`` of work of length ``p > 0`` started at ``s`` (up at ``s``): a down
+    interval beginning before the work is done discards it, and the work starts over at the repair."""
+    r = s
+    for a, b in down:  # sorted, disjoint
+        if b <= r:
+            continue
+        if a <= r:  # down at r (only after a repair that ends where the next failure begins)
+            r = b
+            continue
+        if a < r + p:
+            r = b
+            continue
+        break
+    return r + p
+
+
 def validate_isb_schedule(instance: JobShopInstance, solution: dict[str, Any]) -> int:
     """Check an ISBJSSP schedule; return its makespan or raise :class:`InfeasibleISBScheduleError`."""
     n, m = instance.shape
     try:
-        start = np.asarray(solution["start"], dtype=np.int64)
-        comp = np.asarray(solution["completion"], dtype=np.int64)
-        leave = np.asarray(solution["leave"], dtype=np.int64)
+        start = _int_times("start", solution["start"])
+        comp = _int_times("completion", solution["completion"])
+        leave = _int_times("leave", solution["leave"])
     except KeyError as exc:
         raise InfeasibleISBScheduleError(f"solution lacks the key {exc.args[0]!r}") from None
     for name, arr in (("start", start), ("completion", comp), ("leave", leave)):
@@ -68,7 +115,8 @@ def validate_isb_schedule(instance: JobShopInstance, solution: dict[str, Any]) -
         raise InfeasibleISBScheduleError(f"downtime lists {len(raw_down)} machines, expected {m}")
     down: list[list[tuple[int, int]]] = []
     for i, ivs in enumerate(raw_down):
-        pairs = sorted((int(a), int(b)) for a, b in ivs)
+        pairs = sorted((_int_time(f"machine {i} down interval", a), _int_time(f"machine {i} down interval", b))
+                       for a, b in ivs)
         for a, b in pairs:
             if b <= a:
                 raise InfeasibleISBScheduleError(f"machine {i}: empty or reversed down interval [{a},{b})")
@@ -119,6 +167,15 @@ def validate_isb_schedule(instance: JobShopInstance, solution: dict[str, Any]) -
                     )
                 if p == 0 and c != s:
                     raise InfeasibleISBScheduleError(f"job {j} op {k}: zero-length op completes at {c} != start {s}")
+                if p > 0:
+                    # the rules fix the completion: from the start, the work restarts after every failure that
+                    # hits it and completes the first time it gets p consecutive units of up time
+                    due = _restart_completion(dv, s, p)
+                    if c != due:
+                        raise InfeasibleISBScheduleError(
+                            f"job {j} op {k} on machine {i} (restart mode): completes at {c}, but started at {s} with "
+                            f"processing time {p} the rules complete it at {due}"
+                        )
 
     # routing: blocking / buffers
     for j in range(n):
@@ -161,7 +218,7 @@ def validate_isb_schedule(instance: JobShopInstance, solution: dict[str, Any]) -
         raise InfeasibleISBScheduleError("swaps recorded in a schedule without blocking")
 
     makespan = int(comp.max())
-    if "makespan" in solution and int(solution["makespan"]) != makespan:
+    if "makespan" in solution and _int_time("makespan", solution["makespan"]) != makespan:
         raise InfeasibleISBScheduleError(f"reported makespan {solution['makespan']} differs from the schedule's {makespan}")
     return makespan
 
@@ -179,8 +236,8 @@ def _check_moves(instance: JobShopInstance, start: np.ndarray, leave: np.ndarray
         exits_at[int(leave[j, m - 1])].append(j)
     swaps_at: dict[int, list[list[tuple[int, int]]]] = defaultdict(list)
     for sw in swaps:
-        t = int(sw["time"])
-        members = [(int(j), int(k)) for j, k in sw["moves"]]
+        t = _int_time("swap time", sw["time"])
+        members = [(_int_time("swap job", j), _int_time("swap op", k)) for j, k in sw["moves"]]
         for j, k in members:
             if not (0 <= j < n and 1 <= k < m) or int(start[j, k]) != t:
                 raise InfeasibleISBScheduleError(f"recorded swap at t={t}: job {j} op {k} does not move then")

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .formats import parse_standard
+from .formats import decode_text, parse_standard
 from .instance import JobShopInstance, UnknownInstanceError
 from .taillard import _canonical_ta, taillard_instance
 
@@ -151,7 +151,7 @@ def load_instance(name: str, mirror: str | os.PathLike[str] | None = None, downl
                     f"{path}: sha256 {_sha256(data)[:16]}... does not match the pinned {entry['sha256'][:16]}... "
                     f"for instance {key!r}; the file differs from the published one"
                 )
-            return parse_standard(data.decode(), str(path), key)
+            return parse_standard(decode_text(data, str(path)), str(path), key)
     if not download:
         raise FileNotFoundError(
             f"instance {key!r} is not in the mirror ({mirror or 'unset'}) or the cache ({cached}) and download=False"
@@ -169,4 +169,4 @@ def load_instance(name: str, mirror: str | os.PathLike[str] | None = None, downl
         raise ValueError(f"{url}: downloaded file fails the pinned sha256 check for {key!r}; not cached")
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(data)
-    return parse_standard(data.decode(), url, key)
+    return parse_standard(decode_text(data, url), url, key)

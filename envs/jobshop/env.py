@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core import GraphSchedulingEnv, GraphSpec, Objective
+from ..core import GraphSchedulingEnv, GraphSpec, Objective, check_number
 from .family import pick_instance, resolve_instance, rule_attributes
-from .instance import JobShopInstance
+from .instance import MAX_DURATION, JobShopInstance
 from .state import SCHEDULE_BUILDERS, JobShopState, ScheduleBuilder
 from .types import JobShopSolution
 
@@ -111,6 +111,13 @@ class JobShopEnv(GraphSchedulingEnv):
             n_jobs, n_machines = self.fixed_instance.shape
         if n_jobs < 1 or n_machines < 1:
             raise ValueError(f"n_jobs and n_machines must be >= 1, got {n_jobs}x{n_machines}")
+        n_jobs = check_number("n_jobs", n_jobs, minimum=1, integer=True, owner="JobShopEnv")
+        n_machines = check_number("n_machines", n_machines, minimum=1, integer=True, owner="JobShopEnv")
+        duration_low = check_number("duration_low", duration_low, minimum=0, integer=True, owner="JobShopEnv")
+        duration_high = check_number("duration_high", duration_high, minimum=duration_low, maximum=MAX_DURATION,
+                                     integer=True, owner="JobShopEnv")
+        reward_scale = check_number("reward_scale", reward_scale, minimum=0.0, exclusive=True, allow_none=True,
+                                    owner="JobShopEnv")
         self.n_jobs, self.n_machines = int(n_jobs), int(n_machines)
         self.schedule_builder = schedule_builder
         self.reward_mode = reward

@@ -2,6 +2,8 @@
 
 * **Standard** (OR-Library / JSPLIB): optional ``#`` comment lines, a header ``n_jobs n_machines``,
   then one line per job of ``machine time`` pairs, machines numbered from 0.
+* Files are UTF-8 (or ASCII) text; anything else raises :class:`InstanceFormatError` naming the file.
+  Times are integers in ``0..MAX_DURATION`` (10**9), checked as they are read.
 * **Taillard's layout**: a header line ``Nb of jobs, Nb of Machines, ...``, a line of numbers
   (jobs, machines, and optionally time seed, machine seed, upper and lower bound), then a ``Times``
   block (one row of durations per job) and a ``Machines`` block (one row of 1-based machines per job).
@@ -15,7 +17,32 @@ from pathlib import Path
 
 import numpy as np
 
-from .instance import InstanceFormatError, JobShopInstance
+from .instance import MAX_DURATION, InstanceFormatError, JobShopInstance
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """The text of an instance file: UTF-8 (a byte-order mark is tolerated). Binary data, UTF-16 and
+    other encodings (latin-1 ...) raise :class:`InstanceFormatError` naming ``source`` and the line."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InstanceFormatError(f"{source}: the file is UTF-16 text; instance files must be UTF-8 (or ASCII)")
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise InstanceFormatError(f"{source}, line {line}: a NUL byte; this is a binary file, not an instance text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InstanceFormatError(
+            f"{source}, line {line}: byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8 "
+            "(instance files must be UTF-8 or ASCII text)") from None
+
+
+def _check_duration(dur: int, source: str, lineno: int, j: int, k: int) -> None:
+    if dur < 0:
+        raise InstanceFormatError(f"{source}, line {lineno}: job {j} operation {k}: negative time {dur}")
+    if dur > MAX_DURATION:
+        raise InstanceFormatError(
+            f"{source}, line {lineno}: job {j} operation {k}: time {dur} exceeds the limit {MAX_DURATION:,}")
 
 
 def _ints(tokens: list[str], source: str, lineno: int) -> list[int]:
@@ -65,8 +92,7 @@ def parse_standard(text: str, source: str = "<string>", name: str | None = None)
                     f"{source}, line {lineno}: job {j} operation {k}: machine {mach} out of range "
                     f"0..{n_machines - 1}"
                 )
-            if dur < 0:
-                raise InstanceFormatError(f"{source}, line {lineno}: job {j} operation {k}: negative time {dur}")
+            _check_duration(dur, source, lineno, j, k)
         missing = sorted(set(range(n_machines)) - set(ms))
         if missing:
             raise InstanceFormatError(
@@ -114,8 +140,7 @@ def parse_taillard(text: str, source: str = "<string>", name: str | None = None)
         if len(mv) != n_machines:
             raise InstanceFormatError(f"{source}, line {lm}: job {j} has {len(mv)} machines, expected {n_machines}")
         for k, dur in enumerate(dv):
-            if dur < 0:
-                raise InstanceFormatError(f"{source}, line {lt}: job {j} operation {k}: negative time {dur}")
+            _check_duration(dur, source, lt, j, k)
         for k, mach in enumerate(mv):
             if not 1 <= mach <= n_machines:
                 raise InstanceFormatError(
@@ -131,8 +156,11 @@ def parse_taillard(text: str, source: str = "<string>", name: str | None = None)
     return JobShopInstance(machines, durations, name=name or Path(source).name, metadata=meta)
 
 
-def parse_instance(text: str, source: str = "<string>", name: str | None = None) -> JobShopInstance:
-    """Parse either format, detecting Taillard's layout by its ``Times`` block."""
+def parse_instance(text: str | bytes, source: str = "<string>", name: str | None = None) -> JobShopInstance:
+    """Parse either format, detecting Taillard's layout by its ``Times`` block (``bytes`` are decoded
+    with :func:`decode_text`)."""
+    if isinstance(text, bytes):
+        text = decode_text(text, source)
     if re.search(r"^\s*times\b", text, flags=re.IGNORECASE | re.MULTILINE):
         return parse_taillard(text, source, name)
     return parse_standard(text, source, name)
@@ -142,10 +170,10 @@ def read_instance(path: str | os.PathLike[str], name: str | None = None) -> JobS
     """Read an instance file in either format."""
     p = Path(path)
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"instance file not found: {p}") from None
-    return parse_instance(text, str(p), name or p.name)
+    return parse_instance(decode_text(data, str(p)), str(p), name or p.name)
 
 
 def format_standard(inst: JobShopInstance) -> str:

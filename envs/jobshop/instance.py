@@ -13,6 +13,14 @@ from typing import Any
 import numpy as np
 
 
+#: the largest processing time of one operation. Time values are exact integers everywhere (int64 in
+#: the simulators, float64-exact sums in features and bounds); larger values are refused when an
+#: instance is built or parsed, never left to overflow later.
+MAX_DURATION = 10**9
+#: the largest sum of all processing times of an instance (exact in float64, far below int64 overflow)
+MAX_TOTAL_DURATION = 2**53
+
+
 class InstanceFormatError(ValueError):
     """A malformed instance file; the message names the file (or source) and the line."""
 
@@ -24,12 +32,34 @@ class UnknownInstanceError(KeyError):
         return str(self.args[0])
 
 
+def _durations_array(durations: Any, name: str) -> np.ndarray:
+    """``durations`` as int64, refusing non-integer values and values that do not fit 64 bits."""
+    raw = np.asarray(durations)
+    if raw.dtype.kind == "f":
+        bad = ~np.isfinite(raw) | (raw != np.round(raw)) if raw.size else np.zeros(0, bool)
+        if bad.any():
+            j, k = np.argwhere(bad)[0] if raw.ndim == 2 else (0, 0)
+            raise ValueError(f"instance {name!r}: duration {float(raw[bad][0])!r} (job {j} op {k}) is not an integer")
+        if raw.size and np.abs(raw).max() > MAX_DURATION:
+            raise ValueError(f"instance {name!r}: a duration exceeds the limit MAX_DURATION = {MAX_DURATION:,}")
+    elif raw.dtype.kind not in "iub":
+        try:
+            raw = np.asarray(durations, dtype=np.int64)
+        except (OverflowError, TypeError, ValueError):
+            raise ValueError(f"instance {name!r}: durations must be integers in 0..{MAX_DURATION:,}") from None
+    elif raw.dtype.kind == "u" and raw.size and raw.max() > MAX_DURATION:
+        raise ValueError(f"instance {name!r}: a duration exceeds the limit MAX_DURATION = {MAX_DURATION:,}")
+    return raw.astype(np.int64)
+
+
 @dataclass(frozen=True, eq=False)
 class JobShopInstance:
     """A job-shop instance: job ``j`` visits ``machines[j, k]`` for ``durations[j, k]`` time units.
 
     Every job visits every machine exactly once (the classic JSSP). Arrays are int64 of shape
-    ``(n_jobs, n_machines)``; machines are numbered from 0.
+    ``(n_jobs, n_machines)``; machines are numbered from 0. Durations are integers in
+    ``0..MAX_DURATION`` (10**9) summing to at most ``MAX_TOTAL_DURATION`` (2**53); anything else is a
+    ``ValueError`` naming the instance, the job and the operation.
     """
 
     machines: np.ndarray
@@ -39,7 +69,7 @@ class JobShopInstance:
 
     def __post_init__(self) -> None:
         m = np.asarray(self.machines, dtype=np.int64)
-        d = np.asarray(self.durations, dtype=np.int64)
+        d = _durations_array(self.durations, self.name)
         object.__setattr__(self, "machines", m)
         object.__setattr__(self, "durations", d)
         if m.ndim != 2 or m.shape != d.shape or m.size == 0:
@@ -58,6 +88,14 @@ class JobShopInstance:
         if (d < 0).any():
             j, k = np.argwhere(d < 0)[0]
             raise ValueError(f"instance {self.name!r}: negative duration {d[j, k]} at job {j} op {k}")
+        if (d > MAX_DURATION).any():
+            j, k = np.argwhere(d > MAX_DURATION)[0]
+            raise ValueError(f"instance {self.name!r}: duration {d[j, k]} at job {j} op {k} exceeds the limit "
+                             f"MAX_DURATION = {MAX_DURATION:,}")
+        total = sum(int(x) for x in d.sum(axis=1))  # per-row sums fit int64 under MAX_DURATION; the total in Python
+        if total > MAX_TOTAL_DURATION:
+            raise ValueError(f"instance {self.name!r}: total processing time {total:,} exceeds the limit "
+                             f"MAX_TOTAL_DURATION = 2**53")
         m.setflags(write=False)
         d.setflags(write=False)
 

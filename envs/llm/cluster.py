@@ -30,6 +30,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .types import LLMClusterSolution
 
+from ..core import check_number
 from .metrics import request_outcomes, tbt_samples, weighted_percentiles
 from .simulator import FINISHED, NOT_ARRIVED, QUEUED, REJECTED, RUNNING, ServingConfig, ServingSimulator
 from .workload import Workload
@@ -130,12 +131,12 @@ class Cluster:
     def __init__(self, config: ServingConfig, n_instances: int, local_order: str = "fcfs",
                  migration_interval: float | None = None, network_bandwidth: float = 12.5e9,
                  migration_overhead_s: float = 5e-3, record: bool = True) -> None:
-        if n_instances < 1:
-            raise ValueError(f"n_instances must be >= 1, got {n_instances}")
-        if migration_interval is not None and migration_interval <= 0:
-            raise ValueError(f"migration_interval must be > 0 or None, got {migration_interval}")
-        if network_bandwidth <= 0:
-            raise ValueError(f"network_bandwidth must be > 0 bytes/s, got {network_bandwidth}")
+        n_instances = check_number("n_instances", n_instances, minimum=1, integer=True)
+        # finite: a NaN interval or bandwidth would pass ``<= 0`` and loop forever
+        migration_interval = check_number("migration_interval", migration_interval, minimum=0.0, exclusive=True,
+                                          allow_none=True)
+        check_number("network_bandwidth", network_bandwidth, minimum=0.0, exclusive=True)
+        check_number("migration_overhead_s", migration_overhead_s, minimum=0.0)
         self.config = config.validated()
         self.n_instances = int(n_instances)
         self.local_order = local_order

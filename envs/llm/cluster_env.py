@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import GraphSchedulingEnv, GraphSpec, Objective
+from ..core import GraphSchedulingEnv, GraphSpec, Objective, check_number
 from .cluster import Cluster
 from .episode import ServingEpisode
 from .simulator import ORDERS, ServingConfig
@@ -134,8 +134,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         self._init_render(render_mode)
         if local_order not in ORDERS:
             raise ValueError(f"local_order must be one of {sorted(ORDERS)}, got {local_order!r}")
-        if max_candidates < 1:
-            raise ValueError(f"max_candidates must be >= 1, got {max_candidates}")
+        max_candidates = check_number("max_candidates", max_candidates, minimum=1, integer=True)
         config = ServingConfig(model=model, hardware=hardware, tp=tp, token_budget=token_budget,
                                chunked_prefill=chunked_prefill, batching=batching, max_num_seqs=max_num_seqs,
                                preemption=preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,

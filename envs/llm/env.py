@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import GraphSchedulingEnv, GraphSpec, Objective
+from ..core import GraphSchedulingEnv, GraphSpec, Objective, check_number
 from .episode import ServingEpisode
 from .metrics import summarize
 from .simulator import QUEUED, RUNNING, SWAPPED, ServingConfig, ServingSimulator
@@ -143,7 +143,9 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
     ## Episode End
     Terminates when every request has finished or been rejected (over the context limit or the KV
     capacity; counted in the metrics, never dropped silently); truncates after ``max_steps`` steps
-    when set. ``info["metrics"]`` holds :func:`schedgym.envs.llm.metrics.summarize` (TTFT / TBT /
+    when set. When every request is rejected before the first decision (e.g. ``max_kv_blocks=1``, or
+    prompts over the context limit), the first observation offers only the launch node and that step
+    ends the episode, with metrics and a solution as any other. ``info["metrics"]`` holds :func:`schedgym.envs.llm.metrics.summarize` (TTFT / TBT /
     latency p50, p90, p99, SLO attainment, throughput, preemptions, KV utilization...),
     ``info["solution"]`` the iteration log checked by :func:`schedgym.envs.llm.validate.validate_run`.
 
@@ -188,8 +190,7 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
         max_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if max_nodes < 2:
-            raise ValueError(f"max_nodes must be >= 2 (the launch node and one request), got {max_nodes}")
+        max_nodes = check_number("max_nodes", max_nodes, minimum=2, integer=True)  # the launch node + a request
         self._init_render(render_mode)
         self.config = ServingConfig(
             model=model, hardware=hardware, tp=tp, token_budget=token_budget, chunked_prefill=chunked_prefill,
@@ -224,7 +225,11 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
 
     def _apply(self, action: int) -> tuple[float, bool, bool]:
         sim = self.sim
-        if action == LAUNCH:
+        if sim.done:
+            # every request was rejected before the first decision (over the context limit or the KV
+            # capacity): the one legal action, launch, ends the episode with its metrics
+            pass
+        elif action == LAUNCH:
             sim.launch()
         else:
             sim.admit(int(self.node_rid[action]))

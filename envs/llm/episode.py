@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core import check_number
 from .workload import Workload
 
 REWARDS: tuple[str, ...] = ("goodput", "latency")
@@ -27,6 +28,14 @@ class ServingEpisode:
                       reward: str, latency_scale: float, max_steps: int | None) -> None:
         if reward not in REWARDS:
             raise ValueError(f"reward must be 'goodput' or 'latency', got {reward!r}")
+        # every number finite (NaN passes range checks like ``x <= 0`` and then hangs the clock)
+        n_requests = check_number("n_requests", n_requests, integer=True)
+        for name, value in (("rate", rate), ("cv", cv), ("rate_scale", rate_scale), ("latency_scale", latency_scale)):
+            check_number(name, value, minimum=0.0, exclusive=True)
+        max_steps = check_number("max_steps", max_steps, minimum=1, integer=True, allow_none=True)
+        if isinstance(class_mix, dict):
+            for cls_name, weight in class_mix.items():
+                check_number(f"class_mix[{cls_name!r}]", weight, minimum=0.0)
         self.workload_spec = workload
         self.n_requests, self.rate, self.cv, self.lengths = int(n_requests), float(rate), float(cv), lengths
         self.class_mix = class_mix if class_mix is not None else {"interactive": 0.5, "standard": 0.3, "batch": 0.2}

@@ -88,6 +88,15 @@ class ServingConfig:
     calibration: Calibration = DEFAULT_CALIBRATION
 
     def validated(self) -> "ServingConfig":
+        from ..core import check_number
+
+        for name, lo, excl in (("gpu_memory_utilization", 0.0, True), ("activation_reserve_gib", 0.0, False),
+                               ("swap_space_gib", 0.0, False), ("watermark", 0.0, False)):
+            check_number(name, getattr(self, name), minimum=lo, exclusive=excl)
+        for name in ("tp", "block_size", "max_num_seqs"):
+            check_number(name, getattr(self, name), minimum=1, integer=True)
+        for name in ("token_budget", "max_kv_blocks"):
+            check_number(name, getattr(self, name), minimum=1, integer=True, allow_none=True)
         if self.batching not in ("mixed", "prefill-first"):
             raise ValueError(f"batching must be 'mixed' or 'prefill-first', got {self.batching!r}")
         if self.chunked_prefill and self.batching != "mixed":

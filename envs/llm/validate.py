@@ -242,8 +242,11 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
                               f"{gen[r]} of {output[r]} tokens")
     rep_first = np.asarray(solution["reported_first_token_t"], np.float64)
     rep_finish = np.asarray(solution["reported_finish_t"], np.float64)
-    if not np.allclose(rep_first[ok], first_t[ok], atol=atol) or not np.allclose(rep_finish[ok], last_t[ok], atol=atol):
-        bad = np.flatnonzero(ok & ~(np.isclose(rep_first, first_t, atol=atol) & np.isclose(rep_finish, last_t, atol=atol)))
+    # an absolute tolerance only: a relative one (numpy's default rtol=1e-5) lets 1 ms pass at t = 100 s
+    if not np.allclose(rep_first[ok], first_t[ok], rtol=0.0, atol=atol) or not np.allclose(
+            rep_finish[ok], last_t[ok], rtol=0.0, atol=atol):
+        bad = np.flatnonzero(ok & ~(np.isclose(rep_first, first_t, rtol=0.0, atol=atol)
+                                    & np.isclose(rep_finish, last_t, rtol=0.0, atol=atol)))
         r = int(bad[0])
         raise InvalidRunError(f"request {r}: reported first token / finish {rep_first[r]}, {rep_finish[r]} differ from "
                               f"the replayed {first_t[r]}, {last_t[r]}")
@@ -258,8 +261,11 @@ def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
     """Validate a cluster run (``schedgym/LLMCluster-v0``): every instance's run with
     :func:`validate_run` (each request must finish on its final instance, migrated requests leave and
     land with the KV state they had), every request dispatched once to an existing instance at its
-    arrival, every migration out matched by one migration in with the same state, no request finishing
-    twice. Returns the cluster's SLO attainment."""
+    arrival (a rejected request too: rejected on the instance it was dispatched to, at its arrival),
+    no request present on an instance it was neither assigned to nor migrated away from, every
+    migration out matched by one migration in with the same state, no request finishing twice or
+    both finishing and rejected. Times are compared with an absolute tolerance ``atol`` (seconds).
+    Returns the cluster's SLO attainment."""
     inst = solution["instances"]
     assigned = np.asarray(solution["assigned"], np.int64)
     arrival = np.asarray(solution["arrival"], np.float64)
@@ -267,7 +273,10 @@ def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
     if np.any((assigned < 0) | (assigned >= len(inst))):
         bad = int(np.flatnonzero((assigned < 0) | (assigned >= len(inst)))[0])
         raise InvalidRunError(f"request {bad} was never dispatched to an instance (assigned {assigned[bad]})")
+    if not np.isfinite(arrival).all():
+        raise InvalidRunError(f"request {int(np.flatnonzero(~np.isfinite(arrival))[0])} has no finite arrival time")
     finished_on = np.zeros(n, np.int64)
+    rejected_on = np.zeros(n, np.int64)
     first = np.full(n, np.nan)
     finish = np.full(n, np.nan)
     outs: list[tuple[int, float]] = []
@@ -279,27 +288,56 @@ def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
         except InvalidRunError as exc:
             raise InvalidRunError(f"instance {k}: {exc}") from None
         exp = np.asarray(sol["expected"], bool)
+        rej_k = np.asarray(sol["rejected"], bool)
         ran_here = np.zeros(n, bool)
         rids = np.asarray(sol["log"]["rid"], np.int64)
         ran_here[rids[(rids >= 0) & (rids < n)]] = True
         ran_here |= exp
         inst_arrival = np.asarray(sol["arrival"], np.float64)
-        if inst_arrival.shape != arrival.shape or np.any(np.abs(inst_arrival[ran_here] - arrival[ran_here]) > atol):
-            r = int(np.flatnonzero(np.abs(inst_arrival - arrival) > atol)[0]) if inst_arrival.shape == arrival.shape else -1
-            raise InvalidRunError(f"instance {k} ran request {r} with an arrival time that differs from the cluster's")
+        if inst_arrival.shape != arrival.shape or rej_k.shape != arrival.shape:
+            raise InvalidRunError(f"instance {k} records {inst_arrival.shape[0]} requests, the cluster {n}")
+        # every request this instance saw (ran, finished, rejected, or dispatched / migrated here) arrived
+        # here at the cluster's arrival time: dispatch happens at arrival, a migration keeps the arrival
+        present = np.isfinite(inst_arrival) | ran_here | rej_k
+        off = present & ~(np.abs(inst_arrival - arrival) <= atol)
+        if off.any():
+            r = int(np.flatnonzero(off)[0])
+            raise InvalidRunError(f"instance {k} has request {r} arriving at {inst_arrival[r]}, "
+                                  f"the cluster's arrival is {arrival[r]}")
         if np.any(exp & (assigned != k)):
             r = int(np.flatnonzero(exp & (assigned != k))[0])
             raise InvalidRunError(f"request {r} finished on instance {k} but the cluster assigned it to {assigned[r]}")
+        if np.any(rej_k & (assigned != k)):
+            r = int(np.flatnonzero(rej_k & (assigned != k))[0])
+            raise InvalidRunError(f"request {r} was rejected on instance {k} but the cluster dispatched it to "
+                                  f"{assigned[r]}")
+        log = sol["log"]
+        out_k = [(int(r), float(t)) for t, r, m in zip(log["preempt_t"], log["preempt_rid"], log["preempt_mode"]) if m == 2]
+        left_k = np.zeros(n, bool)
+        left_k[[r for r, _ in out_k if 0 <= r < n]] = True
+        stray = present & (assigned != k) & ~left_k
+        if stray.any():
+            r = int(np.flatnonzero(stray)[0])
+            raise InvalidRunError(f"request {r} arrived at instance {k}, which it neither stayed on (the cluster "
+                                  f"assigned it to {assigned[r]}) nor migrated away from")
+        absent = (assigned == k) & ~np.isfinite(inst_arrival)
+        if absent.any():
+            r = int(np.flatnonzero(absent)[0])
+            raise InvalidRunError(f"request {r} is assigned to instance {k} but never arrived there")
         finished_on += exp
+        rejected_on += rej_k
         first[exp] = np.asarray(sol["reported_first_token_t"])[exp]
         finish[exp] = np.asarray(sol["reported_finish_t"])[exp]
-        rejected |= np.asarray(sol["rejected"], bool)
-        log = sol["log"]
-        outs += [(int(r), float(t)) for t, r, m in zip(log["preempt_t"], log["preempt_rid"], log["preempt_mode"]) if m == 2]
+        rejected |= rej_k
+        outs += out_k
         ins += [(int(row[1]), float(row[0])) for row in log["mig_in"]]
     twice = np.flatnonzero(finished_on > 1)
     if twice.size:
         raise InvalidRunError(f"request {int(twice[0])} finished on {finished_on[twice[0]]} instances")
+    both = np.flatnonzero((rejected_on > 1) | ((rejected_on > 0) & (finished_on > 0)))
+    if both.size:
+        r = int(both[0])
+        raise InvalidRunError(f"request {r} was rejected on {rejected_on[r]} and finished on {finished_on[r]} instances")
     missing = np.flatnonzero((finished_on == 0) & ~rejected)
     if missing.size:
         raise InvalidRunError(f"request {int(missing[0])} never finished ({missing.size} such requests)")

@@ -11,7 +11,8 @@ prompt and output lengths, SLO class and the class's TTFT / TPOT targets. Source
   (``TIMESTAMP,ContextTokens,GeneratedTokens`` with wall-clock timestamps) or its processed layout
   (``arrived_at,num_prefill_tokens,num_decode_tokens`` in seconds, as in Vidur's copy), and of
   BurstGPT's layout (``Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type``).
-  A malformed row raises :class:`TraceFormatError` naming the file and line.
+  A malformed row raises :class:`TraceFormatError` naming the file and line; a file that is not UTF-8
+  CSV text (binary, latin-1, UTF-16, a broken gzip) raises it naming the file.
 
 SLO classes (:data:`SLO_CLASSES`) carry the targets a request is judged by: time to first token
 (TTFT) and mean time per output token after the first (TPOT).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from importlib import resources
 import os
 from dataclasses import dataclass, field
@@ -76,6 +78,9 @@ class Workload:
         for name in ("prompt", "output", "slo_class"):
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"Workload.{name} has shape {getattr(self, name).shape}, expected ({n},)")
+        if n and not np.isfinite(self.arrival).all():
+            bad = int(np.flatnonzero(~np.isfinite(self.arrival))[0])
+            raise ValueError(f"Workload.arrival must be finite, request {bad} arrives at {self.arrival[bad]}")
         if n and (self.prompt.min() < 1 or self.output.min() < 1):
             raise ValueError("Workload: every request needs >= 1 prompt token and >= 1 output token")
         if n and np.any(np.diff(self.arrival) < 0):
@@ -98,6 +103,8 @@ class Workload:
         for name in ("ttft_slo", "tpot_slo"):
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"Workload.{name} has shape {getattr(self, name).shape}, expected ({n},)")
+            if n and not (getattr(self, name) > 0).all():  # inf (no target) is allowed, NaN is not
+                raise ValueError(f"Workload.{name} must be > 0 (inf: no target), got {getattr(self, name)}")
 
     def __len__(self) -> int:
         return int(self.arrival.shape[0])
@@ -123,8 +130,8 @@ class Workload:
 
     def scaled_rate(self, factor: float) -> "Workload":
         """The same requests arriving ``factor`` times faster (inter-arrival times divided by ``factor``)."""
-        if factor <= 0:
-            raise ValueError(f"rate factor must be > 0, got {factor}")
+        if not (np.isfinite(factor) and factor > 0):
+            raise ValueError(f"rate factor (rate_scale) must be finite and > 0, got {factor}")
         w = self.select(np.arange(len(self)))
         w.arrival = (w.arrival - w.arrival[0]) / factor if len(w) else w.arrival
         return w
@@ -141,7 +148,7 @@ def _assign_classes(n: int, rng: np.random.Generator, class_mix: dict[str, float
     if unknown:
         raise KeyError(f"unknown SLO classes {unknown}; known: {SLO_CLASS_NAMES}")
     p = np.array([class_mix[c] for c in names], np.float64)
-    if np.any(p < 0) or p.sum() <= 0:
+    if not np.isfinite(p).all() or np.any(p < 0) or p.sum() <= 0:
         raise ValueError(f"class_mix weights must be >= 0 with a positive sum, got {class_mix}")
     ids = np.array([SLO_CLASS_NAMES.index(c) for c in names])
     return ids[rng.choice(len(names), size=n, p=p / p.sum())]
@@ -163,8 +170,9 @@ def synthetic(
     unless fixed by ``prompt_len`` / ``output_len``."""
     if n_requests < 1:
         raise ValueError(f"n_requests must be >= 1, got {n_requests}")
-    if rate <= 0 or cv <= 0:
-        raise ValueError(f"rate and cv must be > 0, got rate={rate}, cv={cv}")
+    for label, value in (("rate", rate), ("cv", cv)):
+        if not (np.isfinite(value) and value > 0):  # NaN passes ``<= 0`` and would stop the clock
+            raise ValueError(f"{label} must be finite and > 0, got {value}")
     if lengths not in LENGTH_DISTRIBUTIONS:
         raise KeyError(f"unknown length distribution {lengths!r}; known: {sorted(LENGTH_DISTRIBUTIONS)}")
     shape = 1.0 / (cv * cv)
@@ -254,12 +262,29 @@ def load_trace(
         raise FileNotFoundError(f"trace file not found: {path}")
     if zero_output not in ("error", "skip"):
         raise ValueError(f"zero_output must be 'error' or 'skip', got {zero_output!r}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 (or None for the whole trace), got {limit}")
+    try:
+        return _read_rows(path, layout, limit, slo_class, burstgpt_model, zero_output)
+    except UnicodeDecodeError as exc:
+        raise TraceFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start} of a block; a binary, "
+                               "latin-1 or UTF-16 file?): traces must be UTF-8 CSV") from None
+    except csv.Error as exc:  # e.g. "line contains NUL": a binary file
+        raise TraceFormatError(f"{path}: not a CSV text file ({exc})") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise TraceFormatError(f"{path}: not a readable gzip file ({exc})") from None
+
+
+def _read_rows(path: Path, layout: str | None, limit: int | None, slo_class: str, burstgpt_model: str | None,
+               zero_output: str) -> Workload:
     arrivals: list[float] = []
     prompts: list[int] = []
     outputs: list[int] = []
     skipped = 0
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1 (or None for the whole trace), got {limit}")
+    with open(path, "rb") as raw:
+        head = raw.read(2)
+    if path.suffix != ".gz" and head in (b"\xff\xfe", b"\xfe\xff"):
+        raise TraceFormatError(f"{path}: the file is UTF-16 text; traces must be UTF-8 CSV")
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:  # utf-8-sig: tolerate a byte-order mark
         reader = csv.reader(fh)
