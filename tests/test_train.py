@@ -105,7 +105,8 @@ def test_tiny_sb3_run_every_id(tmp_path: Path, env_id: str) -> None:
     cfg = tiny_config(env_id, run_dir)
     summary = train(cfg, run_dir, resume=False)
     assert summary["timesteps"] >= 128 and summary["n_updates"] > 0
-    for name in ("config.yaml", "last.pt", "best.pt", "metrics.jsonl", "summary.json", "checkpoints/last.zip"):
+    for name in ("config.yaml", "last.pt", "best.pt", "metrics.jsonl", "summary.json", "checkpoints/state/last.zip",
+                 "checkpoints/state/trainer_state.json", "checkpoints/state/manifest.json"):
         assert (run_dir / name).is_file(), name
     w0, w1 = weights(run_dir / "checkpoints" / "step_0.pt"), weights(run_dir / "last.pt")
     assert any(not torch.equal(w0[k], w1[k]) for k in w0), "training did not change the policy"
@@ -202,3 +203,159 @@ def test_train_cli_shares_the_grammar(capsys) -> None:
     assert main(["list=true"]) == 0 and "jobshop-small" in capsys.readouterr().out
     assert main(["dry_run=true", "env.kwargs.n_jobs=3"]) == 2  # no env id anywhere
     assert "env.id is required" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- run folders under faults
+EXTRA_256 = ["trainer.total_steps=256", "trainer.checkpoint_every=128", "trainer.eval_every=128"]
+
+
+def _records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_killed_before_the_first_checkpoint_is_resumable_and_restartable(tmp_path: Path, monkeypatch) -> None:
+    """Killed after ``checkpoints/step_0.pt`` but before the first checkpoint set: before the fix
+    ``resume=`` said "no checkpoint" and a fresh start said "already holds a run"."""
+    from schedgym.train import sb3_backend
+
+    def crash(self, t, val):
+        raise _Interrupt
+
+    for how in ("resume", "fresh"):
+        run_dir = tmp_path / how
+        monkeypatch.setattr(sb3_backend.TrainCallback, "save", crash)
+        with pytest.raises(_Interrupt):
+            train(tiny_config("schedgym/JobShop-v0", run_dir, EXTRA_256), run_dir, resume=False)
+        monkeypatch.undo()
+        assert (run_dir / "checkpoints" / "step_0.pt").is_file() and (run_dir / "metrics.jsonl").is_file()
+        if how == "resume":
+            cfg, rdir, resuming, _ = build([f"resume={run_dir}"])
+            summary = train(cfg, rdir, resume=True)
+        else:
+            summary = train(tiny_config("schedgym/JobShop-v0", run_dir, EXTRA_256), run_dir, resume=False)
+        assert summary["timesteps"] == 256 and (run_dir / "summary.json").is_file()
+        steps = [r["step"] for r in _records(run_dir) if "val/objective" in r]
+        assert steps == sorted(set(steps)) == [128, 256]  # the interrupted attempt left no records
+
+
+def test_resume_after_a_kill_during_the_checkpoint_swap(tmp_path: Path, monkeypatch) -> None:
+    """Killed between moving the old set away and renaming the new one in (the RLlib backend's
+    delete-old / rename-new had this window with nothing on disk): the newest complete set is used."""
+    from schedgym.train import common, sb3_backend
+
+    full_dir = tmp_path / "full"
+    full = train(tiny_config("schedgym/JobShop-v0", full_dir, EXTRA_256), full_dir, resume=False)
+    run_dir = tmp_path / "run"
+    calls = {"n": 0}
+    original_rename = Path.rename
+
+    def rename_then_die(self, target):
+        out = original_rename(self, target)
+        if Path(target).name == "state.old":  # the second set's swap: old moved away, new not yet in
+            calls["n"] += 1
+            raise _Interrupt
+        return out
+
+    def second_save_dies(self, t, val):
+        if t >= 256:
+            monkeypatch.setattr(Path, "rename", rename_then_die)
+        original(self, t, val)
+
+    original = sb3_backend.TrainCallback.save
+    monkeypatch.setattr(sb3_backend.TrainCallback, "save", second_save_dies)
+    with pytest.raises(_Interrupt):
+        train(tiny_config("schedgym/JobShop-v0", run_dir, EXTRA_256), run_dir, resume=False)
+    monkeypatch.undo()
+    ck = run_dir / "checkpoints"
+    assert calls["n"] == 1 and not (ck / "state").exists() and (ck / "state.old").is_dir()
+    found = common.CheckpointSet(run_dir).latest()
+    assert found is not None and found[1]["timesteps"] == 256  # the staged set is complete and newest
+    cfg, rdir, _, _ = build([f"resume={run_dir}"])
+    summary = train(cfg, rdir, resume=True)
+    assert summary["timesteps"] == full["timesteps"] == 256
+    assert sorted(p.name for p in ck.iterdir() if p.name.startswith("state")) == ["state"]
+
+
+def test_a_partial_set_is_ignored_and_metrics_are_not_repeated_after_resume(tmp_path: Path, monkeypatch) -> None:
+    """Records logged after the last checkpoint set are cut on resume (before the fix they were logged
+    twice); a staged set without its manifest (killed mid-write, or a full disk) is not used."""
+    from schedgym.train import sb3_backend
+
+    run_dir = tmp_path / "run"
+
+    def die_at_the_end(self):
+        raise _Interrupt
+
+    monkeypatch.setattr(sb3_backend.TrainCallback, "_on_training_end", die_at_the_end)
+    with pytest.raises(_Interrupt):
+        train(tiny_config("schedgym/JobShop-v0", run_dir, EXTRA_256), run_dir, resume=False)
+    monkeypatch.undo()
+    before = _records(run_dir)
+    assert max(r["step"] for r in before) > 128  # records after the set at 128
+    staged = run_dir / "checkpoints" / "state.tmp"
+    staged.mkdir()
+    (staged / "last.zip").write_bytes(b"half a zip")  # no manifest: an incomplete set
+    cfg, rdir, _, _ = build([f"resume={run_dir}"])
+    assert train(cfg, rdir, resume=True)["timesteps"] == 256
+    seen = set()
+    for r in _records(run_dir):
+        for key in r:
+            if key not in ("step", "time"):
+                assert (r["step"], key) not in seen, (r["step"], key)
+                seen.add((r["step"], key))
+    assert (256, "val/objective") in seen
+
+
+def test_trainer_state_is_json_and_a_pickled_one_is_refused(tmp_path: Path, capsys) -> None:
+    """The trainer state is plain JSON; an older pickled ``trainer_state.pt`` (here a crafted one that would
+    run code) is refused with one line, never unpickled; a damaged JSON state is one line too."""
+    run_dir = tmp_path / "run"
+    train(tiny_config("schedgym/JobShop-v0", run_dir), run_dir, resume=False)
+    state = json.loads((run_dir / "checkpoints" / "state" / "trainer_state.json").read_text())
+    assert state["format"] == "schedgym-trainer-state/1" and state["timesteps"] == 128
+
+    class RunsCode:
+        def __reduce__(self):
+            return (Path.write_text, (tmp_path / "ran.txt", "ran"))
+
+    old = tmp_path / "old"
+    (old / "checkpoints").mkdir(parents=True)
+    (old / "config.yaml").write_text((run_dir / "config.yaml").read_text())
+    torch.save({"rng": RunsCode()}, old / "checkpoints" / "trainer_state.pt")
+    assert main([f"resume={old}"]) == 2
+    err = capsys.readouterr().err
+    assert "pickled trainer state" in err and err.count("\n") == 1
+    assert not (tmp_path / "ran.txt").exists()
+    assert main(["preset=jobshop-small", f"run_dir={old}"]) == 2  # a fresh start does not overwrite it
+    assert "already holds a run" in capsys.readouterr().err
+
+    (run_dir / "checkpoints" / "state" / "trainer_state.json").write_text("{not json")
+    assert main([f"resume={run_dir}"]) == 2  # the files no longer match the manifest: refused, not wiped
+    err = capsys.readouterr().err
+    assert "damaged checkpoint set" in err and err.count("\n") == 1
+    assert (run_dir / "checkpoints" / "state" / "last.zip").is_file()
+    # make the manifest agree, so that the JSON itself is read
+    man = json.loads((run_dir / "checkpoints" / "state" / "manifest.json").read_text())
+    man["files"]["trainer_state.json"] = len("{not json")
+    (run_dir / "checkpoints" / "state" / "manifest.json").write_text(json.dumps(man))
+    assert main([f"resume={run_dir}"]) == 2
+    err = capsys.readouterr().err
+    assert "damaged trainer state" in err and err.count("\n") == 1
+
+
+def test_config_yaml_is_replaced_atomically(tmp_path: Path, monkeypatch) -> None:
+    """A failure while writing ``config.yaml`` (a full disk, a kill) leaves the previous one intact."""
+    import os
+
+    from schedgym.train.common import write_text_atomic
+
+    target = tmp_path / "config.yaml"
+    write_text_atomic(target, "name: a\n")
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        write_text_atomic(target, "name: b\n" * 1000)
+    assert target.read_text() == "name: a\n"

@@ -46,7 +46,8 @@ def tiny_config(env_id: str, run_dir: Path, extra: list[str] | None = None):
 
 
 def _check_run(run_dir: Path, env_id: str) -> None:
-    for name in ("config.yaml", "last.pt", "best.pt", "metrics.jsonl", "checkpoints/rllib", "checkpoints/trainer_state.pt"):
+    for name in ("config.yaml", "last.pt", "best.pt", "metrics.jsonl", "checkpoints/state/rllib",
+                 "checkpoints/state/trainer_state.json", "checkpoints/state/manifest.json"):
         assert (run_dir / name).exists(), name
     w0 = load_checkpoint(run_dir / "checkpoints" / "step_0.pt")[0].state_dict()
     w1 = load_checkpoint(run_dir / "last.pt")[0].state_dict()

@@ -103,15 +103,24 @@ def build(argv: list[str] | None = None) -> tuple[Any, Path, bool, TrainCLI]:
 
 
 def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
-    """Check the env, write the config, run the backend; returns its summary (also in summary.json)."""
-    from .common import check_env_config
+    """Check the env and the baselines, write the config, run the backend; returns its summary (also in
+    summary.json, written only when the run finished).
+
+    A fresh start in a folder that holds a finished or resumable run is refused; one in a folder left by a
+    run interrupted before its first checkpoint set clears that folder's partial files and starts afresh.
+    """
+    from .common import CheckpointSet, check_baselines, check_env_config, write_text_atomic
 
     env = check_env_config(cfg)  # a bad env id / kwarg fails here, before anything is written
     env.close()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume and (run_dir / "checkpoints").exists():
+    check_baselines(cfg)  # val.baselines that do not serve env.id: before anything is written
+    ckpts = CheckpointSet(run_dir)
+    if not resume and ckpts.holds_run():
         raise ConfigError(f"run_dir {run_dir} already holds a run; use resume={run_dir} or another run_dir")
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    if not resume:
+        ckpts.clear_partial()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     if cfg.backend == "sb3":
         from .sb3_backend import train_sb3
 
@@ -121,7 +130,7 @@ def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
 
         summary = train_rllib(cfg, run_dir, resume)
     summary["run_dir"] = str(run_dir)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary
 
 

@@ -1,10 +1,40 @@
-"""What both backends share: env construction, the validation set, metric logging (wandb + JSONL)."""
+"""What both backends share: env construction, the validation set, metric logging (wandb + JSONL), and the
+run folder's checkpoint sets.
+
+Run folder layout (both backends)::
+
+    config.yaml              the resolved config (rewritten atomically: temp file + rename)
+    metrics.jsonl            one JSON record per line (step, time, values)
+    last.pt, best.pt         backend-independent GNN checkpoints (each written atomically)
+    checkpoints/step_<n>.pt  the GNN checkpoint at step n (step_0.pt: the initial weights)
+    checkpoints/state/       the one resumable checkpoint set:
+        last.zip | rllib/    the backend's own state (SB3 save / RLlib Algorithm.save_to_path)
+        trainer_state.json   our counters, best validation value, RNG states, wandb id (format below)
+        manifest.json        written last: format, step, the set's files with their sizes, and the length
+                             of metrics.jsonl when the set was written
+    summary.json             written (atomically) only when the run finished
+
+**Checkpoint sets are written as one unit**: everything goes into ``checkpoints/state.tmp/``, the
+manifest last; then ``state`` is renamed to ``state.old``, ``state.tmp`` to ``state``, and ``state.old``
+is deleted. At every instant one complete set (a manifest whose files exist with their sizes) is on
+disk, so a run killed at any point (or on a full disk) resumes from the newest complete set; a run killed
+before its first set restarts from scratch (``resume=`` on it, or a fresh start in the same folder).
+On resume ``metrics.jsonl`` is cut back to its length at the set, so no record is repeated.
+
+**Trainer state format** (``schedgym-trainer-state/1``): JSON, no pickle. Keys: ``format``,
+``timesteps``, ``next_ckpt``, ``next_eval``, ``best_val`` (number or null), ``best_step``,
+``baselines`` (baseline name -> objectives per validation seed), ``wandb_id``, and ``rng`` with
+``python`` (``random.getstate()`` as lists), ``numpy`` (``np.random.get_state(legacy=False)`` with the key
+as a list) and ``torch`` (``torch.get_rng_state()`` as a list of bytes). A run folder of an older release
+(``checkpoints/trainer_state.pt``, a pickle) is refused, never unpickled.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,15 +85,174 @@ def check_env_config(cfg: DictConfig) -> gym.Env:
         raise ConfigError(f"env.kwargs: {exc}") from None
 
 
-def load_resume_state(run_dir: Path, required: Path, resume: bool) -> dict[str, Any] | None:
-    """The saved trainer state of ``run_dir`` when resuming (``None`` for a fresh run); raises if the
-    backend's own checkpoint ``required`` (a file or folder) or the trainer state is missing."""
+TRAINER_STATE_FORMAT = "schedgym-trainer-state/1"
+MANIFEST = "manifest.json"
+TRAINER_STATE = "trainer_state.json"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file and a rename (never half-written)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class CheckpointSet:
+    """The resumable checkpoint set of a run folder, written as one unit (see the module docstring)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.root = self.run_dir / "checkpoints"
+        self.current, self.staging, self.old = self.root / "state", self.root / "state.tmp", self.root / "state.old"
+
+    def begin(self) -> Path:
+        """A fresh, empty staging folder for the next set."""
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True)
+        return self.staging
+
+    def commit(self, trainer_state: dict[str, Any], metrics_bytes: int) -> Path:
+        """Write the trainer state and the manifest (last) into the staging folder, then swap it in."""
+        staging = self.staging
+        write_text_atomic(staging / TRAINER_STATE, json.dumps({"format": TRAINER_STATE_FORMAT, **trainer_state}))
+        files = {}
+        for f in sorted(staging.rglob("*")):
+            if f.is_file():
+                files[str(f.relative_to(staging))] = f.stat().st_size
+        manifest = {"format": TRAINER_STATE_FORMAT, "timesteps": int(trainer_state.get("timesteps", 0)),
+                    "files": files, "metrics_bytes": int(metrics_bytes), "time": time.time()}
+        write_text_atomic(staging / MANIFEST, json.dumps(manifest, indent=1))
+        if self.current.exists():
+            if self.old.exists():
+                shutil.rmtree(self.old)
+            self.current.rename(self.old)
+        staging.rename(self.current)
+        if self.old.exists():
+            shutil.rmtree(self.old)
+        return self.current
+
+    @staticmethod
+    def _manifest(folder: Path) -> dict[str, Any] | None:
+        """The manifest of a complete set in ``folder`` (its files present with their sizes), else None."""
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+            files = manifest["files"]
+            int(manifest["timesteps"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        for name, size in files.items():
+            f = folder / name
+            if not f.is_file() or f.stat().st_size != size:
+                return None
+        return manifest
+
+    def latest(self) -> tuple[Path, dict[str, Any]] | None:
+        """The newest complete set (``state``; or ``state.tmp`` / ``state.old`` when killed mid-swap)."""
+        found = [(folder, m) for folder in (self.current, self.staging, self.old)
+                 if (m := self._manifest(folder)) is not None]
+        if not found:
+            return None
+        return max(found, key=lambda fm: fm[1]["timesteps"])
+
+    def recover(self) -> tuple[Path, dict[str, Any]] | None:
+        """:meth:`latest`, moved into place as ``state`` (the other folders, older or incomplete, removed)."""
+        found = self.latest()
+        if found is None:
+            return None
+        folder, manifest = found
+        if folder != self.current:
+            if self.current.exists():
+                shutil.rmtree(self.current)  # older or incomplete: the newest complete set is ``folder``
+            folder.rename(self.current)
+        for other in (self.staging, self.old):
+            if other.exists():
+                shutil.rmtree(other)
+        return self.current, manifest
+
+    def damaged(self) -> list[Path]:
+        """Set folders that should be complete but are not (files missing or of other sizes than their
+        manifest says): ``state`` and ``state.old`` always are, ``state.tmp`` once its manifest is written."""
+        out = []
+        for folder in (self.current, self.old, self.staging):
+            if folder == self.staging and not (folder / MANIFEST).exists():
+                continue  # a set still being written (killed mid-write): simply not a set
+            if folder.exists() and self._manifest(folder) is None:
+                out.append(folder)
+        return out
+
+    def legacy(self) -> Path | None:
+        """A pickled trainer state of an older release (refused, never unpickled)."""
+        f = self.root / "trainer_state.pt"
+        return f if f.exists() else None
+
+    def holds_run(self) -> bool:
+        """Whether the folder holds a run that a fresh start would overwrite (finished, or resumable)."""
+        return ((self.run_dir / "summary.json").is_file() or self.latest() is not None
+                or self.legacy() is not None or bool(self.damaged()))
+
+    def clear_partial(self) -> None:
+        """Remove what an interrupted run left before its first complete set, so it can start afresh."""
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        for name in ("metrics.jsonl", "last.pt", "best.pt", "summary.json"):
+            (self.run_dir / name).unlink(missing_ok=True)
+
+
+def load_resume_state(run_dir: Path, resume: bool) -> tuple[dict[str, Any], Path] | None:
+    """``(trainer state, set folder)`` of the newest complete checkpoint set when resuming, else None.
+
+    Resuming a folder without a complete set (killed before its first checkpoint) is a restart: ``None``
+    after clearing the partial files. A damaged trainer state or an older pickled one raises ConfigError.
+    """
     if not resume:
         return None
-    state_file = run_dir / "checkpoints" / "trainer_state.pt"
-    if not state_file.is_file() or not required.exists():
-        raise FileNotFoundError(f"cannot resume {run_dir}: no checkpoint ({required.name}) in {required.parent}")
-    return torch.load(state_file, weights_only=False)
+    ckpts = CheckpointSet(run_dir)
+    damaged = ckpts.damaged()
+    found = ckpts.recover()
+    if found is None and damaged:
+        raise ConfigError(f"cannot resume {run_dir}: damaged checkpoint set {damaged[0]} (its files do not match "
+                          f"its {MANIFEST}); start a new run in another run_dir")
+    if found is None:
+        legacy = ckpts.legacy()
+        if legacy is not None:
+            raise ConfigError(
+                f"cannot resume {run_dir}: {legacy} is a pickled trainer state of an older release, which is "
+                "not loaded (unpickling can run code); start a new run in another run_dir"
+            )
+        print(f"{run_dir}: no complete checkpoint set (interrupted before its first checkpoint): starting afresh")
+        ckpts.clear_partial()
+        return None
+    folder, manifest = found
+    path = folder / TRAINER_STATE
+    try:
+        state = json.loads(path.read_text())
+        if not isinstance(state, dict) or state.get("format") != TRAINER_STATE_FORMAT:
+            raise ValueError(f"format is not {TRAINER_STATE_FORMAT!r}")
+        for key in ("timesteps", "next_ckpt", "next_eval", "best_val", "best_step", "rng"):
+            state[key]  # noqa: B018 - presence check
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot resume {run_dir}: damaged trainer state {path} "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    state["metrics_bytes"] = int(manifest.get("metrics_bytes", 0))
+    return state, folder
+
+
+def check_baselines(cfg: DictConfig) -> None:
+    """Every ``val.baselines`` name builds and serves ``env.id`` (else ConfigError naming the key)."""
+    from ..agents.registry import make_policy
+    from ..agents.spec import PolicyError
+
+    for name in cfg.val.baselines:
+        try:
+            make_policy(str(name), env_id=cfg.env.id)
+        except (PolicyError, ValueError, KeyError, TypeError) as exc:
+            msg = str(exc.args[0]) if exc.args else str(exc)
+            raise ConfigError(f"key 'val.baselines': {msg.splitlines()[0] if msg else type(exc).__name__}") from None
 
 
 def make_validator(cfg: DictConfig, saved: dict[str, Any] | None) -> "Validator":
@@ -94,7 +283,7 @@ class Validator:
         from ..agents.registry import make_policy
 
         for name in self.cfg.val.baselines:
-            pol = make_policy(name)
+            pol = make_policy(name, env_id=self.cfg.env.id)
             env = make_env(self.cfg.env.id, {**self.kwargs, **pol.env_kwargs})
             self.baseline_objectives[name] = [run_episode(env, pol, seed=s).objective for s in self.seeds]
             env.close()
@@ -126,8 +315,13 @@ class Validator:
 class MetricLog:
     """Appends metric dicts to ``metrics.jsonl`` and to wandb (offline by default)."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, resume_id: str | None = None) -> None:
+    def __init__(self, cfg: DictConfig, run_dir: Path, resume_id: str | None = None,
+                 truncate_to: int | None = None) -> None:
         self.path = run_dir / "metrics.jsonl"
+        if truncate_to is not None and self.path.is_file() and self.path.stat().st_size > truncate_to:
+            # resuming from a checkpoint set: drop the records written after it (they are logged again)
+            with self.path.open("r+b") as f:
+                f.truncate(truncate_to)
         self.wandb_run = None
         mode = os.environ.get("WANDB_MODE", cfg.wandb.mode)
         if mode != "disabled":
@@ -145,6 +339,10 @@ class MetricLog:
                 resume="allow" if resume_id else None,
                 reinit="finish_previous",
             )
+
+    def size(self) -> int:
+        """Bytes of ``metrics.jsonl`` written so far (recorded in each checkpoint set's manifest)."""
+        return self.path.stat().st_size if self.path.is_file() else 0
 
     @property
     def run_id(self) -> str | None:
@@ -193,14 +391,22 @@ def env_feature_names(env_id: str, kwargs: dict[str, Any]) -> tuple[tuple[str, .
 
 
 def rng_state() -> dict[str, Any]:
+    """The global RNG states as JSON values (see the trainer state format in the module docstring)."""
     import random
 
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    version, internal, gauss = random.getstate()
+    np_state = np.random.get_state(legacy=False)
+    np_state = {**np_state, "state": {**np_state["state"], "key": np_state["state"]["key"].tolist()}}
+    return {"python": [version, list(internal), gauss], "numpy": np_state,
+            "torch": torch.get_rng_state().tolist()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     import random
 
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state["numpy"]
+    np.random.set_state({**np_state, "state": {**np_state["state"],
+                                               "key": np.asarray(np_state["state"]["key"], dtype=np.uint32)}})
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))

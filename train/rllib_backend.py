@@ -6,14 +6,15 @@ passed to ``ray.init(address=...)`` to join an existing cluster (``"auto"`` for 
 sets the sampling workers (0: sample in the driver).
 
 One PPO iteration samples ``agent.ppo.n_steps * max(1, num_env_runners) * num_envs_per_env_runner``
-env steps. Checkpoints: ``checkpoints/rllib/`` (``Algorithm.save_to_path``: module weights, optimizer,
-connector states), ``checkpoints/trainer_state.pt`` (our step counter, thresholds, best validation,
-RNG states) and the backend-independent ``last.pt`` / ``best.pt`` / ``checkpoints/step_<n>.pt``.
+env steps. Checkpoints: one set ``checkpoints/state/`` written as a unit
+(:class:`~schedgym.train.common.CheckpointSet`: staged in ``state.tmp/``, manifest last, then swapped in,
+so no instant lacks a complete set) with ``rllib/`` (``Algorithm.save_to_path``: module weights,
+optimizer, connector states) and ``trainer_state.json`` (our step counter, thresholds, best validation,
+RNG states), and the backend-independent ``last.pt`` / ``best.pt`` / ``checkpoints/step_<n>.pt``.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..agents.gnn.model import GNNConfig, GraphActorCritic
 from .common import (
+    CheckpointSet,
     MetricLog,
     env_kwargs,
     load_resume_state,
@@ -120,8 +122,9 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
 
     torch.set_num_threads(int(cfg.trainer.torch_threads))
     ckpt_dir = run_dir / "checkpoints"
-    state_file = ckpt_dir / "trainer_state.pt"
-    saved = load_resume_state(run_dir, ckpt_dir / "rllib", resume)
+    ckpts = CheckpointSet(run_dir)
+    found = load_resume_state(run_dir, resume)
+    saved, state_dir = found if found is not None else (None, None)
     validator = make_validator(cfg, saved)
     env = make_env(cfg.env.id, env_kwargs(cfg))
     space = env.observation_space
@@ -130,12 +133,13 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
 
     module = GraphActorCritic(graph_spec_of(space), GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model)))
     started = init_ray(cfg)
-    log = MetricLog(cfg, run_dir, resume_id=saved.get("wandb_id") if saved else None)
+    log = MetricLog(cfg, run_dir, resume_id=saved.get("wandb_id") if saved else None,
+                    truncate_to=saved["metrics_bytes"] if saved else 0)
     algo = None
     try:
         algo = build_algo_config(cfg, space).build_algo()
         if saved is not None:
-            algo.restore_from_path(str((ckpt_dir / "rllib").resolve()))
+            algo.restore_from_path(str((state_dir / "rllib").resolve()))
             set_rng_state(saved["rng"])
             state = {k: saved[k] for k in ("timesteps", "next_ckpt", "next_eval", "best_val", "best_step")}
         else:
@@ -196,16 +200,10 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
                     state["next_ckpt"] += int(cfg.trainer.checkpoint_every)
                 ckpt_dir.mkdir(parents=True, exist_ok=True)
                 write_gnn_checkpoint(ckpt_dir / f"step_{t}.pt", module, cfg, t, val)
+                staging = ckpts.begin()
+                algo.save_to_path(str((staging / "rllib").resolve()))
+                ckpts.commit({**state, "rng": rng_state(), "wandb_id": log.run_id}, log.size())
                 write_gnn_checkpoint(run_dir / "last.pt", module, cfg, t, val)
-                tmp = ckpt_dir / "rllib_tmp"
-                if tmp.exists():
-                    shutil.rmtree(tmp)
-                algo.save_to_path(str(tmp.resolve()))
-                if (ckpt_dir / "rllib").exists():
-                    shutil.rmtree(ckpt_dir / "rllib")
-                tmp.replace(ckpt_dir / "rllib")
-                torch.save({**state, "rng": rng_state(), "wandb_id": log.run_id}, ckpt_dir / "trainer_state.tmp")
-                (ckpt_dir / "trainer_state.tmp").replace(state_file)
         bar.close()
         wall = time.perf_counter() - t0
         return {

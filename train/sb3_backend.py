@@ -1,11 +1,12 @@
 """Stable-Baselines3 backend: sb3-contrib MaskablePPO with the GNN policy on vectorized envs.
 
 Checkpoints are written after a PPO update (at the start of the next rollout) once
-``trainer.checkpoint_every`` more env steps have passed: ``checkpoints/last.zip`` (SB3's own save:
-weights, optimizer state, step and update counters), ``checkpoints/trainer_state.pt`` (RNG states,
-best validation value, thresholds, wandb run id) and ``last.pt`` / ``checkpoints/step_<n>.pt``
-(the backend-independent GNN checkpoint). ``best.pt`` is the checkpoint with the best validation
-objective so far.
+``trainer.checkpoint_every`` more env steps have passed: one checkpoint set ``checkpoints/state/``
+written as a unit (:class:`~schedgym.train.common.CheckpointSet`) with ``last.zip`` (SB3's own save:
+weights, optimizer state, step and update counters) and ``trainer_state.json`` (RNG states, best
+validation value, thresholds, wandb run id), and ``last.pt`` / ``checkpoints/step_<n>.pt`` (the
+backend-independent GNN checkpoint). ``best.pt`` is the checkpoint with the best validation objective
+so far.
 
 Resuming loads all of that and continues to ``trainer.total_steps``. Environments are re-created and
 reset with seeds derived from ``(trainer.seed, step)``: episodes that were in flight when the run
@@ -28,6 +29,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from .common import (
+    CheckpointSet,
     MetricLog,
     Validator,
     env_kwargs,
@@ -167,16 +169,15 @@ class TrainCallback(BaseCallback):
             self.save(t, val)
 
     def save(self, t: int, val: dict[str, float] | None) -> None:
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        """One checkpoint set (SB3 zip + trainer state, manifest last), then ``last.pt``."""
+        ckpts = CheckpointSet(self.run_dir)
         module = self.model.policy.gnn
         write_gnn_checkpoint(self.ckpt_dir / f"step_{t}.pt", module, self.cfg, t, val)
-        write_gnn_checkpoint(self.run_dir / "last.pt", module, self.cfg, t, val)
-        tmp = self.ckpt_dir / "last_tmp.zip"
-        self.model.save(tmp)
-        tmp.replace(self.ckpt_dir / "last.zip")
+        staging = ckpts.begin()
+        self.model.save(staging / "last.zip")
         state = {**self.state, "timesteps": t, "rng": rng_state(), "wandb_id": self.mlog.run_id}
-        torch.save(state, self.ckpt_dir / "trainer_state.tmp")
-        (self.ckpt_dir / "trainer_state.tmp").replace(self.ckpt_dir / "trainer_state.pt")
+        ckpts.commit(state, self.mlog.size())
+        write_gnn_checkpoint(self.run_dir / "last.pt", module, self.cfg, t, val)
 
 
 def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
@@ -186,16 +187,17 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
     from ..agents.gnn.sb3 import GNNMaskablePolicy
 
     torch.set_num_threads(int(cfg.trainer.torch_threads))
-    ckpt_dir = run_dir / "checkpoints"
-    saved = load_resume_state(run_dir, ckpt_dir / "last.zip", resume)
+    found = load_resume_state(run_dir, resume)
+    saved, state_dir = found if found is not None else (None, None)
     validator = make_validator(cfg, saved)
-    log = MetricLog(cfg, run_dir, resume_id=saved.get("wandb_id") if saved else None)
+    log = MetricLog(cfg, run_dir, resume_id=saved.get("wandb_id") if saved else None,
+                    truncate_to=saved["metrics_bytes"] if saved else 0)
     venv = build_vec_env(cfg)
     ppo = cfg.agent.ppo
     seed = int(cfg.trainer.seed)
     try:
         if saved is not None:
-            model = MaskablePPO.load(ckpt_dir / "last.zip", env=venv, device=cfg.trainer.device)
+            model = MaskablePPO.load(state_dir / "last.zip", env=venv, device=cfg.trainer.device)
             # fresh env episodes, seeded from the run seed and the step reached
             venv.seed(seed + int(model.num_timesteps))
             set_rng_state(saved["rng"])
