@@ -75,7 +75,9 @@ def validate_schedule(instance: JobShopInstance, solution: dict[str, Any] | Sequ
         raise InfeasibleScheduleError("start times are not a rectangular array") from None
     if start_any.dtype.kind not in "iuf":
         raise InfeasibleScheduleError(f"start times must be integers, got an array of {start_any.dtype}")
-    if start_any.size and not np.all(np.equal(np.mod(start_any.astype(np.float64), 1), 0)):
+    with np.errstate(invalid="ignore"):
+        whole = np.all(np.equal(np.mod(start_any.astype(np.float64), 1), 0)) if start_any.size else True
+    if not whole:
         raise InfeasibleScheduleError("start times must be integers")
     if start_any.size and np.abs(start_any.astype(np.float64)).max() >= 2.0**62:
         raise InfeasibleScheduleError("start times are out of range")
