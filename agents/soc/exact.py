@@ -117,9 +117,24 @@ def solve_batch(sim: SoCSimulator, objective: str = "makespan", time_limit_s: fl
             else:
                 y = m.new_bool_var(f"y{g}_{c}")
                 m.add(sum(lits) == y)
+                m.add_hint(y, 1 if cl[hint.pe[g]] == c else 0)
                 in_cluster[key] = y
         return in_cluster[key]
 
+    # redundant: a cluster's PEs are busy at most (PEs x makespan) in all, which gives the solver a
+    # load-balancing bound far above the critical path on wide graphs (e.g. pulse Doppler)
+    cluster_load: list[tuple[int, list[tuple[int, Any]]]] = []
+    for c, pes in enumerate(members):
+        terms = []
+        for g in range(n):
+            y = on_cluster(g, c)
+            if y is None:
+                continue
+            w = int(next(sim.expected_time(g, p) for p in pes if sim.expected_time(g, p) < math.inf))
+            if w > 0:
+                terms.append((w, y))
+        if terms:
+            cluster_load.append((len(pes), terms))
     bwc = soc.bandwidth
     for j, a in enumerate(sim.job_app):
         tbl = sim.tables[a]
@@ -152,12 +167,19 @@ def solve_batch(sim: SoCSimulator, objective: str = "makespan", time_limit_s: fl
                         m.add_implication(w, x[u][p])
                         m.add_implication(w, x[v][p])
                         m.add_bool_or([x[u][p].Not(), x[v][p].Not(), w])
+                        m.add_hint(w, 1 if hint.pe[u] == p == hint.pe[v] else 0)
                         same_lits.append(w)
                     same = sum(same_lits) if same_lits else 0
                     m.add(start[v] - end[u] + c * same >= c).only_enforce_if([yu, yv])
     if objective == "makespan":
         mk = m.new_int_var(0, horizon, "makespan")
         m.add_max_equality(mk, end)
+        m.add_hint(mk, int(round(hint.makespan)))
+        t0_release = min(rel) if rel else 0
+        for size, terms in cluster_load:
+            m.add(sum(w * y for w, y in terms) <= size * (mk - t0_release))
+        lb = load_bound(sim, min(2.0, time_limit_s / 5), workers)
+        m.add(mk >= t0_release + lb)
         m.minimize(mk)
     else:
         done = []
@@ -165,10 +187,12 @@ def solve_batch(sim: SoCSimulator, objective: str = "makespan", time_limit_s: fl
             b0, b1 = sim.job_base[j], sim.job_base[j + 1]
             cj = m.new_int_var(0, horizon, f"c{j}")
             m.add_max_equality(cj, end[b0:b1])
+            m.add_hint(cj, int(round(max(hint.end[b0:b1]))))
             done.append(cj)
         m.minimize(sum(done))
     for g in range(n):
         m.add_hint(start[g], int(round(hint.start[g])))
+        m.add_hint(end[g], int(round(hint.end[g])))
         for p, lit in x[g].items():
             m.add_hint(lit, 1 if hint.pe[g] == p else 0)
     solver = cp_model.CpSolver()
@@ -196,6 +220,39 @@ def solve_batch(sim: SoCSimulator, objective: str = "makespan", time_limit_s: fl
         bound = (bound - shift) / k if bound == bound else bound
     return SoCSolveResult(plan=plan, objective=obj, bound=bound, optimal=status == cp_model.OPTIMAL,
                           status=solver.status_name(status), wall_time_s=wall, used_fallback=fallback)
+
+
+def load_bound(sim: SoCSimulator, time_limit_s: float = 2.0, workers: int = 2) -> int:
+    """A lower bound on the work span of the episode: the best split of all tasks over the clusters when each
+    cluster of ``k`` PEs may work ``k x T`` in all (no precedence), solved on its own (a small model)."""
+    m = cp_model.CpModel()
+    soc = sim.soc
+    sizes = {c: soc.pe_clusters.count(c) for c in soc.clusters}
+    first_pe = {c: soc.pe_clusters.index(c) for c in soc.clusters if c in soc.pe_clusters}
+    total = 0
+    load: dict[str, list[Any]] = {c: [] for c in first_pe}
+    for g in range(sim.n_tasks):
+        lits = []
+        for c, p in first_pe.items():
+            w = sim.expected_time(g, p)
+            if w == math.inf:
+                continue
+            y = m.new_bool_var("")
+            lits.append(y)
+            if w > 0:
+                load[c].append(int(w) * y)
+                total += int(w)
+        m.add_exactly_one(lits)
+    t = m.new_int_var(0, max(total, 0), "T")
+    for c, terms in load.items():
+        if terms:
+            m.add(sum(terms) <= sizes[c] * t)
+    m.minimize(t)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = float(time_limit_s)
+    solver.parameters.num_workers = int(workers)
+    solver.solve(m)
+    return int(math.floor(solver.best_objective_bound))
 
 
 class CPSatPlanner(StaticPlanner):

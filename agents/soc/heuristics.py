@@ -76,7 +76,7 @@ class OnlineListScheduler:
         self.queue: list[deque[int]] = [deque() for _ in range(P)]
         self.qmask = 0  # PEs with committed tasks
         self.avail = [0.0] * P
-        self.committed = bytearray(sim.n_tasks)
+        self.seen_ready = 0  # tasks of sim.ready_log already committed
         self.dr_on: dict[int, float] = {}
         self._seen = list(sim.pe_task)
         self._noisy = sim.factor is not None
@@ -94,9 +94,10 @@ class OnlineListScheduler:
                 self.avail[p] = t
 
     def decide(self, sim: SoCSimulator) -> tuple[int, int] | None:
-        committed = self.committed
-        new = [g for g in sim.ready if not committed[g]]
-        if new:
+        log = sim.ready_log
+        if len(log) > self.seen_ready:
+            new = log[self.seen_ready:]
+            self.seen_ready = len(log)
             if self._noisy:
                 self._refresh(sim)
             self._commit(sim, new)
@@ -114,7 +115,7 @@ class OnlineListScheduler:
     def _options(self, sim: SoCSimulator, g: int) -> list[tuple[int, float, float]]:
         """(pe, data ready, expected time) for each PE that supports ``g``."""
         pes, exr = _sup_pes(sim, g)
-        return [(p, sim.data_ready(g, p), exr[p]) for p in pes]
+        return [(p, d, exr[p]) for p, d in zip(pes, sim.data_ready_many(g, pes))]
 
     def _best(self, opts: list[tuple[int, float, float]], now: float) -> tuple[float, int, float]:
         avail = self.avail
@@ -132,7 +133,6 @@ class OnlineListScheduler:
     def _commit_one(self, g: int, p: int, f: float, d: float) -> None:
         self.queue[p].append(g)
         self.qmask |= 1 << p
-        self.committed[g] = 1
         self.avail[p] = f
         self.dr_on[g] = d
 

@@ -57,9 +57,14 @@ NT_WAIT, NT_PE, NT_TASK = 0, 1, 2
 # edge types
 ET_PREC_DATA, ET_PREC_CTRL, ET_CAN_FAST, ET_CAN, ET_RUNS_ON, ET_DATA_ON = 0, 1, 2, 3, 4, 5
 WAIT = 0  #: node index of the wait node
+_EMPTY = np.zeros(0, np.int64)
+#: task state (WAITING, READY, ASSIGNED, DONE) -> the columns task_ready, task_assigned, task_waiting
+_STATE_ONEHOT = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 0]], np.float32)
 _F = {name: i for i, name in enumerate(NODE_FEATURES)}
 _KIND_COLS = [_F[f"time_{k}"] for k in PE_KINDS]
 _STATIC_COLS = [_F["time_min"], _F["time_mean"], *_KIND_COLS, _F["supported_share"], _F["rank_up"]]
+#: columns of the wait and PE rows that change from step to step
+_DYNAMIC_PE_COLS = [_F["legal"], _F["selected"], _F["pe_busy"], _F["pe_busy_until"], _F["pe_ready_share"]]
 REWARDS = ("latency", "makespan")
 ARRIVALS = ("poisson", "fixed", "batch")
 
@@ -333,12 +338,18 @@ class SoCDAGEnv(GraphSchedulingEnv):
             ctrl = (t.app.volumes == 0)
             per_app[a] = (f, sup, fast, t.app.edges, ctrl)
         sizes = [sim.tables[a].app.n_tasks for a in app_of]
-        self._static = np.concatenate([per_app[a][0] for a in app_of]) if app_of else np.zeros((0, len(_STATIC_COLS)), np.float32)
+        static = np.concatenate([per_app[a][0] for a in app_of])
+        rows = np.zeros((static.shape[0], len(NODE_FEATURES)), np.float32)  # a task node's row before the dynamic columns
+        rows[:, _F["is_task"]] = 1.0
+        rows[:, _STATIC_COLS] = static
+        self._task_rows = rows
         self._sup = np.concatenate([per_app[a][1] for a in app_of])
         self._fast = np.concatenate([per_app[a][2] for a in app_of])
         self._job_of = np.repeat(np.arange(len(app_of)), sizes)
         self._job_size = np.asarray(sizes, np.float32)
         self._arrival = np.array([jobs[i][0] for i in order], np.float64)
+        self._t_arrival = np.repeat(self._arrival, sizes)
+        self._t_size = np.repeat(np.asarray(sizes, np.float32), sizes)
         base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._job_edges = [(per_app[a][3] + base[j], per_app[a][4]) for j, a in enumerate(app_of)]
         n = int(base[-1])
@@ -355,6 +366,14 @@ class SoCDAGEnv(GraphSchedulingEnv):
         self._pe_kind = np.zeros((P, len(PE_KINDS)), np.float32)
         for p, kind in enumerate(sim.soc.pe_kinds):
             self._pe_kind[p, PE_KINDS.index(kind)] = 1.0
+        self._pe_shift = np.arange(P, dtype=np.int64)
+        g = self.graph
+        g.clear()
+        g.node_type[1:1 + P] = NT_PE
+        g.nodes[WAIT, _F["is_wait"]] = 1.0
+        g.nodes[1:1 + P, _F["is_pe"]] = 1.0
+        g.nodes[1:1 + P, _F["pe_cpu_little"]:_F["pe_cpu"] + 1] = self._pe_kind
+        self._clean_rows = 1 + P  # rows 0..P hold their constant columns; the rest are zero
 
     def _consume_log(self) -> None:
         """Mirror the simulator's state changes into the env's arrays."""
@@ -439,14 +458,20 @@ class SoCDAGEnv(GraphSchedulingEnv):
         sim = self.sim
         assert sim is not None
         P = self.n_pes
-        g.clear()
         x = g.nodes
+        # clear what the previous observation wrote (rows 0..P keep their constant columns)
+        used = max(g.n_nodes, self._clean_rows)
+        x[1 + P:used] = 0.0
+        x[:1 + P, _DYNAMIC_PE_COLS] = 0.0
+        g.node_type[1 + P:used] = 0
+        g.action_mask[:used] = 0
+        ne = g.n_edges
+        g.edge_index[:, :ne] = 0
+        g.edge_type[:ne] = 0
+        g.n_edges = 0
+        g.globals.fill(0.0)
         self._node_of[self._node_task] = -1
-        self._node_task = np.zeros(0, np.int64)
-        x[WAIT, _F["is_wait"]] = 1.0
-        g.node_type[WAIT] = NT_WAIT
-        g.node_type[1:1 + P] = NT_PE
-        x[1:1 + P, _F["is_pe"]] = 1.0
+        self._node_task = _EMPTY
         g.n_nodes = 1 + P
         if sim.done:
             g.action_mask[WAIT] = 1  # terminal observation: never acted on
@@ -463,53 +488,46 @@ class SoCDAGEnv(GraphSchedulingEnv):
             keep.sort()
             tasks, st = tasks[keep], st[keep]
         k = tasks.size
+        lo, hi = 1 + P, 1 + P + k
         self._node_task = tasks
-        rows = slice(1 + P, 1 + P + k)
-        self._node_of[tasks] = np.arange(1 + P, 1 + P + k)
-        g.n_nodes = 1 + P + k
-        g.node_type[rows] = NT_TASK
-        free = np.array([(sim.free_mask >> p) & 1 for p in range(P)], bool)
+        node_of = self._node_of
+        node_of[tasks] = np.arange(lo, hi)
+        g.n_nodes = hi
+        g.node_type[lo:hi] = NT_TASK
+        free = ((sim.free_mask >> self._pe_shift) & 1).astype(bool)
         ready = st == READY
         ready_ids = tasks[ready]
-        sup_ready = self._sup[ready_ids]
-        legal_ready = (sup_ready & free[None, :]).any(1)
-        f = np.zeros((k, len(NODE_FEATURES)), np.float32)
-        f[:, _F["is_task"]] = 1.0
-        f[:, _STATIC_COLS] = self._static[tasks]
-        f[:, _F["task_ready"]] = ready
-        f[:, _F["task_assigned"]] = st == ASSIGNED
-        f[:, _F["task_waiting"]] = st == WAITING
-        jobs = self._job_of[tasks]
-        f[:, _F["job_age"]] = (now - self._arrival[jobs]) / T
-        f[:, _F["job_progress"]] = self._job_done_tasks[jobs] / self._job_size[jobs]
+        f = self._task_rows[tasks]
+        f[:, _F["task_ready"]:_F["task_waiting"] + 1] = _STATE_ONEHOT[st]
+        f[:, _F["job_age"]] = (now - self._t_arrival[tasks]) / T
+        f[:, _F["job_progress"]] = self._job_done_tasks[self._job_of[tasks]] / self._t_size[tasks]
+        mask = g.action_mask
         if ready_ids.size:
+            sup_ready = self._sup[ready_ids]
+            legal_ready = (sup_ready & free).any(1)
             f[ready, _F["data_wait"]] = np.maximum(self._data_wait_at[ready_ids] - now, 0.0) / T
-            ready_pos = np.flatnonzero(ready)
-            f[ready_pos[legal_ready], _F["legal"]] = 1.0
-        x[rows] = f
+            f[np.flatnonzero(ready)[legal_ready], _F["legal"]] = 1.0
+            pe_legal = free & sup_ready.any(0)
+            x[1:1 + P, _F["pe_ready_share"]] = sup_ready.mean(0)
+        else:
+            sup_ready = np.zeros((0, P), bool)
+            pe_legal = np.zeros(P, bool)
+        x[lo:hi] = f
+        mask[lo:hi] = f[:, _F["legal"]]
         # PE nodes
         busy = ~free
-        pe_rows = slice(1, 1 + P)
-        x[pe_rows, _F["pe_busy"]] = busy
+        x[1:1 + P, _F["pe_busy"]] = busy
         exp_end = np.asarray(sim.pe_expected_end)
-        x[pe_rows, _F["pe_busy_until"]] = np.where(busy, np.maximum(exp_end - now, 0.0), 0.0) / T
-        x[pe_rows, _F["pe_cpu_little"]:_F["pe_cpu"] + 1] = self._pe_kind
-        if ready_ids.size:
-            x[pe_rows, _F["pe_ready_share"]] = sup_ready.mean(0)
-        # mask: legal ready tasks, free PEs that run a ready task, and wait when an event is pending
-        mask = g.action_mask
-        mask[rows] = f[:, _F["legal"]].astype(np.int8)
-        pe_legal = free & sup_ready.any(0) if ready_ids.size else np.zeros(P, bool)
-        mask[pe_rows] = pe_legal
-        x[pe_rows, _F["legal"]] = pe_legal
+        x[1:1 + P, _F["pe_busy_until"]] = np.where(busy, np.maximum(exp_end - now, 0.0), 0.0) / T
+        mask[1:1 + P] = pe_legal
+        x[1:1 + P, _F["legal"]] = pe_legal
         self._ready_ids, self._sup_ready = ready_ids, sup_ready
         can_wait = sim.can_wait()
-        mask[WAIT] = 1 if can_wait else 0
-        x[WAIT, _F["legal"]] = float(can_wait)
+        mask[WAIT] = can_wait
+        x[WAIT, _F["legal"]] = can_wait
         # globals
         gl = g.globals
         cap = self.max_jobs_in_system or sim.n_jobs
-        gl[0] = 0.0
         gl[1] = len(sim.open_jobs) / cap
         gl[2] = len(sim.admission) / cap
         gl[3] = len(sim.ready) / P
@@ -517,38 +535,46 @@ class SoCDAGEnv(GraphSchedulingEnv):
         gl[5] = (sim.n_jobs - sim.next_job) / sim.n_jobs
         gl[6] = self._offered_load
         gl[7] = self.noise
-        # edges
-        node_of = self._node_of
+        # edges, written straight into the padded arrays
+        ei, et = g.edge_index, g.edge_type
+        n = 0
+
+        def put(src: np.ndarray, dst: np.ndarray, kind: int) -> None:
+            nonlocal n
+            m = src.shape[0]
+            ei[0, n:n + m] = src
+            ei[1, n:n + m] = dst
+            et[n:n + m] = kind
+            n += m
+
         e, ctrl = self._sys_edges
         if e.shape[0]:
             src, dst = node_of[e[:, 0]], node_of[e[:, 1]]
             ok = (src >= 0) & (dst >= 0)
             d = ok & ~ctrl
             c = ok & ctrl
-            if d.any():
-                g.add_edges(src[d], dst[d], ET_PREC_DATA)
-            if c.any():
-                g.add_edges(src[c], dst[c], ET_PREC_CTRL)
+            put(src[d], dst[d], ET_PREC_DATA)
+            put(src[c], dst[c], ET_PREC_CTRL)
         if ready_ids.size:
             ready_nodes = node_of[ready_ids]
             fast = self._fast[ready_ids]
             budget = self.max_cap_edges
-            for mask_, et in ((fast, ET_CAN_FAST), (sup_ready & ~fast, ET_CAN)):
-                r, p = np.nonzero(mask_)
+            for m_, kind in ((fast, ET_CAN_FAST), (sup_ready & ~fast, ET_CAN)):
+                r, p = np.nonzero(m_)
                 if r.size > budget:
                     r, p = r[:budget], p[:budget]
                 budget -= r.size
-                if r.size:
-                    g.add_edges(ready_nodes[r], 1 + p, et)
-            dp = [(node_of[t], self._data_pes[t]) for t in ready_ids.tolist() if t in self._data_pes]
+                put(ready_nodes[r], p + 1, kind)
+            data = self._data_pes
+            dp = [(node_of[t], data[t]) for t in ready_ids.tolist() if t in data]
             if dp:
-                dst = np.concatenate([np.full(len(pes), n) for n, pes in dp])
-                src = np.concatenate([pes for _, pes in dp])
-                g.add_edges(1 + src, dst, ET_DATA_ON)
+                put(np.concatenate([pes for _, pes in dp]) + 1,
+                    np.concatenate([np.full(len(pes), nd) for nd, pes in dp]), ET_DATA_ON)
         assigned = st == ASSIGNED
         if assigned.any():
             ids = tasks[assigned]
-            g.add_edges(node_of[ids], 1 + self._pe[ids], ET_RUNS_ON)
+            put(node_of[ids], self._pe[ids] + 1, ET_RUNS_ON)
+        g.n_edges = n
 
     def _second_step_obs(self) -> None:
         """The same graph; the chosen node is marked and only the other halves of its pairs are legal: the

@@ -186,6 +186,8 @@ class SoCSimulator:
         self.free_mask = self.all_pes
         # queues
         self.ready: list[int] = []
+        self.ready_log: list[int] = []  # every task in the order it became ready (append-only)
+        self._ready_masks: dict[int, int] = {}  # supported-PE bitmask -> number of ready tasks with it
         self.open_jobs: list[int] = []  # admitted, unfinished, in admission order
         self.admission: deque[int] = deque()
         if self.log is not None:
@@ -207,13 +209,22 @@ class SoCSimulator:
     def has_decision(self) -> bool:
         """Some ready task has a free PE that supports it."""
         fm = self.free_mask
-        if not fm or not self.ready:
+        if not fm:
             return False
-        tables, t_job, t_k, job_app = self.tables, self.t_job, self.t_k, self.job_app
-        for g in self.ready:
-            if tables[job_app[t_job[g]]].supmask[t_k[g]] & fm:
+        for m, count in self._ready_masks.items():
+            if count and m & fm:
                 return True
         return False
+
+    def _make_ready(self, g: int) -> None:
+        self.t_state[g] = READY
+        self.t_ready_at[g] = self.now
+        self.ready.append(g)
+        self.ready_log.append(g)
+        m = self.tables[self.job_app[self.t_job[g]]].supmask[self.t_k[g]]
+        self._ready_masks[m] = self._ready_masks.get(m, 0) + 1
+        if self.log is not None:
+            self.log.append(("ready", g))
 
     def supmask_of(self, g: int) -> int:
         return self.tables[self.job_app[self.t_job[g]]].supmask[self.t_k[g]]
@@ -257,6 +268,28 @@ class SoCSimulator:
                 dr = c
         return dr
 
+    def data_ready_many(self, g: int, pes: Sequence[int]) -> list[float]:
+        """:meth:`data_ready` on each PE of ``pes`` (one pass over the predecessors)."""
+        j = self.t_job[g]
+        base = self.job_base[j]
+        dr0 = self.job_admit[j]
+        out = [dr0] * len(pes)
+        bw, t_pe, t_end = self.bw, self.t_pe, self.t_end
+        for ku, vol in self.tables[self.job_app[j]].preds[self.t_k[g]]:
+            u = base + ku
+            e = t_end[u]
+            if vol == 0:
+                for i in range(len(out)):
+                    if e > out[i]:
+                        out[i] = e
+                continue
+            row = bw[t_pe[u]]
+            for i, p in enumerate(pes):
+                c = e + vol // row[p]
+                if c > out[i]:
+                    out[i] = c
+        return out
+
     def data_ready_row(self, g: int) -> np.ndarray:
         """:meth:`data_ready` on every PE, ``(P,)``."""
         return np.array([self.data_ready(g, p) for p in range(self.n_pes)])
@@ -288,6 +321,7 @@ class SoCSimulator:
         dur = mean if self.factor is None else mean * self.factor[g]
         end = start + dur
         self.ready.remove(g)
+        self._ready_masks[tbl.supmask[k]] -= 1
         self.t_state[g] = ASSIGNED
         self.t_pe[g] = p
         self.t_assign[g] = now
@@ -354,12 +388,7 @@ class SoCSimulator:
             log.append(("admit", j))
         base = self.job_base[j]
         for k in self.tables[self.job_app[j]].sources:
-            g = base + k
-            self.t_state[g] = READY
-            self.t_ready_at[g] = self.now
-            self.ready.append(g)
-            if log is not None:
-                log.append(("ready", g))
+            self._make_ready(base + k)
 
     def _finish(self, g: int) -> None:
         p = self.t_pe[g]
@@ -372,16 +401,12 @@ class SoCSimulator:
             log.append(("finish", g))
         j = self.t_job[g]
         base = self.job_base[j]
-        t_left, t_state, ready = self.t_left, self.t_state, self.ready
+        t_left = self.t_left
         for kv, _ in self.tables[self.job_app[j]].succs[self.t_k[g]]:
             v = base + kv
             t_left[v] -= 1
             if t_left[v] == 0:
-                t_state[v] = READY
-                self.t_ready_at[v] = self.now
-                ready.append(v)
-                if log is not None:
-                    log.append(("ready", v))
+                self._make_ready(v)
         self.job_left[j] -= 1
         if self.job_left[j] == 0:
             self.job_done[j] = self.now
