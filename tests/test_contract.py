@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import schedgym.envs
 from schedgym.envs import testing
@@ -74,3 +75,14 @@ def test_to_pyg_roundtrip(env_id: str) -> None:
     # padded positions map back to the original mask
     flat_mask = np.concatenate([obs["action_mask"], obs2["action_mask"]]).astype(bool)
     assert flat_mask[batch.pad_index.numpy()].tolist() == batch.action_mask.tolist()
+    # the batch splits back into the graphs to_pyg builds (issue 9, item 5)
+    parts = batch.to_data_list()
+    assert len(parts) == 2
+    for i, (part, o) in enumerate(zip(parts, [obs, obs2])):
+        ref = to_pyg(o)
+        for key in ("x", "edge_index", "edge_type", "node_type", "action_mask", "globals"):
+            assert torch.equal(part[key], ref[key]), (i, key)
+            assert torch.equal(batch[i][key], ref[key]) and torch.equal(batch.get_example(i)[key], ref[key])
+        assert part.num_nodes == ref.num_nodes
+        assert torch.equal(part.pad_index, torch.arange(ref.num_nodes))
+    assert [d.num_nodes for d in batch.index_select([1, 0])] == [parts[1].num_nodes, parts[0].num_nodes]

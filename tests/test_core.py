@@ -152,3 +152,23 @@ def test_vector_env_sampling_as_documented() -> None:
         assert all(obs["action_mask"][i][actions[i]] for i in range(4) if obs["action_mask"][i].any())
         obs, *_ = envs.step(actions)
     envs.close()
+
+
+def test_to_pyg_batch_from_sb3_float_tensors_splits_back() -> None:
+    """A batch built from SB3-style float32 tensors splits like one from NumPy arrays (issue 9, item 5)."""
+    from torch_geometric.data import Batch
+
+    env = gym.make("schedgym/JobShop-v0", n_jobs=4, n_machines=3)
+    obs_list = []
+    obs, _ = env.reset(seed=0)
+    for _ in range(4):
+        obs_list.append(obs)
+        obs, *_ = env.step(env.action_space.sample())
+    stacked = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in stack_observations(obs_list).items()}
+    batch = to_pyg_batch(stacked)
+    parts = batch.to_data_list()
+    assert len(parts) == 4 and batch.num_graphs == 4
+    again = Batch.from_data_list(parts)
+    assert torch.equal(again.x, batch.x) and torch.equal(again.edge_index, batch.edge_index)
+    assert torch.equal(again.batch, batch.batch) and torch.equal(again.globals, batch.globals)
+    assert parts[2].edge_index.max() < parts[2].num_nodes

@@ -9,6 +9,10 @@ are shifted by each graph's node offset.
 Both keep, per node, ``action_mask`` (bool) and ``node_type``; per edge, ``edge_type``; per graph,
 ``globals``. The batch also carries ``pad_index``: for every real node, its position in the padded
 ``(B * N_max)`` layout, so per-node outputs (logits) can be scattered back to padded form.
+
+The batch is a proper PyG batch: ``to_data_list()``, ``batch[i]``, ``get_example(i)`` and
+``index_select`` give back each graph as :func:`to_pyg` builds it (same keys and values), plus its
+``pad_index`` in its own padded layout (``0..n_nodes - 1``, as in a batch of one).
 """
 
 from __future__ import annotations
@@ -89,6 +93,17 @@ def to_pyg_batch(obs_batch: Mapping[str, Any]) -> Batch:
         pad_index=pad_index,
     )
     out._num_graphs = b  # Batch.num_graphs reads this
+    # what PyG's collate would have recorded, so the batch splits again (``to_data_list()``, ``batch[i]``,
+    # ``get_example(i)``, ``index_select``): per key, where each graph's rows / columns start, and the
+    # increment to undo. Device tensors, no host sync here; splitting reads them.
+    e_ptr = torch.zeros(b + 1, dtype=torch.long, device=device)
+    e_ptr[1:] = torch.cumsum(n_edges, 0)
+    g_ptr = torch.arange(b + 1, device=device)
+    zeros = torch.zeros(b, dtype=torch.long, device=device)
+    out._slice_dict = {"x": ptr, "edge_index": e_ptr, "edge_type": e_ptr, "node_type": ptr, "action_mask": ptr,
+                       "globals": g_ptr, "pad_index": ptr}
+    out._inc_dict = {"x": zeros, "edge_index": offsets, "edge_type": zeros, "node_type": zeros, "action_mask": zeros,
+                     "globals": zeros, "pad_index": torch.arange(b, device=device) * n_max}
     return out
 
 
