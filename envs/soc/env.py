@@ -34,6 +34,9 @@ NODE_FEATURES: tuple[str, ...] = (
     "job_age",  # (now - job arrival) / T
     "job_progress",  # finished tasks of its job / tasks of its job
     "data_wait",  # ready tasks: min over supporting PEs of (input data on that PE - now)+ / T
+    "eft_free",  # ready tasks: earliest expected finish on a free PE, minus now, / T (20: no free PE)
+    "eft_any",  # ready tasks: earliest expected finish on any PE (busy ones when they are expected free) - now, / T
+    "pair_eft",  # second step: expected finish of the chosen node paired with this one, minus now, / T
     "pe_busy",  # PE running or holding a task
     "pe_busy_until",  # PE: (expected end of its task - now)+ / T
     "pe_cpu_little",  # PE kind one-hot
@@ -63,8 +66,6 @@ _STATE_ONEHOT = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 0]], np.float3
 _F = {name: i for i, name in enumerate(NODE_FEATURES)}
 _KIND_COLS = [_F[f"time_{k}"] for k in PE_KINDS]
 _STATIC_COLS = [_F["time_min"], _F["time_mean"], *_KIND_COLS, _F["supported_share"], _F["rank_up"]]
-#: columns of the wait and PE rows that change from step to step
-_DYNAMIC_PE_COLS = [_F["legal"], _F["selected"], _F["pe_busy"], _F["pe_busy_until"], _F["pe_ready_share"]]
 REWARDS = ("latency", "makespan")
 ARRIVALS = ("poisson", "fixed", "batch")
 
@@ -356,6 +357,8 @@ class SoCDAGEnv(GraphSchedulingEnv):
         self._state = np.full(n, WAITING, np.int8)
         self._pe = np.full(n, -1, np.int64)
         self._data_wait_at = np.zeros(n, np.float64)  # ready tasks: min over supporting PEs of data-ready time
+        self._dr = np.full((n, P), np.inf)  # ready tasks: when their input would be on each PE
+        self._ex = np.concatenate([sim.tables[a].ex for a in app_of])  # expected time on each PE, inf if not
         self._data_pes: dict[int, np.ndarray] = {}
         self._job_done_tasks = np.zeros(len(app_of), np.float32)
         self._node_of = np.full(n, -1, np.int64)
@@ -374,6 +377,7 @@ class SoCDAGEnv(GraphSchedulingEnv):
         g.nodes[1:1 + P, _F["is_pe"]] = 1.0
         g.nodes[1:1 + P, _F["pe_cpu_little"]:_F["pe_cpu"] + 1] = self._pe_kind
         self._clean_rows = 1 + P  # rows 0..P hold their constant columns; the rest are zero
+        self._second_marks: bool | None = None
 
     def _consume_log(self) -> None:
         """Mirror the simulator's state changes into the env's arrays."""
@@ -385,13 +389,13 @@ class SoCDAGEnv(GraphSchedulingEnv):
                 state[x] = READY
                 j = sim.t_job[x]
                 preds = sim.tables[sim.job_app[j]].preds[sim.t_k[x]]
+                sup = np.flatnonzero(self._sup[x])
+                dr = sim.data_ready_many(x, sup.tolist())
+                self._dr[x, sup] = dr
+                self._data_wait_at[x] = min(dr)
                 if preds:
                     base = sim.job_base[j]
-                    sup = np.flatnonzero(self._sup[x])
-                    self._data_wait_at[x] = min(sim.data_ready(x, int(p)) for p in sup)
                     self._data_pes[x] = np.unique([sim.t_pe[base + ku] for ku, _ in preds])
-                else:
-                    self._data_wait_at[x] = sim.now
             elif kind == "assign":
                 state[x] = ASSIGNED
                 pe[x] = sim.t_pe[x]
@@ -459,22 +463,25 @@ class SoCDAGEnv(GraphSchedulingEnv):
         assert sim is not None
         P = self.n_pes
         x = g.nodes
-        # clear what the previous observation wrote (rows 0..P keep their constant columns)
-        used = max(g.n_nodes, self._clean_rows)
-        x[1 + P:used] = 0.0
-        x[:1 + P, _DYNAMIC_PE_COLS] = 0.0
-        g.node_type[1 + P:used] = 0
-        g.action_mask[:used] = 0
-        ne = g.n_edges
-        g.edge_index[:, :ne] = 0
-        g.edge_type[:ne] = 0
-        g.n_edges = 0
+        # rows 0..P keep their constant columns; every other column this method writes is rewritten below,
+        # the rows and edges the previous observation used beyond the new ones are zeroed at the end
+        used, used_edges = max(g.n_nodes, self._clean_rows), g.n_edges
+        if self._second_marks is not None:  # undo the second step's marks on the wait/PE rows
+            x[:1 + P, _F["selected"]] = 0.0
+            x[:1 + P, _F["pair_eft"]] = 0.0
+            self._second_marks = None
         g.globals.fill(0.0)
         self._node_of[self._node_task] = -1
         self._node_task = _EMPTY
-        g.n_nodes = 1 + P
         if sim.done:
+            x[1 + P:used] = 0.0
+            g.node_type[1 + P:used] = 0
+            g.action_mask[:used] = 0
             g.action_mask[WAIT] = 1  # terminal observation: never acted on
+            x[:1 + P, _F["legal"]] = 0.0
+            g.edge_index[:, :used_edges] = 0
+            g.edge_type[:used_edges] = 0
+            g.n_nodes, g.n_edges = 1 + P, 0
             return
         if self._sys_dirty:
             self._refresh_system()
@@ -509,11 +516,20 @@ class SoCDAGEnv(GraphSchedulingEnv):
             f[np.flatnonzero(ready)[legal_ready], _F["legal"]] = 1.0
             pe_legal = free & sup_ready.any(0)
             x[1:1 + P, _F["pe_ready_share"]] = sup_ready.mean(0)
+            avail = np.where(free, now, np.maximum(np.asarray(sim.pe_expected_end), now))
+            eft = np.maximum(self._dr[ready_ids], avail) + self._ex[ready_ids]  # inf where unsupported
+            f[ready, _F["eft_any"]] = np.minimum((eft.min(1) - now) / T, 20.0)
+            f[ready, _F["eft_free"]] = np.minimum((np.where(free, eft, np.inf).min(1) - now) / T, 20.0)
         else:
             sup_ready = np.zeros((0, P), bool)
             pe_legal = np.zeros(P, bool)
+            x[1:1 + P, _F["pe_ready_share"]] = 0.0
         x[lo:hi] = f
         mask[lo:hi] = f[:, _F["legal"]]
+        if used > hi:
+            x[hi:used] = 0.0
+            g.node_type[hi:used] = 0
+            mask[hi:used] = 0
         # PE nodes
         busy = ~free
         x[1:1 + P, _F["pe_busy"]] = busy
@@ -574,6 +590,9 @@ class SoCDAGEnv(GraphSchedulingEnv):
         if assigned.any():
             ids = tasks[assigned]
             put(node_of[ids], self._pe[ids] + 1, ET_RUNS_ON)
+        if used_edges > n:
+            ei[:, n:used_edges] = 0
+            et[n:used_edges] = 0
         g.n_edges = n
 
     def _second_step_obs(self) -> None:
@@ -584,13 +603,22 @@ class SoCDAGEnv(GraphSchedulingEnv):
         assert sim is not None
         g.action_mask[:] = 0
         g.nodes[:, _F["legal"]] = 0.0
+        now, T = sim.now, self.T
         if self.chosen_task >= 0:
-            node = self._node_of[self.chosen_task]
-            legal = np.asarray(sim.free_pes_for(self.chosen_task), np.int64) + 1
+            t = self.chosen_task
+            node = self._node_of[t]
+            pes = np.asarray(sim.free_pes_for(t), np.int64)
+            legal = pes + 1
+            pair = np.maximum(self._dr[t, pes], now) + self._ex[t, pes]
         else:
-            node = 1 + self.chosen_pe
-            legal = self._node_of[self._ready_ids[self._sup_ready[:, self.chosen_pe]]]
+            p = self.chosen_pe
+            node = 1 + p
+            ids = self._ready_ids[self._sup_ready[:, p]]
+            legal = self._node_of[ids]
+            pair = np.maximum(self._dr[ids, p], now) + self._ex[ids, p]
+        g.nodes[legal, _F["pair_eft"]] = (pair - now) / T
         g.nodes[node, _F["selected"]] = 1.0
+        self._second_marks = True
         g.action_mask[legal] = 1
         g.nodes[legal, _F["legal"]] = 1.0
         g.globals[0] = 1.0
