@@ -8,6 +8,10 @@ Usage (OmegaConf ``key=value`` overrides; lists in brackets)::
     schedgym-eval show=true                         # the domains, suites and policies
     schedgym-eval --help                            # every key, its type, default and meaning
 
+A single value is a one-element list (``policies=mwkr:nondelay``, ``seeds=0``). ``env_kwargs.<k>=<v>``
+applies to every case that does not set ``<k>`` itself; one that sets it to another value is an error
+(a case's own settings are never silently overridden; write a suite file instead).
+
 Writes ``<out>/config.yaml``, ``<out>/results.csv`` (one row per suite x case x policy x seed:
 objective, reference, gap, validated, wall time, metrics), ``<out>/leaderboard.md`` and any plots
 the suites define. Running again with the same ``out`` resumes: finished rows are kept, not redone.
@@ -34,7 +38,7 @@ class EvalConfig:
     policies: Optional[list[str]] = None  # policy specs (default: each suite's own list), e.g. [mwkr:nondelay,cpsat:10]
     seeds: Optional[list[int]] = None  # episode seeds (default: each suite's own seeds)
     cases: Optional[list[str]] = None  # restrict to these case names
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # extra env kwargs for every case, e.g. env_kwargs.reward=sparse
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # extra env kwargs for every case, e.g. env_kwargs.reward=sparse (a key a case sets itself is an error)
     out: Optional[str] = None  # output folder (default: runs/eval/<suite names>)
     resume: bool = True  # skip rows already in <out>/results.csv
     data_mirror: Optional[str] = None  # folder laid out like the shared data (jsplib/, azure-llm-2023/, ...); sets SCHEDGYM_DATA_MIRROR
@@ -54,11 +58,41 @@ EXAMPLES = (
 )
 
 
+#: keys typed as lists: a single value is a one-element list
+LIST_KEYS = ("policies", "seeds", "cases")
+
+
+def _normalize(argv: list[str]) -> list[str]:
+    """Wrap a single value of a list key in brackets, and check that every value parses (a YAML error
+    becomes a :class:`UsageError` naming the key instead of a traceback)."""
+    out = []
+    for arg in argv:
+        if "=" not in arg or arg.startswith("-"):
+            out.append(arg)  # the grammar reports it
+            continue
+        key, value = arg.split("=", 1)
+        if key in LIST_KEYS and value.strip() and not value.lstrip().startswith("[") and value.strip() != "null":
+            arg = f"{key}=[{value}]"
+        try:
+            OmegaConf.from_dotlist([arg])
+        except Exception as exc:  # noqa: BLE001 - OmegaConf grammar and YAML parser errors
+            text = " ".join(str(exc).split())
+            raise UsageError(f"key {key!r}: cannot parse {value!r} ({text[:160]}) (see schedgym-eval --help)") from None
+        out.append(arg)
+    return out
+
+
 def parse_config(argv: list[str]) -> EvalConfig:
     """Parse ``key=value`` overrides into an :class:`EvalConfig`; raises :class:`UsageError` naming the key."""
-    cfg = parse_overrides("schedgym-eval", argv, EvalConfig, SUMMARY, EXAMPLES)
+    cfg = parse_overrides("schedgym-eval", _normalize(list(argv)), EvalConfig, SUMMARY, EXAMPLES)
     if not cfg.show and OmegaConf.is_missing(cfg, "suite"):
         raise UsageError("key 'suite' is required: suite=<name> (schedgym-eval show=true lists them)")
+    for key in LIST_KEYS:
+        value = cfg[key]
+        if value is not None and len(value) == 0:
+            raise UsageError(f"key {key!r}: an empty list selects nothing; omit {key}= to use each suite's own")
+    if cfg.out and Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise UsageError(f"key 'out': {cfg.out} is a file; out= names the output folder")
     return cfg  # type: ignore[return-value]
 
 
@@ -114,6 +148,13 @@ def evaluate(cfg: EvalConfig) -> int:
     if cfg.env_kwargs:
         extra = OmegaConf.to_container(cfg.env_kwargs, resolve=True)
         for s in suites:
+            for case in [c for c in s.cases if not cfg.cases or c.name in cfg.cases]:  # a case's own kwargs win over the suite's: never silently over the user's
+                clash = {k: v for k, v in case.env_kwargs.items() if k in extra and v != extra[k]}  # type: ignore[operator]
+                if clash:
+                    k = sorted(clash)[0]
+                    raise UsageError(f"key 'env_kwargs.{k}': case {case.name!r} of suite {s.name!r} sets {k}={clash[k]!r} "
+                                     "itself; a case's own settings are not overridden (write a suite file, or "
+                                     "pick other cases with cases=)")
             s.env_kwargs = {**s.env_kwargs, **extra}
     # fail fast on unknown cases and policy names, before anything is written or run
     from ..agents.registry import make_policy
@@ -125,7 +166,11 @@ def evaluate(cfg: EvalConfig) -> int:
     except (KeyError, ValueError) as exc:
         raise UsageError(f"key 'cases': {exc.args[0] if exc.args else exc}") from None
     for env_id, name in sorted({(j.suite.env_id, j.policy) for j in jobs}):
-        make_policy(name, env_id=env_id)  # PolicyError: one line naming the policy
+        try:
+            make_policy(name, env_id=env_id)  # PolicyError: one line naming the policy
+        except PolicyError as exc:
+            msg = str(exc.args[0]) if exc.args else str(exc)
+            raise UsageError(f"key 'policies': {msg}") from None
     out = Path(cfg.out or os.path.join("runs", "eval", "+".join(s.name for s in suites)))
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))

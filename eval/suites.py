@@ -109,15 +109,27 @@ def load_suite(name_or_path: str) -> Suite:
         if key not in raw:
             raise ValueError(f"{where}: missing required key {key!r}")
     if "cases_from" in raw:
-        cases_raw = load_callable(raw["cases_from"], f"{where}: cases_from")()
+        cases_raw = load_callable(str(raw["cases_from"]), f"{where}: cases_from")()
     else:
         cases_raw = raw.get("cases") or []
+    if not isinstance(cases_raw, list):
+        raise ValueError(f"{where}: 'cases' must be a list of mappings, got {type(cases_raw).__name__} {cases_raw!r:.60}")
     if not cases_raw:
         raise ValueError(f"{where}: the suite has no cases")
+    for key, kind in (("policies", list), ("seeds", list), ("leaderboard_metrics", list), ("env_kwargs", dict),
+                      ("name", str), ("env_id", str)):
+        if raw.get(key) is not None and not isinstance(raw[key], kind):
+            raise ValueError(f"{where}: {key!r} must be a {kind.__name__}, got {type(raw[key]).__name__} {raw[key]!r:.60}")
+    try:
+        seeds = [int(s) for s in raw.get("seeds") or [0]]
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: 'seeds' must be a list of integers, got {raw['seeds']!r:.60}") from None
     cases = []
     for i, c in enumerate(cases_raw):
         if not isinstance(c, dict) or "name" not in c:
             raise ValueError(f"{where}: case #{i} must be a mapping with a 'name'")
+        if not isinstance(c.get("env_kwargs") or {}, dict):
+            raise ValueError(f"{where}: case #{i} ({c['name']!r}): 'env_kwargs' must be a mapping")
         cases.append(Case(name=str(c["name"]), env_kwargs=dict(c.get("env_kwargs") or {}), group=str(c.get("group", ""))))
     names = [c.name + "|" + c.group for c in cases]
     if len(set(names)) != len(names):
@@ -127,7 +139,7 @@ def load_suite(name_or_path: str) -> Suite:
         env_id=str(raw["env_id"]),
         cases=cases,
         policies=[str(p) for p in raw.get("policies") or []],
-        seeds=[int(s) for s in raw.get("seeds") or [0]],
+        seeds=seeds,
         env_kwargs=dict(raw.get("env_kwargs") or {}),
         reference=(load_callable(raw["reference"], f"{where}: reference") if raw.get("reference")
                    else _domain_reference(str(raw["env_id"]), where)),

@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 
 from ..agents.spec import PolicyError
 from ..configs.grammar import UsageError, format_help, package_version, parse_overrides, run_cli, schema_keys
-from .config import ConfigError, TrainConfig, list_presets, resolve_config
+from .config import ConfigError, TrainConfig, _load_yaml, list_presets, resolve_config
 
 
 @dataclass
@@ -85,7 +85,7 @@ def build(argv: list[str] | None = None) -> tuple[Any, Path, bool, TrainCLI]:
         saved = run_dir / "config.yaml"
         if not saved.is_file():
             raise ConfigError(f"resume={cli.resume}: no config.yaml in that folder")
-        cfg = resolve_config(None, overrides, base=OmegaConf.load(saved))
+        cfg = resolve_config(None, overrides, base=_load_yaml(saved))
         cfg.run_dir = str(run_dir)
         return cfg, run_dir, True, cli
     if cli.list:

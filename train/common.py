@@ -81,8 +81,9 @@ def check_env_config(cfg: DictConfig) -> gym.Env:
         raise ConfigError(f"env.id {cfg.env.id!r} is not registered; schedgym ids: {sorted(ENV_IDS)}")
     try:
         return make_env(cfg.env.id, env_kwargs(cfg))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"env.kwargs: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any failure to build the env is a bad env.kwargs (e.g. an unknown instance)
+        msg = str(exc.args[0]) if exc.args else type(exc).__name__
+        raise ConfigError(f"env.kwargs: {type(exc).__name__}: {msg.splitlines()[0] if msg else ''}") from None
 
 
 TRAINER_STATE_FORMAT = "schedgym-trainer-state/1"

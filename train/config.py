@@ -5,6 +5,14 @@ Resolution order (later wins): the schema's defaults (:class:`TrainConfig`) -> t
 ``configs/agent/``) -> the command-line overrides (``env=<preset>`` / ``agent=<preset>`` swap a whole
 group; ``a.b.c=value`` sets one key). The schema is structured, so an unknown key or a value of the
 wrong type fails here, naming the key, before anything is trained.
+
+Two override rules beyond OmegaConf's:
+
+* **a dict value replaces**: ``env.kwargs={n_jobs: 5}`` (or ``env.kwargs={}``) replaces the preset's
+  whole ``env.kwargs`` (OmegaConf alone would merge it into them); ``env.kwargs.n_jobs=5`` sets one key
+  and keeps the others. The same holds for ``val.env_kwargs``.
+* **a single value is a one-element list** for list keys: ``val.seeds=0`` is ``val.seeds=[0]``,
+  ``val.baselines=mwkr:nondelay`` is ``val.baselines=[mwkr:nondelay]``.
 """
 
 from __future__ import annotations
@@ -136,6 +144,9 @@ class TrainConfig:
 
 BACKENDS = ("sb3", "rllib")
 VEC_ENVS = ("auto", "subproc", "dummy")
+WANDB_MODES = ("online", "offline", "disabled")
+#: free-form dicts: a ``key={...}`` override replaces them (see the module docstring)
+FREE_DICTS = ("env.kwargs", "val.env_kwargs")
 
 
 def preset_path(group: str, name: str) -> Path:
@@ -154,11 +165,16 @@ def list_presets(group: str = "train") -> list[str]:
     return sorted(x.stem for x in (CONFIG_ROOT / group).glob("*.yaml"))
 
 
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split("\n")[:2]).strip() if str(exc).strip() else type(exc).__name__
+    return " ".join(text.split())
+
+
 def _load_yaml(path: Path) -> DictConfig:
     try:
         cfg = OmegaConf.load(path)
     except Exception as exc:  # noqa: BLE001 - any parse error, reported with the file
-        raise ConfigError(f"cannot parse {path}: {exc}") from exc
+        raise ConfigError(f"cannot parse {path}: {_first_line(exc)}") from None
     if not isinstance(cfg, DictConfig):
         raise ConfigError(f"{path} must hold a mapping")
     return cfg
@@ -219,15 +235,34 @@ def resolve_config(preset: str | None, overrides: list[str] | None = None, base:
         cfg[group] = _merge(fresh, group_cfg, f"{group} preset {name!r}")
     for item in dotlist:
         key, value = item.split("=", 1)
-        try:
-            parsed = OmegaConf.from_dotlist([item])
-        except OmegaConfBaseException as exc:
-            raise ConfigError(f"cannot parse override {item!r}: {exc}") from None
         if not _key_exists(cfg, key) and not _under_free_dict(key):
             raise ConfigError(f"unknown config key {key!r} (override {item!r}); top-level keys: {list(schema.keys())}")
-        cfg = _merge(cfg, parsed, f"override {item!r}")
+        given = item
+        if _is_list_key(cfg, key) and not value.lstrip().startswith("[") and value.strip() not in ("", "null"):
+            item = f"{key}=[{value}]"  # a single value: a one-element list
+        try:
+            parsed = OmegaConf.from_dotlist([item])
+        except Exception as exc:  # noqa: BLE001 - OmegaConf's grammar errors and YAML's parser errors
+            raise ConfigError(f"key {key!r}: cannot parse override {given!r}: {_first_line(exc)}") from None
+        new_value = OmegaConf.select(parsed, key, throw_on_resolution_failure=False) if key in FREE_DICTS else None
+        if isinstance(new_value, DictConfig):
+            node = OmegaConf.select(cfg, key.rsplit(".", 1)[0])
+            node[key.rsplit(".", 1)[1]] = new_value  # a dict value replaces the dict (no merge)
+            continue
+        cfg = _merge(cfg, parsed, f"override {given!r}")
     check(cfg)
     return cfg
+
+
+def _is_list_key(cfg: DictConfig, key: str) -> bool:
+    """Whether the schema types ``key`` as a list."""
+    from omegaconf import ListConfig
+
+    try:
+        node = OmegaConf.select(cfg, key, throw_on_missing=False, throw_on_resolution_failure=False)
+    except OmegaConfBaseException:
+        return False
+    return isinstance(node, ListConfig)
 
 
 def _key_exists(cfg: DictConfig, key: str) -> bool:
@@ -252,8 +287,14 @@ def check(cfg: DictConfig) -> None:
                           "env.id=<registered id>")
     if cfg.backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {cfg.backend!r}")
+    _check_resolvable(cfg)
     if cfg.trainer.vec_env not in VEC_ENVS:
         raise ConfigError(f"trainer.vec_env must be one of {VEC_ENVS}, got {cfg.trainer.vec_env!r}")
+    if cfg.wandb.mode not in WANDB_MODES:
+        raise ConfigError(f"wandb.mode must be one of {WANDB_MODES}, got {cfg.wandb.mode!r}")
+    if len(cfg.val.seeds) == 0:
+        raise ConfigError("val.seeds must list at least one seed (the validation set; e.g. val.seeds=[0,1,2,3])")
+    _check_device(str(cfg.trainer.device))
     positive = {
         "trainer.total_steps": cfg.trainer.total_steps,
         "trainer.n_envs": cfg.trainer.n_envs,
@@ -279,6 +320,30 @@ def check(cfg: DictConfig) -> None:
         GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _check_resolvable(cfg: DictConfig) -> None:
+    """Every ``${...}`` interpolation resolves (else ConfigError naming its key)."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "?"
+        raise ConfigError(f"key {key!r}: {_first_line(exc).split(' full_key:')[0]}") from None
+
+
+def _check_device(device: str) -> None:
+    """``trainer.device``: ``auto``, ``cpu``, ``cuda[:n]``, ``mps``..., and available here."""
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"trainer.device must be 'auto', 'cpu', 'cuda', 'cuda:<n>' or another torch device, "
+                          f"got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={device!r}, but torch sees no CUDA device here (use cpu or auto)")
 
 
 def to_plain(cfg: DictConfig) -> dict[str, Any]:

@@ -1,0 +1,130 @@
+"""Command-line inputs that used to end in a traceback (or a silent surprise) are one-line errors naming
+the key, exit 2, before anything is written (issue 9, items 4, 6 and 15)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from schedgym.eval.cli import main as eval_main
+from schedgym.train.cli import main as train_main
+
+def _one_line_error(capsys, prog: str, key: str) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith(f"{prog}: error: ") and err.count("\n") == 1, err
+    assert key in err, err
+    assert "Traceback" not in err and "AnyNode" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("val.seeds=[1,", "val.seeds"),
+        ("name=${oc.env:SCHEDGYM_SURELY_UNDEFINED_VAR}", "name"),
+        ("env.kwargs.instance=la99", "env.kwargs"),
+        ("val.baselines=[nope]", "val.baselines"),
+        ("val.baselines=[edf]", "val.baselines"),  # an LLM policy for a job-shop env: refused before writing
+        ("trainer.device=gpu", "trainer.device"),
+        ("wandb.mode=foo", "wandb.mode"),
+        ("val.seeds=[]", "val.seeds"),
+        ("val.seeds=abc", "val.seeds"),
+    ],
+)
+def test_train_bad_input_is_one_line_exit_2_before_anything_is_written(tmp_path: Path, capsys, override: str,
+                                                                        key: str, jsplib_dir) -> None:
+    run_dir = tmp_path / "run"
+    rc = train_main(["preset=jobshop-small", f"run_dir={run_dir}", override])
+    assert rc == 2
+    _one_line_error(capsys, "schedgym-train", key)
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize(
+    "args, key",
+    [
+        (["suite=[ft06"], "suite"),
+        (["suite=ft06", "seeds=abc"], "seeds"),
+        (["suite=ft06", "policies=[]"], "policies"),
+        (["suite=ft06", "seeds=[]"], "seeds"),
+        (["suite=ft06", "cases=[]"], "cases"),
+        (["suite=ft06", "policies=[gnn:{tmp}/notes.txt]"], "policies"),
+        (["suite=ft06", "policies=[gnn:{tmp}/missing.pt]"], "policies"),
+        (["suite=ft06", "policies=[mwkr]", "out={tmp}/notes.txt"], "out"),
+        (["suite={tmp}/cases5.yaml"], "suite"),
+        (["suite={tmp}/seedsabc.yaml"], "suite"),
+        (["suite=ft06", "policies=[mwkr]", "env_kwargs.instance=la99"], "env_kwargs.instance"),
+    ],
+)
+def test_eval_bad_input_is_one_line_exit_2(tmp_path: Path, capsys, args: list[str], key: str, jsplib_dir) -> None:
+    (tmp_path / "notes.txt").write_text("not a checkpoint\n")
+    (tmp_path / "cases5.yaml").write_text("name: bad\nenv_id: schedgym/JobShop-v0\ncases: 5\n")
+    (tmp_path / "seedsabc.yaml").write_text("name: bad\nenv_id: schedgym/JobShop-v0\nseeds: [abc]\n"
+                                            "cases: [{name: ft06, env_kwargs: {instance: ft06}}]\n")
+    argv = [a.format(tmp=tmp_path) for a in args]
+    if not any(a.startswith("out=") for a in argv):
+        argv.append(f"out={tmp_path / 'out'}")
+    rc = eval_main([*argv, "progress=false", "print_leaderboard=false", f"data_mirror={jsplib_dir.parent}"])
+    assert rc == 2
+    _one_line_error(capsys, "schedgym-eval", key)
+    assert not (tmp_path / "out").exists()
+
+
+def test_eval_single_values_are_one_element_lists(tmp_path: Path, jsplib_dir) -> None:
+    """``policies=mwkr:nondelay`` and ``seeds=0`` (no brackets): before the fix, "AnyNode is not a ListConfig"."""
+    out = tmp_path / "out"
+    rc = eval_main(["suite=ft06", "policies=mwkr:nondelay", "seeds=0", "cases=ft06", f"out={out}", "progress=false",
+                    "print_leaderboard=false", f"data_mirror={jsplib_dir.parent}"])
+    assert rc == 0
+    import pandas as pd
+
+    df = pd.read_csv(out / "results.csv")
+    assert df["policy"].tolist() == ["mwkr:nondelay"] and df["seed"].tolist() == [0]
+
+
+def test_eval_env_kwargs_apply_where_the_case_does_not_set_them(tmp_path: Path, jsplib_dir) -> None:
+    """The documented precedence: ``env_kwargs.<k>`` reaches every case that does not set ``<k>`` itself
+    (a clash with a case's own value is the error above)."""
+    out = tmp_path / "out"
+    rc = eval_main(["suite=ft06", "policies=[mwkr:nondelay]", "env_kwargs.reward=sparse", "env_kwargs.instance=ft06",
+                    f"out={out}", "progress=false", "print_leaderboard=false", f"data_mirror={jsplib_dir.parent}"])
+    assert rc == 0
+
+
+def test_train_single_values_are_one_element_lists(capsys) -> None:
+    assert train_main(["preset=jobshop-small", "dry_run=true", "val.seeds=0", "val.baselines=mwkr:nondelay"]) == 0
+    out = capsys.readouterr().out
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(out)
+    assert list(cfg.val.seeds) == [0] and list(cfg.val.baselines) == ["mwkr:nondelay"]
+
+
+def test_train_dict_override_replaces_the_preset_dict(capsys) -> None:
+    """``env.kwargs={...}`` replaces a preset's kwargs (OmegaConf alone merges); ``env.kwargs.k=v`` sets one."""
+    from schedgym.train.config import resolve_config
+
+    cfg = resolve_config("jobshop-small", ["env.kwargs={n_jobs: 4, n_machines: 3}", "env.policy_kwargs=[]"])
+    assert dict(cfg.env.kwargs) == {"n_jobs": 4, "n_machines": 3}
+    cfg = resolve_config("jobshop-small", ["env.kwargs={}", "env.policy_kwargs=[]"])
+    assert dict(cfg.env.kwargs) == {}
+    cfg = resolve_config("jobshop-small", ["env.kwargs.n_jobs=4"])
+    assert dict(cfg.env.kwargs) == {"n_jobs": 4, "n_machines": 6, "schedule_builder": "nondelay"}
+    cfg = resolve_config("jobshop-small", ["val.env_kwargs={instance: ft06}", "val.env_kwargs={reward: sparse}"])
+    assert dict(cfg.val.env_kwargs) == {"reward": "sparse"}
+    # a preset's kwargs replaced for another id of the same domain family
+    cfg = resolve_config("jobshop-small", ["env.id=schedgym/BlockingJobShop-v0", "env.kwargs={n_jobs: 3, n_machines: 3}",
+                                           "env.policy_kwargs=[]"])
+    assert cfg.env.id == "schedgym/BlockingJobShop-v0" and dict(cfg.env.kwargs) == {"n_jobs": 3, "n_machines": 3}
+
+
+@pytest.mark.parametrize("damage", ["yaml", "not-a-mapping", "bad-key"])
+def test_train_resume_with_a_corrupt_config_is_one_line(tmp_path: Path, capsys, damage: str) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    text = {"yaml": "name: [unclosed\n", "not-a-mapping": "- 1\n- 2\n", "bad-key": "trainer: {total_stps: 5}\n"}[damage]
+    (run_dir / "config.yaml").write_text(text)
+    assert train_main([f"resume={run_dir}"]) == 2
+    _one_line_error(capsys, "schedgym-train", "config")
