@@ -359,3 +359,34 @@ def test_config_yaml_is_replaced_atomically(tmp_path: Path, monkeypatch) -> None
     with pytest.raises(OSError):
         write_text_atomic(target, "name: b\n" * 1000)
     assert target.read_text() == "name: a\n"
+
+
+# ---------------------------------------------------------------------- presets for every id
+#: the domains whose ids must each have a train preset here (the newer domains ship their own)
+PRESET_DOMAINS = ("jobshop", "isbjobshop", "llm")
+
+
+def _preset_ids() -> dict[str, str]:
+    return {name: str(resolve_config(name, []).env.id) for name in list_presets("train")}
+
+
+def test_every_id_of_the_older_domains_has_a_train_preset() -> None:
+    from schedgym.envs.domains import domains
+
+    ids = {i for d in domains() if d.name in PRESET_DOMAINS for i in d.env_ids}
+    assert len(ids) == 6
+    missing = ids - set(_preset_ids().values())
+    assert not missing, f"no configs/train preset for {sorted(missing)}"
+
+
+@pytest.mark.parametrize("preset", ["jobshop-small", "isb-small", "blocking-small", "interrupt-small",
+                                    "llm-serve-small", "llm-cluster-small"])
+def test_each_preset_trains_briefly_with_its_baselines(tmp_path: Path, preset: str) -> None:
+    """A preset, shrunk by overrides (its env kwargs kept, its baselines computed), trains and validates."""
+    run_dir = tmp_path / "run"
+    shrink = [o for o in TINY if not o.startswith(("val.baselines", "val.seeds"))] + ["val.seeds=[0]"]
+    cfg, rdir, _, _ = build([f"preset={preset}", f"run_dir={run_dir}", *shrink])
+    summary = train(cfg, rdir, resume=False)
+    assert summary["timesteps"] >= 128
+    last = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if "val/objective" in line][-1]
+    assert "val/gap_to_best_baseline" in last and all(f"val/baseline/{b}" in last for b in cfg.val.baselines)
