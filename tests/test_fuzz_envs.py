@@ -18,12 +18,19 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-
 import schedgym.envs  # noqa: F401
 from schedgym.envs.core import IllegalActionError, check_number
-from schedgym.envs.isbjobshop.state import MAX_EXPECTED_FAILURES, ISBJobShopState, parse_repair
+from schedgym.envs.isbjobshop.state import (
+    MAX_EXPECTED_FAILURES,
+    ISBJobShopState,
+    parse_repair,
+)
 from schedgym.envs.jobshop.formats import parse_instance, read_instance
-from schedgym.envs.jobshop.instance import MAX_DURATION, InstanceFormatError, JobShopInstance
+from schedgym.envs.jobshop.instance import (
+    MAX_DURATION,
+    InstanceFormatError,
+    JobShopInstance,
+)
 from schedgym.envs.llm.workload import TraceFormatError, Workload, load_trace, synthetic
 
 BAD_NUMBERS = [float("nan"), float("inf"), float("-inf")]

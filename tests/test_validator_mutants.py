@@ -15,9 +15,11 @@ import itertools
 import gymnasium as gym
 import numpy as np
 import pytest
-
 import schedgym.envs  # noqa: F401
-from schedgym.envs.isbjobshop.validate import InfeasibleISBScheduleError, validate_isb_schedule
+from schedgym.envs.isbjobshop.validate import (
+    InfeasibleISBScheduleError,
+    validate_isb_schedule,
+)
 from schedgym.envs.jobshop.instance import JobShopInstance
 from schedgym.envs.jobshop.validate import InfeasibleScheduleError, validate_schedule
 from schedgym.envs.llm.validate import InvalidRunError, validate_cluster, validate_run
@@ -188,7 +190,7 @@ def test_isb_restart_mode_episodes_validate_and_late_completions_are_rejected() 
 @pytest.fixture(scope="module")
 def cluster_run():
     """A cluster run at 1 req/s (times up to ~150 s) with overlength prompts rejected and migrations."""
-    env, info = _episode("schedgym/LLMCluster-v0", seed=0, rate=1.0, n_requests=120)
+    _env, info = _episode("schedgym/LLMCluster-v0", seed=0, rate=1.0, n_requests=120)
     sol = info["solution"]
     rejected = sorted({int(r) for inst in sol["instances"] for r in np.flatnonzero(inst["rejected"])})
     assert len(rejected) >= 2 and info["metrics"]["migrations"] > 0
@@ -234,7 +236,7 @@ def test_llm_validators_use_an_absolute_time_tolerance(cluster_run) -> None:
     assert len(mutants) >= 8
     _all_rejected(validate_cluster, sol, mutants, InvalidRunError)
     # the same on a single instance
-    env, info = _episode("schedgym/LLMServe-v0", seed=1, rate=1.0, n_requests=120)
+    _env, info = _episode("schedgym/LLMServe-v0", seed=1, rate=1.0, n_requests=120)
     one = info["solution"]
     r = int(np.flatnonzero(np.asarray(one["reported_finish_t"]) > 110.0)[0])
     _all_rejected(validate_run, one, [("finish+1ms", lambda s: s["reported_finish_t"].__setitem__(
