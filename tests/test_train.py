@@ -390,3 +390,49 @@ def test_each_preset_trains_briefly_with_its_baselines(tmp_path: Path, preset: s
     assert summary["timesteps"] >= 128
     last = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if "val/objective" in line][-1]
     assert "val/gap_to_best_baseline" in last and all(f"val/baseline/{b}" in last for b in cfg.val.baselines)
+
+
+def test_sb3_resume_unpickles_nothing_from_the_run_folder(tmp_path: Path, monkeypatch) -> None:
+    """SB3 keeps some attributes cloudpickled in its zip; a crafted one would run code on resume. They are
+    replaced by the fresh model's (``custom_objects``), so the crafted payload never runs."""
+    import base64
+    import zipfile
+
+    import cloudpickle
+
+    from schedgym.train import sb3_backend
+
+    marker = tmp_path / "ran.txt"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (Path.write_text, (marker, "ran"))
+
+    def save_then_crash(self, t, val):
+        original(self, t, val)
+        raise _Interrupt
+
+    original = sb3_backend.TrainCallback.save
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(sb3_backend.TrainCallback, "save", save_then_crash)
+    with pytest.raises(_Interrupt):
+        train(tiny_config("schedgym/JobShop-v0", run_dir, EXTRA_256), run_dir, resume=False)
+    monkeypatch.undo()
+    state = run_dir / "checkpoints" / "state"
+    src = state / "last.zip"
+    with zipfile.ZipFile(src) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    data = json.loads(members["data"])
+    evil = {":type:": "<class 'x'>", ":serialized:": base64.b64encode(cloudpickle.dumps(RunsCode())).decode()}
+    for key in ("policy_class", "lr_schedule", "ep_info_buffer"):
+        data[key] = evil
+    members["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(src, "w") as zf:
+        for name, blob in members.items():
+            zf.writestr(name, blob)
+    manifest = json.loads((state / "manifest.json").read_text())
+    manifest["files"]["last.zip"] = src.stat().st_size
+    (state / "manifest.json").write_text(json.dumps(manifest))
+    cfg, rdir, _, _ = build([f"resume={run_dir}"])
+    assert train(cfg, rdir, resume=True)["timesteps"] == 256
+    assert not marker.exists()

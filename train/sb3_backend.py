@@ -28,6 +28,7 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
+from .config import ConfigError
 from .common import (
     CheckpointSet,
     MetricLog,
@@ -180,12 +181,61 @@ class TrainCallback(BaseCallback):
         write_gnn_checkpoint(self.run_dir / "last.pt", module, self.cfg, t, val)
 
 
-def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
-    """Train (or resume) with MaskablePPO; returns a summary."""
+def _new_model(cfg: DictConfig, venv: VecEnv) -> Any:
+    """A fresh MaskablePPO with the GNN policy, from the config."""
     from sb3_contrib import MaskablePPO
 
     from ..agents.gnn.sb3 import GNNMaskablePolicy
 
+    ppo = cfg.agent.ppo
+    seed = int(cfg.trainer.seed)
+    return MaskablePPO(
+        GNNMaskablePolicy,
+        venv,
+        learning_rate=float(ppo.lr),
+        n_steps=int(ppo.n_steps),
+        batch_size=int(ppo.batch_size),
+        n_epochs=int(ppo.n_epochs),
+        gamma=float(ppo.gamma),
+        gae_lambda=float(ppo.gae_lambda),
+        clip_range=float(ppo.clip_range),
+        ent_coef=float(ppo.ent_coef),
+        vf_coef=float(ppo.vf_coef),
+        max_grad_norm=float(ppo.max_grad_norm),
+        normalize_advantage=bool(ppo.normalize_advantage),
+        policy_kwargs={"model": OmegaConf.to_container(cfg.agent.model)},
+        seed=seed,
+        device=cfg.trainer.device,
+        verbose=0,
+    )
+
+
+def load_without_unpickling(path: Path, cfg: DictConfig, venv: VecEnv) -> Any:
+    """``MaskablePPO.load`` without unpickling anything from the file.
+
+    SB3 stores some attributes (classes, spaces, schedules, episode buffers) cloudpickled in the zip's
+    ``data``; loading them would run whatever a crafted file holds. Each such attribute is taken from a
+    fresh model built from the config instead (``custom_objects``); the weights and optimizer state are
+    read by SB3 with ``torch.load(weights_only=True)``. The episode-statistics buffer starts empty.
+    """
+    import json
+    import zipfile
+
+    from sb3_contrib import MaskablePPO
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            data = json.loads(zf.read("data"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"cannot resume: damaged SB3 checkpoint {path} ({type(exc).__name__}: {exc})") from None
+    serialized = [k for k, v in data.items() if isinstance(v, dict) and ":serialized:" in v]
+    fresh = _new_model(cfg, venv)
+    custom = {k: getattr(fresh, k, None) for k in serialized}
+    return MaskablePPO.load(path, env=venv, device=cfg.trainer.device, custom_objects=custom)
+
+
+def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
+    """Train (or resume) with MaskablePPO; returns a summary."""
     torch.set_num_threads(int(cfg.trainer.torch_threads))
     found = load_resume_state(run_dir, resume)
     saved, state_dir = found if found is not None else (None, None)
@@ -193,35 +243,16 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
     log = MetricLog(cfg, run_dir, resume_id=saved.get("wandb_id") if saved else None,
                     truncate_to=saved["metrics_bytes"] if saved else 0)
     venv = build_vec_env(cfg)
-    ppo = cfg.agent.ppo
     seed = int(cfg.trainer.seed)
     try:
         if saved is not None:
-            model = MaskablePPO.load(state_dir / "last.zip", env=venv, device=cfg.trainer.device)
+            model = load_without_unpickling(state_dir / "last.zip", cfg, venv)
             # fresh env episodes, seeded from the run seed and the step reached
             venv.seed(seed + int(model.num_timesteps))
             set_rng_state(saved["rng"])
             state = {k: saved[k] for k in ("next_ckpt", "next_eval", "best_val", "best_step")}
         else:
-            model = MaskablePPO(
-                GNNMaskablePolicy,
-                venv,
-                learning_rate=float(ppo.lr),
-                n_steps=int(ppo.n_steps),
-                batch_size=int(ppo.batch_size),
-                n_epochs=int(ppo.n_epochs),
-                gamma=float(ppo.gamma),
-                gae_lambda=float(ppo.gae_lambda),
-                clip_range=float(ppo.clip_range),
-                ent_coef=float(ppo.ent_coef),
-                vf_coef=float(ppo.vf_coef),
-                max_grad_norm=float(ppo.max_grad_norm),
-                normalize_advantage=bool(ppo.normalize_advantage),
-                policy_kwargs={"model": OmegaConf.to_container(cfg.agent.model)},
-                seed=seed,
-                device=cfg.trainer.device,
-                verbose=0,
-            )
+            model = _new_model(cfg, venv)
             state = {
                 "next_ckpt": int(cfg.trainer.checkpoint_every),
                 "next_eval": int(cfg.trainer.eval_every) or int(cfg.trainer.total_steps),
