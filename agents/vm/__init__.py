@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..spec import PolicyEntry
-from .heuristics import FilterScorePolicy, GreedyFRPolicy, best_move
+from .heuristics import FilterScorePolicy, GreedyFRPolicy, SlotCompletionPolicy, best_move
 
 VM_IDS: tuple[str, ...] = ("schedgym/VMReschedule-v0",)
 
@@ -56,10 +56,18 @@ POLICIES: dict[str, PolicyEntry] = {
         options="how many of the most fragmented PMs to scan (default 8)",
         examples=("vm-filter-score", "vm-filter-score:16"),
     ),
+    "vm-slot": PolicyEntry(
+        make=lambda option: SlotCompletionPolicy(),
+        summary="slot completion: per NUMA node, the fewest VM departures that complete a 16-core slot, each "
+                "landing within another node's remainder; best rate first, single improving moves too",
+        env_ids=VM_IDS,
+        examples=("vm-slot",),
+    ),
     "vm-cpsat": PolicyEntry(
         make=_cpsat,
-        summary="OR-Tools CP-SAT type-flow model: at most MNL migrations minimising FR, solved at reset "
-                "(intermediate capacity enforced by ordering + re-solve), replayed; reports wall time and bound",
+        summary="OR-Tools CP-SAT type-flow model: at most MNL migrations minimising FR, solved at reset from "
+                "the vm-slot hint (intermediate capacity enforced by ordering + re-solve), replayed; reports "
+                "wall time and bound",
         env_ids=VM_IDS,
         options="time limit in seconds (default 10), optionally ',w=<workers>' (default 1)",
         kind="exact",
@@ -76,4 +84,4 @@ def __getattr__(name: str) -> Any:  # the CP-SAT names, imported on first use (t
     raise AttributeError(name)
 
 
-__all__ = ["POLICIES", "FilterScorePolicy", "GreedyFRPolicy", "best_move"]
+__all__ = ["POLICIES", "FilterScorePolicy", "GreedyFRPolicy", "SlotCompletionPolicy", "best_move"]

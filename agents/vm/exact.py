@@ -15,7 +15,8 @@ many migrations (a type that both leaves and enters a node cancels out).
 **Intermediate capacity.** The model constrains the final state. The migrations are then ordered:
 repeatedly apply one whose destination has room now. If none has (a cycle of VMs waiting for each
 other's room), the destinations involved get the conservative constraint "arrivals fit in the free
-room at the start" and the model is solved again with the time left (at most ``max_rounds`` times).
+room at the start" and the model is solved again with the time left (at most ``max_rounds`` times). The search starts from
+the ``vm-slot`` heuristic's migrations (a complete hint), and the result is never worse than them.
 The **bound** reported is the first model's bound, valid for the sequenced problem too (it is a
 relaxation of it).
 
@@ -50,11 +51,17 @@ class VMSolveResult:
 
 
 def solve_vm(state: Any, mnl: int, time_limit: float = 10.0, workers: int = 1,
-             deterministic_time: float | None = None, max_rounds: int = 4) -> VMSolveResult:
+             deterministic_time: float | None = None, max_rounds: int = 4, hint: bool = True) -> VMSolveResult:
     """Solve the rescheduling of ``state`` (a :class:`schedgym.envs.vm.state.VMState` at the start of an
     episode) with at most ``mnl`` migrations. ``deterministic_time`` (CP-SAT's deterministic limit)
-    makes the result independent of the machine's speed (for tests)."""
+    makes the result independent of the machine's speed (for tests). ``hint``: start the search from
+    the ``vm-slot`` heuristic's migrations (its time counts in the wall time)."""
     t0 = time.perf_counter()
+    hint_moves = None
+    if hint:
+        from .heuristics import slot_completion_moves
+
+        hint_moves = slot_completion_moves(state, mnl)
     conservative: set[int] = set()  # NUMA node indices 2p + k
     first_bound: float | None = None
     status = "NONE"
@@ -66,7 +73,8 @@ def solve_vm(state: Any, mnl: int, time_limit: float = 10.0, workers: int = 1,
         left = time_limit - (time.perf_counter() - t0)
         if left <= 0.01 and rounds > 1:
             break
-        out = _solve_once(state, mnl, max(left, 0.01), workers, deterministic_time, conservative)
+        out = _solve_once(state, mnl, max(left, 0.01), workers, deterministic_time, conservative,
+                          hint_moves if rounds == 1 else None)
         status = out["status"]
         if first_bound is None:
             first_bound = out["fr_bound"]
@@ -82,6 +90,12 @@ def solve_vm(state: Any, mnl: int, time_limit: float = 10.0, workers: int = 1,
     check = state.copy()
     for v, p, k in result_moves:
         check.move(v, p, k)
+    if hint_moves is not None:  # never worse than the hint (a later round may have lost it)
+        hinted = state.copy()
+        for v, p, k in hint_moves:
+            hinted.move(v, p, k)
+        if hinted.sum_mod < check.sum_mod:
+            result_moves, check = list(hint_moves), hinted
     return VMSolveResult(
         migrations=result_moves, status=status, fr=check.fr(),
         fr_bound=float(first_bound) if first_bound is not None else 0.0, fr_initial=state.fr(),
@@ -91,7 +105,7 @@ def solve_vm(state: Any, mnl: int, time_limit: float = 10.0, workers: int = 1,
 
 
 def _solve_once(state: Any, mnl: int, time_limit: float, workers: int, deterministic_time: float | None,
-                conservative: set[int]) -> dict[str, Any]:
+                conservative: set[int], hint_moves: list[tuple[int, int, int]] | None = None) -> dict[str, Any]:
     from ortools.sat.python import cp_model
 
     st = state
@@ -221,6 +235,7 @@ def _solve_once(state: Any, mnl: int, time_limit: float, workers: int, determini
     model.Add(sum(mig_terms) <= int(mnl)) if mig_terms else None
     # final free >= 0, decomposition into 16-core slots and remainders
     rems = []
+    fin_vars: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
     for p in range(P):
         for k in (0, 1):
             f0, g0 = int(fc0[p, k]), int(fm0[p, k])
@@ -233,11 +248,14 @@ def _solve_once(state: Any, mnl: int, time_limit: float, workers: int, determini
             r = model.NewIntVar(0, 15, f"r{p}_{k}")
             model.Add(fin == 16 * q + r)
             rems.append(r)
+            fin_vars[(p, k)] = (fin, q, r)
             if (2 * p + k) in conservative:
                 model.Add(sum(incoming_cpu[p][k]) <= f0)
                 model.Add(sum(incoming_mem[p][k]) <= g0)
     weight = int(mnl) + 1
     model.Minimize(weight * sum(rems) + sum(mig_terms))
+    if hint_moves:
+        _add_hint(model, st, hint_moves, flows, member_vars, fin_vars)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(time_limit)
     solver.parameters.num_workers = int(workers)
@@ -254,6 +272,41 @@ def _solve_once(state: Any, mnl: int, time_limit: float, workers: int, determini
     rem_val = sum(solver.Value(r) for r in rems)
     moves = _extract(st, solver, flows, member_vars)
     return {"status": status, "moves": moves, "fr": rem_val / total if total else 0.0, "fr_bound": fr_bound}
+
+
+def _add_hint(model: Any, st: Any, moves: list[tuple[int, int, int]], flows: dict, member_vars: dict,
+              fin_vars: dict) -> None:
+    """A complete hint from a feasible migration list: net flows per type and node, member choices, and
+    the final free cores split into slots and remainders."""
+    end = st.copy()
+    for mv in moves:
+        end.move(*mv)
+    counts: dict[tuple, int] = {}
+    chosen: dict[int, tuple[int, int]] = {}
+    for v in sorted({mv[0] for mv in moves}):
+        p0, k0, p1, k1 = int(st.vm_pm[v]), int(st.vm_numa[v]), int(end.vm_pm[v]), int(end.vm_numa[v])
+        if (p0, k0) == (p1, k1):
+            continue
+        t = int(st.vm_type[v])
+        if st.in_group[v]:
+            chosen[v] = (p1, 0 if st.double[v] else k1)
+        elif st.double[v]:
+            counts[(t, p0, "out")] = counts.get((t, p0, "out"), 0) + 1
+            counts[(t, p1, "in")] = counts.get((t, p1, "in"), 0) + 1
+        else:
+            counts[(t, p0, k0, "out")] = counts.get((t, p0, k0, "out"), 0) + 1
+            counts[(t, p1, k1, "in")] = counts.get((t, p1, k1, "in"), 0) + 1
+    for kind in ("single", "double"):
+        for key, var in flows[kind].items():
+            model.AddHint(var, counts.get(key, 0))
+    for v, xs in member_vars.items():
+        for x, p, k in xs:
+            model.AddHint(x, int(chosen.get(v) == (p, k)))
+    for (p, k), (fin, q, r) in fin_vars.items():
+        f = int(end.free_cpu[p, k])
+        model.AddHint(fin, f)
+        model.AddHint(q, f // 16)
+        model.AddHint(r, f % 16)
 
 
 def _extract(st: Any, solver: Any, flows: dict, member_vars: dict) -> list[tuple[int, int, int]]:

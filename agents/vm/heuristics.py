@@ -191,3 +191,145 @@ class FilterScorePolicy(_TwoStagePolicy):
                     self._moved[v] = True
                     return v, node // 2, node % 2
         return None
+
+
+def slot_plans(state: Any, budget: int) -> tuple[int, int, list[int]] | None:
+    """The best *slot-completion* plan: a NUMA node ``n`` and the fewest of its single-NUMA VMs whose
+    departure brings its free cores to the next multiple of 16, each of which has a destination that
+    absorbs it within its own remainder (no slot lost there). Returns ``(delta, node, vms)`` with the
+    most negative estimated change of the sum of remainders per migration, or None.
+
+    The estimate assumes each VM lands on a different absorbing node (the largest remainders of the
+    other nodes); the moves are re-planned one at a time when executed."""
+    fc = state.free_cpu
+    rem = np.where(state.numa_active, fc % 16, -1).reshape(-1)
+    top = np.sort(rem)[::-1][:64]
+    # only VMs that fit in some remainder can be absorbed without breaking a slot
+    cand_vms = np.flatnonzero(state.movable & ~state.double & ~state.in_group & (state.dem_cpu <= max(int(top[0]), 0)))
+    if cand_vms.size == 0 or budget <= 0:
+        return None
+    node_of = 2 * state.vm_pm[cand_vms] + state.vm_numa[cand_vms]
+    size = state.dem_cpu[cand_vms]
+    order = np.lexsort((cand_vms, -size, node_of))
+    cand_vms, node_of, size = cand_vms[order], node_of[order], size[order]
+    starts = np.flatnonzero(np.r_[True, node_of[1:] != node_of[:-1]])
+    ends = np.r_[starts[1:], node_of.size]
+    # absorbers: the 64 largest remainders (memory is checked when the move is executed)
+    best: tuple[float, int, int, list[int]] | None = None
+    for s, e in zip(starts, ends):
+        n = int(node_of[s])
+        r = int(rem[n])
+        if r < 0:  # inactive PM
+            continue
+        need = 16 - r
+        picked: list[int] = []
+        got = 0
+        for j in range(s, e):
+            if got >= need or len(picked) >= budget:
+                break
+            picked.append(j)
+            got += int(size[j])
+        if got < need:
+            continue
+        # each moved VM must fit in a remainder elsewhere (ignoring this node's own remainder)
+        others = [int(x) for x in top]
+        if r in others:
+            others.remove(r)
+        ok = True
+        for j in sorted(picked, key=lambda j: -int(size[j])):
+            c = int(size[j])
+            fit = [x for x in others if x >= c]
+            if not fit:
+                ok = False
+                break
+            others.remove(min(fit))
+        if not ok:
+            continue
+        new_r = (r + got) % 16
+        delta = (new_r - r) - got
+        if delta >= 0:
+            continue
+        k = len(picked)
+        cand = (delta / k, k, n, [int(cand_vms[j]) for j in picked])
+        if best is None or cand[:3] < best[:3]:
+            best = cand
+    if best is None:
+        return None
+    return int(round(best[0] * best[1])), best[2], best[3]
+
+
+class SlotPlanner:
+    """The decision logic of ``vm-slot`` on a :class:`~schedgym.envs.vm.state.VMState` (used by the policy
+    and, on a copy of the state, as the CP-SAT model's hint)."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.queue: list[int] = []
+
+    def destination(self, v: int) -> tuple[int, int] | None:
+        """The legal destination of ``v`` that lowers the sum of remainders most; ties to the smallest
+        remainder (best fit on remainders), then the lowest node."""
+        st = self.state
+        mask = st.dest_mask(v).reshape(-1)
+        if not mask.any():
+            return None
+        d = st.move_delta(v).reshape(-1)
+        rem = (st.free_cpu % 16).reshape(-1)
+        big = 1 << 30
+        score = np.where(mask, d, big)
+        node = int(np.lexsort((np.arange(score.size), np.where(mask, rem, big), score))[0])
+        return node // 2, node % 2
+
+    def next_move(self, left: int) -> tuple[int, int, int] | None:
+        """The next migration ``(vm, pm, numa)`` with ``left`` migrations left, or None to stop."""
+        st = self.state
+        if left <= 0:
+            return None
+        while self.queue:
+            v = self.queue.pop(0)
+            if st.movable[v]:
+                dest = self.destination(v)
+                if dest is not None:
+                    return v, dest[0], dest[1]
+        single = best_move(st)
+        plan = slot_plans(st, left)
+        if plan is not None and (single is None or plan[0] / len(plan[2]) < single[3]):
+            self.queue = list(plan[2])
+            return self.next_move(left)
+        if single is not None:
+            return single[:3]
+        return None
+
+
+def slot_completion_moves(state: Any, mnl: int) -> list[tuple[int, int, int]]:
+    """Run ``vm-slot`` on a copy of ``state`` for at most ``mnl`` migrations; returns the migrations."""
+    st = state.copy()
+    planner = SlotPlanner(st)
+    moves: list[tuple[int, int, int]] = []
+    while len(moves) < mnl:
+        mv = planner.next_move(mnl - len(moves))
+        if mv is None:
+            break
+        st.move(*mv)
+        moves.append(mv)
+    return moves
+
+
+class SlotCompletionPolicy(_TwoStagePolicy):
+    """``vm-slot``: complete 16-core slots. Each plan picks a NUMA node and the fewest of its VMs whose
+    departure lifts its free cores to the next multiple of 16, sending each to a node that absorbs it
+    within its remainder (best fit on remainders, so no slot is broken); the plan with the largest
+    estimated FR reduction per migration goes first. Single greedy moves that lower FR are taken
+    when they beat the plan's rate; stops when neither exists."""
+
+    def __init__(self) -> None:
+        super().__init__("vm-slot")
+        self.planner: SlotPlanner | None = None
+
+    def reset(self, env: Any, seed: int | None = None) -> None:
+        super().reset(env, seed)
+        self.planner = SlotPlanner(self.env.state)
+
+    def plan(self) -> tuple[int, int, int] | None:
+        assert self.planner is not None
+        return self.planner.next_move(self.env.mnl - self.env.migrations_done)
