@@ -197,3 +197,14 @@ def test_reference_found_whatever_the_name_spelling() -> None:
     refs = [blocking_reference({"env_kwargs": {"instance": n, "shutdown_prob": 0.0}}) for n in ("LA1", "la1", "la01")]
     assert refs[0] is not None and refs[0] == refs[1] == refs[2]
     assert suite_reference({"env_kwargs": {"instance": "TA1"}}) == suite_reference({"env_kwargs": {"instance": "ta01"}})
+
+
+def test_isb_cpsat_by_name_with_a_tiny_limit_always_plays_a_valid_schedule() -> None:
+    """``isb-cpsat:<short>`` under any load: a validated schedule, the fallback reported either way (before
+    the fix a busy machine made it raise ``RuntimeError ... (status UNKNOWN)``)."""
+    inst = generate_random(8, 5, np.random.default_rng(4), 1, 40)
+    pol = make_policy("isb-cpsat:0.01")
+    out = run_episode(gym.make("schedgym/BlockingJobShop-v0", instance=inst, **pol.env_kwargs), pol, seed=0)
+    assert out.validated_objective == out.objective <= out.extra["solver_makespan"]
+    assert out.extra["fallback"] == out.extra["solver_status"].endswith("_KEPT_WARM_START")
+    assert out.extra["solver_lower_bound"] <= out.objective

@@ -436,3 +436,13 @@ def test_sb3_resume_unpickles_nothing_from_the_run_folder(tmp_path: Path, monkey
     cfg, rdir, _, _ = build([f"resume={run_dir}"])
     assert train(cfg, rdir, resume=True)["timesteps"] == 256
     assert not marker.exists()
+
+
+def test_a_foreign_checkpoints_folder_is_not_deleted(tmp_path: Path) -> None:
+    """Restarting clears an interrupted run's partial files only in a folder a run started (config.yaml)."""
+    run_dir = tmp_path / "mine"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "keep.txt").write_text("not ours")
+    with pytest.raises(ConfigError, match="not a schedgym run"):
+        train(tiny_config("schedgym/JobShop-v0", run_dir), run_dir, resume=False)
+    assert (run_dir / "checkpoints" / "keep.txt").is_file()

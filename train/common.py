@@ -197,7 +197,15 @@ class CheckpointSet:
                 or self.legacy() is not None or bool(self.damaged()))
 
     def clear_partial(self) -> None:
-        """Remove what an interrupted run left before its first complete set, so it can start afresh."""
+        """Remove what an interrupted run left before its first complete set, so it can start afresh.
+
+        Only in a folder that a run started (it has ``config.yaml``); a ``checkpoints/`` folder elsewhere
+        is not ours to delete (ConfigError)."""
+        if not (self.run_dir / "config.yaml").is_file():
+            if self.root.exists():
+                raise ConfigError(f"run_dir {self.run_dir} has a checkpoints/ folder but no config.yaml: not a "
+                                  "schedgym run; choose another run_dir")
+            return
         if self.root.exists():
             shutil.rmtree(self.root)
         for name in ("metrics.jsonl", "last.pt", "best.pt", "summary.json"):
