@@ -49,8 +49,11 @@ def _int(x: float, what: str) -> int:
 
 
 def solve_batch(sim: SoCSimulator, objective: str = "makespan", time_limit_s: float = 10.0, workers: int = 2,
-                seed: int = 0) -> SoCSolveResult:
-    """Solve the episode loaded in ``sim`` (after ``sim.reset``) exactly, under a time limit."""
+                seed: int = 0, deterministic_time: float | None = None) -> SoCSolveResult:
+    """Solve the episode loaded in ``sim`` (after ``sim.reset``) exactly, under a time limit.
+
+    ``deterministic_time`` (with ``workers=1``) bounds CP-SAT's work in its deterministic time units instead
+    of seconds, so a result does not depend on the machine's speed or load (the tests use it)."""
     if objective not in ("makespan", "avg_latency"):
         raise ValueError(f"objective must be 'makespan' or 'avg_latency', got {objective!r}")
     if time_limit_s <= 0:
@@ -178,7 +181,7 @@ def solve_batch(sim: SoCSimulator, objective: str = "makespan", time_limit_s: fl
         t0_release = min(rel) if rel else 0
         for size, terms in cluster_load:
             m.add(sum(w * y for w, y in terms) <= size * (mk - t0_release))
-        lb = load_bound(sim, min(2.0, time_limit_s / 5), workers)
+        lb = load_bound(sim, min(2.0, time_limit_s / 5), workers, deterministic_time)
         m.add(mk >= t0_release + lb)
         m.minimize(mk)
     else:
@@ -199,6 +202,8 @@ def solve_batch(sim: SoCSimulator, objective: str = "makespan", time_limit_s: fl
     solver.parameters.max_time_in_seconds = float(time_limit_s)
     solver.parameters.num_workers = int(workers)
     solver.parameters.random_seed = int(seed)
+    if deterministic_time is not None:
+        solver.parameters.max_deterministic_time = float(deterministic_time)
     t0 = time.perf_counter()
     status = solver.solve(m)
     wall = time.perf_counter() - t0
@@ -222,7 +227,8 @@ def solve_batch(sim: SoCSimulator, objective: str = "makespan", time_limit_s: fl
                           status=solver.status_name(status), wall_time_s=wall, used_fallback=fallback)
 
 
-def load_bound(sim: SoCSimulator, time_limit_s: float = 2.0, workers: int = 2) -> int:
+def load_bound(sim: SoCSimulator, time_limit_s: float = 2.0, workers: int = 2,
+               deterministic_time: float | None = None) -> int:
     """A lower bound on the work span of the episode: the best split of all tasks over the clusters when each
     cluster of ``k`` PEs may work ``k x T`` in all (no precedence), solved on its own (a small model)."""
     m = cp_model.CpModel()
@@ -251,6 +257,8 @@ def load_bound(sim: SoCSimulator, time_limit_s: float = 2.0, workers: int = 2) -
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(time_limit_s)
     solver.parameters.num_workers = int(workers)
+    if deterministic_time is not None:
+        solver.parameters.max_deterministic_time = float(deterministic_time) / 5
     solver.solve(m)
     return int(math.floor(solver.best_objective_bound))
 
@@ -258,21 +266,26 @@ def load_bound(sim: SoCSimulator, time_limit_s: float = 2.0, workers: int = 2) -
 class CPSatPlanner(StaticPlanner):
     """:class:`StaticPlanner` whose plan is CP-SAT's."""
 
-    def __init__(self, objective: str = "makespan", time_limit_s: float = 10.0, workers: int = 2) -> None:
+    def __init__(self, objective: str = "makespan", time_limit_s: float = 10.0, workers: int = 2,
+                 deterministic_time: float | None = None) -> None:
         super().__init__("given")
         self.objective, self.time_limit_s, self.workers = objective, time_limit_s, workers
+        self.deterministic_time = deterministic_time
         self.result: SoCSolveResult | None = None
 
     def make_plan(self, sim: SoCSimulator) -> StaticPlan:
-        self.result = solve_batch(sim, self.objective, self.time_limit_s, self.workers)
+        self.result = solve_batch(sim, self.objective, self.time_limit_s, self.workers,
+                                  deterministic_time=self.deterministic_time)
         return self.result.plan
 
 
 class CPSatPolicy(StaticPolicy):
     """``soc-cpsat:<seconds>``: the CP-SAT plan of the episode (the env's objective), replayed."""
 
-    def __init__(self, time_limit_s: float = 10.0, workers: int = 2, name: str = "soc-cpsat") -> None:
-        super().__init__(name, CPSatPlanner(time_limit_s=time_limit_s, workers=workers))
+    def __init__(self, time_limit_s: float = 10.0, workers: int = 2, name: str = "soc-cpsat",
+                 deterministic_time: float | None = None) -> None:
+        super().__init__(name, CPSatPlanner(time_limit_s=time_limit_s, workers=workers,
+                                            deterministic_time=deterministic_time))
 
     def reset(self, env: Any, seed: int | None = None) -> None:
         self.planner.objective = env.objective.name

@@ -38,7 +38,8 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from ...envs.soc.env import WAIT, SoCSchedulingView
+from ...envs.soc.env import WAIT
+from ...envs.soc.types import SoCSchedulingView
 from ...envs.soc.simulator import ASSIGNED, READY, SoCSimulator
 from ..base import BasePolicy
 
@@ -380,6 +381,8 @@ class PlannerPolicy(BasePolicy):
 
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
+        if not isinstance(env, SoCSchedulingView):
+            raise TypeError(f"{self.name}: needs a schedgym/SoCDAG-v0 env (SoCSchedulingView), got {type(env).__name__}")
         view: SoCSchedulingView = env
         if view.sim is None:  # pragma: no cover - reset() builds it
             raise ValueError(f"{self.name}: reset the env before the policy")

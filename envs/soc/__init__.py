@@ -30,6 +30,7 @@ from .instance import (
     write_soc,
 )
 from .simulator import AppTables, SoCSimulator
+from .types import SoCSchedulingView, SoCSolution
 from .validate import InfeasibleSoCScheduleError, validate_soc_schedule
 
 DOMAIN = Domain(
@@ -58,7 +59,9 @@ __all__ = [
     "SOC_NAMES",
     "SoC",
     "SoCFormatError",
+    "SoCSchedulingView",
     "SoCSimulator",
+    "SoCSolution",
     "TopcuogluGenerator",
     "WorkloadError",
     "load_app",

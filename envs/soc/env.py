@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from ..core import GraphSchedulingEnv, GraphSpec, Objective
 from .generator import TopcuogluGenerator
 from .instance import PE_KINDS, Application, SoC, check_workload, critical_path, load_app, load_soc, resolve_mix
 from .simulator import ASSIGNED, DONE, READY, WAITING, SoCSimulator
+from .types import SoCSchedulingView, SoCSolution
 
 #: node feature columns (one table for every node type; a column a node type does not use is 0)
 NODE_FEATURES: tuple[str, ...] = (
@@ -70,22 +71,10 @@ REWARDS = ("latency", "makespan")
 ARRIVALS = ("poisson", "fixed", "batch")
 
 
-class SoCSchedulingView(Protocol):
-    """What a baseline may read from the env (the named door of the SoC domain)."""
-
-    sim: SoCSimulator
-    phase: int
-    chosen_task: int
-    chosen_pe: int
-
-    def task_node(self, g: int) -> int: ...
-
-    def pe_node(self, p: int) -> int: ...
-
-
 class SoCDAGEnv(GraphSchedulingEnv):
     """Map the tasks of jobs (DAGs of typed tasks) onto the processing elements of a heterogeneous SoC.
 
+    ## Description
     Jobs of the DS3 reference applications (WiFi TX/RX, range detection, single-carrier TX/RX, temporal
     mitigation, pulse Doppler) arrive continuously (or as a batch at time 0) at an SoC of big/LITTLE
     cores and accelerators (:mod:`schedgym.envs.soc.simulator`). A task runs only on PEs that support its
@@ -145,6 +134,10 @@ class SoCDAGEnv(GraphSchedulingEnv):
 
         env = gym.make("schedgym/SoCDAG-v0", mix="wifi", mean_interarrival_us=80, noise=0.2)
         env = gym.make("schedgym/SoCDAG-v0", soc="topcuoglu_3p", jobs=["topcuoglu"], reward="makespan")
+
+    ## Version History
+    * v0: initial version (DS3 HEAD and paper SoCs, the six DS3 applications + pulse Doppler, the
+      Topcuoglu example and random DAGs; two-step action with a wait node; noise; admission limit).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -661,7 +654,7 @@ class SoCDAGEnv(GraphSchedulingEnv):
         m["time_scale_T"] = float(self.T)
         return m
 
-    def _episode_solution(self) -> dict[str, Any]:
+    def _episode_solution(self) -> SoCSolution:  # type: ignore[override]
         sim = self.sim
         assert sim is not None
         return sim.solution()

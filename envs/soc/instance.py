@@ -82,6 +82,8 @@ class Application:
     volumes: np.ndarray  # (E,) float64
     source: Mapping[str, Any] = field(default_factory=dict)
     notes: str = ""
+    #: where it was read from (a file path), for error messages
+    origin: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.task_types)
@@ -139,6 +141,8 @@ class SoC:
     bandwidth: np.ndarray  # (C, C) per cluster pair
     source: Mapping[str, Any] = field(default_factory=dict)
     notes: str = ""
+    #: where it was read from (a file path), for error messages
+    origin: str = ""
 
     @property
     def n_pes(self) -> int:
@@ -285,7 +289,7 @@ def app_from_dict(d: Mapping[str, Any], where: str = "<application>") -> Applica
         edges[i] = (u, v)
     _topological_order(n, edges, where, "edges")
     return Application(name=name, task_names=tuple(names), task_types=tuple(types), edges=edges, volumes=volumes,  # type: ignore[arg-type]
-                       source=dict(d.get("source") or {}), notes=str(d.get("notes", "")))
+                       source=dict(d.get("source") or {}), notes=str(d.get("notes", "")), origin=where)
 
 
 def soc_from_dict(d: Mapping[str, Any], where: str = "<soc>") -> SoC:
@@ -340,7 +344,7 @@ def soc_from_dict(d: Mapping[str, Any], where: str = "<soc>") -> SoC:
         raise _fail(where, "same_pe_comm", f"only 0 is supported (transfers on one PE are free), got {same!r}")
     return SoC(name=name, pe_names=tuple(pe_names), pe_kinds=tuple(kinds), pe_clusters=tuple(clusters_of),  # type: ignore[arg-type]
                clusters=tuple(cl), exec_time=exec_time, bandwidth=bw_arr, source=dict(d.get("source") or {}),
-               notes=str(d.get("notes", "")))
+               notes=str(d.get("notes", "")), origin=where)
 
 
 def _read_json(path: str | os.PathLike[str]) -> Any:
@@ -475,11 +479,20 @@ def check_workload(soc: SoC, apps: Iterable[Application]) -> None:
     """Every task type of every application has a PE of ``soc`` that can run it, else :class:`WorkloadError`
     (so a job that could never finish is refused at reset, not found by a hang)."""
     for app in apps:
-        bad = sorted({t for t in app.task_types if not soc.supports(t)})
-        if bad:
+        for k, t in enumerate(app.task_types):
+            if soc.supports(t):
+                continue
+            bad = sorted({u for u in app.task_types if not soc.supports(u)})
+            where = app.origin or f"application {app.name!r}"
+            soc_where = soc.origin or f"SoC {soc.name!r}"
+            if t not in soc.exec_time:
+                why = f"unknown task type {t!r}: {soc_where} has no exec_time_us.{t}"
+            else:
+                why = (f"no PE of {soc_where} supports task type {t!r} (exec_time_us.{t} lists clusters "
+                       f"{sorted(soc.exec_time[t])}, the PEs are in {sorted(set(soc.pe_clusters))})")
             raise WorkloadError(
-                f"application {app.name!r} cannot run on SoC {soc.name!r}: no PE supports the task type(s) "
-                f"{bad[:8]}{' ...' if len(bad) > 8 else ''} (the SoC lists {len(soc.exec_time)} task types)"
+                f"{where}: tasks[{k}].type: {why}; jobs of {app.name!r} could never finish "
+                f"(all unsupported types: {bad[:8]}{' ...' if len(bad) > 8 else ''})"
             )
 
 

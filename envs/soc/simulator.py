@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .instance import PE_KINDS, Application, SoC, check_workload
+from .types import SoCSolution
 
 # task states
 WAITING, READY, ASSIGNED, DONE = 0, 1, 2, 3
@@ -461,7 +462,7 @@ class SoCSimulator:
                                            if self.n_jobs > 1 and self.job_arrival[-1] > 0 else math.nan),
         }
 
-    def solution(self) -> dict[str, Any]:
+    def solution(self) -> "SoCSolution":
         """The plain record the validator checks (see :mod:`schedgym.envs.soc.validate`)."""
         return {
             "soc": self.soc.name,

@@ -71,9 +71,6 @@ def validate_soc_schedule(
     n = job.shape[0]
     if not (task.shape[0] == pe.shape[0] == start.shape[0] == end.shape[0] == factor.shape[0] == n):
         raise fail("task record columns have different lengths")
-    if expected_factors is not None and (len(expected_factors) != n
-                                         or not np.allclose(factor, np.asarray(expected_factors), rtol=1e-12, atol=0)):
-        raise fail("the noise factors differ from the episode's")
     # every task of every job exactly once
     index: dict[tuple[int, int], int] = {}
     for i, (j, k) in enumerate(zip(job.tolist(), task.tolist())):
@@ -91,6 +88,9 @@ def validate_soc_schedule(
                 raise fail(f"task {k} ({apps[name].task_names[k]}) of job {j} ({name}) is never scheduled")
     if expected_n != n:
         raise fail(f"{n} task records for {expected_n} tasks")
+    if expected_factors is not None and (len(expected_factors) != n
+                                         or not np.allclose(factor, np.asarray(expected_factors), rtol=1e-12, atol=0)):
+        raise fail("the noise factors differ from the episode's")
     if not (np.isfinite(start).all() and np.isfinite(end).all()):
         raise fail("a task has no finite start/end")
     if (pe < 0).any() or (pe >= soc.n_pes).any():
