@@ -12,8 +12,16 @@ Usage::
     schedgym-train --help                                     # every key, its type, default and meaning
 
 The resolved config is printed and saved as ``<run>/config.yaml``; the run folder gets ``last.pt``,
-``best.pt`` (best on the validation set), ``checkpoints/`` and ``metrics.jsonl``. Evaluate a run with
+``best.pt`` (best on the validation set), ``checkpoints/`` (``step_<n>.pt`` and the resumable set
+``state/``, written as one unit), ``metrics.jsonl`` and, once finished, ``summary.json`` (layout and the
+trainer-state format: :mod:`schedgym.train.common`). Evaluate a run with
 ``schedgym-eval ... policies=[mwkr,gnn:<run>/best.pt]``.
+
+A run folder is always resumable or restartable: ``resume=<run>`` continues from the newest complete
+checkpoint set, or restarts the run from its ``config.yaml`` when it was killed before its first one;
+a fresh start in such a folder also restarts it, while one in a folder holding a finished or resumable
+run is refused. Every bad input (a key, a value, an env kwarg, a baseline that does not serve
+``env.id``, a damaged run folder) is one line naming it and exit code 2, before anything is written.
 """
 
 from __future__ import annotations
