@@ -179,3 +179,19 @@ def test_instance_list_draws_one_per_reset() -> None:
         assert obs["n_nodes"][0] == env.instance.n_buffers + 1
     assert seen == {"mlp-b64", "gpt2-block-b1-s128"}
     testing.check_determinism(lambda: MemoryEnv(instance=["mlp-b64", "gpt2-block-b1-s128"]), seeds=(0, 1))
+
+
+def test_tiled_generator_is_feasible_without_slack() -> None:
+    from schedgym.envs.memory.generator import TiledAllocation
+    from schedgym.envs.memory.validate import check_placement
+
+    for seed in range(5):
+        inst = TiledAllocation(n_buffers=30)(np.random.default_rng(seed))
+        assert inst.n_buffers == 30 and inst.max_load() == inst.capacity
+        check_placement(inst, np.array(inst.meta["witness_offsets"]), allow_unplaced=False)
+    env = MemoryEnv(mode="allocation", generator="tiled", n_buffers=12)
+    testing.check_random_masked_steps(lambda: MemoryEnv(mode="allocation", generator="tiled", n_buffers=12), n_steps=500)
+    env.reset(seed=0)
+    assert env.instance.capacity == 1 << 20
+    with pytest.raises(ValueError, match="generator='tiled'.*allocation"):
+        MemoryEnv(mode="mapping", generator="tiled")

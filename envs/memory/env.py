@@ -9,13 +9,14 @@ import numpy as np
 
 from ..core import GraphSchedulingEnv, GraphSpec, Objective
 from .catalog import load_instance
-from .generator import SyntheticProgram
+from .generator import SyntheticProgram, TiledAllocation
 from .instance import MemoryInstance, read_instance
 from .simulator import MemoryState, net_benefit, overlap_lists, program_time
 from .types import MemorySolution
 from .validate import validate_solution
 
 MODES: tuple[str, ...] = ("mapping", "allocation")
+GENERATORS: tuple[str, ...] = ("program", "tiled")
 
 #: node feature columns (buffer nodes and the stop node share the layout; unused columns are 0)
 NODE_FEATURES: tuple[str, ...] = (
@@ -96,7 +97,9 @@ class MemoryEnv(GraphSchedulingEnv):
     or a file; a list of them draws one per reset from ``self.np_random``), given at reset (``options={"instance": ...}``, at most ``max_buffers`` buffers), or a
     seeded synthetic program (:class:`~schedgym.envs.memory.generator.SyntheticProgram` with
     ``n_buffers`` buffers and ``capacity_ratio`` x its largest live total) drawn from
-    ``self.np_random``.
+    ``self.np_random``; in allocation mode ``generator="tiled"`` draws instead a
+    :class:`~schedgym.envs.memory.generator.TiledAllocation`: ``n_buffers`` pieces that tile
+    ``[0, 1000) x [0, capacity)`` (default capacity 1 MiB), feasible by construction with no slack.
 
     ## Episode End
     Allocation: terminates when every buffer is placed (``solved = 1``) or at a **dead end**, when
@@ -112,7 +115,8 @@ class MemoryEnv(GraphSchedulingEnv):
     ``capacity_ratio`` (synthetic; default 0.5 in mapping, 1.15 in allocation), ``capacity`` (bytes;
     overrides the instance's), ``hardware`` (a profile name, mapping: replaces the instance's; the
     capacity becomes the profile's unless ``capacity`` is given), ``max_degree`` (default 8),
-    ``reward_scale`` (default 1), ``render_mode`` (``"rgb_array"``).
+    ``reward_scale`` (default 1), ``generator`` (``"program"`` / ``"tiled"``, for random instances),
+    ``render_mode`` (``"rgb_array"``).
 
     ## Worked example
     MiniMalloc's 5-buffer example (capacity 12; sizes 4; b1 [0,3), b2 [3,9), b3 [0,9), b4 [9,21),
@@ -142,6 +146,7 @@ class MemoryEnv(GraphSchedulingEnv):
         hardware: str | None = None,
         max_degree: int = 8,
         reward_scale: float = 1.0,
+        generator: str = "program",
         render_mode: str | None = None,
     ) -> None:
         if mode not in MODES:
@@ -162,7 +167,14 @@ class MemoryEnv(GraphSchedulingEnv):
 
             get_hardware(hardware)  # fail now on a bad name
         ratio = capacity_ratio if capacity_ratio is not None else (0.5 if mode == "mapping" else 1.15)
-        self.generator = SyntheticProgram(n_buffers=int(n_buffers), capacity_ratio=float(ratio))
+        if generator not in GENERATORS:
+            raise ValueError(f"MemoryEnv: generator must be one of {GENERATORS}, got {generator!r}")
+        if generator == "tiled" and mode != "allocation":
+            raise ValueError("MemoryEnv: generator='tiled' makes allocation instances (no program): use mode='allocation'")
+        self.generator: SyntheticProgram | TiledAllocation = (
+            SyntheticProgram(n_buffers=int(n_buffers), capacity_ratio=float(ratio)) if generator == "program"
+            else TiledAllocation(n_buffers=int(n_buffers), capacity=self.capacity_override or (1 << 20))
+        )
         if isinstance(instance, (list, tuple)):
             if not instance:
                 raise ValueError("MemoryEnv: instance= is an empty list")
@@ -222,7 +234,10 @@ class MemoryEnv(GraphSchedulingEnv):
             return self.instance_pool[0]
         if self.instance_pool:
             return self.instance_pool[int(self.np_random.integers(len(self.instance_pool)))]
-        return self.generator(self.np_random)
+        inst = self.generator(self.np_random)
+        if self.capacity_override is not None and isinstance(self.generator, SyntheticProgram):
+            inst = inst.with_capacity(max(self.capacity_override, int(inst.size.max())))
+        return inst
 
     def _static(self, inst: MemoryInstance) -> dict[str, Any]:
         """Per-instance arrays that do not change during an episode (cached for the instances of ``instance=``)."""

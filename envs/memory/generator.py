@@ -114,3 +114,55 @@ class SyntheticProgram:
         )
         cap = max(int(inst.size.max()), int(np.ceil(self.capacity_ratio * inst.max_load())))
         return inst.with_capacity(cap)
+
+
+@dataclass(frozen=True)
+class TiledAllocation:
+    """Seeded allocation instances that are feasible by construction and have **no slack**.
+
+    The time x address rectangle ``[0, horizon) x [0, capacity)`` is cut in two, at a uniform point along
+    time or address, again and again (the piece to cut drawn by area) until there are ``n_buffers``
+    pieces; each piece is a buffer (its time span the live interval, its height the size). The pieces
+    tile the rectangle, so an allocation exists (the cut positions, kept in ``meta["witness_offsets"]``)
+    and at every instant the live sizes add up to exactly the capacity, as in 8 of MiniMalloc's 11
+    challenging instances. Allocation only (no program).
+    """
+
+    n_buffers: int = 20
+    capacity: int = 1 << 20
+    horizon: int = 1000
+    align: int = ALIGN
+
+    def __post_init__(self) -> None:
+        if self.n_buffers < 1:
+            raise ValueError(f"TiledAllocation: n_buffers must be >= 1, got {self.n_buffers}")
+        if self.capacity < self.align or self.horizon < 1:
+            raise ValueError("TiledAllocation: need capacity >= align and horizon >= 1")
+        cells = (self.capacity // self.align) * self.horizon
+        if self.n_buffers > cells:
+            raise ValueError(f"TiledAllocation: {self.n_buffers} buffers do not fit in {cells} cells")
+
+    def __call__(self, rng: np.random.Generator, name: str | None = None) -> MemoryInstance:
+        a = self.align
+        rects: list[tuple[int, int, int, int]] = [(0, self.horizon, 0, (self.capacity // a) * a)]
+        while len(rects) < self.n_buffers:
+            splittable = [i for i, (t0, t1, a0, a1) in enumerate(rects) if t1 - t0 >= 2 or a1 - a0 >= 2 * a]
+            area = np.array([(rects[i][1] - rects[i][0]) * (rects[i][3] - rects[i][2]) for i in splittable], float)
+            i = splittable[int(rng.choice(len(splittable), p=area / area.sum()))]
+            t0, t1, a0, a1 = rects[i]
+            along_time = (t1 - t0 >= 2) and (a1 - a0 < 2 * a or rng.random() < 0.5)
+            if along_time:
+                cut = int(rng.integers(t0 + 1, t1))
+                rects[i:i + 1] = [(t0, cut, a0, a1), (cut, t1, a0, a1)]
+            else:
+                cut = a0 + a * int(rng.integers(1, (a1 - a0) // a))
+                rects[i:i + 1] = [(t0, t1, a0, cut), (t0, t1, cut, a1)]
+        order = rng.permutation(len(rects))
+        r = np.array(rects, np.int64)[order]
+        return MemoryInstance(
+            name=name or f"tiled-{self.n_buffers}",
+            capacity=self.capacity,
+            lower=r[:, 0], upper=r[:, 1], size=r[:, 3] - r[:, 2],
+            source="schedgym.envs.memory.generator.TiledAllocation",
+            meta={"witness_offsets": r[:, 2].tolist()},
+        )
