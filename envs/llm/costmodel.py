@@ -1,44 +1,70 @@
-"""Iteration latency of a (mixed prefill + decode) batch from a calibrated roofline.
+"""Iteration latency of a (mixed prefill + decode) batch: separate, documented terms, calibrated on
+published measurements (:mod:`.calibration_data`).
 
-For one iteration of a batch on a ``tp``-way tensor-parallel group::
+For one iteration of a batch on a ``tp``-way tensor-parallel group, with ``T`` new tokens (prefill
+chunks + one per decode), ``S`` sequences that sample a token and ``R`` sequences in the batch::
 
-    FLOPs   = 2 * (matmul params - LM head) * T  +  2 * LM head * S          (linear layers)
-            + 4 * layers * heads * head_dim * (prefill pairs + decode context) (attention)
-    bytes   = weights / tp  +  KV bytes per token per GPU * (KV tokens read + written)
-    t       = overhead + per-sequence cost * S + [prefill in batch] * layers * prefill-layer cost
-            + max(FLOPs / tp / (peak * eta_c),  bytes / (bandwidth * eta_m))
-            + [tp > 1] * 2 * layers * (alpha + 2 (tp-1)/tp * T * hidden * 2 B / NVLink)
+    t = cpu_iter + cpu_req R                                             (CPU: scheduling, sampling)
+      + L [ gemm(T) + elem(T) ]                                          (linear layers, other kernels)
+      + L [ [prefill] attn_p0 + QK / (peak eta_attn) ]                  (prefill attention ~ context^2)
+      + L [ [decode] (attn_d0 + attn_dreq n + KV bytes / (BW kv_eff) f(n)) ]   (decode attention)
+      + head(S) + [tp > 1] 2 L (allreduce latency + 2 (tp-1)/tp T hidden 2 B / NVLink)
 
-with ``T`` the tokens of the batch, ``S`` the sequences that sample a token, "prefill pairs" the
-causal (query, key) pairs of the prefill chunks and "decode context" the context lengths of the
-decoding requests. ``eta_c``, ``eta_m`` and ``overhead`` (per GPU generation), the per-sequence and
-per-prefill-layer costs and ``alpha`` (the latency of one all-reduce) are the calibration
-(:data:`DEFAULT_CALIBRATION`), fitted by least squares on log latency to the 36 published
-measurements in :data:`CALIBRATION_POINTS` (NVIDIA NeMo / TensorRT-LLM Llama-2-7B end-to-end
-latencies on A100 and H100 at TP 1-8 and batch 1-8, and TensorRT-LLM first-token latencies of
-Llama-2-7B and Llama-2-70B (TP 4) on A100 for 128- and 2048-token prompts); see
-:func:`calibration_table`. Every point is reproduced within 10 %.
+* ``gemm(T) = sqrt(m^2 + c^2)`` per layer: ``m`` = the layer's weight shard / (HBM bandwidth x
+  eta_m), ``c`` = 2 x params x ceil(T / 64) x 64 / (tp x peak x eta_c) (a smooth roofline with the
+  GEMM tile quantization); ``head(S)`` is the same for the LM head on ``S`` rows;
+* ``elem(T) = elem_fixed + passes x hidden x 2 B x T / BW`` per layer (norms, rotary, activation,
+  residual adds);
+* prefill attention: ``QK = sum over chunks of c (p + c)`` query-key products for a chunk of ``c``
+  tokens after ``p`` cached ones, each ``4 x heads x head_dim / tp`` FLOPs;
+* decode attention: ``KV bytes`` = (sum of the decoding contexts) x KV bytes per token per layer,
+  ``f(n) = 1 + beta / (1 + n / n0)`` (small batches do not reach the bandwidth);
+* ``cpu_iter`` / ``cpu_req``: the per-iteration and per-request CPU overheads of the serving engine
+  (absent from GPU operator profiles, present in end-to-end measurements).
+
+The GPU terms are fitted (log least squares) on Vidur's per-operator profiles of Llama-2-7B on an
+A100 (batches 1-128, prompts up to 4,096 tokens); the CPU terms, the Hopper efficiencies and the
+all-reduce latency on end-to-end TensorRT-LLM / NeMo latencies (batches 1-384, TP 1-8). Points marked
+held-out are never used by the fit; :func:`calibration_table` lists all of them (docs/llm.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, replace
 
+from . import calibration_data as cd
 from .profiles import HardwareProfile, ModelProfile, get_hardware, get_model
+
+#: Vidur's profiled model and GPU (the GPU terms' units: Llama-2-7B on an A100-80GB)
+_REF_BW = 2.039e12
+#: kernel sets: "vllm" (the kernels Vidur profiled; the simulator's default) or "trt-llm"
+ENGINES = ("vllm", "trt-llm")
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Efficiency factors of the roofline (fractions of the data-sheet peaks, per GPU generation) and
-    fixed costs. ``hardware_family`` maps a hardware name to the key of its efficiency factors (the
-    H200 shares the H100's Hopper factors; it has no published point of its own here)."""
+    """Fitted parameters of the cost model (see the module docstring). Per-family entries are keyed
+    by GPU generation (:meth:`family`)."""
 
-    eta_compute: dict
-    eta_memory: dict
-    overhead_s: dict  #: per-iteration fixed cost (kernel launches, scheduling), per family
-    seq_overhead_s: float  #: per-sequence per-iteration cost (sampling, metadata, per-request kernels)
+    gemm_eta_compute: dict  #: fraction of peak FLOP/s the GEMMs reach, per family
+    gemm_eta_memory: dict  #: fraction of HBM bandwidth the weight streaming reaches, per family
+    elem_fixed_s: float  #: per layer: launch-bound cost of the norm / rotary / activation / add kernels
+    elem_passes: float  #: per layer: activation bytes moved per token, in units of hidden x 2 B
+    attn_prefill_eta: float  #: fraction of peak FLOP/s of prefill attention (per query-key product)
+    attn_prefill_fixed_s: float  #: per layer of an iteration with prefill work
+    attn_decode_fixed_s: float  #: per layer of an iteration with decodes
+    attn_decode_req_s: float  #: per layer per decoding request
+    attn_decode_kv_eff: float  #: KV read rate at large batch, as a multiple of the data-sheet bandwidth
+    attn_decode_beta: float  #: small-batch slowdown of the KV read: f(n) = 1 + beta / (1 + n / n0)
+    attn_decode_n0: float
+    cpu_iter_s: dict  #: per-iteration CPU overhead, per family (host machines differ)
+    cpu_req_s: float  #: per-request CPU overhead per iteration
     allreduce_latency_s: float  #: latency of one tensor-parallel all-reduce
-    prefill_layer_overhead_s: float = 0.0  #: per-layer fixed cost of an iteration that runs prefill work
+    gemm_tile: int = 64  #: token granularity of the GEMM tiles
+    #: ``engine="trt-llm"``: TensorRT-LLM's fused kernels run the compute-bound work (GEMMs, prefill
+    #: attention) this many times faster than the vLLM kernels Vidur profiled
+    trt_compute_speedup: float = 1.0
 
     def family(self, hardware: str) -> str:
         fam = {"a100-80gb": "ampere", "h100-80gb": "hopper", "h200": "hopper"}
@@ -47,66 +73,24 @@ class Calibration:
         return fam[hardware]
 
 
-#: fitted by :func:`fit_calibration` on :data:`CALIBRATION_POINTS` (log-latency least squares)
-#: (rounded output of ``fit_calibration()``; ``tests/test_llm_sim.py`` re-checks every point within 15 %)
+#: rounded output of :func:`fit_calibration` (``tests/test_llm_sim.py`` re-checks every point of
+#: :func:`calibration_table` and, marked slow, that a refit reproduces these values)
 DEFAULT_CALIBRATION = Calibration(
-    eta_compute={"ampere": 0.710, "hopper": 0.85},
-    eta_memory={"ampere": 0.9, "hopper": 0.9},
-    overhead_s={"ampere": 3.96e-3, "hopper": 2.67e-3},
-    seq_overhead_s=2.00e-4,
-    allreduce_latency_s=1.75e-5,
-    prefill_layer_overhead_s=1.83e-4,
-)
-
-
-@dataclass(frozen=True)
-class CalibrationPoint:
-    """One published measurement of a request-level latency the cost model must reproduce."""
-
-    source: str
-    model: str
-    hardware: str
-    tp: int
-    batch: int
-    input_len: int
-    output_len: int
-    latency_s: float  #: published end-to-end latency of the batch
-
-
-_NEMO = (
-    "NVIDIA NeMo Framework user guide, 'Llama-2 Results / Inference Performance' "
-    "(TensorRT-LLM; docs.nvidia.com/nemo-framework/user-guide/latest/performance/llama.html), "
-    "average latency, input 128, output 20"
-)
-
-#: (hardware, tp, batch, published ms) for Llama-2-7B, input 128 tokens, output 20 tokens
-_NEMO_7B = [
-    ("a100-80gb", 1, 1, 234.0), ("a100-80gb", 1, 2, 249.6), ("a100-80gb", 1, 4, 272.6), ("a100-80gb", 1, 8, 329.5),
-    ("h100-80gb", 1, 1, 153.8), ("h100-80gb", 1, 2, 160.8), ("h100-80gb", 1, 4, 174.8), ("h100-80gb", 1, 8, 199.2),
-    ("a100-80gb", 2, 1, 171.7), ("a100-80gb", 2, 2, 180.3), ("a100-80gb", 2, 4, 202.9), ("a100-80gb", 2, 8, 237.6),
-    ("h100-80gb", 2, 1, 128.6), ("h100-80gb", 2, 2, 132.0), ("h100-80gb", 2, 4, 137.9), ("h100-80gb", 2, 8, 156.2),
-    ("a100-80gb", 4, 1, 143.7), ("a100-80gb", 4, 2, 149.9), ("a100-80gb", 4, 4, 165.2), ("a100-80gb", 4, 8, 196.4),
-    ("h100-80gb", 4, 1, 107.4), ("h100-80gb", 4, 2, 114.0), ("h100-80gb", 4, 4, 120.4), ("h100-80gb", 4, 8, 134.6),
-    ("a100-80gb", 8, 1, 136.5), ("a100-80gb", 8, 2, 143.3), ("a100-80gb", 8, 4, 158.6), ("a100-80gb", 8, 8, 181.9),
-    ("h100-80gb", 8, 1, 97.6), ("h100-80gb", 8, 2, 109.1), ("h100-80gb", 8, 4, 116.2), ("h100-80gb", 8, 8, 129.1),
-]
-
-_TRTLLM = (
-    "TensorRT-LLM v0.5 docs/source/performance.md, 'Low Latency / A100 GPUs (FP16)' "
-    "(github.com/NVIDIA/TensorRT-LLM), 1st token latency at batch 1"
-)
-
-#: (model, tp, input length, published ms): time to first token = one prefill iteration (A100, FP16;
-#: the H100 rows of that table are FP8 and are not used)
-_TRTLLM_TTFT = [
-    ("llama-2-7b", 1, 128, 16.0), ("llama-2-7b", 1, 2048, 133.0),
-    ("llama-2-70b", 4, 128, 47.0), ("llama-2-70b", 4, 2048, 377.0),
-]
-
-CALIBRATION_POINTS: tuple[CalibrationPoint, ...] = tuple(
-    CalibrationPoint(_NEMO, "llama-2-7b", hw, tp, b, 128, 20, ms / 1000.0) for hw, tp, b, ms in _NEMO_7B
-) + tuple(
-    CalibrationPoint(_TRTLLM, model, "a100-80gb", tp, 1, n_in, 1, ms / 1000.0) for model, tp, n_in, ms in _TRTLLM_TTFT
+    gemm_eta_compute={"ampere": 0.704, "hopper": 0.310},
+    gemm_eta_memory={"ampere": 0.95, "hopper": 0.95},
+    elem_fixed_s=55.5e-6,
+    elem_passes=46.4,
+    attn_prefill_eta=0.328,
+    attn_prefill_fixed_s=57.6e-6,
+    attn_decode_fixed_s=7.43e-6,
+    attn_decode_req_s=1.05e-6,
+    attn_decode_kv_eff=1.184,
+    attn_decode_beta=0.823,
+    attn_decode_n0=18.3,
+    cpu_iter_s={"ampere": 2.47e-3, "hopper": 0.873e-3},
+    cpu_req_s=0.0,
+    allreduce_latency_s=22.3e-6,
+    trt_compute_speedup=1.281,
 )
 
 
@@ -118,79 +102,140 @@ class CostModel:
         model: str | ModelProfile,
         hardware: str | HardwareProfile,
         tp: int = 1,
-        calibration: Calibration = DEFAULT_CALIBRATION,
+        calibration: Calibration | None = None,
+        engine: str = "vllm",
     ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if tp < 1 or tp & (tp - 1):
             raise ValueError(f"tensor parallel degree must be a power of two >= 1, got {tp}")
+        c = DEFAULT_CALIBRATION if calibration is None else calibration
         self.model = get_model(model)
         self.hardware = get_hardware(hardware)
         self.tp = int(tp)
-        self.calibration = calibration
-        m, hw, c = self.model, self.hardware, calibration
-        head = m.vocab * m.hidden
-        # per-token coefficients, already divided by the achieved rates
+        self.calibration = c
+        m, hw = self.model, self.hardware
         fam = c.family(hw.name)
-        rate_c = hw.peak_flops * c.eta_compute[fam] * tp
-        rate_m = hw.hbm_bandwidth * c.eta_memory[fam]
-        self._seq_overhead = c.seq_overhead_s
-        self._c_token = 2.0 * (m.matmul_params - head) / rate_c  # s per token (linear layers)
-        self._c_seq = 2.0 * head / rate_c  # s per sampled sequence (LM head)
-        self._c_pair = 4.0 * m.n_layers * m.n_heads * m.head_dim / rate_c  # s per attention pair
-        self._m_fixed = m.weight_bytes / tp / rate_m  # s to stream the weight shard
+        L = m.n_layers
+        self.n_layers = L
+        head = m.vocab * m.hidden
+        layer_params = (m.matmul_params - head) / L
+        self.engine = engine
+        speed = c.trt_compute_speedup if engine == "trt-llm" else 1.0
+        rate_c = hw.peak_flops * c.gemm_eta_compute[fam] * tp * speed
+        rate_m = hw.hbm_bandwidth * c.gemm_eta_memory[fam] * tp
+        self._tile = int(c.gemm_tile)
+        # per layer: weight streaming time, compute time per (padded) token
+        self._g_mem = layer_params * m.dtype_bytes / rate_m
+        self._g_tok = 2.0 * layer_params / rate_c
+        self._h_mem = head * m.dtype_bytes / rate_m
+        self._h_tok = 2.0 * head / rate_c
+        self._e_fixed = c.elem_fixed_s
+        # rotary and the activation (57 % of those kernels' time in Vidur's profile) are split by TP
+        self._e_tok = c.elem_passes * m.hidden * m.dtype_bytes / hw.hbm_bandwidth * (0.43 + 0.57 / tp)
+        heads_local = m.n_heads / tp
+        self._p_fixed = c.attn_prefill_fixed_s
+        self._p_qk = 4.0 * heads_local * m.head_dim / (hw.peak_flops * c.attn_prefill_eta * speed)
         self.kv_bytes_per_token = m.kv_bytes_per_token(tp)
-        self._m_kv = self.kv_bytes_per_token / rate_m  # s per KV token read or written
-        self._overhead = c.overhead_s[fam]
-        self._prefill_fixed = c.prefill_layer_overhead_s * m.n_layers
+        self._d_fixed = c.attn_decode_fixed_s
+        self._d_req = c.attn_decode_req_s
+        self._d_kv = (self.kv_bytes_per_token / L) / (hw.hbm_bandwidth * c.attn_decode_kv_eff)
+        self._beta, self._n0 = c.attn_decode_beta, c.attn_decode_n0
+        self._cpu_iter = c.cpu_iter_s[fam]
+        self._cpu_req = c.cpu_req_s
         if tp > 1:
-            self._comm_fixed = 2 * m.n_layers * c.allreduce_latency_s
-            self._comm_token = 2 * m.n_layers * 2.0 * (tp - 1) / tp * m.hidden * m.dtype_bytes / hw.nvlink_bandwidth
+            self._comm_fixed = 2 * L * c.allreduce_latency_s
+            self._comm_token = 2 * L * 2.0 * (tp - 1) / tp * m.hidden * m.dtype_bytes / hw.nvlink_bandwidth
         else:
             self._comm_fixed = self._comm_token = 0.0
+
+    # ------------------------------------------------------------------ terms (seconds)
+    def gemm_time(self, tokens: float) -> float:
+        """Linear layers of all layers for ``tokens`` tokens (weights streamed once)."""
+        if tokens <= 0:
+            return 0.0
+        tile = self._tile
+        c = self._g_tok * (-(-tokens // tile) * tile)
+        return self.n_layers * math.sqrt(self._g_mem * self._g_mem + c * c)
+
+    def elementwise_time(self, tokens: float) -> float:
+        """Norm / rotary / activation / residual kernels of all layers."""
+        return self.n_layers * (self._e_fixed + self._e_tok * tokens) if tokens > 0 else 0.0
+
+    def head_time(self, seqs: float) -> float:
+        """LM head on the ``seqs`` rows that sample a token."""
+        if seqs <= 0:
+            return 0.0
+        tile = self._tile
+        c = self._h_tok * (-(-seqs // tile) * tile)
+        return math.sqrt(self._h_mem * self._h_mem + c * c)
+
+    def prefill_attention_time(self, qk: float) -> float:
+        """Prefill attention of all layers: ``qk = sum c (p + c)`` over the chunks."""
+        return self.n_layers * (self._p_fixed + self._p_qk * qk) if qk > 0 else 0.0
+
+    def _kv_rate(self, n_decode: float) -> float:
+        return self._d_kv * (1.0 + self._beta / (1.0 + n_decode / self._n0))
+
+    def decode_attention_time(self, n_decode: float, decode_context: float) -> float:
+        """Decode attention of all layers: ``n_decode`` requests reading ``decode_context`` KV tokens."""
+        if n_decode <= 0:
+            return 0.0
+        return self.n_layers * (self._d_fixed + self._d_req * n_decode + self._kv_rate(n_decode) * decode_context)
+
+    def cpu_time(self, seqs_in_batch: float) -> float:
+        """CPU overhead of an iteration with ``seqs_in_batch`` sequences (chunks + decodes)."""
+        return self._cpu_iter + self._cpu_req * seqs_in_batch
+
+    def comm_time(self, tokens: float) -> float:
+        return self._comm_fixed + self._comm_token * tokens if tokens > 0 else 0.0
 
     # ------------------------------------------------------------------ costs
     def iteration_time(
         self,
         prefill_tokens: float,
-        prefill_pairs: float,
-        prefill_kv_read: float,
+        prefill_qk: float,
+        prefill_chunks: float,
         prefill_seqs: float,
         n_decode: float,
         decode_context: float,
     ) -> float:
         """Seconds of one iteration.
 
-        ``prefill_tokens``: new prompt tokens (all chunks); ``prefill_pairs``: causal attention pairs of
-        the chunks (``sum c * (p + (c + 1) / 2)`` for a chunk of ``c`` tokens after ``p`` cached ones);
-        ``prefill_kv_read``: cached tokens the chunks attend to (``sum p``); ``prefill_seqs``: chunks that
-        end their prompt (and so sample a token); ``n_decode``: decoding requests; ``decode_context``:
-        the sum of their context lengths (KV tokens read, the new one included).
+        ``prefill_tokens``: new prompt tokens (all chunks); ``prefill_qk``: query-key products of the
+        chunks (``sum c * (p + c)`` for a chunk of ``c`` tokens after ``p`` cached ones);
+        ``prefill_chunks``: prefill chunks in the batch; ``prefill_seqs``: chunks that end their prompt
+        (and so sample a token); ``n_decode``: decoding requests; ``decode_context``: the sum of their
+        context lengths (KV tokens read, the new one included).
         """
         tokens = prefill_tokens + n_decode
         if tokens <= 0:
             return 0.0
-        compute = (
-            self._c_token * tokens
-            + self._c_seq * (prefill_seqs + n_decode)
-            + self._c_pair * (prefill_pairs + decode_context)
-        )
-        memory = self._m_fixed + self._m_kv * (prefill_kv_read + decode_context + tokens)
-        comm = self._comm_fixed + self._comm_token * tokens
-        seqs = self._seq_overhead * (prefill_seqs + n_decode)
+        t = self._cpu_iter + self._cpu_req * (prefill_chunks + n_decode)
+        tile = self._tile
+        c = self._g_tok * (-(-tokens // tile) * tile)
+        t += self.n_layers * (math.sqrt(self._g_mem * self._g_mem + c * c) + self._e_fixed + self._e_tok * tokens)
+        s = prefill_seqs + n_decode
+        if s > 0:
+            ch = self._h_tok * (-(-s // tile) * tile)
+            t += math.sqrt(self._h_mem * self._h_mem + ch * ch)
         if prefill_tokens > 0:
-            seqs += self._prefill_fixed
-        return self._overhead + seqs + (compute if compute > memory else memory) + comm
+            t += self.n_layers * (self._p_fixed + self._p_qk * prefill_qk)
+        if n_decode > 0:
+            t += self.n_layers * (self._d_fixed + self._d_req * n_decode + self._kv_rate(n_decode) * decode_context)
+        if self._comm_fixed:
+            t += self._comm_fixed + self._comm_token * tokens
+        return t
 
     def decode_block_coefficients(self, n_decode: int, decode_context: float) -> tuple[float, float, float, float, float]:
         """Coefficients of the ``k``-th pure-decode iteration time of a fixed batch whose contexts all grow
         by one per iteration: ``t_k = fixed + max(a_c + b_c k, a_m + b_m k)``; returns
-        ``(fixed, a_c, b_c, a_m, b_m)`` (``k = 0`` is the next iteration); equal to :meth:`iteration_time`."""
+        ``(fixed, a_c, b_c, a_m, b_m)`` (``k = 0`` is the next iteration); equal to :meth:`iteration_time`.
+        Only the KV read grows with ``k`` (``a_c = b_c = 0``)."""
         n = float(n_decode)
-        fixed = self._overhead + self._seq_overhead * n + self._comm_fixed + self._comm_token * n
-        a_c = self._c_token * n + self._c_seq * n + self._c_pair * decode_context
-        b_c = self._c_pair * n
-        a_m = self._m_fixed + self._m_kv * (decode_context + n)
-        b_m = self._m_kv * n
-        return fixed, a_c, b_c, a_m, b_m
+        fixed = self.iteration_time(0, 0.0, 0, 0, n, 0.0)
+        rate = self.n_layers * self._kv_rate(n)
+        return fixed, 0.0, 0.0, rate * decode_context, rate * n
 
     def swap_time(self, kv_tokens: float) -> float:
         """Seconds to copy the KV cache of ``kv_tokens`` tokens between GPU and host over PCIe (each GPU
@@ -202,58 +247,134 @@ class CostModel:
         """End-to-end latency of a static batch: one prefill of ``batch`` prompts, then ``output_len - 1``
         decode iterations (the prefill samples the first output token)."""
         c = input_len
-        t = self.iteration_time(batch * c, batch * c * (c + 1) / 2.0, 0.0, batch, 0, 0.0)
-        for k in range(1, output_len):
-            t += self.iteration_time(0, 0.0, 0.0, 0, batch, batch * (c + k))
+        t = self.iteration_time(batch * c, batch * c * c, batch, batch, 0, 0.0)
+        if output_len > 1:
+            fixed, _, _, a_m, b_m = self.decode_block_coefficients(batch, batch * (c + 1))
+            k = output_len - 1
+            t += k * (fixed + a_m) + b_m * k * (k - 1) / 2.0
         return t
 
 
-def calibration_table(calibration: Calibration = DEFAULT_CALIBRATION) -> list[dict]:
-    """Rows ``source, setting, published_ms, ours_ms, error`` for every calibration point."""
+# ---------------------------------------------------------------------------------- calibration table
+@dataclass(frozen=True)
+class CalibrationPoint:
+    """One published measurement: ``kind`` is ``vidur-gemm`` (linear layers + other kernels of one
+    layer), ``vidur-prefill-attn`` / ``vidur-decode-attn`` (attention of one layer), ``e2e`` (a static
+    batch end to end); ``fit`` says whether the fit used it."""
+
+    source: str
+    kind: str
+    model: str
+    hardware: str
+    tp: int
+    batch: int
+    input_len: int  #: tokens (gemm), chunk (prefill attention), KV per request (decode), prompt (e2e)
+    output_len: int  #: cached prefix (prefill attention), output tokens (e2e); else 0
+    latency_s: float
+    fit: bool
+
+    @property
+    def engine(self) -> str:
+        return "vllm" if self.kind.startswith("vidur") else "trt-llm"
+
+    @property
+    def setting(self) -> str:
+        base = f"{self.model} {self.hardware} TP{self.tp}"
+        if self.kind == "vidur-gemm":
+            return f"{base} linear+other kernels, 1 layer, {self.input_len} tokens"
+        if self.kind == "vidur-prefill-attn":
+            return f"{base} prefill attention, 1 layer, chunk {self.input_len} after {self.output_len} cached"
+        if self.kind == "vidur-decode-attn":
+            return f"{base} decode attention, 1 layer, batch {self.batch} x {self.input_len} KV tokens"
+        return f"{base} batch {self.batch} in {self.input_len} out {self.output_len}"
+
+
+def _points() -> tuple[CalibrationPoint, ...]:
+    pts = []
+    for t, (g, e, fit) in cd.VIDUR_MLP.items():
+        pts.append(CalibrationPoint(cd.VIDUR_SRC, "vidur-gemm", "llama-2-7b", "a100-80gb", 1, t, t, 0, (g + e) / 1e3, fit))
+    for (c, p), (ms, fit) in cd.VIDUR_PREFILL.items():
+        pts.append(CalibrationPoint(cd.VIDUR_SRC, "vidur-prefill-attn", "llama-2-7b", "a100-80gb", 1, 1, c, p, ms / 1e3, fit))
+    for (b, k), (ms, fit) in cd.VIDUR_DECODE.items():
+        pts.append(CalibrationPoint(cd.VIDUR_SRC, "vidur-decode-attn", "llama-2-7b", "a100-80gb", 1, b, k, 0, ms / 1e3, fit))
+    for hw, tp, b, ms in cd.NEMO_7B:
+        pts.append(CalibrationPoint(cd.NEMO_SRC, "e2e", "llama-2-7b", hw, tp, b, 128, 20, ms / 1e3, b in cd.NEMO_FIT_BATCHES))
+    for model, tp, n_in, ms, fit in cd.TRT_TTFT:
+        pts.append(CalibrationPoint(cd.TRT_TTFT_SRC, "e2e", model, "a100-80gb", tp, 1, n_in, 1, ms / 1e3, fit))
+    for model, tp, b, n_in, n_out, tput, fit in cd.TRT_TPUT:
+        pts.append(CalibrationPoint(cd.TRT_TPUT_SRC, "e2e", model, "a100-80gb", tp, b, n_in, n_out, b * n_out / tput, fit))
+    return tuple(pts)
+
+
+CALIBRATION_POINTS: tuple[CalibrationPoint, ...] = _points()
+
+
+def predict(p: CalibrationPoint, calibration: Calibration | None = None) -> float:
+    """What the cost model says for calibration point ``p`` (seconds)."""
+    cm = CostModel(p.model, p.hardware, p.tp, calibration, engine=p.engine)
+    L = cm.n_layers
+    if p.kind == "vidur-gemm":
+        return (cm.gemm_time(p.input_len) + cm.elementwise_time(p.input_len)) / L
+    if p.kind == "vidur-prefill-attn":
+        c, q = p.input_len, p.output_len
+        return cm.prefill_attention_time(c * (q + c)) / L
+    if p.kind == "vidur-decode-attn":
+        return cm.decode_attention_time(p.batch, p.batch * p.input_len) / L
+    return cm.static_batch_latency(p.batch, p.input_len, p.output_len)
+
+
+def calibration_table(calibration: Calibration | None = None) -> list[dict]:
+    """Rows ``source, kind, setting, role (fit / held-out), published_ms, ours_ms, error``."""
     rows = []
     for p in CALIBRATION_POINTS:
-        ours = CostModel(p.model, p.hardware, p.tp, calibration).static_batch_latency(p.batch, p.input_len, p.output_len)
-        rows.append(
-            {
-                "source": p.source,
-                "setting": f"{p.model} {p.hardware} TP{p.tp} batch {p.batch} in {p.input_len} out {p.output_len}",
-                "published_ms": p.latency_s * 1e3,
-                "ours_ms": ours * 1e3,
-                "error": ours / p.latency_s - 1.0,
-            }
-        )
+        ours = predict(p, calibration)
+        rows.append({"source": p.source, "kind": p.kind, "setting": p.setting, "role": "fit" if p.fit else "held-out",
+                     "batch": p.batch, "published_ms": p.latency_s * 1e3, "ours_ms": ours * 1e3,
+                     "error": ours / p.latency_s - 1.0})
     return rows
 
 
+# ---------------------------------------------------------------------------------- fitting
+_GPU_FIELDS = ("elem_fixed_s", "elem_passes", "attn_prefill_eta", "attn_prefill_fixed_s", "attn_decode_fixed_s",
+               "attn_decode_req_s", "attn_decode_kv_eff", "attn_decode_beta", "attn_decode_n0")
+
+
 def fit_calibration(points: tuple[CalibrationPoint, ...] = CALIBRATION_POINTS) -> Calibration:
-    """Least-squares fit (on log latency) of the calibration parameters to ``points`` (needs SciPy)."""
+    """Two-stage least squares on log latency over the ``fit`` points only (needs SciPy): (1) the GPU
+    terms on Vidur's operator profiles (vLLM kernels, A100: GEMM efficiencies, kernel costs, attention);
+    (2) with those fixed, the CPU overheads, the Hopper efficiencies, the all-reduce latency and the
+    TensorRT-LLM compute speed-up on the end-to-end TensorRT-LLM / NeMo points."""
     import numpy as np
     from scipy.optimize import least_squares
 
-    def make(x: "np.ndarray") -> Calibration:
-        return Calibration(
-            {"ampere": float(x[0]), "hopper": float(x[1])},
-            {"ampere": float(x[2]), "hopper": float(x[3])},
-            {"ampere": float(x[4]) * 1e-3, "hopper": float(x[5]) * 1e-3},
-            float(x[6]) * 1e-3,
-            float(x[7]) * 1e-6,
-            float(x[8]) * 1e-6,
-        )
+    fit_pts = [p for p in points if p.fit]
+    gpu_pts = [p for p in fit_pts if p.kind != "e2e"]
+    e2e_pts = [p for p in fit_pts if p.kind == "e2e"]
+    base = DEFAULT_CALIBRATION
 
-    def residuals(x: "np.ndarray") -> "np.ndarray":
-        cal = make(x)
-        return np.array(
-            [
-                np.log(CostModel(p.model, p.hardware, p.tp, cal).static_batch_latency(p.batch, p.input_len, p.output_len))
-                - np.log(p.latency_s)
-                for p in points
-            ]
-        )
+    def stage1(x: "np.ndarray") -> Calibration:
+        return replace(base, gemm_eta_compute={**base.gemm_eta_compute, "ampere": float(x[0])},
+                       gemm_eta_memory={**base.gemm_eta_memory, "ampere": float(x[1])},
+                       elem_fixed_s=float(x[2]) * 1e-6, elem_passes=float(x[3]), attn_prefill_eta=float(x[4]),
+                       attn_prefill_fixed_s=float(x[5]) * 1e-6, attn_decode_fixed_s=float(x[6]) * 1e-6,
+                       attn_decode_req_s=float(x[7]) * 1e-6, attn_decode_kv_eff=float(x[8]),
+                       attn_decode_beta=float(x[9]), attn_decode_n0=float(x[10]))
 
-    res = least_squares(
-        residuals,
-        x0=[0.5, 0.5, 0.6, 0.6, 1.0, 1.0, 0.1, 30.0, 50.0],
-        # efficiencies kept to physically plausible fractions of the peaks
-        bounds=([0.2, 0.2, 0.3, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0], [0.85, 0.85, 0.9, 0.9, 20.0, 20.0, 5.0, 500.0, 1000.0]),
-    )
-    return make(res.x)
+    def res(make, pts):  # noqa: ANN001, ANN202
+        return lambda x: np.array([math.log(predict(p, make(x)) / p.latency_s) for p in pts])
+
+    r1 = least_squares(res(stage1, gpu_pts), x0=[0.7, 0.8, 30, 20, 0.3, 30, 5, 1, 1.0, 0.5, 10],
+                       bounds=([0.2, 0.2, 0, 0, 0.05, 0, 0, 0, 0.3, 0, 0.5],
+                               [0.95, 0.95, 200, 200, 0.95, 500, 100, 20, 1.5, 5, 500]))
+    cal1 = stage1(r1.x)
+
+    def stage2(x: "np.ndarray") -> Calibration:
+        return replace(cal1, gemm_eta_compute={"ampere": cal1.gemm_eta_compute["ampere"], "hopper": float(x[0])},
+                       gemm_eta_memory={"ampere": cal1.gemm_eta_memory["ampere"], "hopper": float(x[1])},
+                       cpu_iter_s={"ampere": float(x[2]) * 1e-3, "hopper": float(x[3]) * 1e-3},
+                       cpu_req_s=float(x[4]) * 1e-3, allreduce_latency_s=float(x[5]) * 1e-6,
+                       trt_compute_speedup=float(x[6]))
+
+    r2 = least_squares(res(stage2, e2e_pts), x0=[0.6, 0.8, 1.0, 1.0, 0.01, 20.0, 1.1],
+                       bounds=([0.2, 0.2, 0, 0, 0, 0, 0.8], [0.95, 0.95, 20, 20, 2, 500, 2.0]))
+    return stage2(r2.x)

@@ -348,7 +348,7 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
         d = sim._dec
         n_dec = len(d)
         dctx = float(sim.kv[d].sum() + n_dec) if n_dec else 0.0
-        it = sim.cost.iteration_time(0, 0.0, 0.0, 0, n_dec, dctx) if n_dec else 0.0
+        it = sim.cost.iteration_time(0, 0.0, 0, 0, n_dec, dctx) if n_dec else 0.0
         gl = g.globals
         gl[0] = used / sim.total_blocks
         gl[1] = budget_used

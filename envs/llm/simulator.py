@@ -86,6 +86,8 @@ class ServingConfig:
     overlength: str = "reject"  #: prompt+output over the context limit: "reject", "truncate" or "error"
     record: bool = True  #: keep the iteration log for the validator
     calibration: Calibration = DEFAULT_CALIBRATION
+    #: kernel set of the cost model: "vllm" (Vidur's profiled kernels) or "trt-llm" (faster compute)
+    engine: str = "vllm"
 
     def validated(self) -> "ServingConfig":
         from ..core import check_number
@@ -211,7 +213,7 @@ class ServingSimulator:
         self.config = cfg
         self.model = get_model(cfg.model)
         self.hardware = get_hardware(cfg.hardware)
-        self.cost = CostModel(self.model, self.hardware, cfg.tp, cfg.calibration)
+        self.cost = CostModel(self.model, self.hardware, cfg.tp, cfg.calibration, engine=cfg.engine)
         self.block_size = int(cfg.block_size)
         per_gpu_bytes = (
             self.hardware.memory_bytes * cfg.gpu_memory_utilization
@@ -627,13 +629,11 @@ class ServingSimulator:
             self.now = max(self.now, float(self.arrival[self.next_arrival]))
             return
         kv, target = self.kv, self.target
-        ptoks = pairs = kvread = pseqs = 0.0
+        ptoks = qk = pseqs = 0.0
         for r, c in chunks:
             k_r = int(kv[r])
-            p = k_r - c
             ptoks += c
-            pairs += c * (p + (c + 1) / 2.0)
-            kvread += p
+            qk += c * k_r  # c new tokens attend to the p = k_r - c cached ones and to themselves
             if k_r >= target[r]:
                 pseqs += 1
         dec_all = np.concatenate([d, np.asarray(swapins, np.int64)]) if swapins else d
@@ -643,7 +643,7 @@ class ServingSimulator:
             dctx = float(kv_d.sum() + n_dec)
         else:
             dctx = 0.0
-        dt = self.cost.iteration_time(ptoks, pairs, kvread, pseqs, n_dec, dctx) + self._pending_overhead
+        dt = self.cost.iteration_time(ptoks, qk, len(chunks), pseqs, n_dec, dctx) + self._pending_overhead
         self._pending_overhead = 0.0
         start = self.now
         end = start + dt
