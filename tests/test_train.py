@@ -322,7 +322,9 @@ def test_trainer_state_is_json_and_a_pickled_one_is_refused(tmp_path: Path, caps
     (old / "checkpoints").mkdir(parents=True)
     (old / "config.yaml").write_text((run_dir / "config.yaml").read_text())
     torch.save({"rng": RunsCode()}, old / "checkpoints" / "trainer_state.pt")
-    assert main([f"resume={old}"]) == 2
+    config_before = (old / "config.yaml").read_text()
+    assert main([f"resume={old}", "trainer.total_steps=999"]) == 2
+    assert (old / "config.yaml").read_text() == config_before  # refused before anything is rewritten
     err = capsys.readouterr().err
     assert "pickled trainer state" in err and err.count("\n") == 1
     assert not (tmp_path / "ran.txt").exists()

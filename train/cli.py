@@ -117,11 +117,13 @@ def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
     A fresh start in a folder that holds a finished or resumable run is refused; one in a folder left by a
     run interrupted before its first checkpoint set clears that folder's partial files and starts afresh.
     """
-    from .common import CheckpointSet, check_baselines, check_env_config, write_text_atomic
+    from .common import CheckpointSet, check_baselines, check_env_config, check_resumable, write_text_atomic
 
     env = check_env_config(cfg)  # a bad env id / kwarg fails here, before anything is written
     env.close()
     check_baselines(cfg)  # val.baselines that do not serve env.id: before anything is written
+    if resume:
+        check_resumable(run_dir)  # a damaged or older run folder: refused before config.yaml is rewritten
     ckpts = CheckpointSet(run_dir)
     if not resume and ckpts.holds_run():
         raise ConfigError(f"run_dir {run_dir} already holds a run; use resume={run_dir} or another run_dir")

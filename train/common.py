@@ -212,31 +212,7 @@ class CheckpointSet:
             (self.run_dir / name).unlink(missing_ok=True)
 
 
-def load_resume_state(run_dir: Path, resume: bool) -> tuple[dict[str, Any], Path] | None:
-    """``(trainer state, set folder)`` of the newest complete checkpoint set when resuming, else None.
-
-    Resuming a folder without a complete set (killed before its first checkpoint) is a restart: ``None``
-    after clearing the partial files. A damaged trainer state or an older pickled one raises ConfigError.
-    """
-    if not resume:
-        return None
-    ckpts = CheckpointSet(run_dir)
-    damaged = ckpts.damaged()
-    found = ckpts.recover()
-    if found is None and damaged:
-        raise ConfigError(f"cannot resume {run_dir}: damaged checkpoint set {damaged[0]} (its files do not match "
-                          f"its {MANIFEST}); start a new run in another run_dir")
-    if found is None:
-        legacy = ckpts.legacy()
-        if legacy is not None:
-            raise ConfigError(
-                f"cannot resume {run_dir}: {legacy} is a pickled trainer state of an older release, which is "
-                "not loaded (unpickling can run code); start a new run in another run_dir"
-            )
-        print(f"{run_dir}: no complete checkpoint set (interrupted before its first checkpoint): starting afresh")
-        ckpts.clear_partial()
-        return None
-    folder, manifest = found
+def _read_trainer_state(run_dir: Path, folder: Path) -> dict[str, Any]:
     path = folder / TRAINER_STATE
     try:
         state = json.loads(path.read_text())
@@ -247,6 +223,47 @@ def load_resume_state(run_dir: Path, resume: bool) -> tuple[dict[str, Any], Path
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot resume {run_dir}: damaged trainer state {path} "
                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    return state
+
+
+def check_resumable(run_dir: Path) -> None:
+    """Raise ConfigError if resuming ``run_dir`` must fail (a damaged set or trainer state, an older pickled
+    state), without changing anything in it; a folder with no set at all is fine (it restarts)."""
+    ckpts = CheckpointSet(run_dir)
+    found = ckpts.latest()
+    if found is not None:
+        _read_trainer_state(run_dir, found[0])
+        return
+    damaged = ckpts.damaged()
+    if damaged:
+        raise ConfigError(f"cannot resume {run_dir}: damaged checkpoint set {damaged[0]} (its files do not match "
+                          f"its {MANIFEST}); start a new run in another run_dir")
+    legacy = ckpts.legacy()
+    if legacy is not None:
+        raise ConfigError(
+            f"cannot resume {run_dir}: {legacy} is a pickled trainer state of an older release, which is "
+            "not loaded (unpickling can run code); start a new run in another run_dir"
+        )
+
+
+def load_resume_state(run_dir: Path, resume: bool) -> tuple[dict[str, Any], Path] | None:
+    """``(trainer state, set folder)`` of the newest complete checkpoint set when resuming, else None.
+
+    Resuming a folder without a complete set (killed before its first checkpoint) is a restart: ``None``
+    after clearing the partial files. A damaged set or trainer state, or an older pickled one, raises
+    ConfigError (see :func:`check_resumable`).
+    """
+    if not resume:
+        return None
+    check_resumable(run_dir)
+    ckpts = CheckpointSet(run_dir)
+    found = ckpts.recover()
+    if found is None:
+        print(f"{run_dir}: no complete checkpoint set (interrupted before its first checkpoint): starting afresh")
+        ckpts.clear_partial()
+        return None
+    folder, manifest = found
+    state = _read_trainer_state(run_dir, folder)
     state["metrics_bytes"] = int(manifest.get("metrics_bytes", 0))
     return state, folder
 
