@@ -94,8 +94,8 @@ class MemoryEnv(GraphSchedulingEnv):
 
     ## Starting State
     No buffer placed. The instance is fixed (``instance=``: a :class:`MemoryInstance`, a catalog name
-    or a file; a list of them draws one per reset from ``self.np_random``), given at reset (``options={"instance": ...}``, at most ``max_buffers`` buffers), or a
-    seeded synthetic program (:class:`~schedgym.envs.memory.generator.SyntheticProgram` with
+    or a file; a list of them draws one per reset from ``self.np_random``), given at reset
+    (``options={"instance": ...}``, at most ``max_buffers`` buffers), or a seeded synthetic program (:class:`~schedgym.envs.memory.generator.SyntheticProgram` with
     ``n_buffers`` buffers and ``capacity_ratio`` x its largest live total) drawn from
     ``self.np_random``; in allocation mode ``generator="tiled"`` draws instead a
     :class:`~schedgym.envs.memory.generator.TiledAllocation`: ``n_buffers`` pieces that tile
