@@ -38,7 +38,8 @@ class EnvConfig:
 
     #: a registered id (every domain's ids: ``schedgym-eval show=true``); set by the env preset
     id: str = MISSING
-    #: keyword arguments of ``gym.make`` for training
+    #: keyword arguments of ``gym.make`` for training (``env.kwargs={...}`` replaces them all, ``{}`` clears
+    #: them; ``env.kwargs.<k>=<v>`` sets one and keeps the rest)
     kwargs: dict[str, Any] = field(default_factory=dict)
     #: keys of ``kwargs`` that an evaluation of the trained policy must reuse (saved in the checkpoint
     #: as the policy's ``env_kwargs``; e.g. the job shop's ``schedule_builder``)
@@ -89,6 +90,7 @@ class TrainerConfig:
     vec_env: str = "auto"
     seed: int = 0
     torch_threads: int = 1
+    #: torch device: ``cpu``, ``cuda``, ``cuda:<n>``, ``mps`` or ``auto`` (checked: must exist here)
     device: str = "cpu"
     #: write a checkpoint every this many env steps (at the next rollout boundary)
     checkpoint_every: int = 10_000
@@ -101,9 +103,11 @@ class TrainerConfig:
 class ValidationConfig:
     """A fixed validation set: one greedy episode per seed on ``env.kwargs`` + ``env_kwargs``."""
 
+    #: validation episode seeds (at least one; ``val.seeds=0`` is ``[0]``)
     seeds: list[int] = field(default_factory=lambda: [10_000, 10_001, 10_002, 10_003])
     env_kwargs: dict[str, Any] = field(default_factory=dict)
-    #: baseline policy names (registry names) whose objective the gap is measured against
+    #: baseline policy names (registry names) whose objective the gap is measured against; each must serve
+    #: ``env.id`` (checked before anything is written)
     baselines: list[str] = field(default_factory=list)
 
 
