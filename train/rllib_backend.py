@@ -11,6 +11,11 @@ env steps. Checkpoints: one set ``checkpoints/state/`` written as a unit
 so no instant lacks a complete set) with ``rllib/`` (``Algorithm.save_to_path``: module weights,
 optimizer, connector states) and ``trainer_state.json`` (our step counter, thresholds, best validation,
 RNG states), and the backend-independent ``last.pt`` / ``best.pt`` / ``checkpoints/step_<n>.pt``.
+
+Trust: resuming restores ``rllib/`` with Ray's ``Algorithm.restore_from_path``, which unpickles Ray's
+own files (``class_and_ctor_args.pkl``, state files): resume only run folders you trust. The trainer
+state and the GNN checkpoints are read without unpickling (JSON; ``torch.load(weights_only=True)``), and
+the SB3 backend's resume unpickles nothing.
 """
 
 from __future__ import annotations
