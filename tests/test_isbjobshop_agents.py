@@ -87,9 +87,14 @@ def test_clairvoyant_bound_holds_against_online_play(mode: str) -> None:
 
 def test_reactive_resolves_at_disruptions_and_reports_time() -> None:
     inst = generate_random(5, 4, np.random.default_rng(3), 1, 20)
-    pol = make_policy("isb-reactive:0.5")
+    # deterministic budgets (one worker): the same plans, re-solves and schedule on any machine
+    pol = ReactivePolicy(time_limit_s=600, initial_time_limit_s=600, workers=1,
+                         solver_params={"max_deterministic_time": 0.2})
     env = gym.make("schedgym/ISBJobShop-v0", instance=inst, shutdown_prob=0.05, **pol.env_kwargs)
     out = run_episode(env, pol, seed=0)
+    again = run_episode(env, ReactivePolicy(time_limit_s=600, initial_time_limit_s=600, workers=1,
+                                            solver_params={"max_deterministic_time": 0.2}), seed=0)
+    assert (again.objective, again.extra["n_resolves"]) == (out.objective, out.extra["n_resolves"])
     assert out.metrics["n_failures"] > 0
     assert out.extra["n_resolves"] >= 1 and out.extra["resolve_time_s"] > 0 and out.extra["initial_solve_time_s"] > 0
     assert out.extra["max_resolve_time_s"] <= out.extra["resolve_time_s"]
