@@ -62,6 +62,11 @@ def test_wheel_contains_code_and_data(tmp_path: Path) -> None:
     assert "schedgym/envs/jobshop/data/catalog.json" in names
     assert "schedgym/configs/suites/taillard-15x15.yaml" in names
     assert not any(n.startswith("envs/") for n in names), "a top-level 'envs' package would land in site-packages"
+    # every data file a domain keeps under envs/<domain>/data/ ships (a run after pip install reads it)
+    shipped_data = [p for p in (ROOT / "envs").glob("*/data/**/*") if p.is_file() and "__pycache__" not in p.parts]
+    missing = [str(p.relative_to(ROOT)) for p in shipped_data
+               if "schedgym/envs/" + str(p.relative_to(ROOT / "envs")) not in names]
+    assert not missing, f"add package-data globs in pyproject.toml for: {missing}"
 
 
 def test_packaged_azure_trace_is_used_without_any_data_setting(monkeypatch: pytest.MonkeyPatch) -> None:
