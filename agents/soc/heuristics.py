@@ -58,9 +58,7 @@ def _sup_pes(sim: SoCSimulator, g: int) -> tuple[list[int], list[float]]:
     """The PEs that support task ``g`` (ascending) and its expected time on every PE."""
     tbl = sim.tables[sim.job_app[sim.t_job[g]]]
     k = sim.t_k[g]
-    exr = tbl.ex_list[k]
-    m = tbl.supmask[k]
-    return [p for p in range(sim.n_pes) if m >> p & 1], exr
+    return tbl.sup_pes[k], tbl.ex_list[k]
 
 
 # ------------------------------------------------------------------------------------- online

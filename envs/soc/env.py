@@ -381,14 +381,16 @@ class SoCDAGEnv(GraphSchedulingEnv):
             if kind == "ready":
                 state[x] = READY
                 j = sim.t_job[x]
-                preds = sim.tables[sim.job_app[j]].preds[sim.t_k[x]]
-                sup = np.flatnonzero(self._sup[x])
-                dr = sim.data_ready_many(x, sup.tolist())
+                tbl = sim.tables[sim.job_app[j]]
+                k = sim.t_k[x]
+                sup = tbl.sup_pes[k]
+                dr = sim.data_ready_many(x, sup)
                 self._dr[x, sup] = dr
                 self._data_wait_at[x] = min(dr)
+                preds = tbl.preds[k]
                 if preds:
                     base = sim.job_base[j]
-                    self._data_pes[x] = np.unique([sim.t_pe[base + ku] for ku, _ in preds])
+                    self._data_pes[x] = np.array(sorted({sim.t_pe[base + ku] for ku, _ in preds}), np.int64)
             elif kind == "assign":
                 state[x] = ASSIGNED
                 pe[x] = sim.t_pe[x]
@@ -508,7 +510,7 @@ class SoCDAGEnv(GraphSchedulingEnv):
             f[ready, _F["data_wait"]] = np.maximum(self._data_wait_at[ready_ids] - now, 0.0) / T
             f[np.flatnonzero(ready)[legal_ready], _F["legal"]] = 1.0
             pe_legal = free & sup_ready.any(0)
-            x[1:1 + P, _F["pe_ready_share"]] = sup_ready.mean(0)
+            x[1:1 + P, _F["pe_ready_share"]] = sup_ready.sum(0) / ready_ids.size
             avail = np.where(free, now, np.maximum(np.asarray(sim.pe_expected_end), now))
             eft = np.maximum(self._dr[ready_ids], avail) + self._ex[ready_ids]  # inf where unsupported
             f[ready, _F["eft_any"]] = np.minimum((eft.min(1) - now) / T, 20.0)

@@ -53,6 +53,7 @@ class AppTables:
     ex: np.ndarray  # (n, P) expected execution time on each PE, inf if unsupported
     ex_list: list[list[float]]
     supmask: list[int]  # bit p set when PE p supports the task
+    sup_pes: list[list[int]]  # the PEs that support the task, ascending
     preds: list[list[tuple[int, float]]]
     succs: list[list[tuple[int, float]]]
     sources: list[int]
@@ -101,6 +102,7 @@ class AppTables:
             rank_down[k] = max((rank_down[u] + mean_ex[u] + mean_comm[i] for u, i in pred_edges[k]), default=0.0)
         return cls(
             app=app, ex=ex, ex_list=ex.tolist(), supmask=supmask,
+            sup_pes=[np.flatnonzero(row).tolist() for row in ok],
             preds=[list(p) for p in app.preds], succs=[list(s) for s in app.succs], sources=list(app.sources),
             mean_ex=mean_ex, min_ex=min_ex, kind_ex=kind_ex, n_supporting=ok.sum(1),
             mean_comm=mean_comm, rank_up=rank_up, rank_down=rank_down,
