@@ -4,6 +4,8 @@
   Llama-2-7B / A100-80GB instance with vLLM-style FCFS (prefill-first, no chunking), simulated by the
   built-in scheduler with the iteration log recorded (as the environments do); the same with
   Sarathi-Serve chunked prefill (budget 512);
+* the validator's time on the same run (solution() + validate_run, as after every env episode),
+  next to the simulation's;
 * steps/s of ``schedgym/LLMServe-v0`` and ``schedgym/LLMCluster-v0`` (default kwargs) under a random
   masked policy, observation building included.
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from .metrics import summarize
 from .simulator import ServingSimulator
+from .validate import validate_run
 from .workload import azure_trace_path, load_trace
 
 
@@ -29,8 +32,12 @@ def _trace_row(name: str, trace, **kw: Any) -> list[dict[str, Any]]:  # noqa: AN
     sim.run("fcfs")
     wall = time.perf_counter() - t0
     m = summarize(sim)
+    t1 = time.perf_counter()
+    validate_run(sim.solution())  # what the envs' contract does after every episode
+    v_wall = time.perf_counter() - t1
     return [
         {"benchmark": name, "measure": "wall time (s)", "value": wall, "unit": "s"},
+        {"benchmark": name, "measure": "validator wall time (s)", "value": v_wall, "unit": "s"},
         {"benchmark": name, "measure": "simulated s per wall s", "value": sim.now / wall, "unit": "x"},
         {"benchmark": name, "measure": "iterations / s", "value": sim.n_iterations / wall, "unit": "1/s"},
         {"benchmark": name, "measure": "SLO attainment", "value": m["slo_attainment"], "unit": ""},

@@ -91,7 +91,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     ``network_bandwidth`` (bytes/s, 12.5e9 = 100 Gb/s), ``max_candidates`` (migration candidates shown,
     by source load then KV size), engine arguments as ``schedgym/LLMServe-v0`` (``model``, ``hardware``,
     ``tp``, ``token_budget``, ``chunked_prefill``, ``batching``, ``max_kv_blocks``...), workload
-    arguments (``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``, ``class_mix``, ``rate_scale``),
+    arguments (``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``, ``class_mix``, ``rate_scale``, ``load``),
     ``reward``, ``latency_scale``, ``max_steps``, ``render_mode`` (``"rgb_array"`` or None).
 
     ## Rendering
@@ -126,6 +126,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         lengths: str = "azure-conv",
         class_mix: dict[str, float] | str | None = None,
         rate_scale: float = 1.0,
+        load: float | None = None,
         reward: str = "goodput",
         latency_scale: float = 10.0,
         max_steps: int | None = None,
@@ -144,6 +145,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         self.max_candidates = int(max_candidates)
         self._init_episode(workload, n_requests, rate, cv, lengths, class_mix, rate_scale, reward, latency_scale,
                            max_steps)
+        self._set_load(load)
         n = 2 + self.n_instances + self.max_candidates
         self.max_nodes = n
         self.new_node = 1 + self.n_instances

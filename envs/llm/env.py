@@ -61,6 +61,7 @@ def make_workload(
     lengths: str,
     class_mix: dict[str, float] | str | None,
     rate_scale: float = 1.0,
+    load: float | None = None,
 ) -> Workload:
     """The workload of one episode.
 
@@ -69,6 +70,11 @@ def make_workload(
     sped up ``rate_scale`` times; ``n_requests <= 0`` replays the whole trace); a path to a trace file
     (same windowing); or None (synthetic: gamma arrivals at ``rate`` with coefficient of variation
     ``cv``, lengths ``lengths``).
+
+    ``load`` (traces only; overrides ``rate_scale``): the offered load relative to the **whole trace's
+    average rate** (requests - 1 over its duration): the window is time-scaled so that its own average
+    rate is ``load x`` that rate (its burst pattern kept). ``rate_scale`` instead speeds up the window's
+    own timing, so "1x" is the window's local rate, which differs from the trace's average.
     """
     if isinstance(workload, Workload):
         return workload
@@ -86,7 +92,14 @@ def make_workload(
         w.arrival = w.arrival - w.arrival[0]
     else:
         w = trace.select(np.arange(len(trace)))
-    if rate_scale != 1.0:
+    if load is not None:
+        load = float(load)
+        if not (np.isfinite(load) and load > 0):
+            raise ValueError(f"load must be finite and > 0, got {load}")
+        if len(w) > 1 and w.duration > 0:
+            target = load * trace_average_rate(trace)
+            w = w.scaled_rate(target / ((len(w) - 1) / w.duration))
+    elif rate_scale != 1.0:
         w = w.scaled_rate(rate_scale)
     if class_mix is not None:
         from .workload import _assign_classes
@@ -96,6 +109,11 @@ def make_workload(
 
 
 _TRACES: dict[str, Workload] = {}
+
+
+def trace_average_rate(trace: Workload) -> float:
+    """Requests per second over the whole trace: ``(requests - 1) / (last arrival - first arrival)``."""
+    return (len(trace) - 1) / trace.duration if len(trace) > 1 and trace.duration > 0 else float("nan")
 
 
 def _cached_trace(path: str) -> Workload:
@@ -155,7 +173,7 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
     (``"recompute"``/``"swap"``), ``preempt_order`` (victim order), ``proactive_preemption``
     (FastServe-style, with ``preempt_order="mlfq"``), ``max_kv_blocks`` (cap, for small instances),
     ``overlength``. Workload: ``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
-    ``class_mix``, ``rate_scale``. Env: ``max_nodes``, ``reward``, ``latency_scale``, ``max_steps``.
+    ``class_mix``, ``rate_scale``, ``load`` (traces: load relative to the whole trace's average rate). Env: ``max_nodes``, ``reward``, ``latency_scale``, ``max_steps``.
 
     Defaults are small (100 synthetic Azure-conv-like requests at 12 req/s on Llama-2-7B / A100); the
     realistic setting is one kwarg away, e.g. ``workload="azure-conv", n_requests=0, max_nodes=256``.
@@ -184,6 +202,7 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
         lengths: str = "azure-conv",
         class_mix: dict[str, float] | str | None = None,
         rate_scale: float = 1.0,
+        load: float | None = None,
         max_nodes: int = 64,
         reward: str = "goodput",
         latency_scale: float = 10.0,
@@ -201,6 +220,7 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
         self.sim = ServingSimulator(self.config)  # validates the engine (and that the model fits) now
         self._init_episode(workload, n_requests, rate, cv, lengths, class_mix, rate_scale, reward, latency_scale,
                            max_steps)
+        self._set_load(load)
         self.max_nodes = int(max_nodes)
         n = self.max_nodes
         self._init_graph(

@@ -43,6 +43,15 @@ class ServingEpisode:
         self.reward_mode, self.latency_scale = reward, float(latency_scale)
         self.max_steps = max_steps
 
+    def _set_load(self, load: float | None) -> None:
+        """``load``: offered load relative to the whole trace's average rate (trace workloads only)."""
+        if load is not None:
+            check_number("load", load, minimum=0.0, exclusive=True)
+            if self.workload_spec is None or isinstance(self.workload_spec, Workload):
+                raise ValueError("load= applies to trace workloads (workload='azure-conv', 'azure-code' or a path); "
+                                 "use rate= for synthetic ones")
+        self.load = None if load is None else float(load)
+
     def _draw_workload(self, options: dict[str, Any] | None) -> Workload:
         """The episode's workload (``options["workload"]`` overrides the constructor's), from ``np_random``;
         also resets the reward bookkeeping."""
@@ -50,7 +59,7 @@ class ServingEpisode:
 
         spec = (options or {}).get("workload", self.workload_spec)
         self.workload = make_workload(spec, self.np_random, self.n_requests, self.rate, self.cv, self.lengths,
-                                      self.class_mix, self.rate_scale)
+                                      self.class_mix, self.rate_scale, getattr(self, "load", None))
         self._last_good, self._last_latency, self._steps = 0, 0.0, 0
         return self.workload
 

@@ -107,7 +107,6 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
         raise InvalidRunError("malformed log: offsets / ends do not match the iteration groups")
     pi = 0
     e_idx = 0
-    prev_end = -np.inf
     state = {"pi": 0, "mi": 0}
 
     def apply_events(until: float) -> None:
@@ -158,79 +157,126 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
             pi += 1
         state["pi"], state["mi"] = pi, mi
 
-    for g in range(starts.shape[0]):
+    # stateless rules, checked over the whole log at once (the replay below keeps only the stateful ones)
+    n_groups = starts.shape[0]
+    sizes = np.diff(offsets)
+    if n_groups:
+        if (repeats < 1).any() or (sizes < 0).any() or offsets[-1] != rids.shape[0]:
+            raise InvalidRunError("malformed log: empty repeats or offsets that do not index the members")
+        last_end = ends[np.cumsum(repeats) - 1]
+        first_end = ends[np.cumsum(repeats) - repeats]
+        bad = np.flatnonzero(first_end <= starts)
+        if bad.size:
+            raise InvalidRunError(f"iteration group {int(bad[0])}: end times not after the start / not increasing")
+        bad = np.flatnonzero(starts[1:] < last_end[:-1] - atol)
+        if bad.size:
+            g = int(bad[0]) + 1
+            raise InvalidRunError(f"iteration group {g} starts at {starts[g]:.6f} before the previous ends at "
+                                  f"{last_end[g - 1]:.6f}")
+        bad = np.flatnonzero(np.diff(ends) <= 0)
+        if bad.size:
+            g = int(np.searchsorted(np.cumsum(repeats), bad[0], side="right"))
+            raise InvalidRunError(f"iteration group {g}: end times not after the start / not increasing")
+        group_of = np.repeat(np.arange(n_groups), sizes)
+        key = group_of * (n + 1) + rids
+        srt = np.sort(key)
+        dup = np.flatnonzero(srt[1:] == srt[:-1])
+        if dup.size:
+            g = int(srt[dup[0]] // (n + 1))
+            raise InvalidRunError(f"iteration group {g}: a request appears twice in one iteration")
+        if rids.shape[0] and ((rids < 0) | (rids >= n)).any():
+            raise InvalidRunError("malformed log: a request id out of range")
+        bad = np.flatnonzero(rejected[rids])
+        if bad.size:
+            raise InvalidRunError(f"iteration group {int(group_of[bad[0]])}: rejected request {int(rids[bad[0]])} runs")
+        bad = np.flatnonzero(arrival[rids] > starts[group_of] + atol)
+        if bad.size:
+            r, g = int(rids[bad[0]]), int(group_of[bad[0]])
+            raise InvalidRunError(f"request {r} runs at t={starts[g]:.6f} before it arrives at {arrival[r]:.6f}")
+        tok_sum = np.bincount(group_of, weights=toks, minlength=n_groups)
+        bad = np.flatnonzero(tok_sum > budget)
+        if bad.size:
+            g = int(bad[0])
+            raise InvalidRunError(f"iteration group {g} at t={starts[g]:.6f}: {int(tok_sum[g])} tokens exceed the budget {budget}")
+        bad = np.flatnonzero((kinds != _DECODE) & (repeats[group_of] > 1))
+        if bad.size:
+            raise InvalidRunError(f"iteration group {int(group_of[bad[0]])}: a repeated group may only hold decodes")
+        bad = np.flatnonzero((kinds != _PREFILL) & (toks != 1))
+        if bad.size:
+            raise InvalidRunError(f"request {int(rids[bad[0]])}: a decode of {int(toks[bad[0]])} tokens (must be 1)")
+        bad = np.flatnonzero((kinds == _PREFILL) & (toks < 1))
+        if bad.size:
+            raise InvalidRunError(f"request {int(rids[bad[0]])}: a chunk of {int(toks[bad[0]])} tokens runs past its prefill")
+        started[rids] = True
+        has_pre = np.bincount(group_of, weights=(kinds == _PREFILL), minlength=n_groups) > 0
+        has_swp = np.bincount(group_of, weights=(kinds == _SWAPIN), minlength=n_groups) > 0
+    for g in range(n_groups):
         start = float(starts[g])
         k = int(repeats[g])
-        g_ends = ends[e_idx:e_idx + k]
         e_idx += k
         apply_events(start + atol)
-        if start < prev_end - atol:
-            raise InvalidRunError(f"iteration group {g} starts at {start:.6f} before the previous ends at {prev_end:.6f}")
-        if k < 1 or np.any(np.diff(np.concatenate([[start], g_ends])) <= 0):
-            raise InvalidRunError(f"iteration group {g}: end times not after the start / not increasing")
-        mem = rids[offsets[g]:offsets[g + 1]]
-        mt = toks[offsets[g]:offsets[g + 1]]
-        mk = kinds[offsets[g]:offsets[g + 1]]
-        if np.unique(mem).shape[0] != mem.shape[0]:
-            raise InvalidRunError(f"iteration group {g}: a request appears twice in one iteration")
-        if np.any(rejected[mem]):
-            raise InvalidRunError(f"iteration group {g}: rejected request {int(mem[rejected[mem]][0])} runs")
-        if np.any(arrival[mem] > start + atol):
-            r = int(mem[arrival[mem] > start + atol][0])
-            raise InvalidRunError(f"request {r} runs at t={start:.6f} before it arrives at {arrival[r]:.6f}")
-        if int(mt.sum()) > budget:
-            raise InvalidRunError(f"iteration group {g} at t={start:.6f}: {int(mt.sum())} tokens exceed the budget {budget}")
-        if k > 1 and np.any(mk != _DECODE):
-            raise InvalidRunError(f"iteration group {g}: a repeated group may only hold decodes")
-        for r, c, kind in zip(mem.tolist(), mt.tolist(), mk.tolist()):
-            started[r] = True
-            if kind == _PREFILL:
+        o0, o1 = offsets[g], offsets[g + 1]
+        mem = rids[o0:o1]
+        if has_pre[g]:  # prefill chunks: one by one (rare next to decodes)
+            mk = kinds[o0:o1]
+            mt = toks[o0:o1]
+            is_pre = mk == _PREFILL
+            for r, c in zip(mem[is_pre].tolist(), mt[is_pre].tolist()):
                 if where[r] == 2:
                     raise InvalidRunError(f"request {r} prefills while swapped out")
-                if c < 1 or done_prefill[r] + c > need[r]:
+                if done_prefill[r] + c > need[r]:
                     raise InvalidRunError(
                         f"request {r}: a chunk of {c} tokens runs past its prefill ({done_prefill[r]}/{need[r]} done)")
                 where[r] = 1
-                old = int(_ceil_div(kv[r], bs))
+                old = -(-int(kv[r]) // bs)
                 kv[r] += c
                 done_prefill[r] += c
-                gpu_blocks += int(_ceil_div(kv[r], bs)) - old
+                gpu_blocks += -(-int(kv[r]) // bs) - old
                 if done_prefill[r] == need[r]:
-                    t = float(g_ends[0])
+                    t = float(ends[e_idx - k])
                     if gen[r] == 0:
                         first_t[r] = t
                     gen[r] += 1
                     last_t[r] = t
-            else:
-                if kind == _SWAPIN:
-                    if where[r] != 2:
-                        raise InvalidRunError(f"request {r} swapped in without being swapped out")
-                    where[r] = 1
-                    gpu_blocks += int(_ceil_div(kv[r], bs))
-                elif where[r] != 1:
+            d = mem[~is_pre]
+            dk = mk[~is_pre]
+        else:
+            d = mem
+            dk = kinds[o0:o1] if has_swp[g] else None
+        if d.shape[0]:  # decodes and swap-ins, vectorized
+            if has_swp[g]:
+                s_ids = d[dk == _SWAPIN]
+                if (where[s_ids] != 2).any():
+                    r = int(s_ids[where[s_ids] != 2][0])
+                    raise InvalidRunError(f"request {r} swapped in without being swapped out")
+                where[s_ids] = 1
+                gpu_blocks += int((-(-kv[s_ids] // bs)).sum())
+            if ((where[d] != 1) | (done_prefill[d] < need[d])).any():
+                r = int(d[where[d] != 1][0]) if (where[d] != 1).any() else -1
+                if r >= 0:
                     raise InvalidRunError(f"request {r} decodes while not resident on the GPU")
-                if done_prefill[r] < need[r]:
-                    raise InvalidRunError(f"request {r} decodes before its prefill is complete")
-                if c != 1:
-                    raise InvalidRunError(f"request {r}: a decode of {c} tokens (must be 1)")
-                old = int(_ceil_div(kv[r], bs))
-                kv[r] += k
-                gen[r] += k
-                gpu_blocks += int(_ceil_div(kv[r], bs)) - old
-                last_t[r] = float(g_ends[-1])
-            if gen[r] > output[r]:
-                raise InvalidRunError(f"request {r} generated {gen[r]} tokens, more than its {output[r]}")
+                r = int(d[done_prefill[d] < need[d]][0])
+                raise InvalidRunError(f"request {r} decodes before its prefill is complete")
+            kv_d = kv[d]
+            new_kv = kv_d + k
+            kv[d] = new_kv
+            gen[d] += k
+            gpu_blocks += int((-(-new_kv // bs) + (kv_d // -bs)).sum())
+            last_t[d] = float(ends[e_idx - 1])
         if gpu_blocks > capacity:
             raise InvalidRunError(
                 f"iteration group {g} at t={start:.6f}: {gpu_blocks} KV blocks in use exceed the capacity {capacity}")
-        # finished requests release their blocks
-        fin = mem[gen[mem] == output[mem]]
+        # finished requests release their blocks (over-generation is caught after the replay)
+        fin = mem[gen[mem] >= output[mem]]
         if fin.size:
             gpu_blocks -= int(_ceil_div(kv[fin], bs).sum())
             where[fin] = 0
             kv[fin] = 0
-        prev_end = float(g_ends[-1])
     apply_events(np.inf)  # e.g. a migration out after this instance's last iteration
+    over = np.flatnonzero(gen > output)
+    if over.size:
+        r = int(over[0])
+        raise InvalidRunError(f"request {r} generated {gen[r]} tokens, more than its {output[r]}")
     stray = np.flatnonzero(started & ~expected & ~left & ~rejected)
     if stray.size:
         raise InvalidRunError(f"request {int(stray[0])} ran here but neither finished here nor migrated away")
