@@ -8,8 +8,8 @@ stage 1.
   destination per type, so a VM's own node is excluded exactly), so a decision costs
   O(types x NUMA nodes + VMs).
 * :class:`FilterScorePolicy` (``vm-filter-score``): the filter-and-score scheme of production
-  rescheduling: filter the most fragmented PMs (largest sum of free cores mod 16, ties to the lowest
-  index), take their VMs in order of the fragment their departure removes, and score the legal
+  rescheduling: filter the most fragmented PMs that host a VM able to move (largest sum of free cores
+  mod 16, ties to the lowest index), take their VMs in order of the fragment their departure removes, and score the legal
   destinations by best fit (fewest free cores left after placement). The first (VM, best-fit
   destination) pair that does not raise FR is the migration (each VM moves at most once: draining a
   fragmented PM often takes FR-neutral moves first); stop when none of the ``k`` most fragmented PMs
@@ -167,13 +167,15 @@ class FilterScorePolicy(_TwoStagePolicy):
 
     def plan(self) -> tuple[int, int, int] | None:
         st = self.env.state
-        frag = np.where(st.active, (st.free_cpu % 16).sum(1), -1)
+        has = st.has_destination() & ~self._moved
+        # filter: PMs with a VM that can move (an empty PM has the largest fragment but nothing to move)
+        hosts = np.bincount(st.vm_pm[has], minlength=st.n_pms) > 0
+        frag = np.where(st.active & hosts, (st.free_cpu % 16).sum(1), -1)
         pms = np.lexsort((np.arange(st.n_pms), -frag))[: self.k]
-        has = st.has_destination()
         for p in pms:
             if frag[p] <= 0:
                 break
-            vms = np.flatnonzero((st.vm_pm == p) & has & ~self._moved)
+            vms = np.flatnonzero((st.vm_pm == p) & has)
             if vms.size == 0:
                 continue
             rel = st.release_delta(vms)
