@@ -13,7 +13,7 @@ import torch
 import schedgym.envs  # noqa: F401
 from schedgym.agents import make_policy, run_episode
 from schedgym.agents.gnn import load_checkpoint
-from schedgym.envs.vm.bench import bench_rows
+from schedgym.agents.vm.bench import bench_rows
 from schedgym.train.cli import train
 from schedgym.train.config import resolve_config
 

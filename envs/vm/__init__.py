@@ -16,7 +16,7 @@ DOMAIN = Domain(
     },
     policies="schedgym.agents.vm",
     suites=("vm-small", "vm-medium", "vm-mnl-sweep"),
-    bench="schedgym.envs.vm.bench:bench_rows",
+    bench="schedgym.agents.vm.bench:bench_rows",  # env rows (envs/vm/bench.py) + heuristics' timing
     references=None,
     docs="docs/vm.md",
 )

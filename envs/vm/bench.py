@@ -6,8 +6,8 @@ VMs; ``quick=True``: the 20-PM small preset):
 * env + random masked policy: steps/s, observations included (every step hands out a copy);
 * simulator only: migrations/s on :class:`~schedgym.envs.vm.state.VMState` (legality + move), the same
   random decisions without observations;
-* ``vm-greedy:zero`` (which always uses its MNL) and ``vm-slot`` on a large snapshot (1,176 PMs) with
-  MNL 50: seconds per snapshot (quick: small, MNL 10).
+The policy rows (greedy on a large snapshot) are added by :mod:`schedgym.agents.vm.bench`, which is
+what the domain manifest names (envs import nothing from agents).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import numpy as np
 
 
 def bench_rows(quick: bool = False) -> list[dict[str, Any]]:
-    from ...agents.base import run_episode
-    from ...agents.vm.heuristics import GreedyFRPolicy, SlotCompletionPolicy
     from .env import VMRescheduleEnv
     from .generator import generate
     from .state import VMState
@@ -73,17 +71,6 @@ def bench_rows(quick: bool = False) -> list[dict[str, Any]]:
         {"benchmark": label, "measure": "simulator only (legality + move)", "value": n_moves / max(t_sim, 1e-9),
          "unit": "migrations/s"},
     ]
-    gpreset = "small" if quick else "large"
-    genv = VMRescheduleEnv(preset=gpreset, mnl=mnl)
-    for policy in (GreedyFRPolicy(allow_zero=True), SlotCompletionPolicy()):
-        t0 = time.perf_counter()
-        res = run_episode(genv, policy, seed=0)
-        t_all = time.perf_counter() - t0
-        label = (f"{policy.name} on {gpreset} ({genv.state.n_pms} PMs, {genv.state.n_vms} VMs, MNL {mnl}, "
-                 f"{int(res.metrics['migrations'])} migrations)")
-        rows.append({"benchmark": label, "measure": "episode incl. reset, env steps and validation", "value": t_all,
-                     "unit": "s"})
-        rows.append({"benchmark": label, "measure": "policy time", "value": res.policy_time_s, "unit": "s"})
     return rows
 
 
