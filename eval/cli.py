@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from ..agents.spec import PolicyError
 from ..configs.grammar import UsageError, parse_overrides, run_cli
@@ -74,10 +74,12 @@ def _normalize(argv: list[str]) -> list[str]:
         if key in LIST_KEYS and value.strip() and not value.lstrip().startswith("[") and value.strip() != "null":
             arg = f"{key}=[{value}]"
         try:
-            OmegaConf.from_dotlist([arg])
+            parsed = OmegaConf.from_dotlist([arg])
         except Exception as exc:  # noqa: BLE001 - OmegaConf grammar and YAML parser errors
             text = " ".join(str(exc).split())
             raise UsageError(f"key {key!r}: cannot parse {value!r} ({text[:160]}) (see schedgym-eval --help)") from None
+        if key == "env_kwargs" and not isinstance(parsed.get("env_kwargs"), (DictConfig, type(None))):
+            raise UsageError(f"key 'env_kwargs': expects a mapping such as {{reward: sparse}}, got {value!r}")
         out.append(arg)
     return out
 

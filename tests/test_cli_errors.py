@@ -31,6 +31,8 @@ def _one_line_error(capsys, prog: str, key: str) -> str:
         ("wandb.mode=foo", "wandb.mode"),
         ("val.seeds=[]", "val.seeds"),
         ("val.seeds=abc", "val.seeds"),
+        ("val.env_kwargs=[]", "val.env_kwargs"),  # found by the fuzz below: a bare TypeError from OmegaConf
+        ("env.kwargs=1e400:", "env.kwargs"),
     ],
 )
 def test_train_bad_input_is_one_line_exit_2_before_anything_is_written(tmp_path: Path, capsys, override: str,
@@ -56,6 +58,7 @@ def test_train_bad_input_is_one_line_exit_2_before_anything_is_written(tmp_path:
         (["suite={tmp}/cases5.yaml"], "suite"),
         (["suite={tmp}/seedsabc.yaml"], "suite"),
         (["suite=ft06", "policies=[mwkr]", "env_kwargs.instance=la99"], "env_kwargs.instance"),
+        (["suite=ft06", "env_kwargs=[]"], "env_kwargs"),  # found by the fuzz below
     ],
 )
 def test_eval_bad_input_is_one_line_exit_2(tmp_path: Path, capsys, args: list[str], key: str, jsplib_dir) -> None:
@@ -128,3 +131,46 @@ def test_train_resume_with_a_corrupt_config_is_one_line(tmp_path: Path, capsys, 
     (run_dir / "config.yaml").write_text(text)
     assert train_main([f"resume={run_dir}"]) == 2
     _one_line_error(capsys, "schedgym-train", "config")
+
+
+def test_train_name_that_cannot_name_a_folder(capsys) -> None:
+    """Found by the fuzz below: ``name=\\${`` broke the default run folder ``runs/<name>-<time>``."""
+    assert train_main(["preset=jobshop-small", "dry_run=true", "name=\\${"]) == 2
+    _one_line_error(capsys, "schedgym-train", "name")
+
+
+def test_fuzzed_override_values_are_accepted_or_one_usage_error() -> None:
+    """A seeded fuzz (fixed budget, no clock): random values made of YAML / OmegaConf syntax pieces for every
+    kind of key either resolve or raise the CLIs' usage errors (never another exception, i.e. a traceback)."""
+    import random
+
+    from schedgym.agents.spec import PolicyError
+    from schedgym.configs.grammar import UsageError
+    from schedgym.eval.cli import parse_config
+    from schedgym.train.cli import build
+    from schedgym.train.config import ConfigError
+
+    pieces = ["[", "]", "{", "}", ",", ":", "${", "oc.env:", "abc", "1", "-1", "null", "~", "'", '"', " ", "=", "\\",
+              "1e400", "nan", ".", "%", "mwkr", "x: 1", "true", "\n", "[]", "{}", "0x10", "é"]
+    train_keys = ["val.seeds", "val.baselines", "env.kwargs", "env.kwargs.x", "trainer.device", "name", "wandb.mode",
+                  "agent.model.hidden", "env", "agent", "trainer.total_steps", "val.env_kwargs", "backend", "env.id"]
+    eval_keys = ["suite", "policies", "seeds", "cases", "env_kwargs", "env_kwargs.x", "out", "resume", "progress"]
+    rng = random.Random(0)
+    escaped = []
+    for _ in range(100):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 5)))
+        key = rng.choice(train_keys)
+        try:
+            build(["preset=jobshop-small", "dry_run=true", f"{key}={value}"])
+        except (ConfigError, UsageError, PolicyError):
+            pass
+        except Exception as exc:  # noqa: BLE001 - what the test looks for
+            escaped.append(("train", key, value, repr(exc)[:120]))
+        key = rng.choice(eval_keys)
+        try:
+            parse_config(["suite=ft06", f"{key}={value}"])
+        except (UsageError, PolicyError):
+            pass
+        except Exception as exc:  # noqa: BLE001
+            escaped.append(("eval", key, value, repr(exc)[:120]))
+    assert not escaped, escaped[:5]

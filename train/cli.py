@@ -36,6 +36,7 @@ from dataclasses import dataclass, fields
 from typing import Optional
 
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from ..agents.spec import PolicyError
 from ..configs.grammar import UsageError, format_help, package_version, parse_overrides, run_cli, schema_keys
@@ -106,7 +107,10 @@ def build(argv: list[str] | None = None) -> tuple[Any, Path, bool, TrainCLI]:
     else:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
         run_dir = Path("runs") / f"{cfg.name}-{stamp}"
-        cfg.run_dir = str(run_dir)
+        try:
+            cfg.run_dir = str(run_dir)
+        except OmegaConfBaseException as exc:  # e.g. a name holding an unfinished "${"
+            raise ConfigError(f"key 'name': {cfg.name!r} cannot name a run folder ({str(exc).splitlines()[0]})") from None
     return cfg, run_dir, False, cli
 
 

@@ -199,6 +199,8 @@ def _expand_groups(cfg: DictConfig) -> DictConfig:
 def _merge(schema: DictConfig, other: DictConfig | dict, where: str) -> DictConfig:
     try:
         return OmegaConf.merge(schema, other)  # type: ignore[return-value]
+    except (TypeError, ValueError) as exc:  # e.g. a list merged onto a dict: OmegaConf raises a bare TypeError
+        raise ConfigError(f"bad config value ({where}): {_first_line(exc)}") from None
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or getattr(exc, "key", None) or "?"
         msg = str(exc).splitlines()[0]
@@ -251,7 +253,10 @@ def resolve_config(preset: str | None, overrides: list[str] | None = None, base:
         new_value = OmegaConf.select(parsed, key, throw_on_resolution_failure=False) if key in FREE_DICTS else None
         if isinstance(new_value, DictConfig):
             node = OmegaConf.select(cfg, key.rsplit(".", 1)[0])
-            node[key.rsplit(".", 1)[1]] = new_value  # a dict value replaces the dict (no merge)
+            try:
+                node[key.rsplit(".", 1)[1]] = new_value  # a dict value replaces the dict (no merge)
+            except OmegaConfBaseException as exc:
+                raise ConfigError(f"key {key!r}: bad value in override {given!r}: {_first_line(exc)}") from None
             continue
         cfg = _merge(cfg, parsed, f"override {given!r}")
     check(cfg)
