@@ -175,7 +175,9 @@ def evaluate(cfg: EvalConfig) -> int:
             raise UsageError(f"key 'policies': {msg}") from None
     out = Path(cfg.out or os.path.join("runs", "eval", "+".join(s.name for s in suites)))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    tmp = out / "config.yaml.tmp"
+    tmp.write_text(OmegaConf.to_yaml(cfg))
+    tmp.replace(out / "config.yaml")  # never half-written
     print(OmegaConf.to_yaml(cfg).rstrip())
     results_path = out / "results.csv"
     done, existing = read_done(results_path) if cfg.resume else (set(), [])
@@ -205,7 +207,9 @@ def evaluate(cfg: EvalConfig) -> int:
     df = load_results(results_path)
     metrics = {s.name: s.leaderboard_metrics for s in suites}
     board = render_markdown(df, metrics)
-    (out / "leaderboard.md").write_text(board + "\n")
+    tmp = out / "leaderboard.md.tmp"
+    tmp.write_text(board + "\n")
+    tmp.replace(out / "leaderboard.md")
     for s in suites:
         if s.plot is not None:
             for p in s.plot(df[df["suite"] == s.name], out):
