@@ -7,6 +7,7 @@ run, so ratios between rows are meaningful even on a noisy shared machine.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
@@ -58,3 +59,52 @@ def random_steps_rows(env: Any, label: str, steps: int, seed: int = 0) -> list[d
     wall = time.perf_counter() - t0
     return [{"benchmark": label, "measure": "env + random policy: steps/s", "value": n / wall, "unit": "1/s"},
             {"benchmark": label, "measure": "env + random policy: episodes/s", "value": episodes / wall, "unit": "1/s"}]
+
+
+def uniform_pick(rng: random.Random, legal: Any) -> Any:
+    """One uniform draw from the sequence ``legal`` (an array of legal actions, or a list of them).
+
+    ``legal[int(rng.random() * n)]`` with Python's :class:`random.Random` rather than NumPy's
+    ``Generator.integers(n)``: the same distribution at a tenth of the cost, so that a peer comparison
+    times the environments rather than the policy."""
+    return legal[int(rng.random() * len(legal))]
+
+
+def masked_random_episodes(
+    reset: Any, step: Any, legal: Any, episodes: int, seed: int = 0, first_episode: int = 0
+) -> tuple[list[list[Any]], float, int]:
+    """Run ``episodes`` episodes of the uniform random masked policy through plain callables, so that
+    environments with different APIs are driven by the same loop (peer benchmarks):
+
+    ``reset(episode) -> (obs, info)``, ``step(action) -> (obs, reward, terminated, truncated, info)``,
+    ``legal(obs, info) -> sequence of legal actions``.
+
+    Returns the actions of each episode, the wall time and the number of steps."""
+    rand = random.Random(seed).random
+    trajectories: list[list[Any]] = []
+    steps = 0
+    t0 = time.perf_counter()
+    for ep in range(first_episode, first_episode + episodes):
+        obs, info = reset(ep)
+        actions: list[Any] = []
+        done = False
+        while not done:
+            choices = legal(obs, info)
+            a = choices[int(rand() * len(choices))]  # uniform_pick, inlined
+            actions.append(a)
+            obs, _, term, trunc, info = step(a)
+            done = term or trunc
+        steps += len(actions)
+        trajectories.append(actions)
+    return trajectories, time.perf_counter() - t0, steps
+
+
+def replay_episodes(reset: Any, step: Any, trajectories: list[list[Any]], first_episode: int = 0) -> float:
+    """Wall time of replaying recorded actions (episode ``i`` reset with ``first_episode + i``), without
+    a policy: the environment's own cost."""
+    t0 = time.perf_counter()
+    for i, actions in enumerate(trajectories):
+        reset(first_episode + i)
+        for a in actions:
+            step(a)
+    return time.perf_counter() - t0

@@ -44,6 +44,20 @@ illegal. Pass the masks from the batched observation instead::
     a_i = envs.single_action_space.sample(mask=obs["action_mask"][i])   # the i-th sub-env alone
 
 (Under the default ``NEXT_STEP`` autoreset the action sent after an episode's last step is ignored.)
+
+Who owns an observation
+-----------------------
+By default (``copy_obs=True``) every observation returned by ``reset()`` / ``step()`` is the caller's
+own: fresh arrays that the env never touches again. Envs keep their observation in preallocated arrays
+updated in place (:class:`GraphObservation`), so that guarantee costs one copy of each padded array per
+step. A caller that consumes each observation before the next step (a vector env or a rollout buffer
+that copies it into its own storage, a benchmark, a greedy rollout) can opt out with ``copy_obs=False``
+(an env argument where the env takes it, else ``env.unwrapped.copy_obs = False``): observations are then
+**read-only views of the live arrays**, valid until the env's next ``step()`` or ``reset()`` (which
+change them in place), and a step costs the same whatever the padding. The terminal observation (the one
+returned with ``terminated or truncated``) is always a copy, so it survives the ``reset()`` that vector
+envs and SB3's ``terminal_observation`` bookkeeping do right after it. ``info["action_mask"]`` is always a
+copy. Copy what you keep (``{k: v.copy() for k, v in obs.items()}``).
 """
 
 from __future__ import annotations
@@ -165,8 +179,15 @@ def graph_spec_of(space: spaces.Dict) -> GraphSpec:
 class GraphObservation:
     """Preallocated, padded arrays of one graph observation, updated in place by an environment.
 
-    Environments mutate these arrays incrementally (a step usually touches a few rows) and hand out
-    copies with :meth:`snapshot`, so a returned observation never changes behind the caller's back.
+    Environments mutate these arrays incrementally (a step usually touches a few rows). Two ways to hand
+    them out:
+
+    * :meth:`snapshot` — a fresh copy of every array (the contract's default: a returned observation
+      never changes behind the caller's back). Costs one copy of each padded array, so it grows with
+      the padding maxima.
+    * :meth:`view` — the live arrays through read-only views made once at construction: no copy at
+      all, whatever the instance size, but the values change with the env's next ``step()`` /
+      ``reset()``. Used by envs built with ``copy_obs=False`` (see :class:`GraphSchedulingEnv`).
     """
 
     def __init__(self, spec: GraphSpec) -> None:
@@ -179,6 +200,32 @@ class GraphObservation:
         self.n_edges = 0
         self.action_mask = np.zeros(spec.max_nodes, np.int8)
         self.globals = np.zeros(spec.global_features, np.float32)
+        self._make_views()
+
+    def _make_views(self) -> None:
+        # one-element count arrays (written from the int attributes when handed out) and read-only views
+        # of every live array: the env writes through the arrays above, a caller can only read
+        self._counts = np.zeros(2, np.int64)
+        self._n_nodes_arr = self._counts[0:1]
+        self._n_edges_arr = self._counts[1:2]
+        views = {}
+        for key in OBS_KEYS:
+            arr = {"n_nodes": self._n_nodes_arr, "n_edges": self._n_edges_arr}.get(key)
+            v = (getattr(self, key) if arr is None else arr).view()
+            v.flags.writeable = False
+            views[key] = v
+        self._views = views
+
+    def __getstate__(self) -> dict[str, Any]:
+        # views do not survive pickling as views (each would unpickle as its own copy): rebuild them
+        state = self.__dict__.copy()
+        for key in ("_views", "_counts", "_n_nodes_arr", "_n_edges_arr"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._make_views()
 
     def clear(self) -> None:
         self.nodes.fill(0)
@@ -203,17 +250,29 @@ class GraphObservation:
         self.n_edges = stop
 
     def snapshot(self) -> dict[str, np.ndarray]:
-        """A copy of the observation as the contract's dict of arrays."""
+        """A copy of the observation as the contract's dict of arrays (each array the caller's own)."""
+        counts = self._counts
+        counts[0] = self.n_nodes
+        counts[1] = self.n_edges
         return {
             "nodes": self.nodes.copy(),
             "node_type": self.node_type.copy(),
             "edge_index": self.edge_index.copy(),
             "edge_type": self.edge_type.copy(),
-            "n_nodes": np.array([self.n_nodes], np.int64),
-            "n_edges": np.array([self.n_edges], np.int64),
+            "n_nodes": self._n_nodes_arr.copy(),
+            "n_edges": self._n_edges_arr.copy(),
             "action_mask": self.action_mask.copy(),
             "globals": self.globals.copy(),
         }
+
+    def view(self) -> dict[str, np.ndarray]:
+        """The live observation, without copying: read-only views of the arrays the env updates in
+        place (so their values change with the env's next ``step()`` / ``reset()``; copy what you keep).
+        A new dict each call, holding the same view objects."""
+        counts = self._counts
+        counts[0] = self.n_nodes
+        counts[1] = self.n_edges
+        return self._views.copy()
 
 
 class NodeActionSpace(spaces.Discrete):
@@ -268,6 +327,11 @@ def check_number(
     return value
 
 
+#: exact types of the step fast path (bool, a subclass of int, is not among them)
+_INT_TYPES = frozenset({int, np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8,
+                        np.intp, np.uintp})
+
+
 def _node_index(action: Any) -> int | None:
     """``action`` as a node index, or None when it is not an integer (bool, float, str, None...)."""
     if isinstance(action, np.ndarray):
@@ -318,6 +382,9 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
 
     graph: GraphObservation
     _done: bool = True
+    #: hand out copies (True, the default) or read-only live views (False) of the observation arrays;
+    #: see "Who owns an observation" in :mod:`schedgym.envs.core`
+    copy_obs: bool = True
 
     def _init_render(self, render_mode: str | None) -> None:
         """Check and store ``render_mode`` (one of ``metadata["render_modes"]`` or None)."""
@@ -375,18 +442,24 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         self._reset_state(options)
         self._done = False
         self._elapsed_steps = 0
-        return self.graph.snapshot(), self._info(False)
+        return (self.graph.snapshot() if self.copy_obs else self.graph.view()), self._info(False)
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         if self._done:
             raise EpisodeOverError(
                 f"{type(self).__name__}.step() called after the episode ended; call reset() first"
             )
-        a = self._check_action(action)
+        # fast path: a legal Python / NumPy integer (anything else goes through the full check)
+        if type(action) in _INT_TYPES and 0 <= (a := int(action)) < self.graph_spec.max_nodes and self.graph.action_mask[a]:
+            pass
+        else:
+            a = self._check_action(action)
         reward, terminated, truncated = self._apply(a)
         self._elapsed_steps += 1
-        self._done = bool(terminated or truncated)
-        return self.graph.snapshot(), float(reward), bool(terminated), bool(truncated), self._info(self._done)
+        done = self._done = bool(terminated or truncated)
+        # the terminal observation is always a copy: it outlives the reset() that usually follows it
+        obs = self.graph.snapshot() if (self.copy_obs or done) else self.graph.view()
+        return obs, float(reward), bool(terminated), bool(truncated), self._info(done)
 
     def _check_action(self, action: Any) -> int:
         if isinstance(action, (int, np.integer)) and not isinstance(action, (bool, np.bool_)):  # fast path
@@ -420,7 +493,8 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
 
     def _info(self, done: bool) -> dict[str, Any]:
         info: dict[str, Any] = {"action_mask": self.graph.action_mask.copy()}
-        info.update(self._step_info())
+        if type(self)._step_info is not GraphSchedulingEnv._step_info:
+            info.update(self._step_info())
         if done:
             info["metrics"] = self._episode_metrics()
             info["solution"] = self._episode_solution()

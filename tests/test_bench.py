@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from schedgym.envs.domains import domains
-from schedgym.envs.jobshop.bench import jobshop_rows
+from schedgym.envs.jobshop import bench as jobshop_bench
+from schedgym.envs.jobshop.bench import jobshop_rows, peer_rows
 from schedgym.eval.bench import main
 
 
@@ -25,6 +29,9 @@ def test_every_domain_has_quick_bench_rows(name: str) -> None:
     assert rows, f"{name}: no rows"
     for r in rows:
         assert {"benchmark", "measure", "value"} <= set(r), r
+        if ": skipped (" in r["measure"]:  # an optional peer that is not installed: NaN, said so
+            assert r["value"] != r["value"], r
+            continue
         assert r["value"] == r["value"] and r["value"] >= 0, r  # finite, not NaN
 
 
@@ -34,7 +41,9 @@ def test_bench_cli_prints_table_and_writes_csv(capsys, tmp_path) -> None:
     text = capsys.readouterr().out
     assert "schedgym-bench" in text and "episodes/s" in text
     df = pd.read_csv(out)
-    assert set(df["domain"]) == {"jobshop"} and (df["value"] > 0).all()
+    measured = df[~df["measure"].str.contains(": skipped (", regex=False)]
+    assert set(df["domain"]) == {"jobshop"} and (measured["value"] > 0).all()
+    assert df["value"].isna().sum() == len(df) - len(measured)  # only skipped peers have no value
 
 
 def test_bench_cli_usage_errors_exit_2(capsys) -> None:
@@ -44,3 +53,53 @@ def test_bench_cli_usage_errors_exit_2(capsys) -> None:
     assert main(["episodes=3"]) == 2
     err = capsys.readouterr().err
     assert "episodes" in err and err.count("\n") == 2  # one line per error
+
+
+# ----------------------------------------------------------------------------- job-shop peers
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _peer_check(rows: list[dict], peer: str, label: str, installed: bool) -> None:
+    mine = [r for r in rows if r["measure"].startswith(label)]
+    ratios = [r for r in rows if r["measure"].startswith("ratio ") and f"/ {label}" in r["measure"]]
+    skipped = [r for r in rows if r["measure"].startswith(f"{peer}: skipped (")]
+    if installed:
+        assert not skipped, skipped
+        assert {r["measure"].split(": ", 1)[1] for r in mine} == {
+            "env + random policy: episodes/s", "env only (replay): episodes/s", "steps per episode"}
+        assert all(np.isfinite(r["value"]) and r["value"] > 0 for r in mine + ratios), mine + ratios
+        assert len(ratios) == 4  # JobShop-v0 copying / not copying x with / without the policy
+    else:
+        assert not mine and not ratios
+        assert len(skipped) == 1 and np.isnan(skipped[0]["value"])
+        assert "schedgym[peers]" in skipped[0]["measure"]
+
+
+def test_peer_rows_are_produced_or_skipped_cleanly() -> None:
+    rows = peer_rows("ft06", episodes={"schedgym": 2, "JSSEnv": 2, "job_shop_lib": 1}, rounds=1)
+    ours = {r["measure"]: r["value"] for r in rows if r["measure"].startswith("JobShop-v0")}
+    for name in ("JobShop-v0", "JobShop-v0 (copy_obs=False)"):
+        assert ours[f"{name}: env + random policy: episodes/s"] > 0
+        assert ours[f"{name}: env only (replay): episodes/s"] > 0
+        assert ours[f"{name}: steps per episode"] == 36  # one step per operation of ft06
+    _peer_check(rows, "JSSEnv", "JSSEnv ", _installed("JSSEnv"))
+    _peer_check(rows, "job_shop_lib", "job_shop_lib ", _installed("job_shop_lib"))
+    if _installed("JSSEnv"):  # every JSSEnv episode schedules all 36 operations (plus its no-op steps)
+        assert next(r["value"] for r in rows if r["measure"].startswith("JSSEnv") and "steps per" in r["measure"]) >= 36
+
+
+def test_a_peer_that_fails_to_import_gives_one_skip_row(monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise ImportError("No module named 'JSSEnv'")
+
+    monkeypatch.setattr(jobshop_bench, "_jssenv_peer", broken)
+    monkeypatch.setattr(jobshop_bench, "_job_shop_lib_peer", broken)
+    rows = peer_rows("ft06", episodes={"schedgym": 1}, rounds=1)
+    _peer_check(rows, "JSSEnv", "JSSEnv ", installed=False)
+    _peer_check(rows, "job_shop_lib", "job_shop_lib ", installed=False)
+    assert "No module named 'JSSEnv'" in next(r["measure"] for r in rows if "skipped" in r["measure"])
+    assert any(r["measure"] == "JobShop-v0: env + random policy: episodes/s" for r in rows)

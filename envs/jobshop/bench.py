@@ -8,16 +8,35 @@ On ta01 (ft06 with ``quick=True``) under each schedule builder:
 * ``simulator only``: the same schedule built on :class:`~.state.JobShopState` alone;
 * ``observation share``: (env only - simulator only) / env only, the share of env time spent building
   observations, masks and ``info`` rather than simulating.
+
+Peers (:func:`peer_rows`): JobShop-v0, JSSEnv 1.1.0 (``JSSEnv.envs.JssEnv``) and job_shop_lib's
+``SingleJobShopGraphEnv`` on the same instance, in the same run, each driven by the same uniform random
+masked policy (:func:`~schedgym.envs.benchmarking.masked_random_episodes`), in interleaved rounds so that
+a change of machine load hits every env alike. Each env is used unwrapped (no Gymnasium wrappers) with its
+own mask: ``obs["action_mask"]`` for JobShop-v0 and JSSEnv (whose mask includes its no-op action),
+``info["available_operations_with_ids"]`` for job_shop_lib. JobShop-v0 runs twice: as constructed by
+default (``copy_obs=True``: every observation a fresh copy) and with ``copy_obs=False`` (read-only live
+views; see :mod:`schedgym.envs.core`). The rows give episodes/s with the policy, episodes/s of the env
+alone (the recorded actions replayed), steps per episode, and the ratios JobShop-v0 / peer. A peer that
+is not installed (or fails to import) gives one row saying it was skipped and why (value NaN, shown as
+``n/a``); install the peers with ``pip install 'schedgym[peers]'``.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from ..benchmarking import time_random_rollouts
+from ..benchmarking import masked_random_episodes, replay_episodes, time_random_rollouts
 from .env import JobShopEnv
+from .family import resolve_instance
+from .instance import JobShopInstance
 from .state import JobShopState
+
+JSSENV_VERSION = "1.1.0"  # the release the issue's ratio is stated against
 
 
 def jobshop_rows(instance: str, episodes: int, builder: str) -> list[dict[str, Any]]:
@@ -44,9 +63,128 @@ def jobshop_rows(instance: str, episodes: int, builder: str) -> list[dict[str, A
     ]
 
 
+# ----------------------------------------------------------------------------------------------- peers
+@dataclass
+class PeerEnv:
+    """One environment behind the three callables the shared random-policy loop drives."""
+
+    name: str
+    reset: Callable[[int], tuple[Any, Any]]
+    step: Callable[[Any], tuple[Any, float, bool, bool, Any]]
+    legal: Callable[[Any, Any], Any]
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
+
+
+def _schedgym_peer(inst: JobShopInstance, copy_obs: bool) -> PeerEnv:
+    env = JobShopEnv(instance=inst, copy_obs=copy_obs)
+    name = "JobShop-v0" + ("" if copy_obs else " (copy_obs=False)")
+    return PeerEnv(name, lambda ep: env.reset(seed=ep), env.step, lambda obs, info: obs["action_mask"].nonzero()[0])
+
+
+def _jssenv_peer(inst: JobShopInstance, workdir: str) -> PeerEnv:
+    from JSSEnv.envs import JssEnv  # the peer: pip install JSSEnv==1.1.0 (part of schedgym[peers])
+
+    # JSSEnv reads the standard format: "n m", then one line per job of (machine duration) pairs
+    path = os.path.join(workdir, inst.name or "instance")
+    with open(path, "w") as f:
+        f.write(f"{inst.n_jobs} {inst.n_machines}\n")
+        for mach, dur in zip(inst.machines.tolist(), inst.durations.tolist()):
+            f.write(" ".join(f"{a} {b}" for a, b in zip(mach, dur)) + "\n")
+    env = JssEnv({"instance_path": path})
+    return PeerEnv(f"JSSEnv {_version('JSSEnv')}", lambda ep: (env.reset(), {}), env.step,
+                   lambda obs, info: obs["action_mask"].nonzero()[0])
+
+
+def _job_shop_lib_peer(inst: JobShopInstance) -> PeerEnv:
+    # the peer: pip install job-shop-lib (part of schedgym[peers])
+    from job_shop_lib import JobShopInstance as JSLInstance
+    from job_shop_lib.dispatching.feature_observers import FeatureObserverType as F
+    from job_shop_lib.graphs import build_disjunctive_graph
+    from job_shop_lib.reinforcement_learning import SingleJobShopGraphEnv
+
+    jsl = JSLInstance.from_matrices(inst.durations.tolist(), inst.machines.tolist(), name=inst.name)
+    # the disjunctive graph (as JobShop-v0's) with node features close to JobShop-v0's
+    features = [F.DURATION, F.EARLIEST_START_TIME, F.IS_SCHEDULED, F.IS_READY, F.REMAINING_OPERATIONS]
+    env = SingleJobShopGraphEnv(build_disjunctive_graph(jsl), features)
+
+    def step(choice: tuple[int, int, int]) -> Any:  # (operation id, machine id, job id) -> (job, machine)
+        return env.step((choice[2], choice[1]))
+
+    return PeerEnv(f"job_shop_lib {_version('job-shop-lib')} SingleJobShopGraphEnv",
+                   lambda ep: env.reset(seed=ep), step, lambda obs, info: info["available_operations_with_ids"])
+
+
+def peer_rows(instance: str | JobShopInstance = "ta01", episodes: dict[str, int] | None = None, rounds: int = 3,
+              peers: tuple[str, ...] = ("JSSEnv", "job_shop_lib"), seed: int = 0) -> list[dict[str, Any]]:
+    """JobShop-v0 against JSSEnv and job_shop_lib on one instance (see the module docstring).
+
+    ``episodes``: episodes per round of each env, keyed ``"schedgym"`` / ``"JSSEnv"`` / ``"job_shop_lib"``
+    (defaults 100 / 10 / 1: each a fraction of a second on ta01); ``rounds``: interleaved rounds."""
+    inst = resolve_instance(instance)
+    counts = {"schedgym": 100, "JSSEnv": 10, "job_shop_lib": 1}
+    counts.update(episodes or {})
+    label = f"peers {inst.name} ({inst.n_jobs}x{inst.n_machines}), uniform random masked policy"
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="schedgym-peers-") as workdir:
+        envs: list[tuple[str, PeerEnv]] = [("schedgym", _schedgym_peer(inst, True)),
+                                           ("schedgym", _schedgym_peer(inst, False))]
+        builders = {"JSSEnv": lambda: _jssenv_peer(inst, workdir), "job_shop_lib": lambda: _job_shop_lib_peer(inst)}
+        for peer in peers:
+            try:
+                envs.append((peer, builders[peer]()))
+            except Exception as exc:  # not installed, or an install that does not import (e.g. its own deps)
+                why = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+                rows.append({"benchmark": label, "measure": f"{peer}: skipped ({why}; pip install 'schedgym[peers]')",
+                             "value": float("nan"), "unit": ""})
+        wall = {e.name: 0.0 for _, e in envs}
+        steps = {e.name: 0 for _, e in envs}
+        done = {e.name: 0 for _, e in envs}
+        trajectories: dict[str, list[list[Any]]] = {e.name: [] for _, e in envs}
+        for _, e in envs:  # warm-up (first-call costs, imports inside step)
+            masked_random_episodes(e.reset, e.step, e.legal, 1, seed=seed + 1_000_003)
+        for r in range(rounds):
+            for key, e in envs:
+                n = counts[key]
+                trajs, t, s = masked_random_episodes(e.reset, e.step, e.legal, n, seed=seed + r, first_episode=done[e.name])
+                wall[e.name] += t
+                steps[e.name] += s
+                done[e.name] += n
+                trajectories[e.name] += trajs
+        replay = {e.name: replay_episodes(e.reset, e.step, trajectories[e.name]) for _, e in envs}
+    eps = {name: done[name] / wall[name] for name in wall}
+    eps_env = {name: done[name] / replay[name] for name in wall}
+    for _, e in envs:
+        n = e.name
+        rows += [
+            {"benchmark": label, "measure": f"{n}: env + random policy: episodes/s", "value": eps[n], "unit": "1/s"},
+            {"benchmark": label, "measure": f"{n}: env only (replay): episodes/s", "value": eps_env[n], "unit": "1/s"},
+            {"benchmark": label, "measure": f"{n}: steps per episode", "value": steps[n] / done[n], "unit": ""},
+        ]
+    ours = [e.name for key, e in envs if key == "schedgym"]
+    for _, e in [(k, e) for k, e in envs if k != "schedgym"]:
+        for mine in ours:
+            rows += [
+                {"benchmark": label, "measure": f"ratio {mine} / {e.name}: episodes/s with the policy",
+                 "value": eps[mine] / eps[e.name], "unit": "x"},
+                {"benchmark": label, "measure": f"ratio {mine} / {e.name}: episodes/s env only",
+                 "value": eps_env[mine] / eps_env[e.name], "unit": "x"},
+            ]
+    return rows
+
+
 def bench_rows(quick: bool = False, instance: str | None = None, episodes: int | None = None,
                builders: tuple[str, ...] = ("nondelay", "active")) -> list[dict[str, Any]]:
-    """Every row of the module docstring (``quick``: ft06, 3 episodes, for tests)."""
+    """Every row of the module docstring (``quick``: ft06, 3 episodes, one round of peers, for tests)."""
     instance = instance or ("ft06" if quick else "ta01")
     episodes = episodes or (3 if quick else 200)
-    return [row for builder in builders for row in jobshop_rows(instance, episodes, builder)]
+    rows = [row for builder in builders for row in jobshop_rows(instance, episodes, builder)]
+    peer_counts = {"schedgym": 3, "JSSEnv": 2, "job_shop_lib": 1} if quick else None
+    return rows + peer_rows(instance, episodes=peer_counts, rounds=1 if quick else 3)

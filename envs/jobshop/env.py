@@ -28,6 +28,22 @@ GLOBAL_FEATURES: tuple[str, ...] = ("progress", "makespan_lower_bound", "ops_per
 EDGE_JOB, EDGE_MACHINE = 0, 1
 
 
+def _swap_candidates(old: list[int], new: list[int], mask: np.ndarray, x: np.ndarray) -> None:
+    """Clear the mask and ``candidate`` feature of the ops that leave the set, set those that enter."""
+    if len(new) > 8:  # set lookups once the lists are long (the serial builder)
+        new_in, old_in = set(new), set(old)
+    else:
+        new_in, old_in = new, old
+    for op in old:
+        if op not in new_in:
+            mask[op] = 0
+            x[op, 3] = 0.0
+    for op in new:
+        if op not in old_in:
+            mask[op] = 1
+            x[op, 3] = 1.0
+
+
 class JobShopEnv(GraphSchedulingEnv):
     """The job-shop scheduling problem (JSSP) as sequential operation dispatching.
 
@@ -100,12 +116,16 @@ class JobShopEnv(GraphSchedulingEnv):
         duration_low: int = 1,
         duration_high: int = 99,
         render_mode: str | None = None,
+        copy_obs: bool = True,
     ) -> None:
         if schedule_builder not in SCHEDULE_BUILDERS:
             raise ValueError(f"schedule_builder must be one of {SCHEDULE_BUILDERS}, got {schedule_builder!r}")
         if reward not in ("dense", "sparse"):
             raise ValueError(f"reward must be 'dense' or 'sparse', got {reward!r}")
         self._init_render(render_mode)
+        if not isinstance(copy_obs, (bool, np.bool_)):
+            raise ValueError(f"JobShopEnv: copy_obs must be a bool, got {copy_obs!r}")
+        self.copy_obs = bool(copy_obs)
         self.fixed_instance = resolve_instance(instance) if instance is not None else None
         if self.fixed_instance is not None:
             n_jobs, n_machines = self.fixed_instance.shape
@@ -154,6 +174,7 @@ class JobShopEnv(GraphSchedulingEnv):
         self._cum = np.cumsum(d, axis=1)
         self._cum_list = self._cum.tolist()
         self._cum_scaled = self._cum / self._lb_scale  # (n, m) precedence LBs in feature units
+        self._cum_scaled_list = self._cum_scaled.tolist()
         lb = self._cum.copy()
         self._lb_last = lb[:, -1].copy()  # LB of each job's last op
         self._max_lb = float(self._lb_last.max())
@@ -173,58 +194,73 @@ class JobShopEnv(GraphSchedulingEnv):
         if m > 1:
             ids = np.arange(n_ops).reshape(n, m)
             g.add_edges(ids[:, :-1].ravel(), ids[:, 1:].ravel(), EDGE_JOB)
-        self._cand_ops = np.empty(0, np.int64)
+        # per job: (completion LB of its next op) - (precedence-only LB of that op); the LB feature of the
+        # job's unscheduled ops is cum / lb + offset / lb, so only a change of offset rewrites them
+        self._offset = [0.0] * n
+        self._n_ops = n_ops
+        self._op_base = [j * m for j in range(n)]
+        self._cand_ops: list[int] = []
         self._set_candidates()
-        self._update_globals()
+        gl = g.globals
+        gl[0] = 0.0
+        gl[1] = self._max_lb / self._lb_scale
+        gl[2] = n / 100.0
 
     def _set_candidates(self) -> None:
-        g = self.graph
-        old = self._cand_ops
-        g.action_mask[old] = 0
-        g.nodes[old, 3] = 0.0
-        ops = self.state.next_op_id[self.state.candidates()]
-        g.action_mask[ops] = 1
-        g.nodes[ops, 3] = 1.0
+        """Mask and ``candidate`` feature of the builder's candidate set: only the ops that enter or
+        leave the set are written (scalar writes; no fancy indexing, no full-array pass)."""
+        nxt, base = self.state._next_list, self._op_base
+        ops = [base[j] + nxt[j] for j in self.state._cand_list]
+        _swap_candidates(self._cand_ops, ops, self.graph.action_mask, self.graph.nodes)
         self._cand_ops = ops
-
-    def _update_globals(self) -> None:
-        st = self.state
-        gl = self.graph.globals
-        gl[0] = st.n_scheduled / (st.n_jobs * st.n_machines)
-        gl[1] = self._max_lb / self._lb_scale
-        gl[2] = st.n_jobs / 100.0
 
     def _apply(self, action: int) -> tuple[float, bool, bool]:
         st = self.state
-        m = self._m
-        job = action // m
+        job = action // self._m
         op_id, start, end, prev = st.schedule(job, check=False)  # legality checked against the mask
-        k = op_id - job * m
+        k = op_id - self._op_base[job]
         g = self.graph
         x = g.nodes
-        # completion LBs of this op and its job successors shift to the actual end
+        lb = self._lb_scale
+        # completion LBs of this op and its job successors shift to the actual end (only when the op
+        # had to wait: otherwise they already equal it). Same float64 sums, then float32, as a vector
+        # update would give.
         cum = self._cum_list[job]
-        x[op_id : op_id + (m - k), 1] = self._cum_scaled[job, k:] + (end - cum[k]) / self._lb_scale
+        offset = end - cum[k]
+        offsets = self._offset
+        if offset != offsets[job]:
+            offsets[job] = offset
+            d = offset / lb
+            for i, c in enumerate(self._cum_scaled_list[job][k:], op_id):
+                x[i, 1] = c + d
         x[op_id, 2] = 1.0
-        x[op_id, 7] = start / self._lb_scale
+        x[op_id, 7] = start / lb
         if prev >= 0:
             ne = g.n_edges
-            g.edge_index[0, ne] = prev
-            g.edge_index[1, ne] = op_id
+            ei = g.edge_index
+            ei[0, ne] = prev
+            ei[1, ne] = op_id
             g.edge_type[ne] = EDGE_MACHINE
             g.n_edges = ne + 1
         old_max = self._max_lb
-        last = float(end + cum[-1] - cum[k])
+        last = end + cum[-1] - cum[k]
+        gl = g.globals
         if last > old_max:
             self._max_lb = last
-        self._set_candidates()
-        self._update_globals()
-        done = st.done
+            gl[1] = last / lb
+        n = st.n_scheduled
+        n_ops = self._n_ops
+        gl[0] = n / n_ops
+        # the candidate set (as _set_candidates, inlined: this is the hot path)
+        nxt, base = st._next_list, self._op_base
+        ops = [base[j] + nxt[j] for j in st._cand_list]
+        _swap_candidates(self._cand_ops, ops, g.action_mask, x)
+        self._cand_ops = ops
+        if n != n_ops:
+            return (-(self._max_lb - old_max) * self._scale if self.reward_mode == "dense" else 0.0), False, False
         if self.reward_mode == "dense":
-            reward = -(self._max_lb - old_max) * self._scale
-        else:
-            reward = -float(st.makespan) * self._scale if done else 0.0
-        return reward, done, False
+            return -(self._max_lb - old_max) * self._scale, True, False
+        return -float(st.makespan) * self._scale, True, False
 
     def _describe_illegal(self, action: int) -> str:
         st = self.state

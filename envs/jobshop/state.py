@@ -26,6 +26,8 @@ The simulator is used by the env, the baselines and the solvers alike.
 
 from __future__ import annotations
 
+from bisect import insort
+from operator import add
 from typing import Literal
 
 import numpy as np
@@ -41,6 +43,12 @@ class JobShopState:
     """Partial schedule of one instance and its transitions.
 
     Operation ``(j, k)`` has the global id ``j * n_machines + k``.
+
+    The candidate set is maintained incrementally: each job's earliest start (``est``) lives in a
+    Python list, and scheduling an operation updates only the job that moved and the jobs waiting for
+    the same machine, so a transition costs a few list operations plus one C-level scan of ``n_jobs``
+    values (no NumPy call on the hot path besides scalar writes to the public arrays).
+    :meth:`_candidates_reference` recomputes the set from scratch (the definition; tests compare both).
     """
 
     def __init__(self, instance: JobShopInstance, builder: ScheduleBuilder = "nondelay") -> None:
@@ -52,67 +60,134 @@ class JobShopState:
         self.n_jobs, self.n_machines = n, m
         self.durations = instance.durations
         self.machines = instance.machines
-        # machine of each job's op k, padded with a sentinel column for finished jobs
-        self._mach_pad = np.concatenate([instance.machines, np.zeros((n, 1), np.int64)], axis=1)
-        self._dur_pad = np.concatenate([instance.durations, np.zeros((n, 1), np.int64)], axis=1)
         self._jobs = np.arange(n)
+        self._machines_list = self.machines.tolist()
+        self._durations_list = self.durations.tolist()
+        # (machine, duration) of each operation, per job, and each job's first global op id
+        self._ops = [list(zip(ms, ds)) for ms, ds in zip(self._machines_list, self._durations_list)]
+        self._op_base = [j * m for j in range(n)]
+        self._n_ops = n * m
+        self._has_zero = bool((self.durations == 0).any())
         self.reset()
 
     def reset(self) -> None:
         n, m = self.n_jobs, self.n_machines
-        self.next_op = np.zeros(n, np.int64)  # index k of each job's next operation (m = done)
-        self.job_ready = np.zeros(n, np.int64)  # completion time of each job's last scheduled op
-        self.machine_ready = np.zeros(m, np.int64)  # completion time of each machine's last op
-        self.machine_last = np.full(m, -1, np.int64)  # global id of each machine's last op
-        self.start = np.full((n, m), -1, np.int64)
-        self.end = np.full((n, m), -1, np.int64)
+        self.start = np.full((n, m), -1, np.int64)  # start time of each operation (-1: not scheduled)
         self.machine_sequence: list[list[int]] = [[] for _ in range(m)]
         self.n_scheduled = 0
         self.makespan = 0
-        # per-job views of the next operation, kept in step so candidate sets need no fancy indexing
-        self._next_machine = self.machines[:, 0].copy()
-        self._next_duration = self.durations[:, 0].copy()
-        self._ready_or_inf = np.zeros(n, np.int64)  # job_ready, or a sentinel once the job is done
-        self.next_op_id = np.arange(n, dtype=np.int64) * m  # global id of each job's next operation
-        self._machines_list = self.machines.tolist()
-        self._durations_list = self.durations.tolist()
+        # the hot values live in Python lists (list indexing is far cheaper than NumPy scalar access);
+        # the public arrays below (next_op, job_ready, ...) are built from them when read
         self._job_ready_list = [0] * n
         self._machine_ready_list = [0] * m
+        self._machine_last_list = [-1] * m
         self._next_list = [0] * n
-        self._has_zero = bool((self.durations == 0).any())
-        self._candidates = self._compute_candidates()
+        self._next_machine_list = [row[0] for row in self._machines_list]  # -1 once the job is done
+        self._next_duration_list = [row[0] for row in self._durations_list]  # 0 once the job is done
+        # earliest start of each job's next operation (_INF once done) and the jobs whose next
+        # operation needs each machine (ascending job index)
+        self._est = [0] * n
+        self._waiting: list[list[int]] = [[] for _ in range(m)]
+        for j, mach in enumerate(self._next_machine_list):
+            self._waiting[mach].append(j)
+        self._unfinished = list(range(n))
+        self._cand_list: list[int] = []
+        self._cand_array: np.ndarray | None = None
+        self._update_candidates()
 
     # ------------------------------------------------------------------ queries
+    # each of these builds a fresh array from the state (reading them costs O(size); the transition
+    # itself never touches them)
+    @property
+    def next_op(self) -> np.ndarray:
+        """Index ``k`` of each job's next operation (``n_machines`` once the job is done)."""
+        return np.array(self._next_list, np.int64)
+
+    @property
+    def next_op_id(self) -> np.ndarray:
+        """Global id of each job's next operation (``j * n_machines + next_op[j]``)."""
+        m = self.n_machines
+        return np.array([j * m + k for j, k in enumerate(self._next_list)], np.int64)
+
+    @property
+    def job_ready(self) -> np.ndarray:
+        """Completion time of each job's last scheduled operation (0 before its first)."""
+        return np.array(self._job_ready_list, np.int64)
+
+    @property
+    def machine_ready(self) -> np.ndarray:
+        """Completion time of each machine's last operation of positive duration (0 before any)."""
+        return np.array(self._machine_ready_list, np.int64)
+
+    @property
+    def machine_last(self) -> np.ndarray:
+        """Global id of each machine's last scheduled operation (-1 before any)."""
+        return np.array(self._machine_last_list, np.int64)
+
+    @property
+    def end(self) -> np.ndarray:
+        """End time of each operation (-1: not scheduled)."""
+        return np.where(self.start >= 0, self.start + self.durations, -1)
+
     @property
     def done(self) -> bool:
-        return self.n_scheduled == self.n_jobs * self.n_machines
+        return self.n_scheduled == self._n_ops
 
     def earliest_starts(self) -> np.ndarray:
         """Earliest start of each job's next operation (a large sentinel for finished jobs)."""
-        est = np.maximum(self._ready_or_inf, self.machine_ready[self._next_machine])
-        if self._has_zero:  # zero-duration operations do not wait for their machine
-            est = np.where(self._next_duration == 0, self._ready_or_inf, est)
-        return est
+        return np.array(self._est, np.int64)
 
     def candidates(self) -> np.ndarray:
         """Jobs whose next operation is schedulable now, ascending job index."""
-        return self._candidates
+        if self._cand_array is None:
+            self._cand_array = np.array(self._cand_list, np.int64)
+        return self._cand_array
 
-    def _compute_candidates(self) -> np.ndarray:
-        if self.n_scheduled == self.n_jobs * self.n_machines:
+    def candidate_list(self) -> list[int]:
+        """:meth:`candidates` as a Python list (no array built; do not modify it)."""
+        return self._cand_list
+
+    def _update_candidates(self) -> None:
+        self._cand_array = None
+        if self.n_scheduled == self._n_ops:
+            self._cand_list = []
+            return
+        est = self._est
+        if self.builder == "nondelay":
+            t = min(est)
+            if est.count(t) == 1:
+                self._cand_list = [est.index(t)]
+            else:
+                self._cand_list = [j for j, e in enumerate(est) if e == t]
+        elif self.builder == "active":
+            ect = list(map(add, est, self._next_duration_list))
+            best = min(ect)
+            j_star = ect.index(best)  # first (lowest job index) on ties
+            # the conflict set always holds the operation achieving c* (which matters when it takes 0 time)
+            self._cand_list = [j for j in self._waiting[self._next_machine_list[j_star]] if est[j] < best or j == j_star]
+        else:
+            self._cand_list = self._unfinished
+
+    def _candidates_reference(self) -> np.ndarray:
+        """The candidate set recomputed from the public arrays alone (the definition, for tests)."""
+        if self.done:
             return np.empty(0, np.int64)
-        est = np.maximum(self._ready_or_inf, self.machine_ready[self._next_machine])
-        if self._has_zero:
-            est = np.where(self._next_duration == 0, self._ready_or_inf, est)
+        m = self.n_machines
+        alive = self.next_op < m
+        k = np.minimum(self.next_op, m - 1)
+        nxt_machine = self.machines[self._jobs, k]
+        nxt_dur = np.where(alive, self.durations[self._jobs, k], 0)
+        ready = np.where(alive, self.job_ready, _INF)
+        est = np.maximum(ready, self.machine_ready[nxt_machine])
+        est = np.where(nxt_dur == 0, ready, est)  # zero-duration operations do not wait for their machine
         if self.builder == "nondelay":
             return np.flatnonzero(est == est.min())
         if self.builder == "active":
-            ect = est + self._next_duration
-            j_star = int(np.argmin(ect))  # first (lowest job index) on ties
-            on_m = self._next_machine == self._next_machine[j_star]
-            # the conflict set always holds the operation achieving c* (which matters when it takes 0 time)
+            ect = est + nxt_dur
+            j_star = int(np.argmin(ect))
+            on_m = alive & (nxt_machine == nxt_machine[j_star])
             return np.flatnonzero(on_m & ((est < ect[j_star]) | (self._jobs == j_star)))
-        return np.flatnonzero(self._ready_or_inf < _INF)
+        return np.flatnonzero(alive)
 
     # ------------------------------------------------------------------ transition
     def schedule(self, job: int, check: bool = True) -> tuple[int, int, int, int]:
@@ -122,41 +197,75 @@ class JobShopState:
         when ``job`` is not a candidate (``check=False`` skips that test for callers that already
         checked, e.g. the env against its action mask).
         """
-        if check and (not 0 <= job < self.n_jobs or job not in self._candidates):
+        if check and (not 0 <= job < self.n_jobs or job not in self._cand_list):
             raise ValueError(
                 f"job {job} is not schedulable now (builder {self.builder!r}); candidates: "
-                f"{self._candidates.tolist()}"
+                f"{list(self._cand_list)}"
             )
-        m = self.n_machines
-        k = self._next_list[job]
-        machine = self._machines_list[job][k]
-        duration = self._durations_list[job][k]
-        jr, mr = self._job_ready_list[job], self._machine_ready_list[machine]
+        nxt_list = self._next_list
+        k = nxt_list[job]
+        ops = self._ops[job]
+        machine, duration = ops[k]
+        jr = self._job_ready_list[job]
+        mready = self._machine_ready_list
+        mr = mready[machine]
         start = jr if (jr > mr or duration == 0) else mr
         end = start + duration
-        op_id = job * m + k
-        prev = int(self.machine_last[machine])
+        op_id = self._op_base[job] + k
+        mlast = self._machine_last_list
+        prev = mlast[machine]
+        mlast[machine] = op_id
         self.start[job, k] = start
-        self.end[job, k] = end
         self._job_ready_list[job] = end
-        self.job_ready[job] = end
+        est = self._est
+        waiting = self._waiting
+        w = waiting[machine]
+        w.remove(job)
         if duration > 0:
-            self._machine_ready_list[machine] = end
-            self.machine_ready[machine] = end
-        self.machine_last[machine] = op_id
+            mready[machine] = end
+            # the jobs waiting for this machine cannot start before it is free (zero-duration
+            # operations do not wait for their machine)
+            if self._has_zero:
+                dur = self._next_duration_list
+                for i in w:
+                    if dur[i] > 0 and est[i] < end:
+                        est[i] = end
+            else:
+                for i in w:
+                    if est[i] < end:
+                        est[i] = end
         self.machine_sequence[machine].append(op_id)
-        self._next_list[job] = k + 1
-        self.next_op[job] = k + 1
-        self.next_op_id[job] = op_id + 1
-        if k + 1 < m:
-            self._next_machine[job] = self._machines_list[job][k + 1]
-            self._next_duration[job] = self._durations_list[job][k + 1]
-            self._ready_or_inf[job] = end
+        k += 1
+        nxt_list[job] = k
+        if k < self.n_machines:
+            nxt, d1 = ops[k]
+            self._next_machine_list[job] = nxt
+            self._next_duration_list[job] = d1
+            mr1 = mready[nxt]
+            est[job] = mr1 if (mr1 > end and d1 > 0) else end
+            wl = waiting[nxt]
+            if not wl or wl[-1] < job:
+                wl.append(job)
+            else:
+                insort(wl, job)
         else:
-            self._ready_or_inf[job] = _INF
-            self._next_duration[job] = 0
+            self._next_machine_list[job] = -1
+            self._next_duration_list[job] = 0
+            est[job] = _INF
+            self._unfinished = [j for j in self._unfinished if j != job]
         self.n_scheduled += 1
         if end > self.makespan:
             self.makespan = end
-        self._candidates = self._compute_candidates()
+        # the candidate set (inlined for the default builder)
+        self._cand_array = None
+        if self.n_scheduled == self._n_ops:
+            self._cand_list = []
+        elif self.builder == "nondelay":
+            t = min(est)
+            if est.count(t) == 1:
+                self._cand_list = [est.index(t)]
+            else:
+                self._cand_list = [j for j, e in enumerate(est) if e == t]
+        else:
+            self._update_candidates()
         return op_id, start, end, prev
