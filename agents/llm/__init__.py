@@ -16,6 +16,9 @@ policy stands for):
 * ``srpt-oracle`` — shortest remaining processing time using the TRUE output length (an ORACLE
   reference, not a deployable policy);
 * ``edf`` — earliest deadline first (the request's next-token deadline from its TTFT / TPOT targets);
+* ``vllm-apc`` / ``sarathi-apc[:budget]`` — the same engines with vLLM-style automatic prefix caching;
+* ``lpm`` / ``lpm:<budget>`` — SGLang-style longest prefix match: the waiting request with the most
+  cached prompt blocks first (prefix caching on);
 * ``mlfq`` — FastServe-like skip-join multi-level feedback queue on generated tokens: admission and
   preemption-victim order, and proactive preemption (a waiting request of a strictly higher level
   that does not fit preempts the lowest-level running request; ``mlfq:nopreempt`` turns that off).
@@ -42,6 +45,18 @@ def _sarathi(variant: str | None = None, **_: Any) -> OrderPolicy:
     return OrderPolicy(f"sarathi:{budget}", "fcfs", strict=True,
                        env_kwargs={"chunked_prefill": True, "batching": "mixed", "token_budget": budget,
                                    "preempt_order": "fcfs"})
+
+
+def _sarathi_apc(variant: str | None = None, **_: Any) -> OrderPolicy:
+    p = _sarathi(variant)
+    return OrderPolicy(p.name.replace("sarathi", "sarathi-apc"), "fcfs", strict=True,
+                       env_kwargs={**p.env_kwargs, "prefix_caching": True})
+
+
+def _lpm(variant: str | None = None, **_: Any) -> OrderPolicy:
+    """``lpm`` (env's engine + prefix caching), ``lpm:<budget>`` (chunked budget)."""
+    p = _order("lpm", "lpm")(variant)
+    return OrderPolicy(p.name, "lpm", env_kwargs={**p.env_kwargs, "prefix_caching": True})
 
 
 def _order(name: str, order: str, strict: bool = False, oracle: bool = False):
@@ -106,6 +121,13 @@ POLICIES: dict[str, PolicyEntry] = {
                           "shortest remaining processing time with the TRUE output length (an oracle)", _BUDGET,
                           kind="oracle"),
     "edf": _entry(_order("edf", "edf"), "earliest next-token deadline first", _BUDGET),
+    "vllm-apc": _entry(lambda variant=None: OrderPolicy("vllm-apc", "fcfs", strict=True,
+                                                        env_kwargs={**_VLLM, "prefix_caching": True}),
+                       "vLLM v0 default with automatic prefix caching (shared KV blocks, LRU-evicted cache)"),
+    "sarathi-apc": _entry(_sarathi_apc, "Sarathi-Serve chunked prefill with automatic prefix caching",
+                          "token budget (default 512)", examples=("sarathi-apc:512",)),
+    "lpm": _entry(_lpm, "SGLang-style longest-prefix-match admission with prefix caching (cached prompt first)",
+                  _BUDGET, examples=("lpm", "lpm:512")),
     "mlfq": _entry(_mlfq, "FastServe-like skip-join multi-level feedback queue with proactive preemption",
                    "'nopreempt' or a token budget", examples=("mlfq", "mlfq:nopreempt", "mlfq:512")),
 }

@@ -12,7 +12,7 @@ from .episode import ServingEpisode
 from .metrics import summarize
 from .simulator import QUEUED, RUNNING, SWAPPED, ServingConfig, ServingSimulator
 from .validate import validate_run
-from .workload import Workload, azure_trace_path, load_trace, synthetic
+from .workload import Workload, azure_trace_path, load_trace, sessions, synthetic
 from .types import LLMRunSolution
 
 #: node feature columns
@@ -33,6 +33,7 @@ NODE_FEATURES: tuple[str, ...] = (
     "kv_to_admit",  # blocks the admission needs / free blocks, in [0, 2] (launch node: running / max_num_seqs)
     "slo_class",  # class index / (classes - 1): 0 the tightest
     "legal",  # 1 where the action mask allows it
+    "cached_prefix",  # prefix caching: waiting: prompt share found in the cache now; running: shared block share
 )
 GLOBAL_FEATURES: tuple[str, ...] = (
     "kv_utilization",
@@ -81,6 +82,8 @@ def make_workload(
     if workload is None:
         return synthetic(n_requests, rate, rng, cv=cv, lengths=lengths, class_mix=class_mix)
     text = os.fspath(workload)
+    if text == "sessions":  # shared system prompts + multi-turn conversations (prefix caching)
+        return sessions(n_requests, rate, rng, lengths=lengths, class_mix=class_mix)
     if text in ("azure-conv", "azure-code"):
         trace = _cached_trace(str(azure_trace_path(text.split("-")[1])))
     else:
@@ -104,7 +107,8 @@ def make_workload(
     if class_mix is not None:
         from .workload import _assign_classes
 
-        w = Workload(w.arrival, w.prompt, w.output, _assign_classes(len(w), rng, class_mix), name=w.name)
+        w = Workload(w.arrival, w.prompt, w.output, _assign_classes(len(w), rng, class_mix), name=w.name,
+                     sys_id=w.sys_id, sys_len=w.sys_len, conv_id=w.conv_id)
     return w
 
 
@@ -171,9 +175,12 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
     Engine: ``model`` (``"llama-2-7b"``...), ``hardware`` (``"a100-80gb"``...), ``tp``, ``token_budget``
     (None: the context limit), ``chunked_prefill``, ``batching``, ``max_num_seqs``, ``preemption``
     (``"recompute"``/``"swap"``), ``preempt_order`` (victim order), ``proactive_preemption``
-    (FastServe-style, with ``preempt_order="mlfq"``), ``max_kv_blocks`` (cap, for small instances),
-    ``overlength``. Workload: ``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
-    ``class_mix``, ``rate_scale``, ``load`` (traces: load relative to the whole trace's average rate). Env: ``max_nodes``, ``reward``, ``latency_scale``, ``max_steps``.
+    (FastServe-style, with ``preempt_order="mlfq"``), ``prefix_caching`` (vLLM-style automatic prefix
+    caching), ``engine`` (cost-model kernels: ``"vllm"`` or ``"trt-llm"``), ``max_kv_blocks`` (cap, for
+    small instances), ``overlength``. Workload: ``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
+    ``class_mix``, ``rate_scale``, ``load`` (traces: load relative to the whole trace's average rate);
+    ``workload="sessions"``: shared system prompts and multi-turn conversations
+    (:func:`~schedgym.envs.llm.workload.sessions`). Env: ``max_nodes``, ``reward``, ``latency_scale``, ``max_steps``.
 
     Defaults are small (100 synthetic Azure-conv-like requests at 12 req/s on Llama-2-7B / A100); the
     realistic setting is one kwarg away, e.g. ``workload="azure-conv", n_requests=0, max_nodes=256``.
@@ -193,6 +200,8 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
         preemption: str = "recompute",
         preempt_order: str = "fcfs",
         proactive_preemption: bool = False,
+        prefix_caching: bool = False,
+        engine: str = "vllm",
         max_kv_blocks: int | None = None,
         overlength: str = "reject",
         workload: Workload | str | os.PathLike[str] | None = None,
@@ -215,6 +224,7 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
             model=model, hardware=hardware, tp=tp, token_budget=token_budget, chunked_prefill=chunked_prefill,
             batching=batching, max_num_seqs=max_num_seqs, preemption=preemption, preempt_order=preempt_order,
             proactive_preemption=proactive_preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
+            prefix_caching=bool(prefix_caching), engine=engine,
             record=True,
         )
         self.sim = ServingSimulator(self.config)  # validates the engine (and that the model fits) now
@@ -353,6 +363,10 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
             legal = np.zeros(k, bool)
             legal[:nw] = cand_mask
             f[:, 15] = legal
+            if sim.config.prefix_caching:
+                bs = sim.block_size
+                f[:nw, 16] = [sim.cached_prefix_blocks(int(r)) * bs / max(int(sim.target[r]), 1) for r in w]
+                f[nw:, 16] = sim.pooled[run] / np.maximum(sim.blocks[run], 1)
             x[rows] = f
             g.action_mask[1:1 + k] = legal
         # launch node + globals

@@ -108,6 +108,12 @@ def summarize(sim: "ServingSimulator") -> dict[str, float]:
     m["norm_latency_mean"] = float(np.mean(out["latency"][fin] / sim.output[fin])) if fin.any() else float("nan")
     m["preemptions_recompute"] = float(sim.n_preempt_recompute)
     m["preemptions_swap"] = float(sim.n_preempt_swap)
+    # prefix caching: share of the tokens to prefill at fresh admissions served from the cache
+    lookups = getattr(sim, "prefix_lookup_tokens", 0)
+    hits = float(sim.prefix_hit_tokens.sum()) if hasattr(sim, "prefix_hit_tokens") else 0.0
+    m["prefix_hit_rate"] = hits / lookups if lookups else 0.0
+    m["prefix_hit_tokens"] = hits
+    m["prefix_evicted_blocks"] = float(getattr(sim, "n_evicted_blocks", 0))
     m["preemptions"] = float(sim.n_preempt_recompute + sim.n_preempt_swap)
     m["kv_util_mean"] = sim.kv_block_seconds / max(sim.now - start, 1e-12) / sim.total_blocks
     m["kv_util_max"] = sim.max_blocks_used / sim.total_blocks

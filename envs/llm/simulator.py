@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -83,6 +84,10 @@ class ServingConfig:
     #: lower MLFQ level, that running request is preempted (swap or recompute, per ``preemption``)
     proactive_preemption: bool = False
     watermark: float = 0.01  #: fraction of KV blocks kept free when admitting (vLLM's default)
+    #: vLLM-style automatic prefix caching: full KV blocks are keyed by their content (the workload's
+    #: shared system prompts and conversation histories), shared by reference between requests,
+    #: and kept after release as evictable cached blocks (LRU) that a later request can hit
+    prefix_caching: bool = False
     overlength: str = "reject"  #: prompt+output over the context limit: "reject", "truncate" or "error"
     record: bool = True  #: keep the iteration log for the validator
     calibration: Calibration = DEFAULT_CALIBRATION
@@ -156,6 +161,12 @@ def _key_mlfq(sim: "ServingSimulator", r: np.ndarray) -> np.ndarray:
     return mlfq_level(sim, r) * 1e7 + sim.arrival[r]
 
 
+def _key_lpm(sim: "ServingSimulator", r: np.ndarray) -> np.ndarray:
+    # SGLang's longest-prefix-match: the request with the most cached prompt blocks first, then FCFS
+    hits = np.fromiter((sim.cached_prefix_blocks(int(x)) for x in r), np.float64, len(r))
+    return -hits * 1e7 + sim.arrival[r]
+
+
 #: name -> key(sim, request ids) (lower runs first). Used for admission by the built-in scheduler and
 #: the baselines, and for choosing preemption victims (the highest key is preempted first).
 ORDERS: dict[str, Callable[["ServingSimulator", np.ndarray], np.ndarray]] = {
@@ -164,6 +175,7 @@ ORDERS: dict[str, Callable[["ServingSimulator", np.ndarray], np.ndarray]] = {
     "srpt-oracle": _key_srpt_oracle,
     "edf": _key_edf,
     "mlfq": _key_mlfq,
+    "lpm": _key_lpm,
 }
 
 
@@ -184,6 +196,10 @@ class IterationLog:
     preempt_mode: list = field(default_factory=list)  #: 0 recompute, 1 swap, 2 migrated out (cluster)
     #: requests migrated in (cluster): time they land, id, KV tokens, tokens generated so far, first token time
     mig_in: list = field(default_factory=list)
+    #: prefix-cache hits at admission: time, request, prompt tokens served from the cache
+    hit_t: list = field(default_factory=list)
+    hit_rid: list = field(default_factory=list)
+    hit_tokens: list = field(default_factory=list)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         def cat(parts: list, dtype: Any) -> np.ndarray:
@@ -202,6 +218,9 @@ class IterationLog:
             "preempt_rid": np.asarray(self.preempt_rid, np.int64),
             "preempt_mode": np.asarray(self.preempt_mode, np.int64),
             "mig_in": np.asarray(self.mig_in, np.float64).reshape(-1, 5),
+            "hit_t": np.asarray(self.hit_t, np.float64),
+            "hit_rid": np.asarray(self.hit_rid, np.int64),
+            "hit_tokens": np.asarray(self.hit_tokens, np.int64),
         }
 
 
@@ -287,6 +306,18 @@ class ServingSimulator:
         need = -(-(self.prompt + self.output - 1) // self.block_size)
         self.reject_reason[(self.reject_reason == 0) & (need > usable)] = 2
 
+        self.sys_id = workload.sys_id.astype(np.int64)
+        self.sys_len = np.minimum(workload.sys_len.astype(np.int64), self.prompt)  # after any truncation
+        self.conv_id = workload.conv_id.astype(np.int64)
+        # prefix cache: key -> references of running requests; evictable (ref 0) keys in LRU order
+        self._pool: dict[int, int] = {}
+        self._evictable: OrderedDict[int, None] = OrderedDict()
+        self.pooled = np.zeros(n, np.int64)  # of blocks[r], those that are pool entries (shared)
+        self._refs: list[list[int]] = [[] for _ in range(n)] if cfg.prefix_caching else []
+        self._reg_upto = np.zeros(n, np.int64)  # blocks of r already offered to the pool
+        self.prefix_hit_tokens = np.zeros(n, np.int64)  # prompt tokens served from the cache (all admissions)
+        self.prefix_lookup_tokens = 0  # tokens to prefill at fresh admissions (denominator of the hit rate)
+        self.n_evicted_blocks = 0
         self.phase = np.zeros(n, np.int8)
         self.target = self.prompt.copy()  # tokens to prefill before decoding
         self.prefilled = np.zeros(n, np.int64)
@@ -353,10 +384,10 @@ class ServingSimulator:
     def _preempt(self, r: int) -> None:
         """Preempt running request ``r`` (swap if configured and room, else recompute)."""
         self.running.remove(r)
-        self.free_blocks += int(self.blocks[r])
-        self.n_preempt[r] += 1
         swap = (self.config.preemption == "swap" and self.prefilled[r] >= self.target[r]
                 and self.blocks[r] <= self.swap_free)
+        self._drop_gpu_blocks(r, register=not swap)
+        self.n_preempt[r] += 1
         if swap:
             self.host_blocks[r] = self.blocks[r]
             self.swap_free -= int(self.blocks[r])
@@ -377,6 +408,119 @@ class ServingSimulator:
             self.log.preempt_t.append(self.now)
             self.log.preempt_rid.append(r)
             self.log.preempt_mode.append(1 if swap else 0)
+
+    # ================================================================== prefix cache
+    def block_key(self, r: int, i: int) -> int:
+        """Content key of block ``i`` (tokens ``[i bs, (i + 1) bs)``) of request ``r``: the system prompt's
+        block if it lies inside it, else the conversation's block, else a key only ``r`` has."""
+        if self.sys_id[r] >= 0 and (i + 1) * self.block_size <= self.sys_len[r]:
+            return (int(self.sys_id[r]) << 24) | i
+        if self.conv_id[r] >= 0:
+            return (1 << 56) | (int(self.conv_id[r]) << 24) | i
+        return (2 << 56) | (int(r) << 24) | i
+
+    def cached_prefix_blocks(self, r: int) -> int:
+        """Leading full blocks of ``r``'s remaining prefill found in the prefix cache now (0 when caching
+        is off or ``r`` has started its prefill); at most ``(tokens to prefill - 1) // block size`` (the
+        last token is always computed)."""
+        if not self.config.prefix_caching or self.prefilled[r] > 0 or self.phase[r] != QUEUED:
+            return 0
+        self._trim_cache()
+        pool = self._pool
+        h, limit = 0, int((self.target[r] - 1) // self.block_size)
+        while h < limit and self.block_key(r, h) in pool:
+            h += 1
+        return h
+
+    def _trim_cache(self) -> None:
+        """Evict LRU cached blocks until the evictable ones fit the free blocks (a block taken from the
+        free pool is first taken from the truly free ones, then by evicting a cached one)."""
+        ev = self._evictable
+        while len(ev) > self.free_blocks:
+            k, _ = ev.popitem(last=False)
+            del self._pool[k]
+            self.n_evicted_blocks += 1
+
+    def _register(self, r: int, upto: int) -> None:
+        """Offer ``r``'s computed full blocks ``[reg_upto, upto)`` to the pool (a block whose content is
+        already cached, computed twice by a race, stays private)."""
+        self._trim_cache()
+        pool, refs = self._pool, self._refs[r]
+        for i in range(int(self._reg_upto[r]), upto):
+            k = self.block_key(r, i)
+            if k not in pool:
+                pool[k] = 1
+                refs.append(k)
+                self.pooled[r] += 1
+        self._reg_upto[r] = max(int(self._reg_upto[r]), upto)
+
+    def _shareable_blocks(self, r: int, full: int) -> int:
+        """Of ``r``'s first ``full`` blocks, how many lead blocks other requests may share."""
+        if self.conv_id[r] >= 0:
+            return full
+        if self.sys_id[r] >= 0:
+            return min(full, int(self.sys_len[r] // self.block_size))
+        return 0
+
+    def _drop_gpu_blocks(self, r: int, register: bool, finished: bool = False) -> None:
+        """Release ``r``'s GPU blocks: private ones to the free pool; pool references dropped (a block
+        nobody references stays cached, evictable, counted as free)."""
+        if not self.config.prefix_caching:
+            self.free_blocks += int(self.blocks[r])
+            return
+        if register:
+            # a recompute-preempted request may hit all its own blocks later; once finished, only the
+            # blocks another request can share (system prompt, conversation) are worth caching
+            full = min(int(self.kv[r] // self.block_size), int(self.blocks[r]))
+            self._register(r, self._shareable_blocks(r, full) if finished else full)
+        pool, ev = self._pool, self._evictable
+        for k in self._refs[r]:
+            c = pool[k] - 1
+            pool[k] = c
+            if c == 0:
+                ev[k] = None
+                ev.move_to_end(k)
+        self.free_blocks += int(self.blocks[r] - self.pooled[r]) + sum(1 for k in self._refs[r] if pool[k] == 0)
+        self._refs[r] = []
+        self.pooled[r] = 0
+        self._reg_upto[r] = 0
+
+    def _take_hits(self, r: int) -> None:
+        """At a fresh admission (prefix caching on): reference the cached leading blocks of ``r``, as long
+        as the blocks they take from the free pool (evictable ones) and the first chunk still fit."""
+        h = self.cached_prefix_blocks(r)
+        rem0 = int(self.target[r] - self.prefilled[r])
+        self.prefix_lookup_tokens += rem0
+        if h == 0:
+            return
+        bs = self.block_size
+        keys = [self.block_key(r, i) for i in range(h)]
+        avail = self.free_blocks - self.watermark_blocks
+        while h > 0:
+            e = sum(1 for k in keys[:h] if self._pool[k] == 0)
+            rem = rem0 - h * bs
+            c = min(rem, self.budget_left) if self.config.chunked_prefill else rem
+            if e + -(-c // bs) <= avail or (self.config.chunked_prefill and avail - e >= 1):
+                break
+            h -= 1
+        if h == 0:
+            return
+        pool, ev = self._pool, self._evictable
+        for k in keys[:h]:
+            if pool[k] == 0:
+                del ev[k]
+                self.free_blocks -= 1
+            pool[k] += 1
+        self._refs[r] = keys[:h]
+        self.pooled[r] = h
+        self._reg_upto[r] = h
+        self.blocks[r] = h
+        self.kv[r] = self.prefilled[r] = h * bs
+        self.prefix_hit_tokens[r] += h * bs
+        if self.log is not None:
+            self.log.hit_t.append(self.now)
+            self.log.hit_rid.append(r)
+            self.log.hit_tokens.append(h * bs)
 
     def _victim(self) -> int:
         run = np.fromiter(self.running, np.int64, len(self.running))
@@ -535,8 +679,13 @@ class ServingSimulator:
         if self.phase[r] == QUEUED:
             self.queue.remove(r)
             self._qdirty = True
+            if self.config.prefix_caching and self.prefilled[r] == 0:
+                self._take_hits(r)
             rem = int(self.target[r] - self.prefilled[r])
             c = min(rem, self.budget_left) if self.config.chunked_prefill else rem
+            if self.config.prefix_caching and self.config.chunked_prefill:
+                # after the hits (which may take evictable blocks), the chunk takes what is left
+                c = min(c, (self.free_blocks - self.watermark_blocks) * self.block_size)
             self.phase[r] = RUNNING
             self.running.append(r)
             self._take_chunk(r, c)
@@ -598,7 +747,7 @@ class ServingSimulator:
     def _release(self, done_ids: list[int]) -> None:
         for r in done_ids:
             self.running.remove(r)
-            self.free_blocks += int(self.blocks[r])
+            self._drop_gpu_blocks(r, register=True, finished=True)
             self.blocks[r] = 0
             self.phase[r] = FINISHED
             self.finish_t[r] = self.last_token_t[r]
@@ -664,8 +813,11 @@ class ServingSimulator:
             fin = gen_d >= self.output[dec_all]
             if fin.any():
                 done_ids.extend(dec_all[fin].tolist())
+        caching = self.config.prefix_caching
         for r, c in chunks:
             self.prefilled[r] += c
+            if caching:
+                self._register(r, self._shareable_blocks(r, int(kv[r] // self.block_size)))
             if self.prefilled[r] >= target[r]:
                 g = int(self.generated[r])
                 if g == 0:
@@ -865,4 +1017,8 @@ class ServingSimulator:
             "log": rec,
             "reported_first_token_t": self.first_token_t.copy(),
             "reported_finish_t": self.finish_t.copy(),
+            "prefix_caching": bool(self.config.prefix_caching),
+            "sys_id": self.sys_id.copy(),
+            "sys_len": self.sys_len.copy(),
+            "conv_id": self.conv_id.copy(),
         }

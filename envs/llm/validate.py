@@ -108,6 +108,55 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
     pi = 0
     e_idx = 0
     state = {"pi": 0, "mi": 0}
+    # prefix caching: blocks are keyed by content (system prompt, conversation, else the request alone);
+    # a hit may only serve blocks some request computed before
+    caching = bool(solution.get("prefix_caching", False))
+    hit_t = np.asarray(log.get("hit_t", np.zeros(0)), np.float64)
+    hit_r = np.asarray(log.get("hit_rid", np.zeros(0)), np.int64)
+    hit_k = np.asarray(log.get("hit_tokens", np.zeros(0)), np.int64)
+    if hit_t.shape[0] and not caching:
+        raise InvalidRunError("prefix-cache hits recorded although the run claims prefix caching is off")
+    sys_id = np.asarray(solution.get("sys_id", np.full(n, -1)), np.int64)
+    sys_len = np.asarray(solution.get("sys_len", np.zeros(n)), np.int64)
+    conv_id = np.asarray(solution.get("conv_id", np.full(n, -1)), np.int64)
+    computed: set[tuple[int, int, int]] = set()
+
+    def bkey(r: int, i: int) -> tuple[int, int, int]:
+        if sys_id[r] >= 0 and (i + 1) * bs <= sys_len[r]:
+            return (0, int(sys_id[r]), i)
+        if conv_id[r] >= 0:
+            return (1, int(conv_id[r]), i)
+        return (2, r, i)
+
+    def computed_upto(r: int, lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            computed.add(bkey(r, i))
+
+    hstate = {"i": 0}
+
+    def apply_hits(until: float) -> None:
+        nonlocal gpu_blocks
+        i = hstate["i"]
+        while i < hit_t.shape[0] and hit_t[i] <= until:
+            r, tok = int(hit_r[i]), int(hit_k[i])
+            if not 0 <= r < n:
+                raise InvalidRunError(f"prefix-cache hit of unknown request {r}")
+            if where[r] != 0 or done_prefill[r] != 0:
+                raise InvalidRunError(f"request {r}: a prefix-cache hit at t={hit_t[i]:.6f} while it holds KV")
+            if tok < bs or tok % bs or tok >= need[r]:
+                raise InvalidRunError(f"request {r}: a prefix-cache hit of {tok} tokens (not whole blocks below "
+                                      f"its {need[r]} tokens to prefill)")
+            missing = [b for b in range(tok // bs) if bkey(r, b) not in computed]
+            if missing:
+                raise InvalidRunError(f"request {r}: a prefix-cache hit on block {missing[0]}, which no request "
+                                      "computed before")
+            if arrival[r] > hit_t[i] + atol:
+                raise InvalidRunError(f"request {r}: a prefix-cache hit before it arrives")
+            done_prefill[r] = kv[r] = tok
+            where[r] = 1
+            gpu_blocks += tok // bs
+            i += 1
+        hstate["i"] = i
 
     def apply_events(until: float) -> None:
         """Preemptions and migrations landing up to ``until``, in time order (a landing first on ties:
@@ -140,6 +189,8 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
                 raise InvalidRunError(f"request {r} preempted at t={p_t[pi]:.6f} while not running on the GPU")
             gpu_blocks -= int(_ceil_div(kv[r], bs))
             if p_m[pi] == 0:  # recompute: KV dropped, re-prefill prompt + generated
+                if caching:
+                    computed_upto(r, 0, int(kv[r] // bs))
                 kv[r] = 0
                 done_prefill[r] = 0
                 need[r] = prompt[r] + gen[r]
@@ -215,6 +266,8 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
         k = int(repeats[g])
         e_idx += k
         apply_events(start + atol)
+        if caching:
+            apply_hits(start + atol)
         o0, o1 = offsets[g], offsets[g + 1]
         mem = rids[o0:o1]
         if has_pre[g]:  # prefill chunks: one by one (rare next to decodes)
@@ -229,6 +282,8 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
                         f"request {r}: a chunk of {c} tokens runs past its prefill ({done_prefill[r]}/{need[r]} done)")
                 where[r] = 1
                 old = -(-int(kv[r]) // bs)
+                if caching:
+                    computed_upto(r, int(kv[r] // bs), int((kv[r] + c) // bs))
                 kv[r] += c
                 done_prefill[r] += c
                 gpu_blocks += -(-int(kv[r]) // bs) - old
@@ -263,16 +318,21 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
             gen[d] += k
             gpu_blocks += int((-(-new_kv // bs) + (kv_d // -bs)).sum())
             last_t[d] = float(ends[e_idx - 1])
-        if gpu_blocks > capacity:
+        if gpu_blocks > capacity and not caching:  # shared blocks are counted once per holder: not checked
             raise InvalidRunError(
                 f"iteration group {g} at t={start:.6f}: {gpu_blocks} KV blocks in use exceed the capacity {capacity}")
         # finished requests release their blocks (over-generation is caught after the replay)
         fin = mem[gen[mem] >= output[mem]]
         if fin.size:
+            if caching:
+                for r in fin.tolist():
+                    computed_upto(r, 0, int(kv[r] // bs))
             gpu_blocks -= int(_ceil_div(kv[fin], bs).sum())
             where[fin] = 0
             kv[fin] = 0
     apply_events(np.inf)  # e.g. a migration out after this instance's last iteration
+    if caching and hstate["i"] != hit_t.shape[0]:
+        raise InvalidRunError("prefix-cache hits recorded after the last iteration")
     over = np.flatnonzero(gen > output)
     if over.size:
         r = int(over[0])

@@ -68,6 +68,13 @@ class Workload:
     ttft_slo: np.ndarray = field(default=None)  # type: ignore[assignment]
     tpot_slo: np.ndarray = field(default=None)  # type: ignore[assignment]
     name: str = "workload"
+    #: shared-prefix structure (None: no sharing): ``sys_id`` the system prompt a request starts with
+    #: (-1: none) and ``sys_len`` its tokens; ``conv_id`` the conversation it is a turn of (-1: none):
+    #: turns of one conversation are one growing text (a turn's prompt = the previous turn's prompt and
+    #: output + a new message), so a turn's tokens equal the earlier turns' at the same positions
+    sys_id: np.ndarray = field(default=None)  # type: ignore[assignment]
+    sys_len: np.ndarray = field(default=None)  # type: ignore[assignment]
+    conv_id: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.arrival = np.asarray(self.arrival, np.float64)
@@ -83,8 +90,17 @@ class Workload:
             raise ValueError(f"Workload.arrival must be finite, request {bad} arrives at {self.arrival[bad]}")
         if n and (self.prompt.min() < 1 or self.output.min() < 1):
             raise ValueError("Workload: every request needs >= 1 prompt token and >= 1 output token")
+        self.sys_id = np.full(n, -1, np.int64) if self.sys_id is None else np.asarray(self.sys_id, np.int64)
+        self.sys_len = np.zeros(n, np.int64) if self.sys_len is None else np.asarray(self.sys_len, np.int64)
+        self.conv_id = np.full(n, -1, np.int64) if self.conv_id is None else np.asarray(self.conv_id, np.int64)
+        for name in ("sys_id", "sys_len", "conv_id"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"Workload.{name} has shape {getattr(self, name).shape}, expected ({n},)")
+        if n and (np.any(self.sys_len < 0) or np.any(self.sys_len > self.prompt) or np.any((self.sys_id < 0) & (self.sys_len > 0))):
+            raise ValueError("Workload.sys_len must be in [0, prompt] and 0 where sys_id is -1")
         if n and np.any(np.diff(self.arrival) < 0):
             order = np.argsort(self.arrival, kind="stable")
+            self.sys_id, self.sys_len, self.conv_id = self.sys_id[order], self.sys_len[order], self.conv_id[order]
             self.arrival, self.prompt, self.output, self.slo_class = (
                 self.arrival[order], self.prompt[order], self.output[order], self.slo_class[order])
             if self.ttft_slo is not None:
@@ -119,7 +135,12 @@ class Workload:
 
     def select(self, idx: np.ndarray) -> "Workload":
         return Workload(self.arrival[idx], self.prompt[idx], self.output[idx], self.slo_class[idx],
-                        self.class_names, self.ttft_slo[idx], self.tpot_slo[idx], self.name)
+                        self.class_names, self.ttft_slo[idx], self.tpot_slo[idx], self.name,
+                        self.sys_id[idx], self.sys_len[idx], self.conv_id[idx])
+
+    @property
+    def has_shared_prefixes(self) -> bool:
+        return bool(len(self) and ((self.sys_id >= 0).any() or (self.conv_id >= 0).any()))
 
     def window(self, start_s: float, duration_s: float) -> "Workload":
         """Requests arriving in ``[start_s, start_s + duration_s)``, times shifted to start at 0."""
@@ -194,6 +215,77 @@ def synthetic(
     output = draw("output", output_len)
     classes = _assign_classes(n_requests, rng, class_mix)
     return Workload(arrival, prompt, output, classes, name=name or f"{lengths}-rate{rate:g}-cv{cv:g}")
+
+
+def sessions(
+    n_requests: int,
+    rate: float,
+    rng: np.random.Generator,
+    n_system_prompts: int = 8,
+    system_prompt_len: int = 1024,
+    turns_mean: float = 3.0,
+    think_time_s: float = 20.0,
+    max_context: int = 4096,
+    lengths: str = "azure-conv",
+    class_mix: dict[str, float] | str | None = None,
+    name: str | None = None,
+) -> Workload:
+    """A synthetic workload of shared system prompts and multi-turn conversations (documented in
+    docs/llm.md, "Prefix caching").
+
+    Sessions start as a Poisson process at ``rate / turns_mean`` sessions/s (so about ``rate``
+    requests/s); each picks one of ``n_system_prompts`` system prompts with Zipf(1) popularity (prompt
+    ``k`` with weight ``1 / (k + 1)``), of ``system_prompt_len`` tokens each (0: no system prompt), and
+    runs a geometric number of turns (mean ``turns_mean``). Turn 1's prompt is the system prompt plus a
+    user message; turn ``k + 1``'s prompt is turn ``k``'s prompt and output plus a new message, and
+    arrives an exponential think time (mean ``think_time_s``) after turn ``k``. Message and output
+    lengths are log-normal from :data:`LENGTH_DISTRIBUTIONS` (``lengths``; messages use the prompt
+    distribution). A session ends early when its next turn would exceed ``max_context`` tokens.
+    Returns the first ``n_requests`` requests by arrival. No public trace with this structure is
+    shipped here, so the structure is synthetic."""
+    if n_requests < 1:
+        raise ValueError(f"n_requests must be >= 1, got {n_requests}")
+    for label, value in (("rate", rate), ("turns_mean", turns_mean), ("think_time_s", think_time_s)):
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{label} must be finite and > 0, got {value}")
+    if turns_mean < 1:
+        raise ValueError(f"turns_mean must be >= 1, got {turns_mean}")
+    if n_system_prompts < 1 or system_prompt_len < 0 or system_prompt_len >= max_context // 2:
+        raise ValueError("need n_system_prompts >= 1 and 0 <= system_prompt_len < max_context / 2")
+    dist = LENGTH_DISTRIBUTIONS[lengths]
+
+    def draw(kind: str) -> int:
+        mu, sigma = dist[kind]
+        lo, hi = dist[f"{kind}_range"]
+        return int(np.clip(round(rng.lognormal(mu, sigma)), lo, hi))
+
+    popularity = 1.0 / np.arange(1, n_system_prompts + 1)
+    popularity /= popularity.sum()
+    rows: list[tuple[float, int, int, int, int, int]] = []  # arrival, prompt, output, sys, sys_len, conv
+    t, conv = 0.0, 0
+    while len(rows) < 4 * n_requests and (conv < n_requests):
+        t += rng.exponential(turns_mean / rate)
+        sys_k = int(rng.choice(n_system_prompts, p=popularity))
+        sys_len = int(system_prompt_len)
+        history, at = sys_len, t
+        turns = int(rng.geometric(1.0 / turns_mean))
+        for _ in range(turns):
+            msg, out = draw("prompt"), draw("output")
+            prompt = history + msg
+            if prompt + out > max_context:
+                break
+            rows.append((at, prompt, out, sys_k if sys_len else -1, sys_len, conv))
+            history = prompt + out
+            at += rng.exponential(think_time_s)
+        conv += 1
+    rows.sort(key=lambda x: x[0])
+    rows = rows[:n_requests]
+    a = np.array(rows, np.float64).reshape(-1, 6)
+    arrival = a[:, 0] - a[0, 0]
+    classes = _assign_classes(len(rows), rng, class_mix)
+    return Workload(arrival, a[:, 1].astype(np.int64), a[:, 2].astype(np.int64), classes,
+                    name=name or f"sessions-rate{rate:g}", sys_id=a[:, 3].astype(np.int64),
+                    sys_len=a[:, 4].astype(np.int64), conv_id=a[:, 5].astype(np.int64))
 
 
 # ---------------------------------------------------------------------------------------------- traces
