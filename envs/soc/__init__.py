@@ -39,7 +39,8 @@ DOMAIN = Domain(
     env_ids={
         "schedgym/SoCDAG-v0": EnvEntry(
             "schedgym.envs.soc.env:SoCDAGEnv",
-            summary="map streaming DAG jobs onto a 16-PE big/LITTLE + accelerator SoC: a task (or wait), then its PE",
+            summary=("map streaming DAG jobs onto a 16-PE big/LITTLE + accelerator SoC: a task or a PE (or wait), "
+                     "then the other half"),
         ),
     },
     policies="schedgym.agents.soc",
