@@ -28,6 +28,7 @@ from schedgym.envs.jobshop import (
     taillard_instance,
     write_instance,
 )
+from schedgym.envs.jobshop.env import NODE_FEATURES, JobShopEnv
 from schedgym.envs.jobshop.state import JobShopState
 from schedgym.envs.jobshop.validate import InfeasibleScheduleError, validate_schedule
 
@@ -346,3 +347,100 @@ def test_cpsat_needs_serial_builder() -> None:
     env = gym.make("schedgym/JobShop-v0", instance="ft06")
     with pytest.raises(ValueError, match="serial"):
         run_episode(env, policy, seed=0)
+
+
+# ----------------------------------------------------------------------------- incremental state and observation
+def _instances_for_incremental_checks() -> list[JobShopInstance]:
+    rng = np.random.default_rng(5)
+    zero = [generate_random(6, 4, rng=s, low=0, high=3) for s in range(4)]  # many zero-duration ops
+    return [load_instance("ft06"), taillard_instance("ta01"), generate_random(9, 5, rng=1),
+            load_instance("orb07"), *zero,
+            JobShopInstance(np.array([[0, 1], [0, 1]]), np.array([[0, 5], [3, 4]]), name="z"),
+            JobShopInstance(rng.permuted(np.tile(np.arange(3), (5, 1)), axis=1), np.zeros((5, 3), np.int64), name="all0")]
+
+
+@pytest.mark.parametrize("builder", ["nondelay", "active", "serial"])
+def test_incremental_candidates_match_the_definition(builder: str) -> None:
+    """JobShopState keeps est / waiting lists incrementally; after every transition the candidate set and
+    the public arrays equal what the definition recomputes from scratch."""
+    rng = np.random.default_rng(0)
+    for inst in _instances_for_incremental_checks():
+        n, m = inst.shape
+        for _ in range(3):
+            st = JobShopState(inst, builder)
+            while True:
+                ref = st._candidates_reference()
+                assert st.candidates().tolist() == ref.tolist() == st.candidate_list(), (inst.name, builder)
+                if st.done:
+                    break
+                # public arrays, rebuilt from the schedule itself
+                scheduled = st.start >= 0
+                np.testing.assert_array_equal(st.next_op, scheduled.sum(axis=1))
+                np.testing.assert_array_equal(st.next_op_id, np.arange(n) * m + st.next_op)
+                np.testing.assert_array_equal(st.end, np.where(scheduled, st.start + inst.durations, -1))
+                last = np.maximum(st.next_op - 1, 0)
+                ready = np.where(st.next_op > 0, st.end[np.arange(n), last], 0)
+                np.testing.assert_array_equal(st.job_ready, ready)
+                for mach in range(m):
+                    seq = st.machine_sequence[mach]
+                    assert st.machine_last[mach] == (seq[-1] if seq else -1)
+                    busy = [st.end.flat[op] for op in seq if inst.durations.flat[op] > 0]
+                    assert st.machine_ready[mach] == (busy[-1] if busy else 0)
+                alive = st.next_op < m
+                est = st.earliest_starts()
+                assert (est[~alive] > 10**15).all() and (est[alive] >= st.job_ready[alive]).all()
+                st.schedule(int(rng.choice(ref)))
+            assert st.makespan == int(st.end.max())
+            assert validate_schedule(inst, st.start) == st.makespan
+
+
+def _reference_nodes(env: JobShopEnv) -> np.ndarray:
+    """The job-shop node features recomputed from the state alone (the NODE_FEATURES definitions)."""
+    inst, st = env.instance, env.state
+    n, m = inst.shape
+    d = inst.durations.astype(float)
+    lb = float(max(1, inst.lower_bound()))
+    x = np.zeros((n * m, len(NODE_FEATURES)))
+    x[:, 0] = (d / max(1.0, d.max())).ravel()
+    bound = np.zeros((n, m))
+    for j in range(n):
+        t = 0.0
+        for k in range(m):
+            t = float(st.end[j, k]) if st.start[j, k] >= 0 else t + d[j, k]
+            bound[j, k] = t
+    x[:, 1] = (bound / lb).ravel()
+    x[:, 2] = (st.start >= 0).ravel()
+    x[st.next_op_id[st.candidates()], 3] = 1.0
+    rem = np.cumsum(d[:, ::-1], axis=1)[:, ::-1]
+    x[:, 4] = (rem / max(1.0, rem[:, 0].max())).ravel()
+    x[:, 5] = np.tile((m - np.arange(m)) / m, n)
+    x[:, 6] = (inst.machines / m).ravel()
+    x[:, 7] = (np.where(st.start >= 0, st.start, 0) / lb).ravel()
+    return x
+
+
+@pytest.mark.parametrize("builder", ["nondelay", "active", "serial"])
+def test_observation_matches_its_definition_every_step(builder: str) -> None:
+    """The env updates only what a step changes; every observation still equals the features, mask,
+    edges and globals recomputed from scratch."""
+    rng = np.random.default_rng(1)
+    for inst in _instances_for_incremental_checks()[:6]:
+        env = JobShopEnv(instance=inst, schedule_builder=builder)
+        n_ops = inst.n_operations
+        for seed in range(2):
+            obs, _ = env.reset(seed=seed)
+            done = False
+            while True:
+                st = env.state
+                np.testing.assert_allclose(obs["nodes"][:n_ops], _reference_nodes(env), rtol=1e-6, atol=1e-7)
+                assert not obs["nodes"][n_ops:].any()
+                expected_mask = np.zeros(n_ops, np.int8)
+                expected_mask[st.next_op_id[st.candidates()]] = 1
+                np.testing.assert_array_equal(obs["action_mask"], expected_mask)
+                e = int(obs["n_edges"][0])
+                arcs = {(a, b) for a, b, t in zip(*obs["edge_index"][:, :e], obs["edge_type"][:e]) if t == 1}
+                assert arcs == {(s[i], s[i + 1]) for s in st.machine_sequence for i in range(len(s) - 1)}
+                assert obs["globals"][0] == pytest.approx(st.n_scheduled / n_ops)
+                if done:
+                    break
+                obs, _, done, _, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))

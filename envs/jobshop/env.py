@@ -88,7 +88,19 @@ class JobShopEnv(GraphSchedulingEnv):
     ## Arguments
     ``instance``, ``n_jobs``, ``n_machines`` (sizes of random instances and the padding maxima),
     ``schedule_builder`` (default ``"nondelay"``), ``reward`` (``"dense"``/``"sparse"``),
-    ``reward_scale``, ``duration_low``, ``duration_high``, ``render_mode`` (``"rgb_array"``).
+    ``reward_scale``, ``duration_low``, ``duration_high``, ``render_mode`` (``"rgb_array"``), ``copy_obs``
+    (default ``True``: every observation is a fresh copy, the caller's to keep; ``False``: read-only views
+    of the live arrays, valid until the next ``step()`` / ``reset()``, no copy whatever the instance size
+    — for loops that consume each observation at once, such as vector envs and rollout buffers; see
+    "Who owns an observation" in :mod:`schedgym.envs.core`).
+
+    ## Speed
+    A step updates only what it changes: the scheduled operation's row, the completion bounds of its
+    job's remaining operations when it had to wait, one machine arc, the operations entering or leaving
+    the candidate set, two globals. The simulator keeps the candidate set incrementally
+    (:class:`~schedgym.envs.jobshop.state.JobShopState`). With ``copy_obs=True`` the copy of the padded
+    arrays is the one cost that grows with the instance size. ``schedgym-bench domains=[jobshop]``
+    measures it against JSSEnv and job_shop_lib (:mod:`schedgym.envs.jobshop.bench`).
 
     Example::
 
