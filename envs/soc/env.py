@@ -352,7 +352,7 @@ class SoCDAGEnv(GraphSchedulingEnv):
         self._data_wait_at = np.zeros(n, np.float64)  # ready tasks: min over supporting PEs of data-ready time
         self._dr = np.full((n, P), np.inf)  # ready tasks: when their input would be on each PE
         self._ex = np.concatenate([sim.tables[a].ex for a in app_of])  # expected time on each PE, inf if not
-        self._data_pes: dict[int, np.ndarray] = {}
+        self._data_pes: dict[int, list[int]] = {}  # ready tasks: the PEs holding their input data
         self._job_done_tasks = np.zeros(len(app_of), np.float32)
         self._node_of = np.full(n, -1, np.int64)
         self._node_task = np.zeros(0, np.int64)
@@ -390,7 +390,7 @@ class SoCDAGEnv(GraphSchedulingEnv):
                 preds = tbl.preds[k]
                 if preds:
                     base = sim.job_base[j]
-                    self._data_pes[x] = np.array(sorted({sim.t_pe[base + ku] for ku, _ in preds}), np.int64)
+                    self._data_pes[x] = sorted({sim.t_pe[base + ku] for ku, _ in preds})
             elif kind == "assign":
                 state[x] = ASSIGNED
                 pe[x] = sim.t_pe[x]
@@ -577,10 +577,15 @@ class SoCDAGEnv(GraphSchedulingEnv):
                 budget -= r.size
                 put(ready_nodes[r], p + 1, kind)
             data = self._data_pes
-            dp = [(node_of[t], data[t]) for t in ready_ids.tolist() if t in data]
-            if dp:
-                put(np.concatenate([pes for _, pes in dp]) + 1,
-                    np.concatenate([np.full(len(pes), nd) for nd, pes in dp]), ET_DATA_ON)
+            src_l: list[int] = []
+            dst_l: list[int] = []
+            for t, nd in zip(ready_ids.tolist(), ready_nodes.tolist()):
+                pes = data.get(t)
+                if pes:
+                    src_l.extend(pes)
+                    dst_l.extend([nd] * len(pes))
+            if src_l:
+                put(np.array(src_l) + 1, np.array(dst_l), ET_DATA_ON)
         assigned = st == ASSIGNED
         if assigned.any():
             ids = tasks[assigned]
