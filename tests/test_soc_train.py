@@ -7,13 +7,14 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
-import torch
 
-import schedgym.envs  # noqa: F401
-from schedgym.agents import make_policy, run_episode
-from schedgym.agents.gnn import load_checkpoint
-from schedgym.train.cli import train
-from schedgym.train.config import resolve_config
+torch = pytest.importorskip("torch")  # the light install has no torch: these tests need the [train] extra
+
+import schedgym.envs  # noqa: E402,F401
+from schedgym.agents import make_policy, run_episode  # noqa: E402
+from schedgym.agents.gnn import load_checkpoint  # noqa: E402
+from schedgym.train.cli import train  # noqa: E402
+from schedgym.train.config import resolve_config  # noqa: E402
 
 ID = "schedgym/SoCDAG-v0"
 #: a small streaming episode: 4 WiFi jobs
