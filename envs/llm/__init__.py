@@ -30,7 +30,7 @@ DOMAIN = Domain(
         ),
     },
     policies="schedgym.agents.llm",
-    suites=("llm-azure-conv", "llm-azure-code", "llm-gamma-bursts", "llm-cluster", "llm-prefix"),
+    suites=("llm-azure-conv", "llm-azure-code", "llm-gamma-bursts", "llm-cluster", "llm-prefix", "llm-swap"),
     bench="schedgym.envs.llm.bench:bench_rows",
     docs="docs/llm.md",
 )

@@ -176,8 +176,10 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
     (None: the context limit), ``chunked_prefill``, ``batching``, ``max_num_seqs``, ``preemption``
     (``"recompute"``/``"swap"``), ``preempt_order`` (victim order), ``proactive_preemption``
     (FastServe-style, with ``preempt_order="mlfq"``), ``prefix_caching`` (vLLM-style automatic prefix
-    caching), ``engine`` (cost-model kernels: ``"vllm"`` or ``"trt-llm"``), ``max_kv_blocks`` (cap, for
-    small instances), ``overlength``. Workload: ``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
+    caching), ``engine`` (cost-model kernels: ``"vllm"`` or ``"trt-llm"``), ``swap_space_gib`` (host
+    swap space, default 32), ``swap_overlap`` (FastSwitch-like copy/compute overlap),
+    ``swap_block_group`` (KV blocks per copy call), ``max_kv_blocks`` (cap, for small instances),
+    ``overlength``. Workload: ``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
     ``class_mix``, ``rate_scale``, ``load`` (traces: load relative to the whole trace's average rate);
     ``workload="sessions"``: shared system prompts and multi-turn conversations
     (:func:`~schedgym.envs.llm.workload.sessions`). Env: ``max_nodes``, ``reward``, ``latency_scale``, ``max_steps``.
@@ -202,6 +204,9 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
         proactive_preemption: bool = False,
         prefix_caching: bool = False,
         engine: str = "vllm",
+        swap_space_gib: float = 32.0,
+        swap_overlap: bool = False,
+        swap_block_group: int = 1,
         max_kv_blocks: int | None = None,
         overlength: str = "reject",
         workload: Workload | str | os.PathLike[str] | None = None,
@@ -224,7 +229,8 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
             model=model, hardware=hardware, tp=tp, token_budget=token_budget, chunked_prefill=chunked_prefill,
             batching=batching, max_num_seqs=max_num_seqs, preemption=preemption, preempt_order=preempt_order,
             proactive_preemption=proactive_preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
-            prefix_caching=bool(prefix_caching), engine=engine,
+            prefix_caching=bool(prefix_caching), engine=engine, swap_space_gib=swap_space_gib,
+            swap_overlap=bool(swap_overlap), swap_block_group=swap_block_group,
             record=True,
         )
         self.sim = ServingSimulator(self.config)  # validates the engine (and that the model fits) now

@@ -114,6 +114,7 @@ def summarize(sim: "ServingSimulator") -> dict[str, float]:
     m["prefix_hit_rate"] = hits / lookups if lookups else 0.0
     m["prefix_hit_tokens"] = hits
     m["prefix_evicted_blocks"] = float(getattr(sim, "n_evicted_blocks", 0))
+    m["swap_blocks"] = float(getattr(sim, "n_swap_blocks", 0))
     m["preemptions"] = float(sim.n_preempt_recompute + sim.n_preempt_swap)
     m["kv_util_mean"] = sim.kv_block_seconds / max(sim.now - start, 1e-12) / sim.total_blocks
     m["kv_util_max"] = sim.max_blocks_used / sim.total_blocks

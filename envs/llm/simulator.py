@@ -77,7 +77,17 @@ class ServingConfig:
     batching: str = "mixed"  #: "mixed" or "prefill-first"
     max_num_seqs: int = 256
     preemption: str = "recompute"  #: "recompute" or "swap"
-    swap_space_gib: float = 4.0  #: host swap space per GPU (vLLM's default)
+    #: host swap space per GPU: 32 GiB (a serving host has hundreds of GB of DRAM; vLLM's default of
+    #: 4 GiB holds only ~8k tokens of Llama-2-7B KV, so swap falls back to recompute almost at once)
+    swap_space_gib: float = 32.0
+    #: copy/compute overlap of swaps (FastSwitch-like): copies run on the copy engine, pipelined layer by
+    #: layer with the iteration, which then takes max(compute, copies) instead of compute + copies
+    swap_overlap: bool = False
+    #: KV blocks per copy call: 1 = vLLM's per-block cudaMemcpyAsync; larger = FastSwitch-style
+    #: block groups (fewer, larger copies)
+    swap_block_group: int = 1
+    #: fixed cost of one copy call (launch + PCIe transaction setup; an assumed 10 us, not calibrated)
+    swap_copy_latency_s: float = 10e-6
     preempt_order: str = "fcfs"  #: victim = the running request that is last under this order
     #: FastServe-style proactive preemption (needs ``preempt_order="mlfq"``): at each boundary, while
     #: the highest-priority waiting request does not fit and a running request sits in a strictly
@@ -98,9 +108,10 @@ class ServingConfig:
         from ..core import check_number
 
         for name, lo, excl in (("gpu_memory_utilization", 0.0, True), ("activation_reserve_gib", 0.0, False),
-                               ("swap_space_gib", 0.0, False), ("watermark", 0.0, False)):
+                               ("swap_space_gib", 0.0, False), ("watermark", 0.0, False),
+                               ("swap_copy_latency_s", 0.0, False)):
             check_number(name, getattr(self, name), minimum=lo, exclusive=excl)
-        for name in ("tp", "block_size", "max_num_seqs"):
+        for name in ("tp", "block_size", "max_num_seqs", "swap_block_group"):
             check_number(name, getattr(self, name), minimum=1, integer=True)
         for name in ("token_budget", "max_kv_blocks"):
             check_number(name, getattr(self, name), minimum=1, integer=True, allow_none=True)
@@ -347,6 +358,7 @@ class ServingSimulator:
         self.n_iterations = 0
         self.n_preempt_recompute = 0
         self.n_preempt_swap = 0
+        self.n_swap_blocks = 0  # KV blocks copied over PCIe (out + in)
         self.kv_block_seconds = 0.0
         self.busy_time = 0.0
         self.max_blocks_used = 0
@@ -391,7 +403,8 @@ class ServingSimulator:
         if swap:
             self.host_blocks[r] = self.blocks[r]
             self.swap_free -= int(self.blocks[r])
-            self._pending_overhead += self.cost.swap_time(float(self.kv[r]))
+            self._pending_overhead += self.swap_copy_time(int(self.kv[r]))
+            self.n_swap_blocks += int(self.host_blocks[r])
             self.phase[r] = SWAPPED
             bisect.insort(self.swapped, r)
             self.n_preempt_swap += 1
@@ -453,6 +466,13 @@ class ServingSimulator:
                 refs.append(k)
                 self.pooled[r] += 1
         self._reg_upto[r] = max(int(self._reg_upto[r]), upto)
+
+    def swap_copy_time(self, kv_tokens: int) -> float:
+        """Seconds to copy ``kv_tokens`` tokens of KV between GPU and host: the bytes over PCIe plus one
+        fixed cost per copy call (``swap_block_group`` blocks per call)."""
+        blocks = -(-int(kv_tokens) // self.block_size)
+        calls = -(-blocks // int(self.config.swap_block_group))
+        return self.cost.swap_time(float(kv_tokens)) + calls * self.config.swap_copy_latency_s
 
     def _shareable_blocks(self, r: int, full: int) -> int:
         """Of ``r``'s first ``full`` blocks, how many lead blocks other requests may share."""
@@ -700,7 +720,8 @@ class ServingSimulator:
             grow = 1 if self.kv[r] % self.block_size == 0 else 0
             self.free_blocks -= grow
             self.blocks[r] += grow
-            self._pending_overhead += self.cost.swap_time(float(self.kv[r]))
+            self._pending_overhead += self.swap_copy_time(int(self.kv[r]))
+            self.n_swap_blocks += hb
             self.phase[r] = RUNNING
             self.running.append(r)
             self._swapins.append(r)
@@ -792,8 +813,11 @@ class ServingSimulator:
             dctx = float(kv_d.sum() + n_dec)
         else:
             dctx = 0.0
-        dt = self.cost.iteration_time(ptoks, qk, len(chunks), pseqs, n_dec, dctx) + self._pending_overhead
-        self._pending_overhead = 0.0
+        dt = self.cost.iteration_time(ptoks, qk, len(chunks), pseqs, n_dec, dctx)
+        if self._pending_overhead:
+            # swap copies: serialized with the iteration (vLLM v0) or overlapped with it (FastSwitch-like)
+            dt = max(dt, self._pending_overhead) if self.config.swap_overlap else dt + self._pending_overhead
+            self._pending_overhead = 0.0
         start = self.now
         end = start + dt
         used_before = self.total_blocks - self.free_blocks
@@ -894,8 +918,10 @@ class ServingSimulator:
         fixed, a_c, b_c, a_m, b_m = self.cost.decode_block_coefficients(n, dctx0)
         ks = np.arange(K, dtype=np.float64)
         dur = fixed + np.maximum(a_c + b_c * ks, a_m + b_m * ks)
-        dur[0] += self._pending_overhead
-        self._pending_overhead = 0.0
+        if self._pending_overhead:
+            p = self._pending_overhead
+            dur[0] = max(dur[0], p) if self.config.swap_overlap else dur[0] + p
+            self._pending_overhead = 0.0
         ends = self.now + np.cumsum(dur)
         a = float(self.arrival[self.next_arrival]) if stop_at_arrival and self.next_arrival < self.n else math.inf
         a = min(a, horizon)
