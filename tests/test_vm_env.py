@@ -204,3 +204,33 @@ def test_observation_rows_update_in_place_consistently() -> None:
     cols = [NODE_FEATURES.index(c) for c in ("free_cpu", "free_mem", "frag", "slots16", "pm_free_cpu", "release_gain")]
     np.testing.assert_allclose(nodes[:, cols], fresh["nodes"][:, cols], atol=1e-6)
     np.testing.assert_array_equal(obs["edge_index"][:, :env._base_edges], fresh["edge_index"][:, :env._base_edges])
+
+
+def test_rack_anti_affinity() -> None:
+    kw = {"anti_affinity_groups": 4, "affinity_granularity": "rack", "pms_per_rack": 4, "group_size": (2, 3)}
+    env = VMRescheduleEnv(generator_kwargs=kw, mnl=10)
+    env.reset(seed=0)
+    st = env.state
+    assert st.groups and all(g == "rack" for g, _ in st.groups)
+    for _, members in st.groups:
+        for v in members.tolist():
+            others = members[members != v]
+            racks = st.pm_rack[st.vm_pm[others]]
+            banned = np.isin(st.pm_rack, racks)
+            assert not st.dest_mask(v)[banned].any()
+            for p in np.flatnonzero(banned)[:3]:
+                assert st.why_illegal(v, int(p), 0) is not None
+    # a destination with room on a banned rack is refused for the anti-affinity reason
+    found = False
+    for _, members in st.groups:
+        for v in members.tolist():
+            if st.double[v]:
+                continue
+            others = members[members != v]
+            room = (st.free_cpu >= st.dem_cpu[v]) & np.isin(st.pm_rack, st.pm_rack[st.vm_pm[others]])[:, None]
+            room[st.vm_pm[v]] = False
+            for p, k in np.argwhere(room)[:1]:
+                assert "anti-affinity (rack)" in st.why_illegal(v, int(p), int(k))
+                found = True
+    assert found
+    assert testing.check_random_masked_steps(lambda: VMRescheduleEnv(generator_kwargs=kw), n_steps=1500) > 5
