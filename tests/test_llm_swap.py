@@ -29,6 +29,7 @@ def test_default_swap_space_and_block_granular_copy_time() -> None:
     env = LLMServeEnv(preemption="swap", swap_overlap=True, swap_block_group=8, swap_space_gib=16.0)
     assert env.sim.config.swap_overlap and env.sim.config.swap_block_group == 8
     assert env.sim.swap_blocks_total == 2048
+    assert LLMServeEnv(engine="trt-llm").sim.cost.engine == "trt-llm"
 
 
 def _run(seed: int, **kw: object) -> dict[str, float]:
