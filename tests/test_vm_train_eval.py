@@ -83,3 +83,17 @@ def test_bench_quick() -> None:
     rows = bench_rows(quick=True)
     assert {r["unit"] for r in rows} >= {"steps/s", "migrations/s", "s"}
     assert all(r["value"] > 0 and r["benchmark"] and r["measure"] for r in rows)
+
+
+def test_gnn_trains_on_medium_snapshots(tmp_path: Path) -> None:
+    """The env preset ``vm-medium`` (280 PMs, ~2,100 VMs, MNL 50): a tiny SB3 run and a validated episode."""
+    run_dir = tmp_path / "run"
+    over = [o for o in TINY_SB3 if not o.startswith(("trainer.total_steps", "trainer.checkpoint_every",
+                                                      "trainer.eval_every", "val.seeds"))]
+    cfg = resolve_config("vm-small", [f"run_dir={run_dir}", "env=vm-medium", *over, "trainer.total_steps=128",
+                                      "trainer.checkpoint_every=128", "trainer.eval_every=128", "val.seeds=[0]"])
+    summary = train(cfg, run_dir, resume=False)
+    assert summary["timesteps"] >= 128
+    policy = make_policy(f"gnn:{run_dir / 'best.pt'}")
+    res = run_episode(gym.make(ENV_ID, preset="medium", mnl=5), policy, seed=0)
+    assert res.validated_objective == pytest.approx(res.objective)
