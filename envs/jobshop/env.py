@@ -28,8 +28,9 @@ GLOBAL_FEATURES: tuple[str, ...] = ("progress", "makespan_lower_bound", "ops_per
 EDGE_JOB, EDGE_MACHINE = 0, 1
 
 
-def _swap_candidates(old: list[int], new: list[int], mask: np.ndarray, x: np.ndarray) -> None:
-    """Clear the mask and ``candidate`` feature of the ops that leave the set, set those that enter."""
+def _swap_candidates(old: list[int], new: list[int], mask: memoryview, x: memoryview, f: int) -> None:
+    """Clear the mask and ``candidate`` feature of the ops that leave the set, set those that enter
+    (``mask`` / ``x``: the flat memoryviews of the mask and node features, ``f`` features per node)."""
     if len(new) > 8:  # set lookups once the lists are long (the serial builder)
         new_in, old_in = set(new), set(old)
     else:
@@ -37,11 +38,11 @@ def _swap_candidates(old: list[int], new: list[int], mask: np.ndarray, x: np.nda
     for op in old:
         if op not in new_in:
             mask[op] = 0
-            x[op, 3] = 0.0
+            x[op * f + 3] = 0.0
     for op in new:
         if op not in old_in:
             mask[op] = 1
-            x[op, 3] = 1.0
+            x[op * f + 3] = 1.0
 
 
 class JobShopEnv(GraphSchedulingEnv):
@@ -211,6 +212,8 @@ class JobShopEnv(GraphSchedulingEnv):
         self._offset = [0.0] * n
         self._n_ops = n_ops
         self._op_base = [j * m for j in range(n)]
+        self._f = g.spec.node_features
+        self._max_edges = g.spec.max_edges
         self._cand_ops: list[int] = []
         self._set_candidates()
         gl = g.globals
@@ -223,16 +226,19 @@ class JobShopEnv(GraphSchedulingEnv):
         leave the set are written (scalar writes; no fancy indexing, no full-array pass)."""
         nxt, base = self.state._next_list, self._op_base
         ops = [base[j] + nxt[j] for j in self.state._cand_list]
-        _swap_candidates(self._cand_ops, ops, self.graph.action_mask, self.graph.nodes)
+        g = self.graph
+        _swap_candidates(self._cand_ops, ops, g.mv_action_mask, g.mv_nodes, self._f)
         self._cand_ops = ops
 
     def _apply(self, action: int) -> tuple[float, bool, bool]:
+        # scalar writes go through the graph's flat memoryviews (row * n_features + column)
         st = self.state
         job = action // self._m
         op_id, start, end, prev = st.schedule(job, check=False)  # legality checked against the mask
         k = op_id - self._op_base[job]
         g = self.graph
-        x = g.nodes
+        xv = g.mv_nodes
+        f = self._f
         lb = self._lb_scale
         # completion LBs of this op and its job successors shift to the actual end (only when the op
         # had to wait: otherwise they already equal it). Same float64 sums, then float32, as a vector
@@ -243,30 +249,38 @@ class JobShopEnv(GraphSchedulingEnv):
         if offset != offsets[job]:
             offsets[job] = offset
             d = offset / lb
-            for i, c in enumerate(self._cum_scaled_list[job][k:], op_id):
-                x[i, 1] = c + d
-        x[op_id, 2] = 1.0
-        x[op_id, 7] = start / lb
+            i = op_id * f + 1
+            for c in self._cum_scaled_list[job][k:]:
+                xv[i] = c + d
+                i += f
+        row = op_id * f
+        xv[row + 2] = 1.0
+        xv[row + 7] = start / lb
         if prev >= 0:
             ne = g.n_edges
-            ei = g.edge_index
-            ei[0, ne] = prev
-            ei[1, ne] = op_id
-            g.edge_type[ne] = EDGE_MACHINE
+            ev = g.mv_edge_index
+            ev[ne] = prev
+            ev[self._max_edges + ne] = op_id
+            g.mv_edge_type[ne] = EDGE_MACHINE
             g.n_edges = ne + 1
         old_max = self._max_lb
         last = end + cum[-1] - cum[k]
-        gl = g.globals
+        gv = g.mv_globals
         if last > old_max:
             self._max_lb = last
-            gl[1] = last / lb
+            gv[1] = last / lb
         n = st.n_scheduled
         n_ops = self._n_ops
-        gl[0] = n / n_ops
+        gv[0] = n / n_ops
         # the candidate set (as _set_candidates, inlined: this is the hot path)
         nxt, base = st._next_list, self._op_base
-        ops = [base[j] + nxt[j] for j in st._cand_list]
-        _swap_candidates(self._cand_ops, ops, g.action_mask, x)
+        cands = st._cand_list
+        if len(cands) == 1:  # the most common case under the non-delay builder
+            j = cands[0]
+            ops = [base[j] + nxt[j]]
+        else:
+            ops = [base[j] + nxt[j] for j in cands]
+        _swap_candidates(self._cand_ops, ops, g.mv_action_mask, xv, f)
         self._cand_ops = ops
         if n != n_ops:
             return (-(self._max_lb - old_max) * self._scale if self.reward_mode == "dense" else 0.0), False, False

@@ -73,6 +73,7 @@ class JobShopState:
     def reset(self) -> None:
         n, m = self.n_jobs, self.n_machines
         self.start = np.full((n, m), -1, np.int64)  # start time of each operation (-1: not scheduled)
+        self._start_mv = memoryview(self.start).cast("B").cast("q")  # flat, indexed by op id (cheap writes)
         self.machine_sequence: list[list[int]] = [[] for _ in range(m)]
         self.n_scheduled = 0
         self.makespan = 0
@@ -94,6 +95,15 @@ class JobShopState:
         self._cand_list: list[int] = []
         self._cand_array: np.ndarray | None = None
         self._update_candidates()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_start_mv"]  # a memoryview does not pickle; rebuilt below
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._start_mv = memoryview(self.start).cast("B").cast("q")
 
     # ------------------------------------------------------------------ queries
     # each of these builds a fresh array from the state (reading them costs O(size); the transition
@@ -215,7 +225,7 @@ class JobShopState:
         mlast = self._machine_last_list
         prev = mlast[machine]
         mlast[machine] = op_id
-        self.start[job, k] = start
+        self._start_mv[op_id] = start
         self._job_ready_list[job] = end
         est = self._est
         waiting = self._waiting
