@@ -356,6 +356,21 @@ def test_max_nodes_smaller_than_the_system_keeps_ready_tasks() -> None:
             break
 
 
+def test_a_small_edge_budget_drops_edges_instead_of_failing() -> None:
+    env = SoCDAGEnv(mix="wifi", n_jobs=20, mean_interarrival_us=20.0, max_edges=30)
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    full = 0
+    for _ in range(500):
+        assert int(obs["n_edges"][0]) <= 30
+        full += int(obs["n_edges"][0]) == 30
+        legal = _legal(obs)
+        obs, _, term, _, _ = env.step(int(legal[rng.integers(legal.size)]))
+        if term:
+            break
+    assert full > 0  # the budget was hit and the episode went on
+
+
 # ----------------------------------------------------------------------------- baselines and generator
 def test_online_rules_and_static_plans_on_a_batch() -> None:
     env = gym.make(ID, soc="ds3_16pe_head", jobs=["wifi_tx", "wifi_rx", "range_detection"], reward="makespan")

@@ -128,7 +128,9 @@ class SoCDAGEnv(GraphSchedulingEnv):
     ``jobs``, ``n_jobs`` (10), ``arrival``, ``mean_interarrival_us`` (100), ``horizon_us``, ``warmup_jobs``,
     ``noise``, ``noise_floor`` (0.1), ``max_jobs_in_system`` (12, DS3's ``max_jobs_in_parallel``; streaming
     only), ``random_dag`` (kwargs of :class:`~.generator.TopcuogluGenerator`), ``reward``, ``max_nodes``
-    (default: enough for every task in the system), ``max_edges``, ``max_steps``, ``render_mode``.
+    (default: enough for every task in the system), ``max_edges`` (default: enough for every precedence
+    edge and the capability edges of 64 ready tasks; edges past it are dropped, precedence first kept),
+    ``max_steps``, ``render_mode``.
 
     Example::
 
@@ -550,9 +552,12 @@ class SoCDAGEnv(GraphSchedulingEnv):
         ei, et = g.edge_index, g.edge_type
         n = 0
 
-        def put(src: np.ndarray, dst: np.ndarray, kind: int) -> None:
+        cap = ei.shape[1]
+
+        def put(src: np.ndarray, dst: np.ndarray, kind: int) -> None:  # past max_edges, edges are dropped
             nonlocal n
-            m = src.shape[0]
+            m = min(src.shape[0], cap - n)
+            src, dst = src[:m], dst[:m]
             ei[0, n:n + m] = src
             ei[1, n:n + m] = dst
             et[n:n + m] = kind
