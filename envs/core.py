@@ -56,8 +56,9 @@ that copies it into its own storage, a benchmark, a greedy rollout) can opt out 
 **read-only views of the live arrays**, valid until the env's next ``step()`` or ``reset()`` (which
 change them in place), and a step costs the same whatever the padding. The terminal observation (the one
 returned with ``terminated or truncated``) is always a copy, so it survives the ``reset()`` that vector
-envs and SB3's ``terminal_observation`` bookkeeping do right after it. ``info["action_mask"]`` is always a
-copy. Copy what you keep (``{k: v.copy() for k, v in obs.items()}``).
+envs and SB3's ``terminal_observation`` bookkeeping do right after it. ``info["action_mask"]`` follows the
+observation (a copy by default and at the terminal step, else the same live view as ``obs["action_mask"]``).
+Copy what you keep (``{k: v.copy() for k, v in obs.items()}``).
 """
 
 from __future__ import annotations
@@ -390,6 +391,7 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         # Gymnasium's vector envs write ``metadata["autoreset_mode"]`` into the dict they find
         super().__init_subclass__(**kwargs)
         cls.metadata = _copy_metadata(cls.metadata)
+        cls._has_step_info = cls._step_info is not GraphSchedulingEnv._step_info
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "GraphSchedulingEnv":
         # ... and every instance its own copy, so one vector env cannot change what the next env sees
@@ -399,6 +401,7 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
 
     graph: GraphObservation
     _done: bool = True
+    _has_step_info: ClassVar[bool] = False  # whether the class overrides _step_info (set per subclass)
     #: hand out copies (True, the default) or read-only live views (False) of the observation arrays;
     #: see "Who owns an observation" in :mod:`schedgym.envs.core`
     copy_obs: bool = True
@@ -459,7 +462,10 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         self._reset_state(options)
         self._done = False
         self._elapsed_steps = 0
-        return (self.graph.snapshot() if self.copy_obs else self.graph.view()), self._info(False)
+        if self.copy_obs:
+            return self.graph.snapshot(), self._info(False)
+        obs = self.graph.view()
+        return obs, self._info(False, obs["action_mask"])
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         if self._done:
@@ -475,8 +481,10 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         self._elapsed_steps += 1
         done = self._done = bool(terminated or truncated)
         # the terminal observation is always a copy: it outlives the reset() that usually follows it
-        obs = self.graph.snapshot() if (self.copy_obs or done) else self.graph.view()
-        return obs, float(reward), bool(terminated), bool(truncated), self._info(done)
+        if self.copy_obs or done:
+            return self.graph.snapshot(), float(reward), bool(terminated), bool(truncated), self._info(done)
+        obs = self.graph.view()
+        return obs, float(reward), bool(terminated), bool(truncated), self._info(done, obs["action_mask"])
 
     def _check_action(self, action: Any) -> int:
         if isinstance(action, (int, np.integer)) and not isinstance(action, (bool, np.bool_)):  # fast path
@@ -508,9 +516,11 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
             )
         return a
 
-    def _info(self, done: bool) -> dict[str, Any]:
-        info: dict[str, Any] = {"action_mask": self.graph.action_mask.copy()}
-        if type(self)._step_info is not GraphSchedulingEnv._step_info:
+    def _info(self, done: bool, mask: np.ndarray | None = None) -> dict[str, Any]:
+        """``info`` of a reset or step; ``mask``: the live mask view to hand out (``copy_obs=False``),
+        else a copy is made."""
+        info: dict[str, Any] = {"action_mask": self.graph.action_mask.copy() if mask is None else mask}
+        if self._has_step_info:
             info.update(self._step_info())
         if done:
             info["metrics"] = self._episode_metrics()

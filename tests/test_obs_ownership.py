@@ -61,7 +61,7 @@ def test_copy_obs_false_hands_out_read_only_live_views() -> None:
         with pytest.raises(ValueError, match="read-only"):
             obs[k][...] = 0
     assert np.shares_memory(obs["nodes"], g.nodes) and np.shares_memory(obs["action_mask"], g.action_mask)
-    assert not np.shares_memory(info["action_mask"], g.action_mask)  # info's mask is always a copy
+    assert info["action_mask"] is obs["action_mask"]  # info's mask follows the observation: the live view
     first = obs
     obs2, _, _, _, _ = env.step(int(np.flatnonzero(obs["action_mask"])[0]))
     # live: the first observation now shows the second state (documented: copy what you keep)
@@ -75,8 +75,9 @@ def test_copy_obs_false_terminal_observation_is_a_copy_that_survives_reset() -> 
     obs, _ = env.reset(seed=0)
     done = False
     while not done:
-        obs, _, done, _, _ = env.step(_legal(obs, rng))
+        obs, _, done, _, info = env.step(_legal(obs, rng))
     final = _copy(obs)
+    assert info["action_mask"] is not obs["action_mask"] and not np.shares_memory(info["action_mask"], env.graph.action_mask)
     assert all(obs[k].flags.writeable and not np.shares_memory(obs[k], env.graph.nodes) for k in OBS_KEYS)
     assert not obs["action_mask"].any() and int(obs["n_edges"][0]) == 30 + 30  # ft06: 30 job + 30 machine arcs
     env.reset(seed=1)

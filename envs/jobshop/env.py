@@ -154,6 +154,7 @@ class JobShopEnv(GraphSchedulingEnv):
         self.n_jobs, self.n_machines = int(n_jobs), int(n_machines)
         self.schedule_builder = schedule_builder
         self.reward_mode = reward
+        self._dense = reward == "dense"
         self.reward_scale = reward_scale
         self.duration_low, self.duration_high = duration_low, duration_high
         n_ops = self.n_jobs * self.n_machines
@@ -282,10 +283,10 @@ class JobShopEnv(GraphSchedulingEnv):
             ops = [base[j] + nxt[j] for j in cands]
         _swap_candidates(self._cand_ops, ops, g.mv_action_mask, xv, f)
         self._cand_ops = ops
+        if self._dense:
+            return -(self._max_lb - old_max) * self._scale, n == n_ops, False
         if n != n_ops:
-            return (-(self._max_lb - old_max) * self._scale if self.reward_mode == "dense" else 0.0), False, False
-        if self.reward_mode == "dense":
-            return -(self._max_lb - old_max) * self._scale, True, False
+            return 0.0, False, False
         return -float(st.makespan) * self._scale, True, False
 
     def _describe_illegal(self, action: int) -> str:

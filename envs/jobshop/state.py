@@ -263,12 +263,12 @@ class JobShopState:
             self._next_duration_list[job] = 0
             est[job] = _INF
             self._unfinished = [j for j in self._unfinished if j != job]
-        self.n_scheduled += 1
+        n_done = self.n_scheduled = self.n_scheduled + 1
         if end > self.makespan:
             self.makespan = end
         # the candidate set (inlined for the default builder)
         self._cand_array = None
-        if self.n_scheduled == self._n_ops:
+        if n_done == self._n_ops:
             self._cand_list = []
         elif self.builder == "nondelay":
             t = min(est)
