@@ -1,5 +1,5 @@
 """Memory baselines: all-slow, XLA-like greedy, first-/best-fit under the usual orders, the online
-lowest-offset greedy, and the CP-SAT exact model (both modes)."""
+lowest-offset greedy, the CP-SAT exact model (both modes) and a canonical search (allocation)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,22 @@ def _order(option: str | None, name: str) -> str:
     if order not in ORDERS:
         raise PolicyError(f"policy {name}: unknown order {order!r}; known: {list(ORDERS)}")
     return order
+
+
+def _seconds(option: str | None, name: str) -> float:
+    try:
+        seconds = float(option) if option else 10.0
+    except ValueError:
+        raise PolicyError(f"policy {name}: option must be a time limit in seconds, got {option!r}") from None
+    if not seconds > 0:
+        raise PolicyError(f"policy {name}: time limit must be > 0, got {seconds}")
+    return seconds
+
+
+def _search(option: str | None):
+    from .search import CanonicalSearchPolicy
+
+    return CanonicalSearchPolicy(time_limit=_seconds(option, "mem-search"))
 
 
 def _cpsat(option: str | None):
@@ -60,6 +76,14 @@ POLICIES: dict[str, PolicyEntry] = {
         make=lambda option: LowestOffsetPolicy(),
         summary="online greedy: the legal buffer with the lowest canonical offset (mapping: with a benefit, then stop)",
         env_ids=BOTH,
+    ),
+    "mem-search": PolicyEntry(
+        make=_search,
+        summary="allocation: complete depth-first search over canonical allocations (MiniMalloc's idea, NumPy), replayed",
+        env_ids=(ALLOC_ID,),
+        options="time limit in seconds (default 10)",
+        kind="exact",
+        examples=("mem-search:10",),
     ),
     "mem-cpsat": PolicyEntry(
         make=_cpsat,
