@@ -174,3 +174,41 @@ def test_fuzzed_override_values_are_accepted_or_one_usage_error() -> None:
         except Exception as exc:  # noqa: BLE001
             escaped.append(("eval", key, value, repr(exc)[:120]))
     assert not escaped, escaped[:5]
+
+
+def test_fuzzed_suite_files_load_or_raise_one_value_error(tmp_path: Path) -> None:
+    """Seeded fuzz (fixed budget) over suite YAML shapes (``cases: 5`` was a ``TypeError`` traceback): a suite
+    either loads or raises ValueError / KeyError, which ``schedgym-eval`` reports as one line under 'suite'."""
+    import random
+
+    import yaml
+
+    from schedgym.eval.suites import load_suite
+
+    rng = random.Random(0)
+
+    def value(depth: int = 0):
+        r = rng.random()
+        if depth > 2 or r < 0.3:
+            return rng.choice([5, -1, 1.5, "abc", None, True, "", "ft06", "schedgym/JobShop-v0", [], {}])
+        if r < 0.65:
+            return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+        return {rng.choice(["name", "env_kwargs", "group", "instance", "x"]): value(depth + 1)
+                for _ in range(rng.randint(0, 3))}
+
+    keys = ["name", "env_id", "env_kwargs", "cases", "policies", "seeds", "leaderboard_metrics", "description"]
+    path = tmp_path / "fuzz.yaml"
+    escaped = []
+    for _ in range(400):
+        doc = {k: value() for k in rng.sample(keys, rng.randint(0, len(keys)))}
+        if rng.random() < 0.7:
+            doc["env_id"] = "schedgym/JobShop-v0"
+            doc.setdefault("name", "fuzz")
+        path.write_text(yaml.safe_dump(doc))
+        try:
+            load_suite(str(path))
+        except (ValueError, KeyError):
+            pass
+        except Exception as exc:  # noqa: BLE001 - what the test looks for
+            escaped.append((doc, repr(exc)[:120]))
+    assert not escaped, escaped[:3]
