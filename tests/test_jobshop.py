@@ -307,12 +307,14 @@ def test_validator_rejects_broken_schedules() -> None:
 # ----------------------------------------------------------------------------- CP-SAT
 @pytest.mark.parametrize("name, optimum", [("ft06", 55), ("la01", 666), ("la02", 655), ("la03", 597), ("la04", 590), ("la05", 593)])
 def test_cpsat_proves_small_optima_and_replays_exactly(name: str, optimum: int) -> None:
-    policy = make_policy("cpsat:10")
+    # load-independent: one worker and a deterministic budget (the wall-clock limit is only a safety net)
+    from schedgym.agents.jobshop import CPSatPolicy
+
+    policy = CPSatPolicy(time_limit_s=600, workers=1, solver_params={"max_deterministic_time": 20.0})
     env = gym.make("schedgym/JobShop-v0", instance=name, **policy.env_kwargs)
     result = run_episode(env, policy, seed=0)
     assert result.extra["optimal"] is True
     assert result.objective == optimum == result.extra["solver_makespan"]
-    assert result.extra["solver_time_s"] < 10
 
 
 def test_zero_duration_operations() -> None:
