@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from schedgym.agents import make_policy, run_episode
 from schedgym.agents.memory.exact import solve_allocation, solve_mapping
 from schedgym.agents.memory.heuristics import ORDERS, buffer_order, fit_plan, xla_plan
-from schedgym.envs.memory.catalog import load_instance, minimalloc_dir, minimalloc_example
+from schedgym.envs.memory.catalog import (
+    load_instance,
+    minimalloc_dir,
+    minimalloc_example,
+)
 from schedgym.envs.memory.env import MemoryEnv
 from schedgym.envs.memory.generator import SyntheticProgram
 from schedgym.envs.memory.instance import MemoryInstance

@@ -7,8 +7,7 @@ import pickle
 import gymnasium as gym
 import numpy as np
 import pytest
-
-import schedgym.envs
+import schedgym.envs  # noqa: F401  (registers the ids)
 from schedgym.envs import testing
 from schedgym.envs.core import IllegalActionError
 from schedgym.envs.memory.env import NODE_FEATURES, MemoryEnv

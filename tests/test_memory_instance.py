@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from schedgym.envs.memory.catalog import (
     MINIMALLOC_CHALLENGING,
     load_instance,

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from schedgym.envs.memory.generator import SyntheticProgram
 from schedgym.envs.memory.hardware import Hardware
 from schedgym.envs.memory.instance import MemoryInstance, Program
 from schedgym.envs.memory.simulator import MemoryState, program_time, standalone_benefit
-from schedgym.envs.memory.validate import InvalidSolution, check_placement, recompute_program_time, validate_solution
+from schedgym.envs.memory.validate import (
+    InvalidSolution,
+    check_placement,
+    recompute_program_time,
+    validate_solution,
+)
 
 HW = Hardware("unit", peak_flops=10.0, fast_bw=4.0, slow_bw=1.0, copy_bw=2.0, fast_capacity=100)
 

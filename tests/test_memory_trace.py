@@ -11,9 +11,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from schedgym.envs.memory.catalog import load_instance  # noqa: E402
-from schedgym.envs.memory.env import MemoryEnv  # noqa: E402
-from schedgym.envs.memory.trace_torch import ModelTraceError, catalog_models, gpt2_block, mlp, trace_model  # noqa: E402
+from schedgym.envs.memory.catalog import load_instance
+from schedgym.envs.memory.env import MemoryEnv
+from schedgym.envs.memory.trace_torch import (
+    ModelTraceError,
+    catalog_models,
+    gpt2_block,
+    mlp,
+    trace_model,
+)
 
 
 def test_gpt2_block_trace_shapes_and_flops() -> None:

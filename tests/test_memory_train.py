@@ -6,9 +6,8 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
-import torch
-
 import schedgym.envs  # noqa: F401
+import torch
 from schedgym.agents import make_policy, run_episode
 from schedgym.agents.gnn import load_checkpoint
 from schedgym.train.cli import main, train

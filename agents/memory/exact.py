@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
-
 from schedgym.agents.base import BasePolicy
 from schedgym.envs.memory.instance import MemoryInstance
 from schedgym.envs.memory.simulator import exposed_copy_time, instruction_times

@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 import numpy as np
-
 from schedgym.agents.base import BasePolicy
 from schedgym.envs.memory.instance import MemoryInstance
 from schedgym.envs.memory.simulator import net_benefit

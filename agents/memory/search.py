@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from schedgym.envs.memory.instance import MemoryInstance
 from schedgym.envs.memory.simulator import overlap_lists
 

@@ -53,7 +53,7 @@ class Hardware:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any], where: str = "hardware") -> "Hardware":
+    def from_json(cls, d: dict[str, Any], where: str = "hardware") -> Hardware:
         missing = [k for k in ("name", "peak_flops", "fast_bw", "slow_bw", "fast_capacity") if k not in d]
         if missing:
             raise ValueError(f"{where}: hardware profile lacks {missing}")

@@ -74,7 +74,7 @@ class Program:
     def n_instructions(self) -> int:
         return int(self.flops.shape[0])
 
-    def with_hardware(self, hardware: Hardware) -> "Program":
+    def with_hardware(self, hardware: Hardware) -> Program:
         return Program(self.flops, self.use_instr, self.use_buffer, self.use_bytes, hardware, self.op_names)
 
 
@@ -190,11 +190,11 @@ class MemoryInstance:
                 "no allocation exists"
             )
 
-    def with_capacity(self, capacity: int) -> "MemoryInstance":
+    def with_capacity(self, capacity: int) -> MemoryInstance:
         return MemoryInstance(self.name, capacity, self.lower, self.upper, self.size, self.ids, self.prefetch,
                               self.evict, self.program, self.source, dict(self.meta))
 
-    def with_hardware(self, hardware: Hardware | str, capacity: int | None = None) -> "MemoryInstance":
+    def with_hardware(self, hardware: Hardware | str, capacity: int | None = None) -> MemoryInstance:
         """The same program on another hardware profile (capacity: the profile's unless given)."""
         if self.program is None:
             raise ValueError(f"instance {self.name!r} has no program, so no hardware")
@@ -355,7 +355,7 @@ def read_minimalloc_csv(
             off.append(vals["offset"])
     if not ids:
         raise InstanceFormatError(f"{path}: no buffers after the header")
-    stem = path.name[: -len(".csv")] if path.name.endswith(".csv") else path.name
+    stem = path.name.removesuffix(".csv")
     stem = _CAPACITY_IN_NAME.sub("", path.name) if capacity_from_filename(path) is not None else stem
     inst = MemoryInstance(
         name=name or stem, capacity=cap, lower=lo, upper=up, size=sz, ids=tuple(ids), source=str(path),

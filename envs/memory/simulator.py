@@ -224,8 +224,7 @@ class MemoryState:
         self.order.append(b)
         self.n_placed += 1
         self.placed_bytes += int(self.size[b])
-        if top > self.peak:
-            self.peak = top
+        self.peak = max(self.peak, top)
         nb = self.indices[self.indptr[b]:self.indptr[b + 1]]
         if self.size[b] == 0:  # an empty buffer occupies no address: it raises no neighbour
             nb = nb[:0]

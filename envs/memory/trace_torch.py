@@ -215,12 +215,12 @@ def trace_model(model, example_input, name: str, hardware: str = "a100-l2", dtyp
     model = model.eval()
     try:
         gm = torch.fx.symbolic_trace(model)
-    except Exception as exc:  # noqa: BLE001 - torch.fx raises many types; name the model and the cause
+    except Exception as exc:
         raise ModelTraceError(f"cannot trace model {name!r} with torch.fx: {type(exc).__name__}: {exc}") from exc
     try:
         with torch.no_grad():
             ShapeProp(gm).propagate(example_input)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ModelTraceError(f"model {name!r}: running the traced graph failed: {type(exc).__name__}: {exc}") from exc
     modules = dict(gm.named_modules())
 
@@ -319,7 +319,7 @@ def trace_model(model, example_input, name: str, hardware: str = "a100-l2", dtyp
             k += 1
         except ModelTraceError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ModelTraceError(f"model {name!r}: cannot convert operation {node.name!r} ({node.op} "
                                   f"{node.target}): {type(exc).__name__}: {exc}") from exc
     n_instr = k

@@ -6,7 +6,8 @@ written again here from the definitions in ``docs/memory.md``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
