@@ -41,6 +41,9 @@ GLOBAL_FEATURES: tuple[str, ...] = ("progress", "placed_bytes", "peak", "time_sa
 NODE_BUFFER, NODE_STOP = 0, 1
 EDGE_OVERLAP = 0
 _F = {name: i for i, name in enumerate(NODE_FEATURES)}
+#: the dynamic columns, contiguous: placed, offset, candidate_offset, headroom, legal
+_DYN = slice(_F["placed"], _F["legal"] + 1)
+assert NODE_FEATURES[_DYN] == ("placed", "offset", "candidate_offset", "headroom", "legal")
 
 
 def resolve_instance(instance: MemoryInstance | str | os.PathLike[str]) -> MemoryInstance:
@@ -306,6 +309,7 @@ class MemoryEnv(GraphSchedulingEnv):
         n = inst.n_buffers
         self._n = n
         self._cap = float(inst.capacity)
+        self._inv_cap = 1.0 / self._cap
         g = self.graph
         g.clear()
         g.n_nodes = n + 1
@@ -323,14 +327,19 @@ class MemoryEnv(GraphSchedulingEnv):
         g = self.graph
         placed = s.placed[idx]
         cand = s.cand[idx].astype(np.float64)
-        g.nodes[idx, _F["placed"]] = placed
-        g.nodes[idx, _F["offset"]] = np.where(placed, s.offset[idx] / self._cap, 0.0)
-        g.nodes[idx, _F["candidate_offset"]] = np.where(placed, 0.0, cand / self._cap)
-        head = (self._cap - cand - s.size[idx]) / self._cap
-        g.nodes[idx, _F["headroom"]] = np.where(placed, 0.0, np.clip(head, -1.0, 1.0))
-        legal = s.fits[idx]
-        g.nodes[idx, _F["legal"]] = legal
-        g.action_mask[idx] = legal
+        fits = s.fits[idx]
+        block = np.empty((idx.size, 5), np.float32)  # columns placed, offset, candidate_offset, headroom, legal
+        block[:, 0] = placed
+        block[:, 1] = np.where(placed, s.offset[idx], 0) * self._inv_cap
+        block[:, 2] = np.where(placed, 0.0, cand) * self._inv_cap
+        head = (self._cap - cand - s.size[idx]) * self._inv_cap
+        np.minimum(head, 1.0, out=head)
+        np.maximum(head, -1.0, out=head)
+        head[placed] = 0.0
+        block[:, 3] = head
+        block[:, 4] = fits
+        g.nodes[idx, _DYN] = block
+        g.action_mask[idx] = fits
         stop_legal = self.mode == "mapping"
         g.action_mask[self._n] = stop_legal
         g.nodes[self._n, _F["legal"]] = stop_legal

@@ -200,11 +200,15 @@ class MemoryState:
             self.dur = np.maximum(self._comp, self.mem)
             self.roofline = float(self.dur.sum())
             self.all_slow_roofline = self.roofline
-            order = np.argsort(p.use_buffer, kind="stable")
-            counts = np.bincount(p.use_buffer, minlength=n)
-            self._use_ptr = np.concatenate([[0], np.cumsum(counts)])
-            self._use_k = p.use_instr[order]
-            self._use_bytes = p.use_bytes[order]
+            # per buffer: the distinct instructions that use it and the memory time saved there when it
+            # moves to fast memory (bytes x (1/slow_bw - 1/fast_bw)), grouped by buffer
+            key = p.use_buffer * p.n_instructions + p.use_instr
+            uniq, inv = np.unique(key, return_inverse=True)
+            byt = np.bincount(inv.reshape(-1), weights=p.use_bytes)
+            bb = uniq // p.n_instructions
+            self._use_ptr = np.concatenate([[0], np.cumsum(np.bincount(bb, minlength=n))])
+            self._use_k = uniq % p.n_instructions
+            self._use_dmem = byt * (self._inv_slow - self._inv_fast)
 
     def legal(self) -> np.ndarray:
         """Indices of the buffers that can be placed now."""
@@ -237,12 +241,12 @@ class MemoryState:
         if self.mode == "mapping":
             lo, hi = self._use_ptr[b], self._use_ptr[b + 1]
             if hi > lo:
-                ks = self._use_k[lo:hi]
-                np.subtract.at(self.mem, ks, self._use_bytes[lo:hi] * (self._inv_slow - self._inv_fast))
-                uk = np.unique(ks)
-                new_u = np.maximum(self._comp[uk], self.mem[uk])
-                saved = float(self.dur[uk].sum() - new_u.sum())
-                self.dur[uk] = new_u
+                ks = self._use_k[lo:hi]  # distinct instructions
+                mem = self.mem[ks] - self._use_dmem[lo:hi]
+                self.mem[ks] = mem
+                new = np.maximum(self._comp[ks], mem)
+                saved = float(self.dur[ks].sum() - new.sum())
+                self.dur[ks] = new
                 self.roofline -= saved
         return off, saved, nb
 
