@@ -484,7 +484,10 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         if self.copy_obs or done:
             return self.graph.snapshot(), float(reward), bool(terminated), bool(truncated), self._info(done)
         obs = self.graph.view()
-        return obs, float(reward), bool(terminated), bool(truncated), self._info(done, obs["action_mask"])
+        info = {"action_mask": obs["action_mask"]}  # = self._info(False, obs["action_mask"]), inlined
+        if self._has_step_info:
+            info.update(self._step_info())
+        return obs, float(reward), bool(terminated), bool(truncated), info
 
     def _check_action(self, action: Any) -> int:
         if isinstance(action, (int, np.integer)) and not isinstance(action, (bool, np.bool_)):  # fast path

@@ -276,13 +276,21 @@ class JobShopEnv(GraphSchedulingEnv):
         # the candidate set (as _set_candidates, inlined: this is the hot path)
         nxt, base = st._next_list, self._op_base
         cands = st._cand_list
-        if len(cands) == 1:  # the most common case under the non-delay builder
+        old = self._cand_ops
+        if len(cands) == 1 and len(old) == 1:  # the most common case under the non-delay builder
             j = cands[0]
-            ops = [base[j] + nxt[j]]
+            new = base[j] + nxt[j]
+            gone = old[0]  # always the op just scheduled, so never `new`
+            mask = g.mv_action_mask
+            mask[gone] = 0
+            xv[gone * f + 3] = 0.0
+            mask[new] = 1
+            xv[new * f + 3] = 1.0
+            self._cand_ops = [new]
         else:
             ops = [base[j] + nxt[j] for j in cands]
-        _swap_candidates(self._cand_ops, ops, g.mv_action_mask, xv, f)
-        self._cand_ops = ops
+            _swap_candidates(old, ops, g.mv_action_mask, xv, f)
+            self._cand_ops = ops
         if self._dense:
             return -(self._max_lb - old_max) * self._scale, n == n_ops, False
         if n != n_ops:
