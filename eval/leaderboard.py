@@ -1,5 +1,12 @@
 """Leaderboards from ``results.csv``: mean gap per policy per suite (and group), best in bold.
 
+Every suite table also gives the 95% confidence interval of the mean gap, the number of validated
+episodes behind it and the instance-by-instance wins / ties / losses against the table's best
+baseline (:mod:`schedgym.eval.stats`); the header states the provenance of the rows (versions,
+commit, CPU, dates: :mod:`schedgym.eval.provenance`). :func:`display_table` is the one formatting
+of a table's cells that the Markdown leaderboard, the LaTeX / Markdown exports
+(:mod:`schedgym.eval.export`) and the site (:mod:`schedgym.eval.site`) share.
+
 The gap of a row is its objective's relative distance to the case's reference (best known bound,
 optimum) in the objective's direction. Cases without a reference are compared with the best policy
 of the same run on the same case and seed (``gap to best in run``), which the table says.
@@ -12,10 +19,14 @@ bolded.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
+
+from .provenance import provenance_summary
+from .stats import cell_table
 
 
 def load_results(path: Path) -> pd.DataFrame:
@@ -62,20 +73,77 @@ def _fmt(x: float, pct: bool = False) -> str:
     return f"{x:.4g}"
 
 
-def suite_tables(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | None = None) -> list[tuple[str, pd.DataFrame]]:
-    """One table per (suite, group): policy rows with mean gap, objective, metrics, counts, wall time."""
+@dataclass
+class SuiteTable:
+    """One leaderboard table: the policies of one (suite, group), numeric columns.
+
+    ``table`` is indexed by policy, sorted by mean gap, with columns ``mean_gap``, ``gap_ci95`` (half-width
+    of the 95% CI), ``objective`` (mean), ``episodes`` (validated), ``wall_time_s`` (mean), the suite's
+    leaderboard metrics (means), ``proven_optimal`` (exact solvers: ``k/n``), ``errors`` (failed
+    episodes) and ``wins`` / ``ties`` / ``losses`` against ``baseline``."""
+
+    suite: str
+    group: str
+    objective_name: str
+    sense: str
+    gap_kind: str
+    baseline: str | None
+    table: pd.DataFrame
+
+    @property
+    def title(self) -> str:
+        return (f"{self.suite}" + (f" — {self.group}" if self.group else "")
+                + f" (gap to {self.gap_kind}; {self.objective_name}, {self.sense})")
+
+    @property
+    def full(self) -> int:
+        """The most episodes any policy of the table has (a cell with fewer is not compared)."""
+        return int(self.table["episodes"].max()) if len(self.table) else 0
+
+    def comparable(self) -> list[str]:
+        """Policies eligible for bold: every episode of the table ran and validated, no failure."""
+        return [p for p in self.table.index
+                if int(self.table.loc[p, "episodes"]) == self.full and int(self.table.loc[p, "errors"]) == 0]
+
+    def best(self) -> str | None:
+        """The comparable policy with the lowest mean gap (bold), or None."""
+        gaps = self.table.loc[self.comparable(), "mean_gap"].dropna()
+        return str(gaps.idxmin()) if len(gaps) else None
+
+
+def _kinds(df: pd.DataFrame) -> dict[str, str]:
+    """policy spec -> registry kind, from the rows' ``policy_kind`` (older files: from the registry)."""
+    from .runner import policy_kind
+
+    kinds: dict[str, str] = {}
+    if "policy_kind" in df.columns:
+        for p, k in zip(df["policy"], df["policy_kind"]):
+            if isinstance(k, str) and k:
+                kinds[str(p)] = k
+    for p in set(df["policy"].astype(str)) - set(kinds):
+        kinds[p] = policy_kind(p)
+    return kinds
+
+
+def suite_tables(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | None = None) -> list[SuiteTable]:
+    """One table per (suite, group): see :class:`SuiteTable`."""
     metrics_by_suite = metrics_by_suite or {}
     out = []
     ok = with_gaps(df)
+    if ok.empty:
+        return out
+    kinds = _kinds(ok)
     for (suite, group), sub in ok.groupby(["suite", "group"], sort=False):
+        objective_name = str(sub["objective_name"].iloc[0])
         metric_cols = [f"m.{m}" for m in metrics_by_suite.get(suite, []) if f"m.{m}" in sub]
+        stats, baseline = cell_table(sub, kinds)
         agg = sub.groupby("policy", sort=False).agg(
-            mean_gap=("gap", "mean"),
             objective=("objective", "mean"),
-            episodes=("objective", "size"),
             wall_time_s=("wall_time_s", "mean"),
-            **{c[2:]: (c, "mean") for c in metric_cols if c[2:] != sub["objective_name"].iloc[0]},
+            **{c[2:]: (c, "mean") for c in metric_cols if c[2:] != objective_name},
         )
+        agg = pd.concat([stats[["mean_gap", "gap_ci95"]], agg[["objective"]], stats[["episodes"]],
+                         agg.drop(columns=["objective"])], axis=1)
         if "x.optimal" in sub:  # exact solvers report whether they proved optimality
             proven = sub["x.optimal"].map(lambda v: str(v) == "True")
             has = sub["x.optimal"].notna()
@@ -85,21 +153,78 @@ def suite_tables(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | None
             ]
         errors = df[(df["suite"] == suite) & (df["group"] == group) & (df["error"] != "")]
         agg["errors"] = errors.groupby("policy").size().reindex(agg.index).fillna(0).astype(int)
-        kinds = sorted(set(sub["gap_kind"]))
-        kind = kinds[0] if len(kinds) == 1 else " / ".join(kinds) + " (mixed)"
-        title = f"{suite}" + (f" — {group}" if group else "") + f" (gap to {kind}; {sub['objective_name'].iloc[0]}, {sub['sense'].iloc[0]})"
-        out.append((title, agg.sort_values("mean_gap")))
+        for c in ("wins", "ties", "losses"):
+            agg[c] = stats[c]
+        kinds_here = sorted(set(sub["gap_kind"]))
+        kind = kinds_here[0] if len(kinds_here) == 1 else " / ".join(kinds_here) + " (mixed)"
+        out.append(SuiteTable(str(suite), str(group), objective_name, str(sub["sense"].iloc[0]), kind, baseline,
+                              agg.sort_values("mean_gap")))
     return out
 
 
+def _pct_pm(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"± {100 * x:.2f}%"
+
+
+def display_table(st: SuiteTable) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cells of ``st`` as text (no markup) and a same-shaped boolean frame of the cells to bold.
+
+    ``mean gap`` of a policy with fewer episodes than the table's most is marked ``(n/N)`` and never
+    bold; the best comparable mean gap is bold. ``W/T/L vs <baseline>``: wins / ties / losses per
+    instance against the best baseline (the baseline's own cell says ``best baseline``)."""
+    t = st.table
+    cols: dict[str, list[str]] = {"mean gap": [], "95% CI": [], "objective": [], "episodes": [], "wall time (s)": []}
+    extra = [c for c in t.columns if c not in {"mean_gap", "gap_ci95", "objective", "episodes", "wall_time_s",
+                                                "proven_optimal", "errors", "wins", "ties", "losses"}]
+    for c in extra:
+        cols[c] = []
+    if "proven_optimal" in t:
+        cols["proven optimal"] = []
+    cols["errors"] = []
+    vs = f"W/T/L vs {st.baseline}" if st.baseline else None
+    if vs:
+        cols[vs] = []
+    full, best = st.full, st.best()
+    bold = pd.DataFrame(False, index=t.index, columns=list(cols))
+    for p, r in t.iterrows():
+        gap = _fmt(float(r["mean_gap"]), pct=True) if pd.notna(r["mean_gap"]) else "-"
+        n = int(r["episodes"])
+        if n < full:
+            gap += f" ({n}/{full})"
+        elif p == best:
+            bold.loc[p, "mean gap"] = True
+        cols["mean gap"].append(gap)
+        cols["95% CI"].append(_pct_pm(float(r["gap_ci95"])))
+        cols["objective"].append(_fmt(float(r["objective"])))
+        cols["episodes"].append(str(n))
+        cols["wall time (s)"].append(_fmt(float(r["wall_time_s"])))
+        for c in extra:
+            cols[c].append(_fmt(float(r[c])) if pd.notna(r[c]) else "-")
+        if "proven_optimal" in t:
+            cols["proven optimal"].append(str(r["proven_optimal"]) or "-")
+        cols["errors"].append(str(int(r["errors"])))
+        if vs:
+            cols[vs].append("best baseline" if p == st.baseline else
+                            "-" if pd.isna(r["wins"]) else f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])}")
+    text = pd.DataFrame(cols, index=t.index)
+    text.index.name = "policy"
+    return text, bold
+
+
 def render_markdown(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | None = None) -> str:
-    """The whole leaderboard as Markdown: a summary of mean gaps, then one table per suite/group."""
+    """The whole leaderboard as Markdown: provenance, a summary of mean gaps, then one table per suite/group."""
     lines = ["# Leaderboard", ""]
     ok = with_gaps(df)
     n_err = int((df["error"] != "").sum()) if "error" in df else 0
     lines.append(f"{len(ok)} validated episodes" + (f", {n_err} failed (see results.csv `error`)" if n_err else "") + ".")
     lines.append("Gap = (objective − reference) / reference in the objective's direction; lower is better; best in **bold**.")
+    lines.append("95% CI: Student's t interval of the mean gap over cases and seeds. W/T/L: instances (case, seed) where "
+                 "the policy's objective is better / equal / worse than the best baseline's (the baseline-kind policy "
+                 "with the lowest mean gap).")
     lines.append("")
+    prov = provenance_summary(df)
+    if prov:
+        lines += ["Produced with:", ""] + [f"- {line}" for line in prov] + [""]
     if not ok.empty:
         ok = ok.assign(col=ok["suite"] + ok["group"].map(lambda g: f" [{g}]" if g else ""))
         summary = ok.pivot_table(index="policy", columns="col", values="gap", aggfunc="mean", sort=False)
@@ -109,13 +234,14 @@ def render_markdown(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | N
         lines.append("")
         if _short_cells(counts):
             lines += ["(n/N): the mean covers n of the N episodes the other policies have; not compared.", ""]
-    for title, table in suite_tables(df, metrics_by_suite):
-        lines += [f"## {title}", ""]
-        full = int(table["episodes"].max()) if len(table) else 0
-        short = {p for p in table.index if int(table.loc[p, "episodes"]) < full}
-        lines += _markdown_table(table, pct_cols={"mean_gap"}, bold_col="mean_gap",
-                                 exclude_from_bold={p for p in table.index if table.loc[p, "errors"] > 0} | short,
-                                 counts=pd.DataFrame({"mean_gap": table["episodes"]}, index=table.index))
+    for st in suite_tables(df, metrics_by_suite):
+        lines += [f"## {st.title}", ""]
+        text, bold = display_table(st)
+        header = "| policy | " + " | ".join(text.columns) + " |"
+        lines += [header, "|---|" + "|".join("---:" for _ in text.columns) + "|"]
+        for p in text.index:
+            cells = [f"**{v}**" if bold.loc[p, c] else v for c, v in text.loc[p].items()]
+            lines.append(f"| {p} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -126,13 +252,9 @@ def _short_cells(counts: pd.DataFrame) -> bool:
 
 
 def _markdown_table(table: pd.DataFrame, pct: bool = False, bold: str | None = None,
-                    pct_cols: Iterable[str] = (), bold_col: str | None = None,
-                    exclude_from_bold: set[str] | None = None, counts: pd.DataFrame | None = None) -> list[str]:
-    """Markdown rows; the best value per bolded column is bold, among rows not in ``exclude_from_bold``
-    (policies that failed some episodes: their means cover fewer cases). ``counts`` (episodes behind each
-    cell, for some columns): a cell with fewer than its column's most is marked ``(n/N)``, never bold."""
-    pct_cols = set(pct_cols)
-    exclude_from_bold = exclude_from_bold or set()
+                    counts: pd.DataFrame | None = None) -> list[str]:
+    """Markdown rows of the summary; the lowest value per column is bold. ``counts`` (episodes behind each
+    cell): a cell with fewer than its column's most is marked ``(n/N)``, never bold."""
     cols = list(table.columns)
     header = "| policy | " + " | ".join(str(c) for c in cols) + " |"
     sep = "|---|" + "|".join("---:" for _ in cols) + "|"
@@ -146,8 +268,8 @@ def _markdown_table(table: pd.DataFrame, pct: bool = False, bold: str | None = N
 
     best: dict[str, float] = {}
     for c in cols:
-        if (bold and pct) or c == bold_col:
-            keep = [i not in exclude_from_bold and short(i, c) is None for i in table.index]
+        if bold:
+            keep = [short(i, c) is None for i in table.index]
             vals = pd.to_numeric(table[c], errors="coerce")[keep]
             if vals.notna().any():
                 best[c] = vals.min()
@@ -156,14 +278,11 @@ def _markdown_table(table: pd.DataFrame, pct: bool = False, bold: str | None = N
         cells = []
         for c in cols:
             v = r[c]
-            if isinstance(v, str):
-                cells.append(v or "-")
-                continue
-            s = _fmt(float(v), pct or c in pct_cols) if pd.notna(v) else "-"
+            s = _fmt(float(v), pct) if pd.notna(v) else "-"
             few = short(idx, c) if pd.notna(v) else None
             if few is not None:
                 s = f"{s} ({few[0]}/{few[1]})"
-            elif c in best and idx not in exclude_from_bold and pd.notna(v) and math.isclose(float(v), best[c], rel_tol=1e-12, abs_tol=1e-12):
+            elif c in best and pd.notna(v) and math.isclose(float(v), best[c], rel_tol=1e-12, abs_tol=1e-12):
                 s = f"**{s}**"
             cells.append(s)
         rows.append(f"| {idx} | " + " | ".join(cells) + " |")

@@ -26,8 +26,9 @@ from typing import Any, Iterable
 import gymnasium as gym
 
 from ..agents.base import run_episode
-from ..agents.registry import make_policy
+from ..agents.registry import make_policy, resolve
 from ..agents.spec import check_env_kwargs
+from .provenance import provenance
 from .suites import Case, Suite
 
 BASE_COLUMNS = [
@@ -107,19 +108,36 @@ def read_done(path: Path) -> tuple[set[tuple[str, ...]], list[dict[str, str]]]:
     return done, rows
 
 
+def policy_kind(spec: str) -> str:
+    """The registry's kind of a policy spec (``baseline``, ``exact``, ``learned``, ...); ``""`` if unknown."""
+    try:
+        entry = resolve(spec)[1]
+    except Exception:  # noqa: BLE001 - a spec the registry cannot parse has no kind
+        return ""
+    return entry.kind if entry is not None else ""
+
+
+def build(job: Job, render_mode: str | None = None) -> tuple[Any, gym.Env, dict[str, Any]]:
+    """The policy and the env of ``job`` (and the env kwargs used), as :func:`run_job` builds them."""
+    suite, case = job.suite, job.case
+    policy = make_policy(job.policy, env_id=suite.env_id)
+    kwargs = check_env_kwargs(job.policy, policy.env_kwargs, {**suite.env_kwargs, **case.env_kwargs},
+                              given_by=f"suite {suite.name!r} (case {case.name!r}) or the env_kwargs override")
+    extra = {"render_mode": render_mode} if render_mode is not None else {}
+    return policy, gym.make(suite.env_id, **kwargs, **extra), kwargs
+
+
 def run_job(job: Job) -> dict[str, Any]:
-    """One episode of ``job``; returns its CSV row (with ``error`` set on failure)."""
+    """One episode of ``job``; returns its CSV row (with ``error`` set on failure). The row records the
+    policy's kind and the provenance columns (``p.*``, :mod:`schedgym.eval.provenance`)."""
     suite, case = job.suite, job.case
     row: dict[str, Any] = {
         "suite": suite.name, "group": case.group, "case": case.name, "policy": job.policy, "seed": job.seed,
-        "settings": job.settings, "error": "",
+        "settings": job.settings, "error": "", "policy_kind": policy_kind(job.policy), **provenance(),
     }
     t0 = time.perf_counter()
     try:
-        policy = make_policy(job.policy, env_id=suite.env_id)
-        kwargs = check_env_kwargs(job.policy, policy.env_kwargs, {**suite.env_kwargs, **case.env_kwargs},
-                                  given_by=f"suite {suite.name!r} (case {case.name!r}) or the env_kwargs override")
-        env = gym.make(suite.env_id, **kwargs)
+        policy, env, kwargs = build(job)
         objective = env.unwrapped.objective
         row.update(objective_name=objective.name, sense=objective.sense)
         result = run_episode(env, policy, seed=job.seed, validate=True)
