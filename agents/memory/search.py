@@ -18,7 +18,7 @@ and has fewer of its inferences.
   index order only.
 
 The search is deterministic; limits are a node budget (deterministic) and/or wall-clock seconds.
-It runs about 40,000 nodes/s on the development machine. It solves MiniMalloc's example and most small
+It runs 8,000-40,000 nodes/s on the development machine. It solves MiniMalloc's example and most small
 tiled instances at once, but none of MiniMalloc's challenging instances in 15-30 s (``docs/memory.md``):
 MiniMalloc's own inferences (and C++) are much stronger.
 """
