@@ -116,8 +116,9 @@ class MemoryEnv(GraphSchedulingEnv):
     ``mode`` (``"mapping"`` / ``"allocation"``), ``instance``, ``n_buffers`` (synthetic size, default
     20), ``max_buffers`` (padding; default: the fixed instance's size or ``n_buffers``),
     ``capacity_ratio`` (synthetic; default 0.5 in mapping, 1.15 in allocation), ``capacity`` (bytes;
-    overrides the instance's), ``hardware`` (a profile name, mapping: replaces the instance's; the
-    capacity becomes the profile's unless ``capacity`` is given), ``max_degree`` (default 8),
+    overrides the instance's), ``hardware`` (a profile name: replaces a fixed instance's, whose capacity
+    becomes the profile's unless ``capacity`` is given; synthetic programs use it too, default
+    ``"a100-l2"``), ``max_degree`` (default 8),
     ``reward_scale`` (default 1), ``generator`` (``"program"`` / ``"tiled"``, for random instances),
     ``render_mode`` (``"rgb_array"``).
 
@@ -175,7 +176,8 @@ class MemoryEnv(GraphSchedulingEnv):
         if generator == "tiled" and mode != "allocation":
             raise ValueError("MemoryEnv: generator='tiled' makes allocation instances (no program): use mode='allocation'")
         self.generator: SyntheticProgram | TiledAllocation = (
-            SyntheticProgram(n_buffers=int(n_buffers), capacity_ratio=float(ratio)) if generator == "program"
+            SyntheticProgram(n_buffers=int(n_buffers), capacity_ratio=float(ratio), hardware=hardware or "a100-l2")
+            if generator == "program"
             else TiledAllocation(n_buffers=int(n_buffers), capacity=self.capacity_override or (1 << 20))
         )
         if isinstance(instance, (list, tuple)):
