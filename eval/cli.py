@@ -13,8 +13,11 @@ applies to every case that does not set ``<k>`` itself; one that sets it to anot
 (a case's own settings are never silently overridden; write a suite file instead).
 
 Writes ``<out>/config.yaml``, ``<out>/results.csv`` (one row per suite x case x policy x seed:
-objective, reference, gap, validated, wall time, metrics), ``<out>/leaderboard.md`` and any plots
-the suites define. Running again with the same ``out`` resumes: finished rows are kept, not redone.
+objective, reference, gap, validated, wall time, metrics, provenance), ``<out>/leaderboard.md`` (mean
+gaps with 95% CIs, episode counts, wins / ties / losses against the best baseline), the suites' plots,
+``<out>/tables.tex`` / ``<out>/tables.md`` (``exports=true``) and the static site
+``<out>/site/index.html`` (``site=true``; ``site_renders=true`` adds pictures of episodes). Running
+again with the same ``out`` resumes: finished rows are kept, not redone.
 """
 
 from __future__ import annotations
@@ -42,13 +45,16 @@ class EvalConfig:
     out: Optional[str] = None  # output folder (default: runs/eval/<suite names>)
     resume: bool = True  # skip rows already in <out>/results.csv
     data_mirror: Optional[str] = None  # folder laid out like the shared data (jsplib/, azure-llm-2023/, ...); sets SCHEDGYM_DATA_MIRROR
-    progress: bool = True  # a progress bar
+    progress: bool = True  # a progress bar on a terminal; elsewhere (logs, CI) one line per 5% of the episodes
+    exports: bool = True  # write tables.tex (LaTeX, booktabs) and tables.md beside results.csv
+    site: bool = True  # write the static leaderboard site <out>/site/index.html (opens offline)
+    site_renders: bool = False  # on the site, a picture of each policy's best and worst episode (reruns those episodes)
     show: bool = False  # print the domains, their env ids, suites and policies, then exit
     print_leaderboard: bool = True  # print the leaderboard at the end
 
 
 SUMMARY = ("Run policies over evaluation suites, validate every solution with the domain's validator, and write "
-           "results.csv, leaderboard.md and the suites' plots.")
+           "results.csv, leaderboard.md, LaTeX / Markdown tables, the suites' plots and a static leaderboard site.")
 EXAMPLES = (
     "show=true",
     "suite=taillard-15x15",
@@ -185,39 +191,103 @@ def evaluate(cfg: EvalConfig) -> int:
     writer = ResultsWriter(results_path, existing)
     print(f"{len(jobs)} episodes planned, {len(jobs) - len(todo)} already in {results_path}, {len(todo)} to run")
     failures = 0
-    bar = None
-    if cfg.progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), unit="ep", dynamic_ncols=True)
+    progress = Progress(len(todo)) if cfg.progress and todo else None
     try:
         for job in todo:
-            if bar is not None:
-                bar.set_description(f"{job.suite.name} {job.case.name} {job.policy}")
+            if progress is not None:
+                progress.describe(f"{job.suite.name} {job.case.name} {job.policy}")
             row = run_job(job)
             if row["error"]:
                 failures += 1
                 print(f"\nFAILED {job.key}: {row['error']}", file=sys.stderr)
             writer.add(row)
-            if bar is not None:
-                bar.update(1)
+            if progress is not None:
+                progress.update()
     finally:
-        if bar is not None:
-            bar.close()
+        if progress is not None:
+            progress.close()
     df = load_results(results_path)
     metrics = {s.name: s.leaderboard_metrics for s in suites}
     board = render_markdown(df, metrics)
     tmp = out / "leaderboard.md.tmp"
     tmp.write_text(board + "\n")
     tmp.replace(out / "leaderboard.md")
+    plots: dict[str, list[Path]] = {}
     for s in suites:
         if s.plot is not None:
             for p in s.plot(df[df["suite"] == s.name], out):
+                plots.setdefault(s.name, []).append(Path(p))
                 print(f"plot: {p}")
+    publish(cfg, df, suites, metrics, plots, out)
     if cfg.print_leaderboard:
         print(board)
     print(f"\nresults: {results_path}\nleaderboard: {out / 'leaderboard.md'}")
+    if cfg.exports and (out / "tables.tex").is_file():
+        print(f"tables: {out / 'tables.tex'}" + (f", {out / 'tables.md'}" if (out / "tables.md").is_file() else ""))
+    if cfg.site:
+        print(f"site: {(out / 'site' / 'index.html').resolve()}")
     return 1 if failures else 0
+
+
+def publish(cfg: EvalConfig, df: Any, suites: list[Any], metrics: dict[str, list[str]], plots: dict[str, list[Path]],
+            out: Path) -> None:
+    """Write what ``exports`` / ``site`` / ``site_renders`` ask for from the results in ``df``."""
+    if not (cfg.exports or cfg.site):
+        return
+    from .leaderboard import suite_tables
+
+    tables = suite_tables(df, metrics)
+    if cfg.exports:
+        from .export import write_exports
+
+        try:
+            write_exports(df, tables, out)
+        except ImportError as exc:  # pandas' to_markdown without tabulate: tables.tex is written
+            print(f"schedgym-eval: {exc}", file=sys.stderr)
+    if cfg.site:
+        from ..envs.domains import domain_of
+        from .site import render_episodes, write_site
+
+        domains: dict[str, str] = {}
+        for s in suites:
+            try:
+                domains[s.name] = domain_of(s.env_id).name
+            except KeyError:
+                domains[s.name] = "other"
+        renders = render_episodes(df, suites, out / "site" / "assets") if cfg.site_renders else None
+        write_site(out, df, tables, domains, plots, renders)
+
+
+class Progress:
+    """Episodes done out of ``total``: a tqdm bar on a terminal; elsewhere (a log file, CI) a plain line
+    every 5% of the episodes (at most about 20 lines), so logs hold no redraws."""
+
+    def __init__(self, total: int, stream: Any = None) -> None:
+        self.total, self.done, self.desc = total, 0, ""
+        self.stream = stream if stream is not None else sys.stderr
+        self.every = max(1, -(-total // 20))
+        self.bar = None
+        if getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="ep", dynamic_ncols=True, file=self.stream)
+
+    def describe(self, text: str) -> None:
+        self.desc = text
+        if self.bar is not None:
+            self.bar.set_description(text)
+
+    def update(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.done % self.every == 0 or self.done == self.total:
+            print(f"[{self.done}/{self.total} episodes, {100 * self.done // self.total}%] {self.desc}",
+                  file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,16 +21,16 @@ from pathlib import Path
 
 import pandas as pd
 
-#: the ``p.`` columns of every results row, in order, with what each states
+#: the ``p.`` columns of every results row, in order, with their label in the leaderboard's header
 PROVENANCE_COLUMNS: dict[str, str] = {
-    "p.schedgym": "schedgym version",
-    "p.git_commit": "git commit of the source tree ('' outside a checkout; '+dirty' with uncommitted changes)",
-    "p.python": "Python version",
-    "p.torch": "torch version",
-    "p.ortools": "OR-Tools version",
-    "p.gymnasium": "Gymnasium version",
-    "p.cpu": "CPU model",
-    "p.date": "UTC date and time the row was made",
+    "p.schedgym": "schedgym",
+    "p.git_commit": "git commit",
+    "p.python": "Python",
+    "p.torch": "torch",
+    "p.ortools": "OR-Tools",
+    "p.gymnasium": "Gymnasium",
+    "p.cpu": "CPU",
+    "p.date": "date (UTC)",
 }
 
 NOT_INSTALLED = "not installed"
@@ -120,6 +120,6 @@ def provenance_summary(df: pd.DataFrame) -> list[str]:
             text = next(iter(values))
         else:
             text = ", ".join(f"{k} ({n} rows)" for k, n in values.items())
-        lines.append(f"{what.split(' (')[0]}: {text}")
+        lines.append(f"{what}: {text}")
     return lines
 

@@ -136,10 +136,10 @@ def test_provenance_summary_lists_every_value_with_counts() -> None:
     df = pd.DataFrame({"p.schedgym": ["0.1.0", "0.1.0", "0.2.0"], "p.git_commit": ["", "", "abc"],
                        "p.date": ["2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z"]})
     lines = provenance_summary(df)
-    assert "schedgym version: 0.1.0 (2 rows), 0.2.0 (1 rows)" in lines
+    assert "schedgym: 0.1.0 (2 rows), 0.2.0 (1 rows)" in lines
     assert any(x.startswith("git commit") and "not a git checkout (2 rows)" in x and "abc (1 rows)" in x for x in lines)
     assert any(x.endswith("2026-01-01T00:00:00Z to 2026-01-03T00:00:00Z") for x in lines)
-    assert any(x.startswith("torch version: unrecorded") for x in lines)  # an older file without the column
+    assert any(x.startswith("torch: unrecorded") for x in lines)  # an older file without the column
 
 
 def test_every_row_records_provenance_and_resume_keeps_it(tmp_path: Path, capsys) -> None:
@@ -157,8 +157,10 @@ def test_every_row_records_provenance_and_resume_keeps_it(tmp_path: Path, capsys
             assert r[col] == p[col] or col == "p.date", col
         assert r["policy_kind"] == "baseline" and r["p.date"]
     board = (out / "leaderboard.md").read_text()
-    assert f"schedgym version: {p['p.schedgym']}" in board and f"CPU model: {p['p.cpu']}" in board
-    assert f"Gymnasium version: {p['p.gymnasium']}" in board and f"torch version: {p['p.torch']}" in board
+    assert f"schedgym: {p['p.schedgym']}" in board and f"CPU: {p['p.cpu']}" in board
+    assert f"Gymnasium: {p['p.gymnasium']}" in board and f"torch: {p['p.torch']}" in board
+    assert f"Python: {p['p.python']}" in board and f"OR-Tools: {p['p.ortools']}" in board
+    assert f"git commit: {p['p.git_commit'] or 'not a git checkout'}" in board
     capsys.readouterr()
     assert main(args) == 0  # resume: the rows (with their provenance and row_check) are kept, nothing rerun
     assert "2 already in" in capsys.readouterr().out
