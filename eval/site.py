@@ -238,7 +238,8 @@ def suite_page(suite: str, tables: list[SuiteTable], df: pd.DataFrame, plots: li
     return _page(f"schedgym: {suite}", body)
 
 
-def index_page(df: pd.DataFrame, tables: list[SuiteTable], domain_of: dict[str, str], pages: dict[str, str]) -> str:
+def index_page(df: pd.DataFrame, tables: list[SuiteTable], domain_of: dict[str, str], pages: dict[str, str],
+               files: Iterable[str] = ()) -> str:
     """The index: provenance, the suites grouped by domain, and every policy's mean gap per suite."""
     ok = with_gaps(df)
     n_err = int((df["error"] != "").sum()) if "error" in df else 0
@@ -285,8 +286,9 @@ def index_page(df: pd.DataFrame, tables: list[SuiteTable], domain_of: dict[str, 
                 cells.append(f'<td data-col="{_e(c)}" data-value="{_num(v)}">{_e(txt)}</td>')
             rows.append(f'<tr data-policy="{_e(p)}">' + "".join(cells) + "</tr>")
         body.append(f'<table class="sortable" id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
-    body.append('<p class="note">Files: <a href="../results.csv">results.csv</a>, <a href="../leaderboard.md">'
-                'leaderboard.md</a>, <a href="../tables.tex">tables.tex</a>, <a href="../tables.md">tables.md</a>.</p>')
+    files = list(files)
+    if files:
+        body.append('<p class="note">Files: ' + ", ".join(f'<a href="../{_e(f)}">{_e(f)}</a>' for f in files) + ".</p>")
     return _page("schedgym leaderboard", body)
 
 
@@ -361,7 +363,8 @@ def write_site(out: Path, df: pd.DataFrame, tables: list[SuiteTable], domain_of:
                           renders.get(suite, []), assets)
         _write(site / name, page)
     index = site / "index.html"
-    _write(index, index_page(df, tables, domain_of, pages))
+    files = [f for f in ("results.csv", "leaderboard.md", "tables.tex", "tables.md") if (Path(out) / f).is_file()]
+    _write(index, index_page(df, tables, domain_of, pages, files))
     return index
 
 
