@@ -129,14 +129,15 @@ def _job_shop_lib_peer(inst: JobShopInstance) -> PeerEnv:
                    lambda ep: env.reset(seed=ep), step, lambda obs, info: info["available_operations_with_ids"])
 
 
-def peer_rows(instance: str | JobShopInstance = "ta01", episodes: dict[str, int] | None = None, rounds: int = 3,
+def peer_rows(instance: str | JobShopInstance = "ta01", episodes: dict[str, int] | None = None, rounds: int = 5,
               peers: tuple[str, ...] = ("JSSEnv", "job_shop_lib"), seed: int = 0) -> list[dict[str, Any]]:
     """JobShop-v0 against JSSEnv and job_shop_lib on one instance (see the module docstring).
 
     ``episodes``: episodes per round of each env, keyed ``"schedgym"`` / ``"JSSEnv"`` / ``"job_shop_lib"``
-    (defaults 100 / 10 / 1: each a fraction of a second on ta01); ``rounds``: interleaved rounds."""
+    (defaults 50 / 5 / 1: each a fraction of a second on ta01); ``rounds``: interleaved rounds, each env's
+    episodes replayed (without the policy) right after it ran them. Figures are totals over the rounds."""
     inst = resolve_instance(instance)
-    counts = {"schedgym": 100, "JSSEnv": 10, "job_shop_lib": 1}
+    counts = {"schedgym": 50, "JSSEnv": 5, "job_shop_lib": 1}
     counts.update(episodes or {})
     label = f"peers {inst.name} ({inst.n_jobs}x{inst.n_machines}), uniform random masked policy"
     rows: list[dict[str, Any]] = []
@@ -152,20 +153,19 @@ def peer_rows(instance: str | JobShopInstance = "ta01", episodes: dict[str, int]
                 rows.append({"benchmark": label, "measure": f"{peer}: skipped ({why}; pip install 'schedgym[peers]')",
                              "value": float("nan"), "unit": ""})
         wall = {e.name: 0.0 for _, e in envs}
+        replay = {e.name: 0.0 for _, e in envs}
         steps = {e.name: 0 for _, e in envs}
         done = {e.name: 0 for _, e in envs}
-        trajectories: dict[str, list[list[Any]]] = {e.name: [] for _, e in envs}
         for _, e in envs:  # warm-up (first-call costs, imports inside step)
             masked_random_episodes(e.reset, e.step, e.legal, 1, seed=seed + 1_000_003)
-        for r in range(rounds):
+        for r in range(rounds):  # interleaved: a change of machine load hits every env alike
             for key, e in envs:
-                n = counts[key]
-                trajs, t, s = masked_random_episodes(e.reset, e.step, e.legal, n, seed=seed + r, first_episode=done[e.name])
+                n, first = counts[key], done[e.name]
+                trajs, t, s = masked_random_episodes(e.reset, e.step, e.legal, n, seed=seed + r, first_episode=first)
                 wall[e.name] += t
+                replay[e.name] += replay_episodes(e.reset, e.step, trajs, first_episode=first)
                 steps[e.name] += s
                 done[e.name] += n
-                trajectories[e.name] += trajs
-        replay = {e.name: replay_episodes(e.reset, e.step, trajectories[e.name]) for _, e in envs}
     eps = {name: done[name] / wall[name] for name in wall}
     eps_env = {name: done[name] / replay[name] for name in wall}
     for _, e in envs:
@@ -194,4 +194,4 @@ def bench_rows(quick: bool = False, instance: str | None = None, episodes: int |
     episodes = episodes or (3 if quick else 200)
     rows = [row for builder in builders for row in jobshop_rows(instance, episodes, builder)]
     peer_counts = {"schedgym": 3, "JSSEnv": 2, "job_shop_lib": 1} if quick else None
-    return rows + peer_rows(instance, episodes=peer_counts, rounds=1 if quick else 3)
+    return rows + peer_rows(instance, episodes=peer_counts, rounds=1 if quick else 5)

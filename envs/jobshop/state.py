@@ -39,6 +39,18 @@ SCHEDULE_BUILDERS: tuple[str, ...] = ("nondelay", "active", "serial")
 _INF = np.iinfo(np.int64).max // 4
 
 
+def _argmins(values: list[int]) -> list[int]:
+    """Indices of the minimum of ``values``, ascending: C-level scans (``min``, ``count``, ``index``), so
+    the Python work grows with the number of ties, not with the length of the list."""
+    t = min(values)
+    i = values.index(t)
+    out = [i]
+    for _ in range(values.count(t) - 1):
+        i = values.index(t, i + 1)
+        out.append(i)
+    return out
+
+
 class JobShopState:
     """Partial schedule of one instance and its transitions.
 
@@ -164,11 +176,7 @@ class JobShopState:
             return
         est = self._est
         if self.builder == "nondelay":
-            t = min(est)
-            if est.count(t) == 1:
-                self._cand_list = [est.index(t)]
-            else:
-                self._cand_list = [j for j, e in enumerate(est) if e == t]
+            self._cand_list = _argmins(est)
         elif self.builder == "active":
             ect = list(map(add, est, self._next_duration_list))
             best = min(ect)
@@ -271,11 +279,7 @@ class JobShopState:
         if n_done == self._n_ops:
             self._cand_list = []
         elif self.builder == "nondelay":
-            t = min(est)
-            if est.count(t) == 1:
-                self._cand_list = [est.index(t)]
-            else:
-                self._cand_list = [j for j, e in enumerate(est) if e == t]
+            self._cand_list = _argmins(est)
         else:
             self._update_candidates()
         return op_id, start, end, prev
