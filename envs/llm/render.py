@@ -155,9 +155,13 @@ def timeline_figure(sim: "ServingSimulator", size: str | tuple[float, float] = "
     ax_q.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax_q.set_ylim(0, max(1, int(ser["queue"].max(initial=0))) * 1.08)
     ax_q.set_xlabel("time (s)", fontsize=8)
+    outside = fig.get_size_inches()[0] >= 5  # a page: legends right of the panels; a column: inside
     for ax in (ax_p, ax_d, ax_kv, ax_q):
         ax.tick_params(labelsize=6)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6, frameon=False, borderaxespad=0.0)
+        if outside:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6, frameon=False, borderaxespad=0.0)
+        else:
+            ax.legend(loc="upper right", fontsize=5, framealpha=0.8, borderaxespad=0.2, handlelength=1.0)
         ax.set_xlim(left=0)
     if title:
         ax_p.set_title(f"{sim.model.name} on {sim.config.tp} x {sim.hardware.name}", fontsize=8)
