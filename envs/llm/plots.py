@@ -9,7 +9,9 @@ import pandas as pd
 
 def rate_sweep(results: pd.DataFrame, out_dir: Path) -> list[Path]:
     """p99 TBT, p99 TTFT and SLO attainment against the request rate, one line per policy (one point per
-    case, at its mean realized rate; metrics averaged over seeds). Writes ``<suite>-rate-sweep.png``; returns the paths written."""
+    case, at its mean realized rate; metrics averaged over seeds). Sized for a page of a two-column paper
+    (7 in wide), the legend right of the panels. Writes ``<suite>-rate-sweep.png`` and ``.pdf``; returns
+    the paths written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,7 +28,7 @@ def rate_sweep(results: pd.DataFrame, out_dir: Path) -> list[Path]:
     rate = df.groupby(key)["request_rate"].mean()
     df["rate"] = df[key].map(rate)
     agg = df.groupby(["policy", "rate"], as_index=False)[["tbt_p99", "ttft_p99", "slo_attainment"]].mean()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(7.0, 2.4), layout="constrained")
     colors = plt.get_cmap("tab20").colors
     markers = "osD^v<>ph*"
     for j, (policy, part) in enumerate(agg.groupby("policy")):
@@ -42,15 +44,17 @@ def rate_sweep(results: pd.DataFrame, out_dir: Path) -> list[Path]:
     axes[2].set_ylabel("SLO attainment")
     axes[2].axhline(0.9, color="grey", lw=0.8, ls="--")
     for ax in axes:
-        ax.set_xlabel("request rate (req/s)")
+        ax.set_xlabel("request rate (req/s)", fontsize=7)
+        ax.yaxis.label.set_size(7)
+        ax.tick_params(labelsize=6)
         ax.grid(alpha=0.3)
-    axes[2].legend(fontsize=7, loc="lower left")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=6, frameon=False)
     suite = str(df["suite"].iloc[0]) if "suite" in df.columns else "llm"
-    fig.suptitle(suite)
-    fig.tight_layout()
+    fig.suptitle(suite, fontsize=8)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{suite}-rate-sweep.png"
-    fig.savefig(path, dpi=120)
+    paths = [out_dir / f"{suite}-rate-sweep.png", out_dir / f"{suite}-rate-sweep.pdf"]
+    for path in paths:
+        fig.savefig(path, dpi=200)
     plt.close(fig)
-    return [path]
+    return paths

@@ -194,8 +194,12 @@ def render_timeline(sim: "ServingSimulator", width: int = 800, height: int = 560
 
 
 def env_figure(env: Any, size: str | tuple[float, float] = "page") -> "Figure":
-    """The timeline of an LLMServe env's episode so far."""
-    return timeline_figure(getattr(env, "unwrapped", env).sim, size=size)
+    """The picture of an LLMServe env's episode so far (:func:`timeline_figure`), or of an LLMCluster
+    env's (:func:`cluster_figure`)."""
+    base = getattr(env, "unwrapped", env)
+    if hasattr(base, "history") and hasattr(base, "n_instances"):
+        return cluster_figure(base.history, base.n_instances, size=size)
+    return timeline_figure(base.sim, size=size)
 
 
 def save_env_figure(env: Any, path: str | Path, size: str | tuple[float, float] = "page") -> Path:
@@ -203,17 +207,18 @@ def save_env_figure(env: Any, path: str | Path, size: str | tuple[float, float] 
     return save_figure(env_figure(env, size), path)
 
 
-def render_cluster(history: "ClusterHistory", n_instances: int, width: int = 800, height: int = 480) -> np.ndarray:
-    """Three panels against time: each instance's load (Llumnix virtual usage, > 1 is a backlog), its
-    KV use (blocks in use / capacity), and the dispatches (a dot per request on the instance it was
-    sent to) with the migrations (source -> destination arrows)."""
+def cluster_figure(history: "ClusterHistory", n_instances: int, size: str | tuple[float, float] = "page",
+                   title: bool = True) -> "Figure":
+    """Three panels against time (s): each instance's load (Llumnix virtual usage, > 1 is a backlog), its
+    KV use (% of its KV blocks), and the dispatches (a dot per request on the instance it was sent to)
+    with the migrations (source -> destination arrows); a legend of the instances."""
     import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_load, ax_kv, ax_disp) = plt.subplots(3, 1, sharex=True, figsize=(width / 100, height / 100), dpi=100)
-    colors = plt.get_cmap("tab10").colors
+    fig = Figure(figsize=figure_size(size), dpi=100, layout="constrained")
+    ax_load, ax_kv, ax_disp = fig.subplots(3, 1, sharex=True)
+    colors = matplotlib.colormaps["tab10"].colors
     if history.times:
         t = np.asarray(history.times)
         loads = np.vstack(history.loads)
@@ -221,26 +226,36 @@ def render_cluster(history: "ClusterHistory", n_instances: int, width: int = 800
         for k in range(n_instances):
             c = colors[k % len(colors)]
             ax_load.step(t, loads[:, k], where="post", lw=0.8, color=c, label=f"instance {k}")
-            ax_kv.step(t, kv[:, k], where="post", lw=0.8, color=c)
+            ax_kv.step(t, 100 * kv[:, k], where="post", lw=0.8, color=c)
     if history.dispatches:
         d = np.asarray(history.dispatches, np.float64)
-        ax_disp.scatter(d[:, 0], d[:, 1], s=6, c=[colors[int(k) % len(colors)] for k in d[:, 1]])
+        ax_disp.scatter(d[:, 0], d[:, 1], s=4, c=[colors[int(k) % len(colors)] for k in d[:, 1]], label="dispatch")
     for t0, src, dst in history.migrations:
-        ax_disp.annotate("", xy=(t0, dst), xytext=(t0, src),
-                         arrowprops={"arrowstyle": "->", "color": "black", "lw": 0.6})
-    ax_load.set_ylabel("load")
-    ax_kv.set_ylabel("KV use")
-    ax_kv.set_ylim(0, 1.05)
-    ax_disp.set_ylabel("instance")
+        ax_disp.annotate("", xy=(t0, dst), xytext=(t0, src), arrowprops={"arrowstyle": "->", "color": "black", "lw": 0.6})
+    if history.migrations:
+        ax_disp.plot([], [], color="black", lw=0.6, label="migration")
+    ax_load.set_ylabel("load\n(virtual usage)", fontsize=7)
+    ax_kv.set_ylabel("KV in use\n(% blocks)", fontsize=7)
+    ax_kv.set_ylim(0, 105)
+    ax_disp.set_ylabel("instance", fontsize=7)
     ax_disp.set_ylim(-0.5, n_instances - 0.5)
-    ax_disp.set_yticks(range(n_instances))
-    ax_disp.set_xlabel("time (s)")
-    ax_load.set_title(f"{n_instances} instances: {len(history.dispatches)} dispatches, "
-                      f"{len(history.migrations)} migrations", fontsize=9)
+    if n_instances <= 16:
+        ax_disp.set_yticks(range(n_instances))
+    else:
+        ax_disp.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_disp.set_xlabel("time (s)", fontsize=8)
+    for ax in (ax_load, ax_kv, ax_disp):
+        ax.tick_params(labelsize=6)
     if history.times and n_instances <= 10:
-        ax_load.legend(loc="upper right", fontsize=6, ncol=min(n_instances, 5))
-    fig.tight_layout()
-    fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return img
+        ax_load.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6, frameon=False, borderaxespad=0.0)
+    if history.dispatches:
+        ax_disp.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6, frameon=False, borderaxespad=0.0)
+    if title:
+        ax_load.set_title(f"{n_instances} instances: {len(history.dispatches)} dispatches, "
+                          f"{len(history.migrations)} migrations", fontsize=8)
+    return fig
+
+
+def render_cluster(history: "ClusterHistory", n_instances: int, width: int = 800, height: int = 480) -> np.ndarray:
+    """:func:`cluster_figure` as an ``(height, width, 3)`` uint8 array (what LLMCluster's ``render()`` returns)."""
+    return _rgb(cluster_figure(history, n_instances, size=(width / 100, height / 100)), width, height)
