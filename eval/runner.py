@@ -5,6 +5,9 @@ nothing; running again with the same output folder skips the rows already there 
 that fails on a case (an illegal action, a solver error, a validator rejection) gets a row with its
 ``error`` and the run goes on.
 
+Each row records the policy's registry kind (``policy_kind``: baseline, exact, learned, ...) and its
+provenance (``p.*`` columns: versions, git commit, CPU, date; :mod:`schedgym.eval.provenance`).
+
 Each row ends with a ``row_check`` column: a hash of the row's other values as written. On resume a
 row whose check does not match (a row cut by a kill or a full disk) is dropped and its episode run
 again; the file is then rewritten (temp file + rename) with the intact rows only.

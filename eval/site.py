@@ -311,7 +311,9 @@ def render_episodes(df: pd.DataFrame, suites: Iterable[Any], assets: Path) -> di
     for suite in suites:
         sub = ok[ok["suite"] == suite.name]
         for (group, policy), rows in sub.groupby(["group", "policy"], sort=False):
-            picks = {"best": rows["gap"].idxmin(), "worst": rows["gap"].idxmax()}
+            score = rows["gap"].where(rows["gap"].notna(),
+                                      rows["objective"] * rows["sense"].map({"min": 1.0, "max": -1.0}))
+            picks = {"best": score.idxmin(), "worst": score.idxmax()}
             if picks["best"] == picks["worst"]:
                 picks = {"best": picks["best"]}
             for which, idx in picks.items():

@@ -116,6 +116,7 @@ def test_site_tables_hold_the_csv_numbers(run: Path) -> None:
         "mwkr-nondelay", "spt-nondelay", "random"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in renders)
     assert all(f"assets/{p.name}" in html for p in renders)
+    assert "rerun" not in html and "not rendered" not in html  # seeded policies give the recorded episodes again
     # the index: the suite under its domain, linked, and every policy's mean gap
     index = _parse(site / "index.html")
     summary = next(t for t in index.tables if t["attrs"].get("id") == "summary")
@@ -124,6 +125,27 @@ def test_site_tables_hold_the_csv_numbers(run: Path) -> None:
         gaps = csv_cells[row["attrs"]["data-policy"]]["gap"]
         assert float(row["cells"][col][1]["data-value"]) == pytest.approx(sum(gaps) / len(gaps), rel=1e-12)
     assert "suite-taillard-15x15.html" in index.links and ">jobshop</h3>" in (site / "index.html").read_text()
+
+
+def test_render_captions_say_when_the_rerun_differs_or_fails(run: Path, tmp_path: Path) -> None:
+    from schedgym.eval.leaderboard import load_results
+    from schedgym.eval.site import render_episodes
+    from schedgym.eval.suites import load_suite
+
+    df = load_results(run / "results.csv")
+    df = df[df["policy"].isin(["mwkr:nondelay", "spt:nondelay"])].copy()
+    mwkr = df.index[df["policy"] == "mwkr:nondelay"]
+    df.loc[mwkr, "objective"] += 1.0  # as if recorded by another version: the rerun differs
+    spt = df.index[df["policy"] == "spt:nondelay"]
+    df.loc[spt, "case"] = "nosuch"  # a case the suite no longer has
+    renders = render_episodes(df, [load_suite("taillard-15x15")], tmp_path)["taillard-15x15"]
+    by = {(r.policy, r.which): r for r in renders}
+    assert {w for p, w in by if p == "mwkr:nondelay"} == {"best", "worst"}
+    for which in ("best", "worst"):
+        r = by[("mwkr:nondelay", which)]
+        assert r.path is not None and r.path.is_file() and "the rerun's objective is" in r.note
+    bad = [r for r in renders if r.policy == "spt:nondelay"]
+    assert bad and all(r.path is None and "not in suite" in r.note for r in bad)
 
 
 def test_site_opens_offline(run: Path) -> None:
