@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -70,20 +70,30 @@ def uniform_pick(rng: random.Random, legal: Any) -> Any:
     return legal[int(rng.random() * len(legal))]
 
 
+class Timing(NamedTuple):
+    """Seconds of one timed run: wall clock, and CPU time of this process (``time.process_time``).
+
+    On a shared machine the wall clock also counts the time the process waits for a core; CPU time
+    counts only its own work, so ratios of CPU times are the steadier comparison of two envs."""
+
+    wall: float
+    cpu: float
+
+
 def masked_random_episodes(
     reset: Any, step: Any, legal: Any, episodes: int, seed: int = 0, first_episode: int = 0
-) -> tuple[list[list[Any]], float, int]:
+) -> tuple[list[list[Any]], Timing, int]:
     """Run ``episodes`` episodes of the uniform random masked policy through plain callables, so that
     environments with different APIs are driven by the same loop (peer benchmarks):
 
     ``reset(episode) -> (obs, info)``, ``step(action) -> (obs, reward, terminated, truncated, info)``,
-    ``legal(obs, info) -> sequence of legal actions``.
+    ``legal(obs, info) -> sequence of legal actions``. Episode ``i`` is reset with ``first_episode + i``.
 
-    Returns the actions of each episode, the wall time and the number of steps."""
+    Returns the actions of each episode, the :class:`Timing` and the number of steps."""
     rand = random.Random(seed).random
     trajectories: list[list[Any]] = []
     steps = 0
-    t0 = time.perf_counter()
+    w0, c0 = time.perf_counter(), time.process_time()
     for ep in range(first_episode, first_episode + episodes):
         obs, info = reset(ep)
         actions: list[Any] = []
@@ -96,15 +106,15 @@ def masked_random_episodes(
             done = term or trunc
         steps += len(actions)
         trajectories.append(actions)
-    return trajectories, time.perf_counter() - t0, steps
+    return trajectories, Timing(time.perf_counter() - w0, time.process_time() - c0), steps
 
 
-def replay_episodes(reset: Any, step: Any, trajectories: list[list[Any]], first_episode: int = 0) -> float:
-    """Wall time of replaying recorded actions (episode ``i`` reset with ``first_episode + i``), without
-    a policy: the environment's own cost."""
-    t0 = time.perf_counter()
+def replay_episodes(reset: Any, step: Any, trajectories: list[list[Any]], first_episode: int = 0) -> Timing:
+    """:class:`Timing` of replaying recorded actions (episode ``i`` reset with ``first_episode + i``),
+    without a policy: the environment's own cost."""
+    w0, c0 = time.perf_counter(), time.process_time()
     for i, actions in enumerate(trajectories):
         reset(first_episode + i)
         for a in actions:
             step(a)
-    return time.perf_counter() - t0
+    return Timing(time.perf_counter() - w0, time.process_time() - c0)

@@ -63,16 +63,19 @@ def _installed(module: str) -> bool:
         return False
 
 
+MEASURES = {"env + random policy: episodes/s", "env + random policy: episodes per CPU-second",
+            "env only (replay): episodes/s", "env only (replay): episodes per CPU-second", "steps per episode"}
+
+
 def _peer_check(rows: list[dict], peer: str, label: str, installed: bool) -> None:
     mine = [r for r in rows if r["measure"].startswith(label)]
     ratios = [r for r in rows if r["measure"].startswith("ratio ") and f"/ {label}" in r["measure"]]
     skipped = [r for r in rows if r["measure"].startswith(f"{peer}: skipped (")]
     if installed:
         assert not skipped, skipped
-        assert {r["measure"].split(": ", 1)[1] for r in mine} == {
-            "env + random policy: episodes/s", "env only (replay): episodes/s", "steps per episode"}
+        assert {r["measure"].split(": ", 1)[1] for r in mine} == MEASURES
         assert all(np.isfinite(r["value"]) and r["value"] > 0 for r in mine + ratios), mine + ratios
-        assert len(ratios) == 4  # JobShop-v0 copying / not copying x with / without the policy
+        assert len(ratios) == 6  # JobShop-v0 copying / not x with the policy (wall, CPU) / env only (CPU)
     else:
         assert not mine and not ratios
         assert len(skipped) == 1 and np.isnan(skipped[0]["value"])
@@ -83,8 +86,8 @@ def test_peer_rows_are_produced_or_skipped_cleanly() -> None:
     rows = peer_rows("ft06", episodes={"schedgym": 2, "JSSEnv": 2, "job_shop_lib": 1}, rounds=1)
     ours = {r["measure"]: r["value"] for r in rows if r["measure"].startswith("JobShop-v0")}
     for name in ("JobShop-v0", "JobShop-v0 (copy_obs=False)"):
-        assert ours[f"{name}: env + random policy: episodes/s"] > 0
-        assert ours[f"{name}: env only (replay): episodes/s"] > 0
+        for m in MEASURES - {"steps per episode"}:
+            assert ours[f"{name}: {m}"] > 0
         assert ours[f"{name}: steps per episode"] == 36  # one step per operation of ft06
     _peer_check(rows, "JSSEnv", "JSSEnv ", _installed("JSSEnv"))
     _peer_check(rows, "job_shop_lib", "job_shop_lib ", _installed("job_shop_lib"))
@@ -103,3 +106,18 @@ def test_a_peer_that_fails_to_import_gives_one_skip_row(monkeypatch) -> None:
     _peer_check(rows, "job_shop_lib", "job_shop_lib ", installed=False)
     assert "No module named 'JSSEnv'" in next(r["measure"] for r in rows if "skipped" in r["measure"])
     assert any(r["measure"] == "JobShop-v0: env + random policy: episodes/s" for r in rows)
+
+
+def test_masked_random_episodes_are_legal_seeded_and_replayable() -> None:
+    from schedgym.envs.benchmarking import Timing, masked_random_episodes, replay_episodes
+    from schedgym.envs.jobshop.env import JobShopEnv
+
+    env = JobShopEnv(instance="ft06")
+    legal = lambda obs, info: obs["action_mask"].nonzero()[0]  # noqa: E731
+    a, t, steps = masked_random_episodes(lambda ep: env.reset(seed=ep), env.step, legal, 3, seed=4)
+    b, _, _ = masked_random_episodes(lambda ep: env.reset(seed=ep), env.step, legal, 3, seed=4)
+    assert a == b and steps == sum(map(len, a)) == 3 * 36 and isinstance(t, Timing) and t.wall >= 0 and t.cpu >= 0
+    c, _, _ = masked_random_episodes(lambda ep: env.reset(seed=ep), env.step, legal, 3, seed=5)
+    assert c != a  # the seed drives the draws
+    # replaying checks every recorded action against the mask again (an illegal one would raise)
+    assert isinstance(replay_episodes(lambda ep: env.reset(seed=ep), env.step, a), Timing)

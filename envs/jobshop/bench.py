@@ -12,12 +12,16 @@ On ta01 (ft06 with ``quick=True``) under each schedule builder:
 Peers (:func:`peer_rows`): JobShop-v0, JSSEnv 1.1.0 (``JSSEnv.envs.JssEnv``) and job_shop_lib's
 ``SingleJobShopGraphEnv`` on the same instance, in the same run, each driven by the same uniform random
 masked policy (:func:`~schedgym.envs.benchmarking.masked_random_episodes`), in interleaved rounds so that
-a change of machine load hits every env alike. Each env is used unwrapped (no Gymnasium wrappers) with its
-own mask: ``obs["action_mask"]`` for JobShop-v0 and JSSEnv (whose mask includes its no-op action),
-``info["available_operations_with_ids"]`` for job_shop_lib. JobShop-v0 runs twice: as constructed by
-default (``copy_obs=True``: every observation a fresh copy) and with ``copy_obs=False`` (read-only live
-views; see :mod:`schedgym.envs.core`). The rows give episodes/s with the policy, episodes/s of the env
-alone (the recorded actions replayed), steps per episode, and the ratios JobShop-v0 / peer. A peer that
+a change of machine load hits every env alike, and each env's episodes are replayed without the policy right
+after it ran them. Each figure is given by the wall clock and by the process's CPU time: on a shared machine
+the wall clock also counts waiting for a core, so the CPU-time ratios are the steadier ones. Each env is
+used unwrapped (no Gymnasium wrappers) with its own mask: ``obs["action_mask"]`` for JobShop-v0 and JSSEnv
+(whose mask includes its no-op action), ``info["available_operations_with_ids"]`` for job_shop_lib.
+JobShop-v0 runs twice: as constructed by default (``copy_obs=True``: every observation a fresh copy) and
+with ``copy_obs=False`` (read-only live views, as JSSEnv hands out its own live arrays; see
+:mod:`schedgym.envs.core`). The rows give episodes/s with the policy and of the env alone (the recorded
+actions replayed), by wall clock and per CPU-second, steps per episode, and the ratios JobShop-v0 / peer
+(with the policy by wall clock and CPU time, env alone by CPU time). A peer that
 is not installed (or fails to import) gives one row saying it was skipped and why (value NaN, shown as
 ``n/a``); install the peers with ``pip install 'schedgym[peers]'``.
 """
@@ -56,7 +60,7 @@ def jobshop_rows(instance: str, episodes: int, builder: str) -> list[dict[str, A
 
     # best of 3 for the two replays whose difference is the observation share (one preemption of a
     # short run would otherwise swing it); the share is clamped to [0, 1], which only noise can leave
-    t_env = min(t_env, *(replay_episodes(lambda ep: env.reset(seed=ep), env.step, trajectories) for _ in range(2)))
+    t_env = min(t_env, *(replay_episodes(lambda ep: env.reset(seed=ep), env.step, trajectories).wall for _ in range(2)))
     t_sim = min(simulate() for _ in range(3))
     steps = episodes * inst.n_operations
     label = f"JobShop-v0 {inst.name} ({inst.n_jobs}x{m}, {builder})"
@@ -152,8 +156,8 @@ def peer_rows(instance: str | JobShopInstance = "ta01", episodes: dict[str, int]
                 why = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
                 rows.append({"benchmark": label, "measure": f"{peer}: skipped ({why}; pip install 'schedgym[peers]')",
                              "value": float("nan"), "unit": ""})
-        wall = {e.name: 0.0 for _, e in envs}
-        replay = {e.name: 0.0 for _, e in envs}
+        # per env: [policy wall, policy CPU, replay wall, replay CPU] seconds
+        secs = {e.name: [0.0, 0.0, 0.0, 0.0] for _, e in envs}
         steps = {e.name: 0 for _, e in envs}
         done = {e.name: 0 for _, e in envs}
         for _, e in envs:  # warm-up (first-call costs, imports inside step)
@@ -162,28 +166,26 @@ def peer_rows(instance: str | JobShopInstance = "ta01", episodes: dict[str, int]
             for key, e in envs:
                 n, first = counts[key], done[e.name]
                 trajs, t, s = masked_random_episodes(e.reset, e.step, e.legal, n, seed=seed + r, first_episode=first)
-                wall[e.name] += t
-                replay[e.name] += replay_episodes(e.reset, e.step, trajs, first_episode=first)
+                t_env = replay_episodes(e.reset, e.step, trajs, first_episode=first)
+                for i, v in enumerate((t.wall, t.cpu, t_env.wall, t_env.cpu)):
+                    secs[e.name][i] += v
                 steps[e.name] += s
                 done[e.name] += n
-    eps = {name: done[name] / wall[name] for name in wall}
-    eps_env = {name: done[name] / replay[name] for name in wall}
+    # episodes per second of each clock: with the policy (wall, CPU), env alone (wall, CPU)
+    rate = {name: [done[name] / max(v, 1e-12) for v in secs[name]] for name in secs}
+    what = ("env + random policy: episodes/s", "env + random policy: episodes per CPU-second",
+            "env only (replay): episodes/s", "env only (replay): episodes per CPU-second")
     for _, e in envs:
         n = e.name
-        rows += [
-            {"benchmark": label, "measure": f"{n}: env + random policy: episodes/s", "value": eps[n], "unit": "1/s"},
-            {"benchmark": label, "measure": f"{n}: env only (replay): episodes/s", "value": eps_env[n], "unit": "1/s"},
-            {"benchmark": label, "measure": f"{n}: steps per episode", "value": steps[n] / done[n], "unit": ""},
-        ]
+        rows += [{"benchmark": label, "measure": f"{n}: {w}", "value": v, "unit": "1/s"} for w, v in zip(what, rate[n])]
+        rows.append({"benchmark": label, "measure": f"{n}: steps per episode", "value": steps[n] / done[n], "unit": ""})
     ours = [e.name for key, e in envs if key == "schedgym"]
+    ratios = (("episodes/s with the policy", 0), ("episodes per CPU-second with the policy", 1),
+              ("episodes per CPU-second env only", 3))
     for _, e in [(k, e) for k, e in envs if k != "schedgym"]:
         for mine in ours:
-            rows += [
-                {"benchmark": label, "measure": f"ratio {mine} / {e.name}: episodes/s with the policy",
-                 "value": eps[mine] / eps[e.name], "unit": "x"},
-                {"benchmark": label, "measure": f"ratio {mine} / {e.name}: episodes/s env only",
-                 "value": eps_env[mine] / eps_env[e.name], "unit": "x"},
-            ]
+            rows += [{"benchmark": label, "measure": f"ratio {mine} / {e.name}: {w}",
+                      "value": rate[mine][i] / rate[e.name][i], "unit": "x"} for w, i in ratios]
     return rows
 
 
