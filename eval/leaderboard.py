@@ -26,7 +26,7 @@ from typing import Iterable
 import pandas as pd
 
 from .provenance import provenance_summary
-from .stats import cell_table
+from .stats import ci_available, cell_table
 
 
 def load_results(path: Path) -> pd.DataFrame:
@@ -221,6 +221,8 @@ def render_markdown(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | N
     lines.append("95% CI: Student's t interval of the mean gap over cases and seeds. W/T/L: instances (case, seed) where "
                  "the policy's objective is better / equal / worse than the best baseline's (the baseline-kind policy "
                  "with the lowest mean gap).")
+    if not ci_available():
+        lines.append("(No 95% CIs: they need scipy, which is not installed: pip install scipy.)")
     lines.append("")
     prov = provenance_summary(df)
     if prov:

@@ -49,10 +49,18 @@ class MeanCI:
         return self.mean + self.half_width
 
 
-def mean_ci(values: Iterable[float], confidence: float = 0.95) -> MeanCI:
-    """Mean and Student-t confidence interval of ``values`` (NaNs dropped)."""
-    from scipy import stats
+def ci_available() -> bool:
+    """Whether confidence intervals can be computed (Student's t quantiles come from scipy)."""
+    try:
+        import scipy.stats  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
+
+def mean_ci(values: Iterable[float], confidence: float = 0.95) -> MeanCI:
+    """Mean and Student-t confidence interval of ``values`` (NaNs dropped). Without scipy the half-width
+    is NaN (the leaderboard says so) rather than an approximation."""
     x = np.asarray([float(v) for v in values], dtype=np.float64)
     x = x[~np.isnan(x)]
     n = int(x.size)
@@ -61,6 +69,10 @@ def mean_ci(values: Iterable[float], confidence: float = 0.95) -> MeanCI:
     mean = float(x.mean())
     if n == 1:
         return MeanCI(mean, math.nan, 1, confidence)
+    if not ci_available():
+        return MeanCI(mean, math.nan, n, confidence)
+    from scipy import stats
+
     sd = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)) if sd > 0 else 0.0
     return MeanCI(mean, half, n, confidence)

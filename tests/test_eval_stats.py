@@ -33,6 +33,17 @@ def test_mean_ci_is_students_t_interval() -> None:
     assert mean_ci([1, 2, 3, 4, 5], confidence=0.99).half_width > ci.half_width
 
 
+def test_without_scipy_the_ci_is_missing_and_the_leaderboard_says_so(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "scipy", None)  # import scipy raises ImportError
+    monkeypatch.setitem(sys.modules, "scipy.stats", None)
+    ci = mean_ci([1, 2, 3])
+    assert ci.mean == 2 and ci.n == 3 and math.isnan(ci.half_width)
+    board = render_markdown(_rows({"a": [110, 120], "b": [105, 130]}))
+    assert "need scipy" in board
+
+
 def _rows(spec: dict[str, list[float]], sense: str = "min", seeds: int = 1) -> pd.DataFrame:
     rows = []
     for policy, objs in spec.items():
