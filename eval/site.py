@@ -31,7 +31,8 @@ STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
 h1,h2,h3{font-weight:600}
 table{border-collapse:collapse;margin:1em 0;font-size:0.92em}
-th,td{padding:0.3em 0.7em;border-bottom:1px solid #ddd;text-align:right}
+th,td{padding:0.3em 0.7em;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
+.scroll{overflow-x:auto}
 th:first-child,td:first-child{text-align:left}
 thead th{border-bottom:2px solid #444;cursor:pointer;user-select:none;white-space:nowrap}
 thead th[aria-sort=ascending]::after{content:" \\25B2"}
@@ -143,8 +144,8 @@ def suite_table_html(st: SuiteTable) -> str:
             cls = ' class="best"' if bold.loc[p, c] else ""
             cells.append(f'<td data-col="{_e(c)}" data-value="{_e(value)}"{cls}>{_e(text.loc[p, c])}</td>')
         rows.append(f'<tr data-policy="{_e(p)}">' + "".join(cells) + "</tr>")
-    return (f'<table class="sortable" data-suite="{_e(st.suite)}" data-group="{_e(st.group)}">'
-            f"<thead><tr>{head}</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    return (f'<div class="scroll"><table class="sortable" data-suite="{_e(st.suite)}" data-group="{_e(st.group)}">'
+            f"<thead><tr>{head}</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
 
 
 def gap_bars_svg(st: SuiteTable, width: int = 640, bar: int = 18) -> str:
@@ -285,7 +286,8 @@ def index_page(df: pd.DataFrame, tables: list[SuiteTable], domain_of: dict[str, 
                 txt = "-" if pd.isna(v) else f"{100 * float(v):.2f}%" + (f" ({int(n)}/{int(most)})" if n < most else "")
                 cells.append(f'<td data-col="{_e(c)}" data-value="{_num(v)}">{_e(txt)}</td>')
             rows.append(f'<tr data-policy="{_e(p)}">' + "".join(cells) + "</tr>")
-        body.append(f'<table class="sortable" id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        body.append(f'<div class="scroll"><table class="sortable" id="summary"><thead><tr>{head}</tr></thead>'
+                    f'<tbody>{"".join(rows)}</tbody></table></div>')
     files = list(files)
     if files:
         body.append('<p class="note">Files: ' + ", ".join(f'<a href="../{_e(f)}">{_e(f)}</a>' for f in files) + ".</p>")
