@@ -165,3 +165,22 @@ def test_search_policy_replays_through_the_env() -> None:
     env = MemoryEnv(mode="allocation", instance="minimalloc-example")
     res = run_episode(env, make_policy("mem-search:5", env_id=ALLOC), seed=0)
     assert res.objective == 1.0 and res.extra["status"] == "FEASIBLE"
+
+
+def test_solve_cli_writes_a_validated_solution_csv(tmp_path, capsys) -> None:
+    from schedgym.agents.memory.solve import main
+    from schedgym.envs.memory.instance import read_minimalloc_csv, write_minimalloc_csv
+
+    src = tmp_path / "example.12.csv"
+    write_minimalloc_csv(src, minimalloc_example())
+    for method in ("cpsat", "search", "best-fit:size"):
+        out = tmp_path / f"sol-{method.replace(':', '-')}.csv"
+        assert main([str(src), str(out), "--method", method, "--seconds", "5"]) == 0
+        inst, off = read_minimalloc_csv(out, capacity=12)
+        check_placement(inst, off, allow_unplaced=False)
+    assert "placed 5/5" in capsys.readouterr().out
+    assert main([str(src), str(tmp_path / "x.csv"), "--capacity", "11", "--method", "search"]) == 1
+    bad = tmp_path / "bad.12.csv"
+    bad.write_text("id,lower,upper,size\nb1,3,1,4\n")
+    assert main([str(bad), str(tmp_path / "y.csv")]) == 2
+    assert "line 2" in capsys.readouterr().err
