@@ -286,3 +286,28 @@ def test_site_renders_in_headless_chromium_without_console_errors(run: Path) -> 
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_index_groups_suites_by_domain_and_links_each_page(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from schedgym.eval.leaderboard import suite_tables
+    from schedgym.eval.site import write_site
+
+    rows = []
+    for suite, sense in (("alpha", "min"), ("beta", "max")):
+        for policy, obj in (("p1", 10.0), ("p2", 12.0)):
+            for case in ("c0", "c1"):
+                rows.append({"suite": suite, "group": "", "case": case, "seed": 0, "settings": "s", "policy": policy,
+                             "policy_kind": "baseline", "objective": obj, "objective_name": "cost", "sense": sense,
+                             "gap": float("nan"), "validated": True, "error": "", "wall_time_s": 0.1})
+    df = pd.DataFrame(rows)
+    index = write_site(tmp_path, df, suite_tables(df), {"alpha": "dom-a", "beta": "dom-b"})
+    text = index.read_text()
+    assert text.index(">dom-a</h3>") < text.index('href="suite-alpha.html"') < text.index(">dom-b</h3>") \
+        < text.index('href="suite-beta.html"')
+    parsed = _parse(index)
+    best = {r["attrs"]["data-suite"]: r["cells"][5][2] for t in parsed.tables for r in t["rows"][1:]
+            if "data-suite" in r["attrs"]}
+    assert best == {"alpha": "p1", "beta": "p2"}  # the direction of each objective is respected
+    assert (tmp_path / "site" / "suite-alpha.html").is_file() and (tmp_path / "site" / "suite-beta.html").is_file()
