@@ -6,6 +6,7 @@ Usage (OmegaConf ``key=value`` overrides; lists in brackets)::
     schedgym-eval suite=[ft06,lawrence-10x5] policies=[mwkr:nondelay,cpsat:10] seeds=[0] out=runs/eval/small
     schedgym-eval suite=taillard-15x15 policies=[mwkr:nondelay,gnn:runs/train/x/best.pt]
     schedgym-eval show=true                         # the domains, suites and policies
+    schedgym-eval gallery=docs/gallery              # one picture per domain, and gallery.md
     schedgym-eval --help                            # every key, its type, default and meaning
 
 A single value is a one-element list (``policies=mwkr:nondelay``, ``seeds=0``). ``env_kwargs.<k>=<v>``
@@ -50,6 +51,7 @@ class EvalConfig:
     site: bool = True  # write the static leaderboard site <out>/site/index.html (opens offline)
     site_renders: bool = False  # on the site, a picture of each policy's best and worst episode (reruns those episodes)
     show: bool = False  # print the domains, their env ids, suites and policies, then exit
+    gallery: Optional[str] = None  # write one picture per domain (first env id, a baseline, seed 0) and gallery.md into this folder, then exit
     print_leaderboard: bool = True  # print the leaderboard at the end
 
 
@@ -61,6 +63,7 @@ EXAMPLES = (
     "suite=[ft06,lawrence-10x5] policies=[mwkr:nondelay,cpsat:10] seeds=[0] out=runs/eval/small",
     "suite=taillard-15x15 policies=[mwkr:nondelay,gnn:runs/train/x/best.pt]",
     "suite=ft06 policies=[my_pkg.policies:make_policy]",
+    "gallery=docs/gallery",
 )
 
 
@@ -93,7 +96,7 @@ def _normalize(argv: list[str]) -> list[str]:
 def parse_config(argv: list[str]) -> EvalConfig:
     """Parse ``key=value`` overrides into an :class:`EvalConfig`; raises :class:`UsageError` naming the key."""
     cfg = parse_overrides("schedgym-eval", _normalize(list(argv)), EvalConfig, SUMMARY, EXAMPLES)
-    if not cfg.show and OmegaConf.is_missing(cfg, "suite"):
+    if not cfg.show and not cfg.gallery and OmegaConf.is_missing(cfg, "suite"):
         raise UsageError("key 'suite' is required: suite=<name> (schedgym-eval show=true lists them)")
     for key in LIST_KEYS:
         value = cfg[key]
@@ -113,6 +116,12 @@ def _main(argv: list[str]) -> int:
     cfg = parse_config(argv)
     if cfg.show:
         print(show_text())
+        return 0
+    if cfg.gallery:
+        from .site import write_gallery
+
+        for path in write_gallery(Path(cfg.gallery)):
+            print(path)
         return 0
     if cfg.data_mirror:
         os.environ[DATA_MIRROR_ENV] = str(Path(cfg.data_mirror).resolve())

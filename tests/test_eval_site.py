@@ -311,3 +311,17 @@ def test_index_groups_suites_by_domain_and_links_each_page(tmp_path: Path) -> No
             if "data-suite" in r["attrs"]}
     assert best == {"alpha": "p1", "beta": "p2"}  # the direction of each objective is respected
     assert (tmp_path / "site" / "suite-alpha.html").is_file() and (tmp_path / "site" / "suite-beta.html").is_file()
+
+
+def test_gallery_writes_one_picture_per_domain(tmp_path: Path, capsys) -> None:
+    from schedgym.envs.domains import domains
+
+    assert main([f"gallery={tmp_path / 'g'}"]) == 0
+    names = [d.name for d in domains()]
+    pictures = sorted((tmp_path / "g").glob("*.png"))
+    assert sorted(p.stem for p in pictures) == sorted(names)
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pictures)
+    md = (tmp_path / "g" / "gallery.md").read_text()
+    for d in domains():
+        assert f"![{d.name}]({d.name}.png)" in md and next(iter(d.env_ids)) in md
+    assert str(tmp_path / "g" / "gallery.md") in capsys.readouterr().out
