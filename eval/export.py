@@ -4,8 +4,8 @@ Both are written by pandas (``DataFrame.to_latex``, which emits ``\\toprule`` / 
 ``\\bottomrule``, and ``DataFrame.to_markdown``, which needs the ``tabulate`` package) from
 :func:`schedgym.eval.leaderboard.display_table`: the same numbers, the same ``(n/N)`` marks and the
 same bold cells as ``leaderboard.md``. ``schedgym-eval`` writes them beside ``results.csv`` as
-``tables.tex`` (one ``table`` environment per suite / group; needs ``\\usepackage{booktabs}``) and
-``tables.md``.
+``tables.tex`` (a summary table of every policy's mean gap on every suite, then one ``table``
+environment per suite / group; needs ``\\usepackage{booktabs}``) and ``tables.md`` (the same).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .leaderboard import SuiteTable, display_table
+from .leaderboard import SuiteTable, display_summary, display_table
 from .provenance import provenance_summary
 
 _LATEX_SPECIAL = re.compile(r"([\\&%$#_{}~^])")
@@ -47,6 +47,29 @@ def latex_table(st: SuiteTable) -> str:
                           label=_label(st), position="ht")
 
 
+def latex_summary(df: pd.DataFrame) -> str:
+    """The mean gap of every policy on every suite as a LaTeX ``table`` (booktabs), or ``""``."""
+    text, bold = display_summary(df)
+    if text.empty:
+        return ""
+    cells = text.map(latex_escape)
+    cells = cells.where(~bold, cells.map(lambda v: rf"\textbf{{{v}}}"))
+    cells.insert(0, "policy", [latex_escape(p) for p in cells.index])
+    cells.columns = [latex_escape(c) for c in cells.columns]
+    return cells.to_latex(index=False, escape=False, column_format="l" + "r" * (len(cells.columns) - 1),
+                          caption="Mean gap of every policy on every suite (lower is better; (n/N): over n of N episodes, "
+                                  "not compared)", label="tab:summary", position="ht")
+
+
+def markdown_summary(df: pd.DataFrame) -> str:
+    """The mean gap of every policy on every suite as Markdown, or ``""``."""
+    text, bold = display_summary(df)
+    if text.empty:
+        return ""
+    cells = text.where(~bold, text.map(lambda v: f"**{v}**"))
+    return cells.to_markdown(colalign=["left"] + ["right"] * len(cells.columns))
+
+
 def markdown_table(st: SuiteTable) -> str:
     """One suite table as Markdown (pandas ``to_markdown``; the best mean gap in ``**bold**``)."""
     text, bold = display_table(st)
@@ -62,10 +85,13 @@ def write_exports(df: pd.DataFrame, tables: list[SuiteTable], out: Path) -> list
     out = Path(out)
     prov = provenance_summary(df)
     tex = ["% schedgym-eval tables; needs \\usepackage{booktabs}"] + [f"% {line}" for line in prov]
-    tex += [latex_table(st) for st in tables]
+    tex += [t for t in [latex_summary(df)] if t] + [latex_table(st) for st in tables]
     written = [_write(out / "tables.tex", "\n".join(tex) + "\n")]
     md = ["# Tables", ""] + [f"- {line}" for line in prov] + [""]
     try:
+        summary = markdown_summary(df)
+        if summary:
+            md += ["## Mean gap per suite", "", summary, ""]
         for st in tables:
             md += [f"## {st.title}", "", markdown_table(st), ""]
     except ImportError as exc:

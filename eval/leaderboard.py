@@ -211,6 +211,39 @@ def display_table(st: SuiteTable) -> tuple[pd.DataFrame, pd.DataFrame]:
     return text, bold
 
 
+def summary_frames(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean gap (and number of validated episodes) of every policy on every suite [group]: policies as
+    rows, ``suite [group]`` as columns."""
+    ok = with_gaps(df)
+    if ok.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    ok = ok.assign(col=ok["suite"] + ok["group"].map(lambda g: f" [{g}]" if g else ""))
+    summary = ok.pivot_table(index="policy", columns="col", values="gap", aggfunc="mean", sort=False)
+    counts = ok.pivot_table(index="policy", columns="col", values="gap", aggfunc="size", sort=False)
+    return summary, counts.reindex_like(summary)
+
+
+def display_summary(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cells of :func:`summary_frames` as text and which to bold: the lowest mean gap of each column
+    among the policies with all its episodes; a cell over fewer is marked ``(n/N)`` and never bold."""
+    summary, counts = summary_frames(df)
+    text = pd.DataFrame("-", index=summary.index, columns=summary.columns, dtype=object)
+    bold = pd.DataFrame(False, index=summary.index, columns=summary.columns)
+    for c in summary.columns:
+        n = counts[c].fillna(0).astype(int)
+        most = int(n.max())
+        full = summary[c][(n == most) & summary[c].notna()]
+        best = full.min() if len(full) else math.nan
+        for p in summary.index:
+            v = summary.loc[p, c]
+            if pd.isna(v):
+                continue
+            text.loc[p, c] = _fmt(float(v), pct=True) + (f" ({n[p]}/{most})" if n[p] < most else "")
+            bold.loc[p, c] = bool(n[p] == most and math.isclose(float(v), best, rel_tol=1e-12, abs_tol=1e-12))
+    text.index.name = "policy"
+    return text, bold
+
+
 def render_markdown(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | None = None) -> str:
     """The whole leaderboard as Markdown: provenance, a summary of mean gaps, then one table per suite/group."""
     lines = ["# Leaderboard", ""]

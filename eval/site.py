@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from .leaderboard import SuiteTable, display_table, with_gaps
+from .leaderboard import SuiteTable, display_summary, display_table, summary_frames, with_gaps
 from .provenance import provenance_summary
 
 STYLE = """
@@ -272,19 +272,17 @@ def index_page(df: pd.DataFrame, tables: list[SuiteTable], domain_of: dict[str, 
                 f'{"-" if math.isnan(float(gap)) else f"{100 * float(gap):.2f}%"}</td>'
                 f'<td data-value="{_e(st.baseline or "")}">{_e(st.baseline or "-")}</td></tr>')
         body.append(f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
-    if not ok.empty:
+    text, bold = display_summary(df)
+    if not text.empty:
+        summary, _ = summary_frames(df)
         body.append("<h2>Mean gap of every policy on every suite</h2>")
-        ok = ok.assign(col=ok["suite"] + ok["group"].map(lambda g: f" [{g}]" if g else ""))
-        summary = ok.pivot_table(index="policy", columns="col", values="gap", aggfunc="mean", sort=False)
-        counts = ok.pivot_table(index="policy", columns="col", values="gap", aggfunc="size", sort=False)
-        head = '<th scope="col">policy</th>' + "".join(f'<th scope="col">{_e(c)}</th>' for c in summary.columns)
+        head = '<th scope="col">policy</th>' + "".join(f'<th scope="col">{_e(c)}</th>' for c in text.columns)
         rows = []
-        for p in summary.index:
+        for p in text.index:
             cells = [f'<th scope="row" data-value="{_e(p)}">{_e(p)}</th>']
-            for c in summary.columns:
-                v, n, most = summary.loc[p, c], counts.loc[p, c], counts[c].max()
-                txt = "-" if pd.isna(v) else f"{100 * float(v):.2f}%" + (f" ({int(n)}/{int(most)})" if n < most else "")
-                cells.append(f'<td data-col="{_e(c)}" data-value="{_num(v)}">{_e(txt)}</td>')
+            for c in text.columns:
+                cls = ' class="best"' if bold.loc[p, c] else ""
+                cells.append(f'<td data-col="{_e(c)}" data-value="{_num(summary.loc[p, c])}"{cls}>{_e(text.loc[p, c])}</td>')
             rows.append(f'<tr data-policy="{_e(p)}">' + "".join(cells) + "</tr>")
         body.append(f'<div class="scroll"><table class="sortable" id="summary"><thead><tr>{head}</tr></thead>'
                     f'<tbody>{"".join(rows)}</tbody></table></div>')

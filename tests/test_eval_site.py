@@ -177,6 +177,9 @@ def test_exports_are_booktabs_latex_and_markdown_with_the_same_numbers(run: Path
         else:
             assert f"{pct}\\%" in tex_line and f"{pct}%" in md_line and "**" not in md_line
     assert "$\\pm$" in tex and "W/T/L vs" in md and "schedgym: " in md  # CI, paired comparison, provenance
+    # the summary table of every policy on every suite comes first, in both
+    assert tex.index("\\label{tab:summary}") < tex.index("\\label{tab:taillard-15x15}")
+    assert md.index("## Mean gap per suite") < md.index("## taillard-15x15")
 
 
 def test_latex_escape() -> None:

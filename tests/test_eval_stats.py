@@ -109,6 +109,16 @@ def test_a_cell_with_fewer_episodes_is_marked_not_bold_and_not_the_best_baseline
     assert text.loc["few", "W/T/L vs all"] == "2/0/0"
 
 
+def test_summary_cells_mark_short_cells_and_bold_the_best_full_one() -> None:
+    from schedgym.eval.leaderboard import display_summary
+
+    df = _rows({"few": [100, 101], "all": [104, 105, 106], "worse": [110, 110, 110]})
+    text, bold = display_summary(df)
+    assert list(text.columns) == ["s"]
+    assert text.loc["few", "s"] == "0.50% (2/3)" and not bold.loc["few", "s"]
+    assert text.loc["all", "s"] == "5.00%" and bold.loc["all", "s"] and not bold.loc["worse", "s"]
+
+
 # ----------------------------------------------------------------------------- provenance
 def test_provenance_states_versions_commit_cpu_and_date() -> None:
     import schedgym
