@@ -172,3 +172,23 @@ def test_to_pyg_batch_from_sb3_float_tensors_splits_back() -> None:
     assert torch.equal(again.x, batch.x) and torch.equal(again.edge_index, batch.edge_index)
     assert torch.equal(again.batch, batch.batch) and torch.equal(again.globals, batch.globals)
     assert parts[2].edge_index.max() < parts[2].num_nodes
+
+
+def test_gymnasium_check_draws_the_step_action_after_the_seeded_reset() -> None:
+    """Gymnasium draws check_step_determinism's action before its reset; the contract draws it after, so a
+    state-dependent mask passes, while a step that is not deterministic is still caught."""
+    import random
+
+    from schedgym.envs.jobshop import JobShopEnv
+    from schedgym.envs.testing import check_gymnasium_api
+
+    class NoisyReward(JobShopEnv):
+        metadata = dict(JobShopEnv.metadata)
+
+        def _apply(self, action: int):  # type: ignore[override]
+            reward, terminated, truncated = super()._apply(action)
+            return reward + random.random(), terminated, truncated  # noqa: S311 - global RNG on purpose
+
+    check_gymnasium_api(lambda: JobShopEnv(n_jobs=3, n_machines=3))
+    with pytest.raises(AssertionError, match="reward"):
+        check_gymnasium_api(lambda: NoisyReward(n_jobs=3, n_machines=3))
