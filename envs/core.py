@@ -54,7 +54,7 @@ step. A caller that consumes each observation before the next step (a vector env
 that copies it into its own storage, a benchmark, a greedy rollout) can opt out with ``copy_obs=False``
 (an env argument where the env takes it, else ``env.unwrapped.copy_obs = False``): observations are then
 **read-only views of the live arrays**, valid until the env's next ``step()`` or ``reset()`` (which
-change them in place), and a step costs the same whatever the padding. The terminal observation (the one
+change them in place), and no step cost grows with the padding. The terminal observation (the one
 returned with ``terminated or truncated``) is always a copy, so it survives the ``reset()`` that vector
 envs and SB3's ``terminal_observation`` bookkeeping do right after it. ``info["action_mask"]`` follows the
 observation (a copy by default and at the terminal step, else the same live view as ``obs["action_mask"]``).
@@ -473,9 +473,11 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
                 f"{type(self).__name__}.step() called after the episode ended; call reset() first"
             )
         # fast path: a legal Python / NumPy integer (anything else goes through the full check)
-        if type(action) in _INT_TYPES and 0 <= (a := int(action)) < self.graph_spec.max_nodes and self.graph.mv_action_mask[a]:
-            pass
-        else:
+        if not (
+            type(action) in _INT_TYPES
+            and 0 <= (a := int(action)) < self.graph_spec.max_nodes
+            and self.graph.mv_action_mask[a]
+        ):
             a = self._check_action(action)
         reward, terminated, truncated = self._apply(a)
         self._elapsed_steps += 1

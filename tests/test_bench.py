@@ -113,7 +113,10 @@ def test_masked_random_episodes_are_legal_seeded_and_replayable() -> None:
     from schedgym.envs.jobshop.env import JobShopEnv
 
     env = JobShopEnv(instance="ft06")
-    legal = lambda obs, info: obs["action_mask"].nonzero()[0]  # noqa: E731
+
+    def legal(obs, info):
+        return obs["action_mask"].nonzero()[0]
+
     a, t, steps = masked_random_episodes(lambda ep: env.reset(seed=ep), env.step, legal, 3, seed=4)
     b, _, _ = masked_random_episodes(lambda ep: env.reset(seed=ep), env.step, legal, 3, seed=4)
     assert a == b and steps == sum(map(len, a)) == 3 * 36 and isinstance(t, Timing) and t.wall >= 0 and t.cpu >= 0

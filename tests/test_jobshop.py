@@ -358,7 +358,8 @@ def _instances_for_incremental_checks() -> list[JobShopInstance]:
     return [load_instance("ft06"), taillard_instance("ta01"), generate_random(9, 5, rng=1),
             load_instance("orb07"), *zero,
             JobShopInstance(np.array([[0, 1], [0, 1]]), np.array([[0, 5], [3, 4]]), name="z"),
-            JobShopInstance(rng.permuted(np.tile(np.arange(3), (5, 1)), axis=1), np.zeros((5, 3), np.int64), name="all0")]
+            JobShopInstance(rng.permuted(np.tile(np.arange(3), (5, 1)), axis=1), np.zeros((5, 3), np.int64),
+                            name="all0")]
 
 
 @pytest.mark.parametrize("builder", ["nondelay", "active", "serial"])

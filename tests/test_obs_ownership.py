@@ -77,7 +77,8 @@ def test_copy_obs_false_terminal_observation_is_a_copy_that_survives_reset() -> 
     while not done:
         obs, _, done, _, info = env.step(_legal(obs, rng))
     final = _copy(obs)
-    assert info["action_mask"] is not obs["action_mask"] and not np.shares_memory(info["action_mask"], env.graph.action_mask)
+    assert info["action_mask"] is not obs["action_mask"]
+    assert not np.shares_memory(info["action_mask"], env.graph.action_mask)
     assert all(obs[k].flags.writeable and not np.shares_memory(obs[k], env.graph.nodes) for k in OBS_KEYS)
     assert not obs["action_mask"].any() and int(obs["n_edges"][0]) == 30 + 30  # ft06: 30 job + 30 machine arcs
     env.reset(seed=1)
@@ -132,7 +133,7 @@ def test_copy_obs_false_survives_pickling() -> None:
 def test_copy_obs_false_under_a_vector_env_matches_the_default() -> None:
     """Vector envs copy each sub-env's observation into their own buffers, so live views are safe there,
     across autoresets too."""
-    kw = dict(instance="ft06", num_envs=2, vectorization_mode="sync")
+    kw = {"instance": "ft06", "num_envs": 2, "vectorization_mode": "sync"}
     ref = gym.make_vec("schedgym/JobShop-v0", **kw)
     live = gym.make_vec("schedgym/JobShop-v0", copy_obs=False, **kw)
     try:

@@ -182,7 +182,8 @@ class JobShopState:
             best = min(ect)
             j_star = ect.index(best)  # first (lowest job index) on ties
             # the conflict set always holds the operation achieving c* (which matters when it takes 0 time)
-            self._cand_list = [j for j in self._waiting[self._next_machine_list[j_star]] if est[j] < best or j == j_star]
+            on_m = self._waiting[self._next_machine_list[j_star]]
+            self._cand_list = [j for j in on_m if est[j] < best or j == j_star]
         else:
             self._cand_list = self._unfinished
 
