@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -260,65 +259,23 @@ def render_markdown(df: pd.DataFrame, metrics_by_suite: dict[str, list[str]] | N
     prov = provenance_summary(df)
     if prov:
         lines += ["Produced with:", ""] + [f"- {line}" for line in prov] + [""]
-    if not ok.empty:
-        ok = ok.assign(col=ok["suite"] + ok["group"].map(lambda g: f" [{g}]" if g else ""))
-        summary = ok.pivot_table(index="policy", columns="col", values="gap", aggfunc="mean", sort=False)
-        counts = ok.pivot_table(index="policy", columns="col", values="gap", aggfunc="size", sort=False)
-        lines += ["## Mean gap per suite", ""]
-        lines += _markdown_table(summary, pct=True, bold="min", counts=counts.reindex_like(summary))
-        lines.append("")
-        if _short_cells(counts):
+    text, bold = display_summary(df)
+    if not text.empty:
+        lines += ["## Mean gap per suite", ""] + _markdown_rows(text, bold) + [""]
+        if text.map(lambda v: v.endswith(")")).to_numpy().any():
             lines += ["(n/N): the mean covers n of the N episodes the other policies have; not compared.", ""]
     for st in suite_tables(df, metrics_by_suite):
         lines += [f"## {st.title}", ""]
         text, bold = display_table(st)
-        header = "| policy | " + " | ".join(text.columns) + " |"
-        lines += [header, "|---|" + "|".join("---:" for _ in text.columns) + "|"]
-        for p in text.index:
-            cells = [f"**{v}**" if bold.loc[p, c] else v for c, v in text.loc[p].items()]
-            lines.append(f"| {p} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += _markdown_rows(text, bold) + [""]
     return "\n".join(lines)
 
 
-def _short_cells(counts: pd.DataFrame) -> bool:
-    """Whether some cell of ``counts`` is below its column's most."""
-    return bool(((counts.fillna(0) < counts.max()).to_numpy()).any())
-
-
-def _markdown_table(table: pd.DataFrame, pct: bool = False, bold: str | None = None,
-                    counts: pd.DataFrame | None = None) -> list[str]:
-    """Markdown rows of the summary; the lowest value per column is bold. ``counts`` (episodes behind each
-    cell): a cell with fewer than its column's most is marked ``(n/N)``, never bold."""
-    cols = list(table.columns)
-    header = "| policy | " + " | ".join(str(c) for c in cols) + " |"
-    sep = "|---|" + "|".join("---:" for _ in cols) + "|"
-
-    def short(idx: object, c: object) -> tuple[int, int] | None:
-        if counts is None or c not in counts.columns:
-            return None
-        col = counts[c].fillna(0)
-        n, most = int(col.get(idx, 0)), int(col.max())
-        return (n, most) if n < most else None
-
-    best: dict[str, float] = {}
-    for c in cols:
-        if bold:
-            keep = [short(i, c) is None for i in table.index]
-            vals = pd.to_numeric(table[c], errors="coerce")[keep]
-            if vals.notna().any():
-                best[c] = vals.min()
-    rows = [header, sep]
-    for idx, r in table.iterrows():
-        cells = []
-        for c in cols:
-            v = r[c]
-            s = _fmt(float(v), pct) if pd.notna(v) else "-"
-            few = short(idx, c) if pd.notna(v) else None
-            if few is not None:
-                s = f"{s} ({few[0]}/{few[1]})"
-            elif c in best and pd.notna(v) and math.isclose(float(v), best[c], rel_tol=1e-12, abs_tol=1e-12):
-                s = f"**{s}**"
-            cells.append(s)
-        rows.append(f"| {idx} | " + " | ".join(cells) + " |")
-    return rows
+def _markdown_rows(text: pd.DataFrame, bold: pd.DataFrame) -> list[str]:
+    """A Markdown table of display cells (policies as rows), bold cells in ``**``."""
+    lines = ["| policy | " + " | ".join(str(c) for c in text.columns) + " |",
+             "|---|" + "|".join("---:" for _ in text.columns) + "|"]
+    for p in text.index:
+        cells = [f"**{v}**" if bold.loc[p, c] else str(v) for c, v in text.loc[p].items()]
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    return lines
