@@ -251,7 +251,7 @@ def publish(cfg: EvalConfig, df: Any, suites: list[Any], metrics: dict[str, list
 
         try:
             write_exports(df, tables, out)
-        except ImportError as exc:  # pandas' to_markdown without tabulate: tables.tex is written
+        except ImportError as exc:  # pandas' optional writers: jinja2 (to_latex), tabulate (to_markdown)
             print(f"schedgym-eval: {exc}", file=sys.stderr)
     if cfg.site:
         from ..envs.domains import domain_of

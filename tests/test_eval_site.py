@@ -328,3 +328,15 @@ def test_gallery_writes_one_picture_per_domain(tmp_path: Path, capsys) -> None:
     for d in domains():
         assert f"![{d.name}]({d.name}.png)" in md and next(iter(d.env_ids)) in md
     assert str(tmp_path / "g" / "gallery.md") in capsys.readouterr().out
+
+
+def test_without_tabulate_the_latex_is_written_and_the_markdown_export_says_why(tmp_path: Path, monkeypatch,
+                                                                               capsys) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tabulate", None)  # import tabulate raises ImportError
+    out = tmp_path / "ev"
+    assert main(["suite=ft06", "policies=[spt:nondelay]", f"out={out}", "progress=false", "print_leaderboard=false"]) == 0
+    assert (out / "tables.tex").is_file() and not (out / "tables.md").exists()
+    assert "tabulate" in capsys.readouterr().err
+    assert (out / "site" / "index.html").is_file()
