@@ -103,6 +103,18 @@ def test_isb_gantt_legend_is_outside_the_bars_with_integer_machine_ticks(tmp_pat
     _check_files(lambda p: save_env_figure(env, p), tmp_path)
 
 
+def test_isb_gantt_past_twenty_jobs_has_a_colour_bar_and_the_kinds_below() -> None:
+    from schedgym.envs.isbjobshop.render import env_figure
+
+    env = _episode("schedgym/ISBJobShop-v0", "spt", n_jobs=22, n_machines=4, shutdown_prob=0.01)
+    fig = env_figure(env, "page")
+    _draw(fig)
+    ax, bar = fig.axes
+    assert bar.get_ylabel() == "job"
+    assert _legend_labels(ax) == ["processing", "blocking", "machine down", "now"]
+    assert ax.get_legend().get_window_extent().y1 <= ax.get_window_extent().y0 + 1  # below the bars
+
+
 def test_llm_timeline_series_replays_batches_kv_and_queue() -> None:
     from schedgym.envs.llm.render import timeline_series
 

@@ -64,7 +64,8 @@ def style_machine_axis(ax: Any, n_machines: int) -> None:
 
 
 def job_legend(fig: "Figure", ax: Any, n_jobs: int, colours: list[Any], cmap: Any, extra: list[Any] | None = None) -> None:
-    """A legend of the jobs (and ``extra`` handles) right of the axes, or a colour bar of the job index."""
+    """A legend of the jobs (and ``extra`` handles) right of the axes; past :data:`MAX_LEGEND_JOBS` jobs a
+    slim colour bar of the job index instead, with ``extra`` in a row below the axes."""
     import matplotlib
     from matplotlib.patches import Patch
 
@@ -72,14 +73,16 @@ def job_legend(fig: "Figure", ax: Any, n_jobs: int, colours: list[Any], cmap: An
     if n_jobs <= MAX_LEGEND_JOBS:
         handles = [Patch(facecolor=colours[j], edgecolor="black", linewidth=0.3, label=f"job {j}")
                    for j in range(n_jobs)] + handles
-    if handles:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6, frameon=False,
                   ncol=1 if len(handles) <= 12 else 2, handlelength=1.2, borderaxespad=0.0)
-    if n_jobs > MAX_LEGEND_JOBS:
-        norm = matplotlib.colors.Normalize(vmin=0, vmax=n_jobs - 1)
-        bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.02 if not handles else 0.25)
-        bar.set_label("job", fontsize=7)
-        bar.ax.tick_params(labelsize=6)
+        return
+    norm = matplotlib.colors.Normalize(vmin=0, vmax=n_jobs - 1)
+    bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.04, pad=0.015, aspect=30)
+    bar.set_label("job", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+    if handles:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(handles), fontsize=6,
+                  frameon=False, handlelength=1.2, borderaxespad=0.0)
 
 
 def gantt_figure(instance: JobShopInstance, start: np.ndarray, size: str | tuple[float, float] = "page",
