@@ -98,19 +98,28 @@ def provenance() -> dict[str, str]:
     return {**_static(), "p.date": utc_now()}
 
 
+def _text(v: object) -> str:
+    return "" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+
+
 def provenance_summary(df: pd.DataFrame) -> list[str]:
     """Lines for the leaderboard's header: each provenance field with its value(s) over the rows
-    (several values are listed with their row counts; dates as the first and last)."""
+    (several values are listed with their row counts, rows made before provenance was recorded last as
+    ``unrecorded``; dates as the first and last)."""
     if df.empty:
         return []
+    if "p.schedgym" in df.columns:
+        recorded = df["p.schedgym"].map(_text) != ""
+    else:
+        recorded = pd.Series(False, index=df.index)
     lines = []
     for col, what in PROVENANCE_COLUMNS.items():
-        if col not in df.columns:
-            values: dict[str, int] = {"unrecorded": len(df)}
-        else:
-            empty = "not a git checkout" if col == "p.git_commit" else "unrecorded"
-            cells = df[col].map(lambda v: empty if v is None or (isinstance(v, float) and pd.isna(v)) or v == "" else str(v))
-            values = {str(k): int(v) for k, v in cells.value_counts(sort=False).items()}
+        cells = df[col].map(_text) if col in df.columns else pd.Series("", index=df.index)
+        empty = "not a git checkout" if col == "p.git_commit" else "unrecorded"
+        cells = cells.where(cells != "", empty).where(recorded, "unrecorded")
+        values = {str(k): int(v) for k, v in cells.value_counts(sort=False).items()}
+        if "unrecorded" in values:
+            values["unrecorded"] = values.pop("unrecorded")  # last
         if col == "p.date":
             dated = sorted(k for k in values if k != "unrecorded")
             text = (f"{dated[0]} to {dated[-1]}" if len(dated) > 1 else dated[0]) if dated else "unrecorded"
@@ -122,4 +131,3 @@ def provenance_summary(df: pd.DataFrame) -> list[str]:
             text = ", ".join(f"{k} ({n} rows)" for k, n in values.items())
         lines.append(f"{what}: {text}")
     return lines
-

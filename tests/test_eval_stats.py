@@ -154,12 +154,12 @@ def test_git_commit_of_a_checkout_and_outside_one(tmp_path: Path) -> None:
 
 
 def test_provenance_summary_lists_every_value_with_counts() -> None:
-    df = pd.DataFrame({"p.schedgym": ["0.1.0", "0.1.0", "0.2.0"], "p.git_commit": ["", "", "abc"],
-                       "p.date": ["2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z"]})
+    df = pd.DataFrame({"p.schedgym": ["0.1.0", "0.1.0", "0.2.0", None], "p.git_commit": ["", "", "abc", None],
+                       "p.date": ["2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z", None]})
     lines = provenance_summary(df)
-    assert "schedgym: 0.1.0 (2 rows), 0.2.0 (1 rows)" in lines
+    assert "schedgym: 0.1.0 (2 rows), 0.2.0 (1 rows), unrecorded (1 rows)" in lines
     assert any(x.startswith("git commit") and "not a git checkout (2 rows)" in x and "abc (1 rows)" in x for x in lines)
-    assert any(x.endswith("2026-01-01T00:00:00Z to 2026-01-03T00:00:00Z") for x in lines)
+    assert "date (UTC): 2026-01-01T00:00:00Z to 2026-01-03T00:00:00Z (1 rows unrecorded)" in lines
     assert any(x.startswith("torch: unrecorded") for x in lines)  # an older file without the column
 
 
@@ -187,3 +187,37 @@ def test_every_row_records_provenance_and_resume_keeps_it(tmp_path: Path, capsys
     assert "2 already in" in capsys.readouterr().out
     with (out / "results.csv").open() as f:
         assert [r["p.date"] for r in csv.DictReader(f)] == [r["p.date"] for r in rows]
+
+
+def test_resume_from_a_file_written_before_provenance(tmp_path: Path, capsys) -> None:
+    from schedgym.eval.cli import main
+    from schedgym.eval.runner import CHECK_COLUMN, row_check
+
+    out = tmp_path / "ev"
+    base = ["suite=ft06", f"out={out}", "progress=false", "print_leaderboard=false"]
+    assert main(base + ["policies=[spt:nondelay]"]) == 0
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    # the same file as an older version wrote it: no policy_kind, no p.* columns
+    old = [c for c in rows[0] if c != CHECK_COLUMN and c != "policy_kind" and not c.startswith("p.")]
+    with (out / "results.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*old, CHECK_COLUMN])
+        for r in rows:
+            values = [r[c] for c in old]
+            w.writerow([*values, row_check(values)])
+    capsys.readouterr()
+    assert main(base + ["policies=[spt:nondelay,mwkr:nondelay]"]) == 0
+    assert "2 episodes planned, 1 already in" in capsys.readouterr().out
+    with (out / "results.csv").open() as f:
+        after = {r["policy"]: r for r in csv.DictReader(f)}
+    assert after["spt:nondelay"]["objective"] == rows[0]["objective"] and after["spt:nondelay"]["p.schedgym"] == ""
+    assert after["mwkr:nondelay"]["p.schedgym"] == provenance()["p.schedgym"]
+    board = (out / "leaderboard.md").read_text()
+    assert f"schedgym: {provenance()['p.schedgym']} (1 rows), unrecorded (1 rows)" in board
+    # an old row is unrecorded (not "not a git checkout")
+    assert f"git commit: {provenance()['p.git_commit'] or 'not a git checkout'} (1 rows), unrecorded (1 rows)" in board
+    # the rewritten file is intact: a third run redoes nothing
+    capsys.readouterr()
+    assert main(base + ["policies=[spt:nondelay,mwkr:nondelay]"]) == 0
+    assert "2 already in" in capsys.readouterr().out
