@@ -99,9 +99,10 @@ class JobShopEnv(GraphSchedulingEnv):
     A step updates only what it changes: the scheduled operation's row, the completion bounds of its
     job's remaining operations when it had to wait, one machine arc, the operations entering or leaving
     the candidate set, two globals. The simulator keeps the candidate set incrementally
-    (:class:`~schedgym.envs.jobshop.state.JobShopState`). With ``copy_obs=True`` the copy of the padded
-    arrays is the one cost that grows with the instance size. ``schedgym-bench domains=[jobshop]``
-    measures it against JSSEnv and job_shop_lib (:mod:`schedgym.envs.jobshop.bench`).
+    (:class:`~schedgym.envs.jobshop.state.JobShopState`; its per-step scans over the jobs are C-level
+    list scans). With ``copy_obs=True`` each step also copies every padded array, a cost that grows with
+    the number of operations; ``copy_obs=False`` leaves it out. ``schedgym-bench domains=[jobshop]``
+    measures both against JSSEnv and job_shop_lib (:mod:`schedgym.envs.jobshop.bench`).
 
     Example::
 
