@@ -340,3 +340,12 @@ def test_without_tabulate_the_latex_is_written_and_the_markdown_export_says_why(
     assert (out / "tables.tex").is_file() and not (out / "tables.md").exists()
     assert "tabulate" in capsys.readouterr().err
     assert (out / "site" / "index.html").is_file()
+
+
+def test_the_browser_test_names_what_is_missing(monkeypatch, tmp_path: Path) -> None:
+    import sys
+
+    mod = sys.modules[__name__]
+    monkeypatch.setattr(mod, "CHROMIUM", tmp_path / "no-chromium")
+    reason = mod._browser_missing()
+    assert reason is not None and "apt-get install -y chromium chromium-driver" in reason
