@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..jobshop.instance import JobShopInstance
-from ..jobshop.render import figure_rgb, figure_size, job_colours, job_legend, save_figure, style_machine_axis
+from ..figures import figure_rgb, save_figure
+from ..figures import figure_size as _figure_size
+from ..jobshop.render import FIGURE_SIZES, job_colours, job_legend, style_machine_axis
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,7 +35,7 @@ def isb_gantt_figure(instance: JobShopInstance, state: Any, size: str | tuple[fl
 
     n, m = instance.shape
     t_now = int(state.t)
-    fig = Figure(figsize=figure_size(size), dpi=100, layout="constrained")
+    fig = Figure(figsize=_figure_size(size, FIGURE_SIZES), dpi=100, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     colours, cmap = job_colours(n)
     horizon = max(1, t_now)

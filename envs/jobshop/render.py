@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..figures import figure_rgb, figure_size, save_figure
+
 from .instance import JobShopInstance
 
 if TYPE_CHECKING:
@@ -24,20 +26,6 @@ if TYPE_CHECKING:
 FIGURE_SIZES: dict[str, tuple[float, float]] = {"column": (3.5, 2.6), "page": (7.0, 3.6)}
 #: jobs that get a legend entry each (beyond: a colour bar of the job index)
 MAX_LEGEND_JOBS = 20
-#: file suffixes :func:`save_figure` writes
-FORMATS = (".svg", ".pdf", ".png")
-
-
-def figure_size(size: str | tuple[float, float]) -> tuple[float, float]:
-    """Inches for ``"column"`` / ``"page"`` or an explicit ``(width, height)``."""
-    if isinstance(size, str):
-        if size not in FIGURE_SIZES:
-            raise ValueError(f"size must be one of {sorted(FIGURE_SIZES)} or (width, height) in inches, got {size!r}")
-        return FIGURE_SIZES[size]
-    w, h = (float(v) for v in size)
-    if w <= 0 or h <= 0:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return w, h
 
 
 def job_colours(n_jobs: int) -> tuple[list[Any], Any]:
@@ -92,7 +80,7 @@ def gantt_figure(instance: JobShopInstance, start: np.ndarray, size: str | tuple
 
     start = np.asarray(start)
     n, m = instance.shape
-    fig = Figure(figsize=figure_size(size), dpi=100, layout="constrained")
+    fig = Figure(figsize=figure_size(size, FIGURE_SIZES), dpi=100, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     colours, cmap = job_colours(n)
     horizon = 0
@@ -116,30 +104,6 @@ def gantt_figure(instance: JobShopInstance, start: np.ndarray, size: str | tuple
         ax.set_title(f"{instance.name}: makespan {horizon:g}" if horizon else f"{instance.name}: nothing scheduled",
                      fontsize=8)
     return fig
-
-
-def save_figure(fig: "Figure", path: str | Path) -> Path:
-    """Write ``fig`` as SVG, PDF or PNG (by ``path``'s suffix); returns the path."""
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"save_figure writes {', '.join(FORMATS)}; got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=300 if path.suffix.lower() == ".png" else 100)
-    return path
-
-
-def figure_rgb(fig: "Figure", width_px: int, height_px: int) -> np.ndarray:
-    """``fig`` rasterized to ``(height_px, width_px, 3)`` uint8 (its size in inches is kept, the dpi scaled)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    w_in, h_in = fig.get_size_inches()
-    fig.set_size_inches(width_px / 100, height_px / 100)
-    fig.set_dpi(100)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    rgb = np.asarray(canvas.buffer_rgba())[..., :3].copy()
-    fig.set_size_inches(w_in, h_in)
-    return rgb
 
 
 def gantt_rgb(instance: JobShopInstance, start: np.ndarray, width_px: int = 960, height_px: int = 480) -> np.ndarray:

@@ -17,8 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
-
+from ..benchmarking import random_steps_rows
 from .metrics import summarize
 from .simulator import ServingSimulator
 from .validate import validate_run
@@ -49,22 +48,7 @@ def _env_rows(env_id: str, steps: int) -> list[dict[str, Any]]:
 
     import schedgym.envs  # noqa: F401
 
-    env = gym.make(env_id)
-    rng = np.random.default_rng(0)
-    obs, _ = env.reset(seed=0)
-    n, episodes, ep = 0, 0, 0
-    t0 = time.perf_counter()
-    while n < steps:
-        legal = np.flatnonzero(obs["action_mask"])
-        obs, _, term, trunc, _ = env.step(int(legal[rng.integers(legal.size)]))
-        n += 1
-        if term or trunc:
-            episodes += 1
-            ep += 1
-            obs, _ = env.reset(seed=ep)
-    wall = time.perf_counter() - t0
-    return [{"benchmark": f"{env_id} random policy", "measure": "steps / s", "value": n / wall, "unit": "1/s"},
-            {"benchmark": f"{env_id} random policy", "measure": "episodes / s", "value": episodes / wall, "unit": "1/s"}]
+    return random_steps_rows(gym.make(env_id).unwrapped, f"{env_id} random policy", steps)
 
 
 def bench_rows(quick: bool = False, env_steps: int | None = None, trace_limit: int | None = None) -> list[dict[str, Any]]:

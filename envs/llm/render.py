@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..figures import figure_rgb, figure_size, save_figure
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -29,24 +31,10 @@ if TYPE_CHECKING:
 
 #: figure sizes in inches (width, height): one column or a whole page of a two-column paper
 FIGURE_SIZES: dict[str, tuple[float, float]] = {"column": (3.5, 4.2), "page": (7.0, 4.8)}
-#: file suffixes :func:`save_figure` writes
-FORMATS = (".svg", ".pdf", ".png")
 #: above this many iteration groups, the filled areas of vector figures are rasterized (small files)
 RASTERIZE_ABOVE = 2000
 # the simulator's kinds of work in an iteration record (K_PREFILL, K_DECODE, K_SWAPIN)
 _PREFILL = 0
-
-
-def figure_size(size: str | tuple[float, float]) -> tuple[float, float]:
-    """Inches for ``"column"`` / ``"page"`` or an explicit ``(width, height)``."""
-    if isinstance(size, str):
-        if size not in FIGURE_SIZES:
-            raise ValueError(f"size must be one of {sorted(FIGURE_SIZES)} or (width, height) in inches, got {size!r}")
-        return FIGURE_SIZES[size]
-    w, h = (float(v) for v in size)
-    if w <= 0 or h <= 0:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return w, h
 
 
 def timeline_series(sim: "ServingSimulator") -> dict[str, np.ndarray]:
@@ -127,7 +115,7 @@ def timeline_figure(sim: "ServingSimulator", size: str | tuple[float, float] = "
     from matplotlib.ticker import MaxNLocator
 
     ser = timeline_series(sim)
-    fig = Figure(figsize=figure_size(size), dpi=100, layout="constrained")
+    fig = Figure(figsize=figure_size(size, FIGURE_SIZES), dpi=100, layout="constrained")
     ax_p, ax_d, ax_kv, ax_q = fig.subplots(4, 1, sharex=True)
     t = np.append(ser["start"], ser["end"][-1:]) if len(ser["start"]) else np.zeros(0)
     raster = len(ser["start"]) > RASTERIZE_ABOVE
@@ -168,29 +156,9 @@ def timeline_figure(sim: "ServingSimulator", size: str | tuple[float, float] = "
     return fig
 
 
-def save_figure(fig: "Figure", path: str | Path) -> Path:
-    """Write ``fig`` as SVG, PDF or PNG (by ``path``'s suffix); returns the path."""
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise ValueError(f"save_figure writes {', '.join(FORMATS)}; got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=300)
-    return path
-
-
-def _rgb(fig: "Figure", width: int, height: int) -> np.ndarray:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    fig.set_size_inches(width / 100, height / 100)
-    fig.set_dpi(100)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
 def render_timeline(sim: "ServingSimulator", width: int = 800, height: int = 560) -> np.ndarray:
     """:func:`timeline_figure` as an ``(height, width, 3)`` uint8 array (what ``render()`` returns)."""
-    return _rgb(timeline_figure(sim, size=(width / 100, height / 100)), width, height)
+    return figure_rgb(timeline_figure(sim, size=(width / 100, height / 100)), width, height)
 
 
 def env_figure(env: Any, size: str | tuple[float, float] = "page") -> "Figure":
@@ -216,7 +184,7 @@ def cluster_figure(history: "ClusterHistory", n_instances: int, size: str | tupl
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=figure_size(size), dpi=100, layout="constrained")
+    fig = Figure(figsize=figure_size(size, FIGURE_SIZES), dpi=100, layout="constrained")
     ax_load, ax_kv, ax_disp = fig.subplots(3, 1, sharex=True)
     colors = matplotlib.colormaps["tab10"].colors
     if history.times:
@@ -258,4 +226,4 @@ def cluster_figure(history: "ClusterHistory", n_instances: int, size: str | tupl
 
 def render_cluster(history: "ClusterHistory", n_instances: int, width: int = 800, height: int = 480) -> np.ndarray:
     """:func:`cluster_figure` as an ``(height, width, 3)`` uint8 array (what LLMCluster's ``render()`` returns)."""
-    return _rgb(cluster_figure(history, n_instances, size=(width / 100, height / 100)), width, height)
+    return figure_rgb(cluster_figure(history, n_instances, size=(width / 100, height / 100)), width, height)
