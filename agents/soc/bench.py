@@ -1,7 +1,7 @@
 """Speed of the SoC simulator and of ``schedgym/SoCDAG-v0`` (rows for ``schedgym-bench``).
 
 * **simulator alone, ETF**: the WiFi TX/RX mix streaming into ``ds3_16pe_head`` (2,000 jobs, about 30k
-  tasks, 10 jobs/ms: saturation) run by :meth:`SoCSimulator.run` with DS3's ETF rule
+  tasks, 10 jobs/ms: near saturation) run by :meth:`SoCSimulator.run` with DS3's ETF rule
   (:class:`~.heuristics.OnlineListScheduler`): tasks/s, the rule's own cost included; also without noise
   and with HEFT-RT;
 * **env + random policy**: ``SoCDAG-v0`` with its default kwargs (the DS3 mix, 10 jobs) under a random
