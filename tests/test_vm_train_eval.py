@@ -97,3 +97,15 @@ def test_gnn_trains_on_medium_snapshots(tmp_path: Path) -> None:
     policy = make_policy(f"gnn:{run_dir / 'best.pt'}")
     res = run_episode(gym.make(ENV_ID, preset="medium", mnl=5), policy, seed=0)
     assert res.validated_objective == pytest.approx(res.objective)
+
+
+def test_released_policy_runs_validated_episodes() -> None:
+    released = Path(__file__).resolve().parents[1] / "agents" / "vm" / "released" / "vm-small.pt"
+    policy = make_policy(f"gnn:{released}")
+    env = gym.make(ENV_ID)
+    total = 0.0
+    for seed in range(3):
+        res = run_episode(env, policy, seed=seed)
+        assert res.validated_objective == pytest.approx(res.objective)
+        total += res.metrics["fragment_rate_initial"] - res.objective
+    assert total > 0  # it lowers FR on average
