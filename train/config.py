@@ -90,7 +90,8 @@ class TrainerConfig:
     vec_env: str = "auto"
     seed: int = 0
     torch_threads: int = 1
-    #: torch device: ``cpu``, ``cuda``, ``cuda:<n>``, ``mps`` or ``auto`` (checked: must exist here)
+    #: torch device: ``cpu``, ``cuda``, ``cuda:<n>``, ``mps`` or ``auto`` (``cuda`` when torch sees a GPU,
+    #: else ``cpu``; the same code path either way); checked: must exist here
     device: str = "cpu"
     #: write a checkpoint every this many env steps (at the next rollout boundary)
     checkpoint_every: int = 10_000
@@ -338,6 +339,16 @@ def _check_resolvable(cfg: DictConfig) -> None:
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or "?"
         raise ConfigError(f"key {key!r}: {_first_line(exc).split(' full_key:')[0]}") from None
+
+
+def resolve_device(device: str) -> str:
+    """``trainer.device`` as the torch device the run uses: ``auto`` -> ``cuda`` when
+    ``torch.cuda.is_available()``, else ``cpu``; any other value unchanged."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def _check_device(device: str) -> None:

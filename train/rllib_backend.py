@@ -28,6 +28,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ..agents.gnn.model import GNNConfig, GraphActorCritic
+from .config import resolve_device
 from .common import (
     CheckpointSet,
     MetricLog,
@@ -64,7 +65,7 @@ def build_algo_config(cfg: DictConfig, observation_space: Any) -> Any:
             num_cpus_per_env_runner=1,
             rollout_fragment_length=int(ppo.n_steps),
         )
-        .learners(num_learners=0)
+        .learners(num_learners=0, num_gpus_per_learner=1 if resolve_device(str(cfg.trainer.device)).startswith("cuda") else 0)
         .rl_module(
             rl_module_spec=RLModuleSpec(
                 module_class=GNNTorchRLModule,

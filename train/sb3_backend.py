@@ -28,7 +28,7 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from .config import ConfigError
+from .config import ConfigError, resolve_device
 from .common import (
     CheckpointSet,
     MetricLog,
@@ -53,7 +53,13 @@ class _EnvFactory:
         import torch as _torch
 
         _torch.set_num_threads(1)
-        return Monitor(make_env(self.env_id, self.kwargs))
+        env = make_env(self.env_id, self.kwargs)
+        if hasattr(env.unwrapped, "copy_obs"):
+            # the vector env copies every observation into its own buffers (DummyVecEnv) or pickles it
+            # (SubprocVecEnv) before the next step: the env's own per-step copy is not needed (the
+            # terminal observation, which SB3 keeps, is always a copy; see schedgym.envs.core)
+            env.unwrapped.copy_obs = False
+        return Monitor(env)
 
 
 def build_vec_env(cfg: DictConfig) -> VecEnv:
@@ -205,7 +211,7 @@ def _new_model(cfg: DictConfig, venv: VecEnv) -> Any:
         normalize_advantage=bool(ppo.normalize_advantage),
         policy_kwargs={"model": OmegaConf.to_container(cfg.agent.model)},
         seed=seed,
-        device=cfg.trainer.device,
+        device=resolve_device(str(cfg.trainer.device)),
         verbose=0,
     )
 
@@ -231,7 +237,7 @@ def load_without_unpickling(path: Path, cfg: DictConfig, venv: VecEnv) -> Any:
     serialized = [k for k, v in data.items() if isinstance(v, dict) and ":serialized:" in v]
     fresh = _new_model(cfg, venv)
     custom = {k: getattr(fresh, k, None) for k in serialized}
-    return MaskablePPO.load(path, env=venv, device=cfg.trainer.device, custom_objects=custom)
+    return MaskablePPO.load(path, env=venv, device=resolve_device(str(cfg.trainer.device)), custom_objects=custom)
 
 
 def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:

@@ -17,7 +17,7 @@ The batch is a proper PyG batch: ``to_data_list()``, ``batch[i]``, ``get_example
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -48,62 +48,104 @@ def to_pyg(obs: Mapping[str, Any]) -> Data:
     )
 
 
-def to_pyg_batch(obs_batch: Mapping[str, Any]) -> Batch:
-    """A batch of contract observations (leading batch axis) -> one :class:`Batch`, vectorized.
+class FlatGraphs(NamedTuple):
+    """A batch of padded observations as flat tensors (what :func:`to_pyg_batch` wraps into a PyG
+    :class:`Batch`; the model reads these directly, without building a ``Batch`` object).
 
-    Accepts NumPy arrays or torch tensors (floats are fine for the integer keys: SB3 stores every
-    observation key as float32).
-    """
+    Integer keys arrive as they come (SB3 stores every key as float32; the casts to ``long`` happen
+    once here)."""
+
+    x: torch.Tensor  # (total_nodes, F) float32
+    node_type: torch.Tensor  # (total_nodes,) long
+    action_mask: torch.Tensor  # (total_nodes,) bool
+    batch: torch.Tensor  # (total_nodes,) long: each node's graph
+    pad_index: torch.Tensor  # (total_nodes,) long: position in the padded (B * N_max) layout
+    edge_index: torch.Tensor  # (2, total_edges) long, shifted by each graph's node offset
+    edge_type: torch.Tensor  # (total_edges,) long
+    globals: torch.Tensor  # (B, G) float32
+    n_nodes: torch.Tensor  # (B,) long
+    n_edges: torch.Tensor  # (B,) long
+    offsets: torch.Tensor  # (B,) long: first node of each graph
+    num_graphs: int
+    n_max: int
+
+
+def _long(x: Any, device: torch.device) -> torch.Tensor:
+    t = _tensor(x)
+    if t.dtype != torch.long or t.device != device:
+        t = t.to(device=device, dtype=torch.long)
+    return t
+
+
+def flatten_batch(obs_batch: Mapping[str, Any]) -> FlatGraphs:
+    """A batch of contract observations (leading batch axis) -> :class:`FlatGraphs`, vectorized (boolean
+    masks built from ``n_nodes`` / ``n_edges`` strip the padding; no Python loop per graph)."""
     nodes = _tensor(obs_batch["nodes"], torch.float32)
     device = nodes.device
     b, n_max, _ = nodes.shape
-    n_nodes = _tensor(obs_batch["n_nodes"]).reshape(b).to(device=device, dtype=torch.long)
-    n_edges = _tensor(obs_batch["n_edges"]).reshape(b).to(device=device, dtype=torch.long)
-    edge_index = _tensor(obs_batch["edge_index"]).to(device=device, dtype=torch.long)
+    n_nodes = _long(obs_batch["n_nodes"], device).reshape(b)
+    n_edges = _long(obs_batch["n_edges"], device).reshape(b)
+    edge_index = _long(obs_batch["edge_index"], device)
     e_max = edge_index.shape[-1]
 
     node_valid = torch.arange(n_max, device=device).unsqueeze(0) < n_nodes.unsqueeze(1)  # (B, N)
     edge_valid = torch.arange(e_max, device=device).unsqueeze(0) < n_edges.unsqueeze(1)  # (B, E)
     offsets = torch.cumsum(n_nodes, 0) - n_nodes  # (B,)
 
-    x = nodes[node_valid]
-    node_type = _tensor(obs_batch["node_type"]).to(device=device, dtype=torch.long)[node_valid]
-    action_mask = _tensor(obs_batch["action_mask"]).to(device)[node_valid].bool()
-    batch_vec = torch.arange(b, device=device).unsqueeze(1).expand(b, n_max)[node_valid]
-    pad_index = (torch.arange(b, device=device).unsqueeze(1) * n_max + torch.arange(n_max, device=device))[
-        node_valid
-    ]
+    pad_all = torch.arange(b * n_max, device=device).view(b, n_max)
+    pad_index = pad_all[node_valid]
+    batch_vec = torch.div(pad_index, n_max, rounding_mode="floor")
+    flat_nodes = nodes.reshape(b * n_max, -1)
+    x = flat_nodes.index_select(0, pad_index)
+    node_type = _long(obs_batch["node_type"], device).reshape(-1).index_select(0, pad_index)
+    mask = _tensor(obs_batch["action_mask"]).to(device).reshape(-1).index_select(0, pad_index)
+    action_mask = mask if mask.dtype == torch.bool else mask != 0
 
     shifted = edge_index + offsets.view(b, 1, 1)  # (B, 2, E)
     ei = shifted.permute(1, 0, 2)[:, edge_valid]  # (2, total_edges)
-    edge_type = _tensor(obs_batch["edge_type"]).to(device=device, dtype=torch.long)[edge_valid]
+    edge_type = _long(obs_batch["edge_type"], device)[edge_valid]
     globals_ = _tensor(obs_batch["globals"], torch.float32).to(device).reshape(b, -1)
+    return FlatGraphs(x, node_type, action_mask, batch_vec, pad_index, ei, edge_type, globals_, n_nodes, n_edges,
+                      offsets, b, n_max)
 
+
+def to_pyg_batch(obs_batch: Mapping[str, Any]) -> Batch:
+    """A batch of contract observations (leading batch axis) -> one :class:`Batch`, vectorized.
+
+    Accepts NumPy arrays or torch tensors (floats are fine for the integer keys: SB3 stores every
+    observation key as float32).
+    """
+    return flat_to_pyg(flatten_batch(obs_batch))
+
+
+def flat_to_pyg(g: FlatGraphs) -> Batch:
+    """:class:`FlatGraphs` as a proper PyG :class:`Batch` (splits again into its graphs)."""
+    b, n_max, device = g.num_graphs, g.n_max, g.x.device
     ptr = torch.zeros(b + 1, dtype=torch.long, device=device)
-    ptr[1:] = torch.cumsum(n_nodes, 0)
+    ptr[1:] = torch.cumsum(g.n_nodes, 0)
     out = Batch(
-        x=x,
-        edge_index=ei,
-        edge_type=edge_type,
-        node_type=node_type,
-        action_mask=action_mask,
-        globals=globals_,
-        batch=batch_vec,
+        x=g.x,
+        edge_index=g.edge_index,
+        edge_type=g.edge_type,
+        node_type=g.node_type,
+        action_mask=g.action_mask,
+        globals=g.globals,
+        batch=g.batch,
         ptr=ptr,
-        pad_index=pad_index,
+        pad_index=g.pad_index,
     )
     out._num_graphs = b  # Batch.num_graphs reads this
     # what PyG's collate would have recorded, so the batch splits again (``to_data_list()``, ``batch[i]``,
     # ``get_example(i)``, ``index_select``): per key, where each graph's rows / columns start, and the
     # increment to undo. Device tensors, no host sync here; splitting reads them.
     e_ptr = torch.zeros(b + 1, dtype=torch.long, device=device)
-    e_ptr[1:] = torch.cumsum(n_edges, 0)
+    e_ptr[1:] = torch.cumsum(g.n_edges, 0)
     g_ptr = torch.arange(b + 1, device=device)
     zeros = torch.zeros(b, dtype=torch.long, device=device)
     out._slice_dict = {"x": ptr, "edge_index": e_ptr, "edge_type": e_ptr, "node_type": ptr, "action_mask": ptr,
                        "globals": g_ptr, "pad_index": ptr}
-    out._inc_dict = {"x": zeros, "edge_index": offsets, "edge_type": zeros, "node_type": zeros, "action_mask": zeros,
-                     "globals": zeros, "pad_index": torch.arange(b, device=device) * n_max}
+    out._inc_dict = {"x": zeros, "edge_index": g.offsets, "edge_type": zeros, "node_type": zeros,
+                     "action_mask": zeros, "globals": zeros, "pad_index": torch.arange(b, device=device) * n_max}
     return out
 
 

@@ -30,7 +30,7 @@ from torch import nn
 from torch_geometric.nn import GATv2Conv, GINEConv, global_max_pool, global_mean_pool
 
 from ...envs.core import GraphSpec
-from .graph import to_pyg_batch
+from .graph import FlatGraphs, flatten_batch
 
 #: logit given to padding and masked-out nodes: finite so that entropies and gradients stay finite
 #: (``-inf`` times a zero probability is NaN); ``exp`` of it is exactly 0 in float32.
@@ -88,6 +88,19 @@ def _mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _gine(conv: GINEConv, x: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, edge_type: torch.Tensor,
+          type_emb: torch.Tensor) -> torch.Tensor:
+    """``conv(x, edge_index, type_emb[edge_type])`` of a :class:`GINEConv` with ``edge_dim``, computed the
+    cheap way: its edge projection ``conv.lin`` runs once per edge *type* (a handful of rows) instead of
+    once per edge, then messages ``relu(x_src + e)`` are summed at ``dst`` and
+    ``conv.nn((1 + eps) * x + sum)`` is returned - the same function and parameters (checkpoints load
+    unchanged), at a fraction of the matrix products (on a 10x10 job shop there are ~3 edges per node)."""
+    edge_h = conv.lin(type_emb).index_select(0, edge_type)  # type: ignore[misc]
+    msg = (x.index_select(0, src) + edge_h).relu()
+    aggr = torch.zeros_like(x).index_add_(0, dst, msg)
+    return conv.nn(aggr + (1 + conv.eps) * x)
+
+
 class GraphActorCritic(nn.Module):
     """Per-node policy logits and a state value from a batch of padded graph observations."""
 
@@ -117,35 +130,44 @@ class GraphActorCritic(nn.Module):
         self.critic = _mlp([2 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
 
     # ------------------------------------------------------------------ parts
-    def encode(self, obs: Mapping[str, Any]) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Run the encoder: returns ``(batch, node_h, graph_h, glob_h)``."""
-        data = to_pyg_batch(obs)
-        n_graphs = int(obs["nodes"].shape[0])
+    def encode(self, obs: Mapping[str, Any]) -> tuple[FlatGraphs, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the encoder: returns ``(graphs, node_h, graph_h, glob_h)`` (``graphs``: :class:`FlatGraphs`)."""
+        data = flatten_batch(obs)
+        n_graphs = data.num_graphs
         glob_h = self.glob_in(data.globals)  # (B, h)
-        x = self.node_in(data.x) + self.node_type_emb(data.node_type) + glob_h[data.batch]
+        x = self.node_in(data.x) + self.node_type_emb(data.node_type) + glob_h.index_select(0, data.batch)
         x = self.act(x)
         ei = data.edge_index
         et = data.edge_type
         n_et = self.spec.n_edge_types
         ei_all = torch.cat([ei, ei.flip(0)], dim=1)
-        ea = self.edge_type_emb(torch.cat([et, et + n_et]))
-        for conv, norm in zip(self.convs, self.norms):
-            x = norm(x + self.act(conv(x, ei_all, ea)))
+        et_all = torch.cat([et, et + n_et])
+        if self.config.conv == "gin":
+            src, dst = ei_all[0], ei_all[1]
+            for conv, norm in zip(self.convs, self.norms):
+                x = norm(x + self.act(_gine(conv, x, src, dst, et_all, self.edge_type_emb.weight)))
+        else:
+            ea = self.edge_type_emb(et_all)
+            for conv, norm in zip(self.convs, self.norms):
+                x = norm(x + self.act(conv(x, ei_all, ea)))
         pooled = torch.cat(
             [global_mean_pool(x, data.batch, size=n_graphs), global_max_pool(x, data.batch, size=n_graphs)], dim=1
         )
         return data, x, pooled, glob_h
 
     def forward(self, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(logits (B, N_max), value (B,))`` with padding and masked nodes at :data:`MASKED_LOGIT`."""
+        """``(logits (B, N_max), value (B,))`` with padding and masked nodes at :data:`MASKED_LOGIT`.
+
+        The actor head runs on the legal nodes only (the others get :data:`MASKED_LOGIT` whatever it
+        says, so computing it there would only cost time: on a 10x10 job shop at most 10 of 100 nodes)."""
         data, x, pooled, glob_h = self.encode(obs)
-        b = pooled.shape[0]
-        n_max = int(obs["nodes"].shape[1])
-        node_in = torch.cat([x, pooled[data.batch], glob_h[data.batch]], dim=1)
+        b, n_max = data.num_graphs, data.n_max
+        legal = data.action_mask.nonzero().squeeze(-1)
+        g = data.batch.index_select(0, legal)
+        node_in = torch.cat([x.index_select(0, legal), pooled.index_select(0, g), glob_h.index_select(0, g)], dim=1)
         node_logits = self.actor(node_in).squeeze(-1)
-        node_logits = torch.where(data.action_mask, node_logits, torch.full_like(node_logits, MASKED_LOGIT))
         logits = torch.full((b * n_max,), MASKED_LOGIT, dtype=node_logits.dtype, device=node_logits.device)
-        logits = logits.scatter(0, data.pad_index, node_logits).view(b, n_max)
+        logits = logits.index_put((data.pad_index.index_select(0, legal),), node_logits).view(b, n_max)
         value = self.critic(torch.cat([pooled, glob_h], dim=1)).squeeze(-1)
         return logits, value
 

@@ -92,10 +92,12 @@ class GNNPolicy(BasePolicy):
         self.episode_extra: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ acting
-    @torch.no_grad()
+    @torch.inference_mode()
     def _logits(self, obs_batch: dict[str, np.ndarray]) -> torch.Tensor:
-        logits, _ = self.module({k: torch.as_tensor(v) for k, v in obs_batch.items()})
-        return logits
+        """Logits on the CPU, whatever device the module is on (a GPU-trained module during validation)."""
+        device = next(self.module.parameters()).device
+        logits, _ = self.module({k: torch.as_tensor(np.asarray(v)).to(device) for k, v in obs_batch.items()})
+        return logits.cpu()
 
     def _choose(self, logits: torch.Tensor, sample: bool) -> np.ndarray:
         if sample:

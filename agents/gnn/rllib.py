@@ -36,6 +36,16 @@ class GNNTorchRLModule(TorchRLModule, ValueFunctionAPI):
         cfg = {k: v for k, v in dict(self.model_config or {}).items() if k in known}
         self.gnn = GraphActorCritic(graph_spec_of(self.observation_space), GNNConfig.from_dict(cfg))
 
+    # RLlib's TorchRLModule switches the module to eval() before, and back to train() after, every
+    # sampling forward: two walks over the module tree per env step, as costly as the forward itself on
+    # small graphs. This module has no layer that behaves differently in training (no dropout, no batch
+    # norm), so sampling runs it as it is (still without gradients).
+    def forward_exploration(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self._forward_exploration(batch, **kwargs)
+
+    def forward_inference(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self._forward_inference(batch, **kwargs)
+
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         logits, _ = self.gnn(batch[Columns.OBS])
         return {Columns.ACTION_DIST_INPUTS: logits}
@@ -45,9 +55,13 @@ class GNNTorchRLModule(TorchRLModule, ValueFunctionAPI):
         return {Columns.ACTION_DIST_INPUTS: logits, Columns.EMBEDDINGS: values}
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        """The values: the ``embeddings`` of ``_forward_train`` in the PPO loss (with gradients); without
+        them (the learner's GAE connector, which only reads the values as targets) a forward pass without
+        gradients, so no autograd graph is built over the whole train batch."""
         if embeddings is not None:
             return embeddings
-        return self.gnn.value(batch[Columns.OBS])
+        with torch.no_grad():
+            return self.gnn.value(batch[Columns.OBS])
 
 
 def _create_env(env_id: str, env_config: dict[str, Any]) -> Any:
