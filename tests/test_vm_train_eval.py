@@ -100,8 +100,7 @@ def test_gnn_trains_on_medium_snapshots(tmp_path: Path) -> None:
 
 
 def test_released_policy_runs_validated_episodes() -> None:
-    released = Path(__file__).resolve().parents[1] / "agents" / "vm" / "released" / "vm-small.pt"
-    policy = make_policy(f"gnn:{released}")
+    policy = make_policy("gnn:vm-small")  # shipped in agents/gnn/released/
     env = gym.make(ENV_ID)
     total = 0.0
     for seed in range(3):
