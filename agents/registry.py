@@ -30,7 +30,11 @@ ANY_ENV: tuple[str, ...] = ("*",)
 
 
 def _make_gnn(option: str | None) -> Policy:
-    from .gnn.policy import make_gnn_policy
+    try:
+        from .gnn.policy import make_gnn_policy
+    except ImportError as exc:  # the light install: no torch / torch-geometric
+        raise PolicyError(f"policy 'gnn' needs the training extra (torch, torch-geometric): "
+                          f"pip install 'schedgym[train]' ({exc})") from None
 
     if not option:
         raise PolicyError("policy 'gnn' needs a checkpoint: gnn:<file.pt | run folder | released name>[#k=8]")

@@ -149,6 +149,13 @@ def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        import torch  # noqa: F401
+        import torch_geometric  # noqa: F401
+    except ImportError as exc:  # the light install
+        print(f"schedgym-train: error: training needs the [train] extra: pip install 'schedgym[train]' ({exc})",
+              file=sys.stderr)
+        return 2
     return run_cli("schedgym-train", lambda: _main(argv), usage_errors=(ConfigError, PolicyError))
 
 

@@ -162,8 +162,8 @@ def load_instance(name: str, mirror: str | os.PathLike[str] | None = None, downl
             data = resp.read()
     except OSError as exc:
         raise OSError(
-            f"could not download instance {key!r} from {url} ({exc}). Set {MIRROR_ENV} to a folder "
-            "holding JSPLIB's instances/ to work offline."
+            f"could not download instance {key!r} from {url} ({exc}). Set SCHEDGYM_DATA_MIRROR to a folder "
+            f"holding jsplib/instances/ (or {MIRROR_ENV} to one holding instances/) to work offline."
         ) from exc
     if _sha256(data) != entry["sha256"]:
         raise ValueError(f"{url}: downloaded file fails the pinned sha256 check for {key!r}; not cached")
