@@ -231,8 +231,15 @@ def test_envs_and_baselines_build_without_torch_or_ortools() -> None:
             if entry.kind in ("baseline", "random"):
                 make_policy(name)
                 built.append(name)
-        print(json.dumps({"envs": envs, "built": built,
+        from schedgym.agents.spec import PolicyError
+        try:
+            make_policy("gnn:jobshop-10x10")
+            gnn_error = ""
+        except PolicyError as exc:
+            gnn_error = str(exc)
+        print(json.dumps({"envs": envs, "built": built, "gnn_error": gnn_error,
                           "loaded": [m for m in sys.modules if m.split(".")[0] in HEAVY]}))
     ''')
     assert out["loaded"] == [] and len(out["envs"]) == len(schedgym.envs.ENV_IDS)
+    assert "schedgym[train]" in out["gnn_error"]  # without torch, a gnn policy says which extra it needs
     assert "mwkr" in out["built"] and "vllm-fcfs" in out["built"]
