@@ -6,10 +6,20 @@ Usage::
     python -m schedgym.train.bench ppo --backend sb3 --steps 8192 --n-envs 2 --vec-env subproc
     python -m schedgym.train.bench ppo --backend rllib --steps 8192 --runners 1
 
+    python -m schedgym.train.bench rows [--quick]     # the rows schedgym-bench prints (ppo_bench_rows)
+
 ``forward``: one greedy forward pass (batch of 1, no grad) of a checkpoint (default: a fresh
 ``gnn-base`` module) on observations of the preset's env taken along an episode; median over repeats.
 ``ppo``: a short training run of the ``jobshop-10x10`` preset in a temporary folder; reports the
-env steps/s the backend reached (sampling + PPO updates, validation excluded).
+env steps/s the backend reached (sampling + PPO updates; periodic validation off, the final one in) and
+the env steps per CPU-second of the training process (all its threads), which a loaded machine
+disturbs much less than wall time.
+
+:func:`ppo_bench_rows` is the ``schedgym-bench`` entry: PPO env steps/s per backend on the fixed
+preset ``jobshop-10x10`` (GIN 3x64, 10x10 random job shops), 8 environments sampled in the training
+process (SB3: the preset's 8 ``DummyVecEnv`` envs; RLlib: ``num_env_runners=0``,
+``num_envs_per_env_runner=8``), so both backends update on 1,024 samples per PPO iteration, one torch
+thread.
 """
 
 from __future__ import annotations
@@ -68,10 +78,14 @@ def forward_time(preset: str = "jobshop-10x10", env_kwargs: dict[str, Any] | Non
                 model(batch)
                 ts.append(time.perf_counter() - t0)
             times[f"step_{step}_edges_{int(o['n_edges'][0])}_ms"] = 1000 * statistics.median(ts)
-    return {"instance": instance, "nodes": n_ops, "threads": threads, **times}
+    return {"env_kwargs": dict(env_kwargs or {}), "nodes": n_ops, "threads": threads, **times}
 
 
-def ppo_throughput(backend: str, steps: int, n_envs: int, vec_env: str, runners: int, preset: str) -> dict[str, Any]:
+def ppo_throughput(backend: str, steps: int, n_envs: int, vec_env: str, runners: int, preset: str,
+                   envs_per_runner: int = 1, threads: int | None = None, extra: list[str] | None = None) -> dict[str, Any]:
+    """A short training run of ``preset`` in a temporary folder (validation only at the end, on one
+    seed; no baselines); ``steps_per_s`` (wall) and ``steps_per_cpu_s`` (CPU time of the training
+    process)."""
     from schedgym.train.cli import train
     from schedgym.train.config import resolve_config
 
@@ -89,11 +103,58 @@ def ppo_throughput(backend: str, steps: int, n_envs: int, vec_env: str, runners:
             "val.seeds=[0]",
             "val.baselines=[]",
             f"rllib.num_env_runners={runners}",
+            f"rllib.num_envs_per_env_runner={envs_per_runner}",
+            *([f"trainer.torch_threads={threads}"] if threads else []),
+            *(extra or []),
         ]
+        if backend == "rllib":
+            over.append("rllib.num_cpus=2")
         cfg = resolve_config(preset, over)
         summary = train(cfg, Path(tmp) / "run", resume=False)
-    return {"backend": backend, "n_envs": n_envs, "vec_env": vec_env, "env_runners": runners, "preset": preset,
-            "timesteps": summary["timesteps"], "steps_per_s": summary["steps_per_s"]}
+    cpu = summary.get("process_cpu_s")
+    return {"backend": backend, "n_envs": n_envs, "vec_env": vec_env, "env_runners": runners,
+            "envs_per_runner": envs_per_runner, "torch_threads": int(cfg.trainer.torch_threads), "preset": preset,
+            "timesteps": summary["timesteps"], "steps_per_s": summary["steps_per_s"],
+            "steps_per_cpu_s": summary["timesteps"] / cpu if cpu else float("nan")}
+
+
+#: the fixed setups of :func:`ppo_bench_rows`: (label, backend, ppo_throughput keywords)
+PPO_BENCH_SETUPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("sb3, 8 envs in process", "sb3", {"n_envs": 8, "vec_env": "dummy", "runners": 0, "envs_per_runner": 1}),
+    ("rllib, 8 envs in the driver", "rllib", {"n_envs": 1, "vec_env": "dummy", "runners": 0, "envs_per_runner": 8}),
+)
+
+
+def ppo_bench_rows(quick: bool = False) -> list[dict[str, Any]]:
+    """``schedgym-bench`` rows: PPO env steps/s per backend on the ``jobshop-10x10`` preset (see the module
+    docstring for the setup), wall time and per CPU-second of the training process.
+
+    ``quick``: 512 env steps with 64-step rollouts and a 2x16 GIN on 6x6 job shops, a smoke test of the
+    rows (not for quoting); else 4,096 env steps of the preset as it is (four PPO iterations of 1,024
+    samples, 4 epochs of 256-sample minibatches). A backend whose extra is not installed gives a NaN row
+    saying so.
+    """
+    if quick:
+        preset, steps = "jobshop-10x10", 512
+        extra = ["env=jobshop-6x6", "agent.ppo.n_steps=64", "agent.ppo.batch_size=128", "agent.ppo.n_epochs=2",
+                 "agent.model.hidden=16", "agent.model.n_layers=2", "agent.model.head_hidden=16"]
+        name = "PPO jobshop-10x10 preset, quick (6x6, small GIN; smoke only)"
+    else:
+        preset, steps, extra = "jobshop-10x10", 4096, []
+        name = "PPO jobshop-10x10 preset (GIN 3x64, 10x10, 1 torch thread)"
+    rows: list[dict[str, Any]] = []
+    for label, backend, kw in PPO_BENCH_SETUPS:
+        try:
+            r = ppo_throughput(backend, steps, kw["n_envs"], kw["vec_env"], kw["runners"], preset,
+                               envs_per_runner=kw["envs_per_runner"], threads=1, extra=extra)
+        except ImportError as exc:
+            rows.append({"benchmark": name, "measure": f"{label}: skipped ({exc.name or exc} not installed)",
+                         "value": float("nan"), "unit": ""})
+            continue
+        rows.append({"benchmark": name, "measure": f"{label}: env steps/s", "value": r["steps_per_s"], "unit": "1/s"})
+        rows.append({"benchmark": name, "measure": f"{label}: env steps per CPU-second of the training process",
+                     "value": r["steps_per_cpu_s"], "unit": "1/s"})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,11 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--vec-env", default="subproc")
     t.add_argument("--runners", type=int, default=0)
     t.add_argument("--preset", default="jobshop-10x10")
+    t.add_argument("--envs-per-runner", type=int, default=1)
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("overrides", nargs="*", help="further key=value training overrides")
+    r = sub.add_parser("rows")
+    r.add_argument("--quick", action="store_true")
     a = p.parse_args(argv)
     if a.cmd == "forward":
-        out = forward_time(a.preset, json.loads(a.env_kwargs), a.checkpoint, a.threads)
+        out: Any = forward_time(a.preset, json.loads(a.env_kwargs), a.checkpoint, a.threads)
+    elif a.cmd == "rows":
+        out = ppo_bench_rows(quick=a.quick)
     else:
-        out = ppo_throughput(a.backend, a.steps, a.n_envs, a.vec_env, a.runners, a.preset)
+        out = ppo_throughput(a.backend, a.steps, a.n_envs, a.vec_env, a.runners, a.preset,
+                             envs_per_runner=a.envs_per_runner, threads=a.threads, extra=a.overrides)
     print(json.dumps(out))
     return 0
 

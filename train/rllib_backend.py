@@ -165,6 +165,7 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
         bar = tqdm(total=total, initial=state["timesteps"], unit="step", desc=f"rllib {cfg.env.id}",
                    disable=not cfg.trainer.progress_bar, dynamic_ncols=True)
         t0 = time.perf_counter()
+        c0 = time.process_time()
         steps0 = state["timesteps"]
         obj_name = validator.objective.name
         while state["timesteps"] < total:
@@ -215,6 +216,8 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
         return {
             "timesteps": int(state["timesteps"]),
             "steps_per_s": (state["timesteps"] - steps0) / max(wall, 1e-9),
+            # CPU seconds of the driver process (all the work when rllib.num_env_runners=0)
+            "process_cpu_s": time.process_time() - c0,
             "best_val": state["best_val"],
             "best_step": state["best_step"],
         }

@@ -270,6 +270,7 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
         callback = TrainCallback(cfg, run_dir, validator, log, state)
         remaining = int(cfg.trainer.total_steps) - int(model.num_timesteps)
         t0 = time.perf_counter()
+        c0 = time.process_time()
         steps0 = int(model.num_timesteps)
         if remaining > 0:
             model.learn(total_timesteps=remaining, reset_num_timesteps=saved is None, callback=callback, log_interval=1)
@@ -277,6 +278,8 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
         return {
             "timesteps": int(model.num_timesteps),
             "steps_per_s": (int(model.num_timesteps) - steps0) / max(wall, 1e-9),
+            # CPU seconds of this process (all its threads; not the SubprocVecEnv workers) while training
+            "process_cpu_s": time.process_time() - c0,
             "best_val": state["best_val"],
             "best_step": state["best_step"],
             "n_updates": int(model._n_updates),
