@@ -79,6 +79,14 @@ def register_rllib_env(env_id: str) -> str:
     from ray.tune.registry import register_env
 
     name = RLLIB_ENV_PREFIX + env_id
+    from ray.tune import registry
+
+    # Tune's registry keys its entries by the Ray job id, which it caches on first use; a process that
+    # joins a cluster again (a resume after a run in the same process) is a new job, whose workers would
+    # not find the env under the old id: forget the cached id so the entry goes under the current job's
+    reg = getattr(registry, "_global_registry", None)
+    if reg is not None and hasattr(reg, "_prefix"):
+        reg._prefix = None
     register_env(name, partial(_create_env, env_id))
     return name
 
