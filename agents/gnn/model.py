@@ -9,8 +9,15 @@ tensors with a leading batch axis; SB3 hands every key over as float32, which is
 
 Everything is sized from a :class:`~schedgym.envs.core.GraphSpec` read off the observation space
 (:func:`schedgym.envs.core.graph_spec_of`), so any environment that follows the contract trains with
-no code of its own. Graphs are batched with :func:`schedgym.agents.gnn.graph.to_pyg_batch` (vectorized, no
-Python loop per graph).
+no code of its own. Graphs are flattened with :func:`schedgym.agents.gnn.graph.flatten_batch` (vectorized,
+no Python loop per graph, no PyG ``Batch`` object built).
+
+Cost (issue 13): training time is the PPO update's forward and backward over whole minibatches of
+graphs, so the two per-node / per-edge matrix products that did not need to happen are gone, with the
+same parameters and the same function: GIN layers project the edge-type embedding once per edge *type*
+(:func:`_gine`; PyG's ``GINEConv`` projects it once per edge), and the actor head runs on the legal
+nodes only (the others get :data:`MASKED_LOGIT` whatever it says). The encoder's output is bit-for-bit
+the same as before; the logits agree to float rounding (the actor's matrix products have fewer rows).
 
 Architecture: node features + node-type embedding + a projection of the globals form the initial
 node state; each directed edge type ``t`` of the env also gets a reverse edge of type
