@@ -225,3 +225,19 @@ def test_ppo_bench_rows_quick() -> None:
     measured = [r for r in rows if not math.isnan(r["value"])]
     assert any(r["measure"].startswith("sb3") for r in measured)
     assert all(r["value"] > 0 and r["unit"] == "1/s" for r in measured)
+
+
+def test_validation_keeps_the_trainer_torch_threads(tmp_path: Path) -> None:
+    """A validation run does not reset ``trainer.torch_threads`` (the GNN policy's own default is 1)."""
+    from schedgym.train.common import Validator
+
+    cfg = resolve_config("jobshop-small", ["env=jobshop-3x3", "val.seeds=[0]", "val.baselines=[]"])
+    env = gym.make("schedgym/JobShop-v0", n_jobs=3, n_machines=3)
+    module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, head_hidden=8))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        Validator(cfg).run(module)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -317,7 +317,8 @@ class Validator:
     def run(self, module: GraphActorCritic) -> dict[str, float]:
         was_training = module.training
         module.eval()
-        pol = GNNPolicy(module=module, meta={"module": module.extra_state(), "policy_env_kwargs": {}})
+        # threads=None: keep the trainer's torch threads (the policy's default, 1, would set them process-wide)
+        pol = GNNPolicy(module=module, meta={"module": module.extra_state(), "policy_env_kwargs": {}}, threads=None)
         env = make_env(self.cfg.env.id, self.kwargs)
         objs = [run_episode(env, pol, seed=s).objective for s in self.seeds]
         env.close()
