@@ -1,6 +1,7 @@
 """Ray RLlib backend: PPO on the new API stack with :class:`~schedgym.agents.gnn.rllib.GNNTorchRLModule`.
 
-``rllib.address: null`` starts a local Ray (``num_cpus`` from ``rllib.num_cpus``); any other value is
+``rllib.address: null`` starts a new local Ray (``num_cpus`` from ``rllib.num_cpus``), even when a
+cluster started with ``ray start`` runs on the same machine; any other value is
 passed to ``ray.init(address=...)`` to join an existing cluster (``"auto"`` for one started with
 ``ray start --head`` on this machine, ``"ray://<head>:10001"`` for Ray Client). ``rllib.num_env_runners``
 sets the sampling workers (0: sample in the driver).
@@ -116,7 +117,8 @@ def init_ray(cfg: DictConfig) -> bool:
         kw: dict[str, Any] = {}
         if cfg.rllib.num_cpus:
             kw["num_cpus"] = int(cfg.rllib.num_cpus)
-        ray.init(include_dashboard=False, log_to_driver=False, **kw)
+        # address="local": always a new local Ray, never a cluster that `ray start` left on this machine
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, **kw)
     return True
 
 
