@@ -241,3 +241,13 @@ def test_validation_keeps_the_trainer_torch_threads(tmp_path: Path) -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_batch_without_legal_nodes_gives_masked_logits_and_values() -> None:
+    """Terminal observations (all-zero mask) reach the module in value bootstraps: no legal row is fine."""
+    env, observations = _observations("schedgym/JobShop-v0", n=3)
+    model = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, head_hidden=8))
+    batch = {k: torch.as_tensor(v) for k, v in stack_observations(observations).items()}
+    batch["action_mask"] = torch.zeros_like(batch["action_mask"])
+    logits, value = model(batch)
+    assert torch.all(logits == MASKED_LOGIT) and value.shape == (3,) and torch.isfinite(value).all()
