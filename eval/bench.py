@@ -9,6 +9,7 @@ Usage::
     schedgym-bench                                  # every domain, full sizes
     schedgym-bench domains=[jobshop,llm] quick=true # some domains, small sizes (seconds)
     schedgym-bench out=runs/bench.csv               # also write the rows as CSV
+    schedgym-bench domains=[jobshop] training=true  # and PPO env steps/s per backend (the learner's speed)
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from ..configs.grammar import UsageError, parse_overrides, run_cli
 @dataclass
 class BenchConfig:
     domains: Optional[list[str]] = None  # domain names (default: every domain; see schedgym-eval show=true)
+    training: bool = False  # also PPO env steps/s per backend on the jobshop-10x10 preset (needs the [train] extra; ~1 min)
     quick: bool = False  # small sizes, a few seconds per domain (for smoke tests; not for quoting)
     out: Optional[str] = None  # also write the rows to this CSV file
 
 
 SUMMARY = "Speed of every domain's environments and simulators (this machine, this run, one process)."
-EXAMPLES = ("", "domains=[jobshop,llm] quick=true", "out=runs/bench.csv")
+EXAMPLES = ("", "domains=[jobshop,llm] quick=true", "out=runs/bench.csv", "domains=[jobshop] training=true")
 
 
 def collect_rows(domain_names: list[str] | None, quick: bool) -> list[dict[str, Any]]:
@@ -47,6 +49,17 @@ def collect_rows(domain_names: list[str] | None, quick: bool) -> list[dict[str, 
             rows.append({"domain": name, "benchmark": r["benchmark"], "measure": r["measure"],
                          "value": float(r["value"]), "unit": r.get("unit", "")})
     return rows
+
+
+def training_rows(quick: bool) -> list[dict[str, Any]]:
+    """PPO throughput rows of :func:`schedgym.train.bench.ppo_bench_rows` (the one source of rows that is
+    not a domain: the learner's speed), under the domain ``training``."""
+    try:
+        from ..train.bench import ppo_bench_rows
+    except ImportError as exc:
+        raise UsageError(f"key 'training': needs the [train] extra: pip install 'schedgym[train]' ({exc})") from None
+    return [{"domain": "training", "benchmark": r["benchmark"], "measure": r["measure"],
+             "value": float(r["value"]), "unit": r.get("unit", "")} for r in ppo_bench_rows(quick=quick)]
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -73,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     cfg = parse_overrides("schedgym-bench", argv, BenchConfig, SUMMARY, EXAMPLES)
     rows = collect_rows(list(cfg.domains) if cfg.domains else None, bool(cfg.quick))
+    if cfg.training:
+        rows += training_rows(bool(cfg.quick))
     print_table(rows)
     if cfg.out:
         import pandas as pd

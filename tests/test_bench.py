@@ -124,3 +124,10 @@ def test_masked_random_episodes_are_legal_seeded_and_replayable() -> None:
     assert c != a  # the seed drives the draws
     # replaying checks every recorded action against the mask again (an illegal one would raise)
     assert isinstance(replay_episodes(lambda ep: env.reset(seed=ep), env.step, a), Timing)
+
+
+def test_bench_training_rows_through_the_cli(capsys) -> None:
+    """``training=true`` adds PPO env steps/s per backend (quick: a smoke run of the rows, not for quoting)."""
+    assert main(["domains=[jobshop]", "quick=true", "training=true"]) == 0
+    out = capsys.readouterr().out
+    assert "training" in out and "sb3" in out.lower()
