@@ -71,8 +71,11 @@ def _field_comments(cls: type) -> dict[str, str]:
 
 
 def _type_name(tp: Any) -> str:
-    text = tp if isinstance(tp, str) else getattr(tp, "__name__", repr(tp))
-    return str(text).replace("typing.", "").replace("Optional[", "").rstrip("]") if "Optional[" in str(text) else str(text)
+    """A readable type: ``Optional[list[str]]`` -> ``list[str] | None``."""
+    text = str(tp if isinstance(tp, str) else getattr(tp, "__name__", repr(tp))).replace("typing.", "")
+    if text.startswith("Optional[") and text.endswith("]"):
+        text = text[len("Optional["):-1] + " | None"
+    return text
 
 
 def schema_keys(schema: type, prefix: str = "") -> list[KeyHelp]:
