@@ -7,6 +7,21 @@ from pathlib import Path
 from typing import Any
 
 
+
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
+    """Label, save (PNG, 120 dpi) and close one plot; returns its path."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
 def fr_plots(results: Any, out_dir: Path) -> list[Path]:
     """Write ``<suite>-fr-vs-mnl.png`` (mean final FR per MNL, per policy; the mean initial FR dashed) and
     ``<suite>-fr-vs-time.png`` (mean final FR against mean policy wall time per episode, per policy and
@@ -37,29 +52,13 @@ def fr_plots(results: Any, out_dir: Path) -> list[Path]:
         part = part.sort_values("mnl")
         ax.plot(part["mnl"], part["fragment_rate"], marker=markers[j % len(markers)], label=policy)
     ax.plot(init.index, init.values, color="grey", ls="--", lw=0.8, label="initial FR")
-    ax.set_xlabel("migration number limit (MNL)")
-    ax.set_ylabel("fragment rate (lower is better)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title(suite)
-    fig.tight_layout()
-    path = out_dir / f"{suite}-fr-vs-mnl.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(_finish(fig, ax, "migration number limit (MNL)", "fragment rate (lower is better)", suite,
+                         out_dir / f"{suite}-fr-vs-mnl.png"))
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for j, (policy, part) in enumerate(agg.groupby("policy")):
         ax.scatter(part["policy_time_s"].clip(lower=1e-4), part["fragment_rate"], marker=markers[j % len(markers)],
                    label=policy)
     ax.set_xscale("log")
-    ax.set_xlabel("decision wall time per snapshot (s, policy time incl. solving)")
-    ax.set_ylabel("fragment rate")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title(suite)
-    fig.tight_layout()
-    path = out_dir / f"{suite}-fr-vs-time.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(_finish(fig, ax, "decision wall time per snapshot (s, policy time incl. solving)", "fragment rate",
+                         suite, out_dir / f"{suite}-fr-vs-time.png"))
     return paths
