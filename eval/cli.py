@@ -37,6 +37,11 @@ from ..envs.data import DATA_MIRROR_ENV
 
 
 @dataclass
+class RayConfig:
+    address: Optional[str] = None  # ray.init(address=...): "auto" joins the cluster `ray start` made here, "ray://host:10001" a remote head, "local" starts one
+
+
+@dataclass
 class EvalConfig:
     suite: Any = MISSING  # a suite name, a path to a suite YAML, or a list of them (see show=true)
     policies: Optional[list[str]] = None  # policy specs (default: each suite's own list), e.g. [mwkr:nondelay,cpsat:10]
@@ -53,6 +58,8 @@ class EvalConfig:
     show: bool = False  # print the domains, their env ids, suites and policies, then exit
     gallery: Optional[str] = None  # write one picture per domain (first env id, a baseline, seed 0) and gallery.md into this folder, then exit
     print_leaderboard: bool = True  # print the leaderboard at the end
+    workers: int = 1  # run episodes in this many worker processes (rows stay in plan order, as a serial run writes them)
+    ray: RayConfig = field(default_factory=RayConfig)  # ray.address=auto|ray://host:10001|local runs each episode as a Ray task
 
 
 SUMMARY = ("Run policies over evaluation suites, validate every solution with the domain's validator, and write "
@@ -102,6 +109,10 @@ def parse_config(argv: list[str]) -> EvalConfig:
         value = cfg[key]
         if value is not None and len(value) == 0:
             raise UsageError(f"key {key!r}: an empty list selects nothing; omit {key}= to use each suite's own")
+    if cfg.workers < 1:
+        raise UsageError(f"key 'workers': must be >= 1, got {cfg.workers}")
+    if cfg.ray.address is not None and not str(cfg.ray.address).strip():
+        raise UsageError("key 'ray.address': empty; use auto, ray://host:10001 or local")
     if cfg.out and Path(cfg.out).exists() and not Path(cfg.out).is_dir():
         raise UsageError(f"key 'out': {cfg.out} is a file; out= names the output folder")
     return cfg  # type: ignore[return-value]
@@ -154,7 +165,8 @@ def evaluate(cfg: EvalConfig) -> int:
     import schedgym.envs  # noqa: F401  registers the ids
 
     from .leaderboard import load_results, render_markdown
-    from .runner import ResultsWriter, plan, read_done, run_job
+    from .parallel import run_jobs
+    from .runner import ResultsWriter, plan, read_done
     from .suites import load_suite
 
     suite_args = [cfg.suite] if isinstance(cfg.suite, (str, int, float)) else list(cfg.suite)
@@ -201,16 +213,16 @@ def evaluate(cfg: EvalConfig) -> int:
     print(f"{len(jobs)} episodes planned, {len(jobs) - len(todo)} already in {results_path}, {len(todo)} to run")
     failures = 0
     progress = Progress(len(todo)) if cfg.progress and todo else None
+    if todo and (cfg.workers > 1 or cfg.ray.address):
+        print(f"running on {'Ray at ' + str(cfg.ray.address) if cfg.ray.address else f'{cfg.workers} worker processes'}")
     try:
-        for job in todo:
-            if progress is not None:
-                progress.describe(f"{job.suite.name} {job.case.name} {job.policy}")
-            row = run_job(job)
+        for job, row in zip(todo, run_jobs(todo, cfg.workers, cfg.ray.address)):
             if row["error"]:
                 failures += 1
                 print(f"\nFAILED {job.key}: {row['error']}", file=sys.stderr)
             writer.add(row)
             if progress is not None:
+                progress.describe(f"{job.suite.name} {job.case.name} {job.policy}")
                 progress.update()
     finally:
         if progress is not None:
