@@ -1,5 +1,6 @@
 """Memory baselines: all-slow, XLA-like greedy, first-/best-fit under the usual orders, the online
-lowest-offset greedy, the CP-SAT exact model (both modes) and a canonical search (allocation)."""
+lowest-offset greedy, the CP-SAT exact model (both modes), a canonical search (allocation) and, with the
+optional omnimalloc package, its allocators as allocation references (``mem-omni``)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def _search(option: str | None):
     from .search import CanonicalSearchPolicy
 
     return CanonicalSearchPolicy(time_limit=_seconds(option, "mem-search"))
+
+
+def _omni(option: str | None):
+    from .omni import make_omni_policy  # imports omnimalloc, or names the extra that installs it
+
+    return make_omni_policy(option)
 
 
 def _cpsat(option: str | None):
@@ -92,6 +99,17 @@ POLICIES: dict[str, PolicyEntry] = {
         options="time limit in seconds (default 10; one worker)",
         kind="exact",
         examples=("mem-cpsat:10", "mem-cpsat:60"),
+    ),
+    "mem-omni": PolicyEntry(
+        make=_omni,
+        summary="allocation: an omnimalloc allocator (SuperMalloc, TelaMalloc-style, greedy variants; peak-minimising), "
+                "the part under the capacity replayed, the rest placed greedily (needs the 'peers' extra)",
+        env_ids=(ALLOC_ID,),
+        options="an omnimalloc allocator name (default omni), then optionally :<s> (its wall-clock timeout in s) "
+                "or :<key>=<value>,... (constructor keywords; timeout=none; threads=<n>, default 1)",
+        kind="exact",  # a compiled solver package (optional), like the exact solvers: not loaded by a light install
+        examples=("mem-omni:supermalloc:10", "mem-omni:telamalloc:timeout=none", "mem-omni:omni",
+                  "mem-omni:greedy_by_size"),
     ),
 }
 
