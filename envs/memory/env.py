@@ -479,7 +479,7 @@ class MemoryEnv(GraphSchedulingEnv):
             return None
         from .render import placement_rgb
 
-        return placement_rgb(self.instance, self.state.offset)
+        return placement_rgb(self.instance, self.state.offset, mode=self.mode)
 
 
 class MemoryMapEnv(MemoryEnv):

@@ -418,13 +418,12 @@ class VMRescheduleEnv(GraphSchedulingEnv):
         g.nodes[:g.n_nodes, F["legal"]] = g.action_mask[:g.n_nodes]
 
     # ------------------------------------------------------------------ render
-    def render(self):
+    def render(self) -> np.ndarray | None:
         if self.render_mode is None or self.state is None:
             return None
-        from .render import render_rgb
+        from .render import env_title, render_rgb
 
-        return render_rgb(self.state, title=f"{self.snapshot.name}: FR {self.state.fr():.3f}, "
-                                             f"{self.migrations_done}/{self.mnl} migrations")
+        return render_rgb(self.state, title=env_title(self))
 
 
 def _load(spec: VMSnapshot | str | os.PathLike[str] | dict) -> VMSnapshot:
