@@ -126,6 +126,9 @@ def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
     env = check_env_config(cfg)  # a bad env id / kwarg fails here, before anything is written
     env.close()
     check_baselines(cfg)  # val.baselines that do not serve env.id: before anything is written
+    from .imitation import check_imitation
+
+    check_imitation(cfg)  # an imitation.expert that cannot act on the training env: likewise
     if resume:
         check_resumable(run_dir)  # a damaged or older run folder: refused before config.yaml is rewritten
     ckpts = CheckpointSet(run_dir)

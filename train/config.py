@@ -132,6 +132,28 @@ class WandbConfig:
 
 
 @dataclass
+class ImitationConfig:
+    """Imitation warm start (:mod:`schedgym.train.imitation`): clone an expert before PPO (SB3 backend)."""
+
+    #: expert policy spec (any ``make_policy`` spec serving env.id: ``etf``, ``mwkr:nondelay``, ``mem-xla``,
+    #: ``gnn:<ckpt>``); null: no warm start, PPO starts from random weights
+    expert: Optional[str] = None
+    #: expert episodes played on the training env (seeds imitation.seed + i)
+    episodes: int = 20
+    #: share of those episodes held out (the last ones) to measure the clone's accuracy; 0: none
+    holdout: float = 0.1
+    #: passes over the expert's states (masked cross-entropy on the actor, MSE to the returns on the critic)
+    epochs: int = 30
+    batch_size: int = 256
+    #: Adam learning rate of the cloning
+    lr: float = 1e-3
+    #: weight of the critic's squared error to the Monte-Carlo returns (agent.ppo.gamma)
+    vf_coef: float = 0.5
+    #: first episode seed and the shuffling seed (null: trainer.seed)
+    seed: Optional[int] = None
+
+
+@dataclass
 class TrainConfig:
     """The whole training configuration (printed and saved as ``config.yaml`` in the run folder)."""
 
@@ -144,6 +166,7 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     val: ValidationConfig = field(default_factory=ValidationConfig)
     rllib: RLlibConfig = field(default_factory=RLlibConfig)
+    imitation: ImitationConfig = field(default_factory=ImitationConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
@@ -319,6 +342,7 @@ def check(cfg: DictConfig) -> None:
     for key, value in positive.items():
         if not value > 0:
             raise ConfigError(f"{key} must be > 0, got {value}")
+    _check_imitation(cfg)
     if cfg.trainer.eval_every < 0 or cfg.rllib.num_env_runners < 0:
         raise ConfigError("trainer.eval_every and rllib.num_env_runners must be >= 0")
     missing = [k for k in cfg.env.policy_kwargs if k not in cfg.env.kwargs]
@@ -330,6 +354,23 @@ def check(cfg: DictConfig) -> None:
         GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _check_imitation(cfg: DictConfig) -> None:
+    """``imitation.*`` values (the expert itself is built and checked against env.id before training)."""
+    im = cfg.imitation
+    if not im.expert:
+        return
+    if cfg.backend != "sb3":
+        raise ConfigError(f"imitation.expert={im.expert!r}: the imitation warm start runs on backend=sb3 only "
+                          f"(got backend={cfg.backend!r}); train with backend=sb3, or drop imitation.expert")
+    for key in ("episodes", "epochs", "batch_size", "lr"):
+        if not im[key] > 0:
+            raise ConfigError(f"imitation.{key} must be > 0, got {im[key]}")
+    if not 0 <= im.holdout < 1:
+        raise ConfigError(f"imitation.holdout must be in [0, 1), got {im.holdout}")
+    if im.vf_coef < 0:
+        raise ConfigError(f"imitation.vf_coef must be >= 0, got {im.vf_coef}")
 
 
 def _check_resolvable(cfg: DictConfig) -> None:

@@ -266,6 +266,11 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
                 "best_step": None,
             }
         state["baselines"] = validator.baseline_objectives
+        imitation = None
+        if saved is None and cfg.imitation.expert:  # a fresh run: PPO starts from the expert's clone
+            from .imitation import warm_start_run
+
+            imitation = warm_start_run(model.policy.gnn, cfg, run_dir, validator, log, state)
         model.set_logger(Logger(folder=str(run_dir), output_formats=[_MetricWriter(log)]))
         callback = TrainCallback(cfg, run_dir, validator, log, state)
         remaining = int(cfg.trainer.total_steps) - int(model.num_timesteps)
@@ -283,6 +288,7 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
             "best_val": state["best_val"],
             "best_step": state["best_step"],
             "n_updates": int(model._n_updates),
+            **({"imitation": imitation} if imitation is not None else {}),
         }
     finally:
         venv.close()

@@ -1,0 +1,335 @@
+"""Imitation warm start: clone an expert policy into the GNN before PPO (``imitation.expert=<spec>``).
+
+Any policy that :func:`schedgym.agents.registry.make_policy` builds for the training env id can be the
+expert (``etf``, ``mwkr:nondelay``, ``mem-xla``, even ``gnn:<checkpoint>``). The warm start:
+
+1. **Demonstrations.** The expert plays ``imitation.episodes`` episodes of the training env
+   (``env.kwargs``), seeded ``imitation.seed + i`` (``imitation.seed`` null: ``trainer.seed``), through
+   the ordinary Policy protocol (``reset(env, seed)``, then ``act(obs, info)``). Every state is kept
+   without its padding (the keys the graph batching reads), with the expert's action and the
+   Monte-Carlo return from that state (``agent.ppo.gamma``). The last
+   ``ceil(imitation.holdout * episodes)`` episodes are held out (never trained on) to measure accuracy.
+2. **Cloning.** ``imitation.epochs`` passes over the training states in shuffled minibatches of
+   ``imitation.batch_size``: the states are padded to the minibatch's largest graph and go through the
+   same :func:`~schedgym.agents.gnn.graph.flatten_batch` batching as PPO; the loss is the masked
+   cross-entropy of the actor's per-node logits against the expert's node (illegal nodes have
+   probability 0) plus ``imitation.vf_coef`` times the critic's squared error to the returns (Adam at
+   ``imitation.lr``, gradients clipped at ``agent.ppo.max_grad_norm``). After each epoch the greedy
+   action's agreement with the expert (``argmax`` of the logits, as :class:`~schedgym.agents.gnn.policy.GNNPolicy`
+   acts) is logged on the training and the held-out states (``imitation/accuracy``,
+   ``imitation/holdout_accuracy``, at env step 0 of ``metrics.jsonl``).
+3. PPO starts from the cloned weights.
+
+The expert's own env kwargs (e.g. a dispatching rule's ``schedule_builder``) must agree with
+``env.kwargs``: the demonstrations are played on the training env itself, so an expert that needs another
+env is refused before anything is written, naming the key to set.
+
+DAgger (rolling out the cloned net and asking the expert to label the states it reaches) is not offered:
+the Policy protocol lets a policy act only along its own episode (rules such as the SoC ones keep
+per-episode commitments; static and exact policies replay a plan made at reset), so there is no clean
+way to ask an arbitrary expert about a state it did not reach itself.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+from ..agents.gnn.model import GraphActorCritic
+from .config import ConfigError
+
+#: observation keys the graph batching reads (:func:`schedgym.agents.gnn.graph.flatten_batch`)
+NODE_KEYS = ("nodes", "node_type", "action_mask")
+EDGE_KEYS = ("edge_index", "edge_type")
+GRAPH_KEYS = ("globals", "n_nodes", "n_edges")
+
+
+@dataclass
+class Demonstrations:
+    """Expert states (unpadded), the expert's actions and the Monte-Carlo returns, by episode."""
+
+    states: list[dict[str, np.ndarray]] = field(default_factory=list)
+    actions: list[int] = field(default_factory=list)
+    returns: list[float] = field(default_factory=list)
+    #: episode index of each state
+    episode: list[int] = field(default_factory=list)
+    #: the expert's objective per episode (the env's objective metric)
+    objectives: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+@dataclass
+class ImitationReport:
+    """What the warm start did (also in the run's ``summary.json`` under ``imitation``)."""
+
+    expert: str
+    episodes: int
+    train_states: int
+    holdout_states: int
+    expert_objective: float
+    accuracy: float
+    holdout_accuracy: float | None
+    final_loss: float
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def make_expert(cfg: DictConfig) -> Any:
+    """The expert of ``imitation.expert`` for ``env.id`` (ConfigError naming the key if it cannot serve)."""
+    from ..agents.registry import make_policy
+    from ..agents.spec import PolicyError, check_env_kwargs
+
+    spec = str(cfg.imitation.expert)
+    try:
+        expert = make_policy(spec, env_id=str(cfg.env.id))
+    except (PolicyError, ValueError, KeyError, TypeError, FileNotFoundError) as exc:
+        msg = str(exc.args[0]) if exc.args else type(exc).__name__
+        raise ConfigError(f"key 'imitation.expert': {spec!r} cannot imitate on {cfg.env.id}: "
+                          f"{msg.splitlines()[0] if msg else type(exc).__name__}") from None
+    from .common import env_kwargs
+
+    given = env_kwargs(cfg)
+    needed = dict(getattr(expert, "env_kwargs", {}) or {})
+    try:
+        check_env_kwargs(spec, needed, given, given_by="env.kwargs")
+    except PolicyError as exc:
+        raise ConfigError(f"key 'imitation.expert': {exc}") from None
+    unset = {k: v for k, v in needed.items() if k not in given}
+    if unset:
+        sets = " ".join(f"env.kwargs.{k}={v}" for k, v in unset.items())
+        raise ConfigError(f"key 'imitation.expert': {spec!r} acts on an env built with {unset}, which env.kwargs "
+                          f"does not set (the demonstrations are played on the training env): add {sets}")
+    return expert
+
+
+def check_imitation(cfg: DictConfig) -> None:
+    """Before anything is written: the expert builds, serves ``env.id`` and fits ``env.kwargs``."""
+    if cfg.imitation.expert:
+        make_expert(cfg)
+
+
+def _unpadded(obs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The graph keys of one observation without padding (copies: the env may reuse its buffers)."""
+    n = int(np.asarray(obs["n_nodes"]).reshape(-1)[0])
+    e = int(np.asarray(obs["n_edges"]).reshape(-1)[0])
+    out = {k: np.array(np.asarray(obs[k])[:n]) for k in NODE_KEYS}
+    out["edge_index"] = np.array(np.asarray(obs["edge_index"])[:, :e])
+    out["edge_type"] = np.array(np.asarray(obs["edge_type"])[:e])
+    for k in GRAPH_KEYS:
+        out[k] = np.array(obs[k])
+    return out
+
+
+def collect(cfg: DictConfig, expert: Any, episodes: int, seed: int) -> Demonstrations:
+    """``episodes`` expert episodes on the training env (seeds ``seed + i``), every state recorded."""
+    from .common import env_kwargs, make_env
+
+    gamma = float(cfg.agent.ppo.gamma)
+    env = make_env(str(cfg.env.id), env_kwargs(cfg))
+    base = env.unwrapped
+    objective = base.objective.name
+    demos = Demonstrations()
+    try:
+        for i in range(episodes):
+            obs, info = env.reset(seed=seed + i)
+            expert.reset(base, seed + i)
+            rewards: list[float] = []
+            while True:
+                action = int(expert.act(obs, info))
+                demos.states.append(_unpadded(obs))
+                demos.actions.append(action)
+                demos.episode.append(i)
+                obs, reward, terminated, truncated, info = env.step(action)
+                rewards.append(float(reward))
+                if terminated or truncated:
+                    break
+            ret, rets = 0.0, []
+            for r in reversed(rewards):
+                ret = r + gamma * ret
+                rets.append(ret)
+            demos.returns.extend(reversed(rets))
+            demos.objectives.append(float(info["metrics"][objective]))
+    finally:
+        env.close()
+    return demos
+
+
+def collate(states: list[dict[str, np.ndarray]], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Unpadded states -> one padded batch (padded to its largest graph), as the module reads it."""
+    b = len(states)
+    n_max = max(int(s["nodes"].shape[0]) for s in states)
+    e_max = max(int(s["edge_type"].shape[0]) for s in states)
+    n_feat = states[0]["nodes"].shape[1]
+    nodes = np.zeros((b, n_max, n_feat), dtype=np.float32)
+    node_type = np.zeros((b, n_max), dtype=np.int64)
+    mask = np.zeros((b, n_max), dtype=bool)
+    edge_index = np.zeros((b, 2, e_max), dtype=np.int64)
+    edge_type = np.zeros((b, e_max), dtype=np.int64)
+    for i, s in enumerate(states):
+        n, e = s["nodes"].shape[0], s["edge_type"].shape[0]
+        nodes[i, :n] = s["nodes"]
+        node_type[i, :n] = s["node_type"]
+        mask[i, :n] = s["action_mask"]
+        edge_index[i, :, :e] = s["edge_index"]
+        edge_type[i, :e] = s["edge_type"]
+    batch = {
+        "nodes": nodes, "node_type": node_type, "action_mask": mask, "edge_index": edge_index,
+        "edge_type": edge_type, "globals": np.stack([np.asarray(s["globals"], dtype=np.float32).reshape(-1) for s in states]),
+        "n_nodes": np.array([s["nodes"].shape[0] for s in states], dtype=np.int64),
+        "n_edges": np.array([s["edge_type"].shape[0] for s in states], dtype=np.int64),
+    }
+    return {k: torch.as_tensor(v, device=device) for k, v in batch.items()}
+
+
+def _device(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+@torch.no_grad()
+def greedy_accuracy(module: GraphActorCritic, demos: Demonstrations, index: np.ndarray, batch_size: int) -> float:
+    """Share of the states in ``index`` where the greedy action (argmax of the masked logits) is the expert's."""
+    if index.size == 0:
+        return float("nan")
+    was_training = module.training
+    module.eval()
+    hits = 0
+    for start in range(0, index.size, batch_size):
+        chunk = index[start:start + batch_size]
+        logits, _ = module(collate([demos.states[i] for i in chunk], _device(module)))
+        expert = torch.as_tensor([demos.actions[i] for i in chunk], device=logits.device)
+        hits += int((logits.argmax(dim=-1) == expert).sum())
+    module.train(was_training)
+    return hits / index.size
+
+
+def with_choice(demos: Demonstrations, index: np.ndarray) -> np.ndarray:
+    """The states of ``index`` with more than one legal action (where the accuracy is not a given)."""
+    return np.asarray([i for i in index if int(np.count_nonzero(demos.states[i]["action_mask"])) > 1], dtype=np.int64)
+
+
+def split(demos: Demonstrations, holdout: float) -> tuple[np.ndarray, np.ndarray]:
+    """State indices to train on and held out: the last ``ceil(holdout * episodes)`` episodes are held out
+    (none when ``holdout`` is 0; at least one episode always trains)."""
+    n_ep = len(demos.objectives)
+    n_hold = min(math.ceil(holdout * n_ep), n_ep - 1) if holdout > 0 else 0
+    episode = np.asarray(demos.episode)
+    held = episode >= n_ep - n_hold
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
+def clone(module: GraphActorCritic, demos: Demonstrations, train_idx: np.ndarray, holdout_idx: np.ndarray,
+          cfg: DictConfig, log: Callable[[dict[str, float]], None] | None = None) -> tuple[float, float, float | None]:
+    """Train ``module`` on the demonstrations; returns ``(final cross-entropy, accuracy, held-out accuracy)``
+    (accuracies over every state; ``imitation/holdout_accuracy_with_choice`` also logs it over the held-out
+    states with more than one legal action)."""
+    im = cfg.imitation
+    bs = int(im.batch_size)
+    vf_coef = float(im.vf_coef)
+    max_norm = float(cfg.agent.ppo.max_grad_norm)
+    rng = np.random.default_rng(_seed(cfg))
+    device = _device(module)
+    opt = torch.optim.Adam(module.parameters(), lr=float(im.lr))
+    actions = torch.as_tensor(demos.actions, dtype=torch.long)
+    returns = torch.as_tensor(demos.returns, dtype=torch.float32)
+    hold_choice = with_choice(demos, holdout_idx)
+    module.train()
+    loss_mean = float("nan")
+    acc, hold_acc = greedy_accuracy(module, demos, train_idx, bs), greedy_accuracy(module, demos, holdout_idx, bs)
+    if log is not None:
+        log(_epoch_record(0, loss_mean, acc, hold_acc))
+    for epoch in range(1, int(im.epochs) + 1):
+        losses = []
+        order = rng.permutation(train_idx)
+        for start in range(0, order.size, bs):
+            chunk = order[start:start + bs]
+            logits, values = module(collate([demos.states[i] for i in chunk], device))
+            idx = torch.as_tensor(chunk)
+            ce = F.cross_entropy(logits, actions[idx].to(device))
+            vloss = F.mse_loss(values, returns[idx].to(device))
+            loss = ce + vf_coef * vloss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+            opt.step()
+            losses.append((float(ce.detach()), float(vloss.detach())))
+        loss_mean = float(np.mean([c for c, _ in losses])) if losses else float("nan")
+        acc = greedy_accuracy(module, demos, train_idx, bs)
+        hold_acc = greedy_accuracy(module, demos, holdout_idx, bs)
+        if log is not None:
+            rec = _epoch_record(epoch, loss_mean, acc, hold_acc)
+            rec["imitation/value_loss"] = float(np.mean([v for _, v in losses])) if losses else float("nan")
+            rec["imitation/holdout_accuracy_with_choice"] = greedy_accuracy(module, demos, hold_choice, bs)
+            log(rec)
+    return loss_mean, acc, (None if math.isnan(hold_acc) else hold_acc)
+
+
+def _epoch_record(epoch: int, loss: float, acc: float, hold_acc: float) -> dict[str, float]:
+    """One epoch's log record (``imitation/loss``: the actor's cross-entropy)."""
+    rec = {"imitation/epoch": float(epoch), "imitation/loss": loss, "imitation/accuracy": acc}
+    if not math.isnan(hold_acc):
+        rec["imitation/holdout_accuracy"] = hold_acc
+    return rec
+
+
+def _seed(cfg: DictConfig) -> int:
+    return int(cfg.trainer.seed if cfg.imitation.seed is None else cfg.imitation.seed)
+
+
+def warm_start(module: GraphActorCritic, cfg: DictConfig,
+               log: Callable[[dict[str, float]], None] | None = None) -> ImitationReport:
+    """Collect the expert's demonstrations and clone them into ``module`` (in place)."""
+    t0 = time.perf_counter()
+    expert = make_expert(cfg)
+    seed = _seed(cfg)
+    with torch.random.fork_rng(devices=[]):  # PPO's own RNG stream is left as the run seed made it
+        torch.manual_seed(seed)
+        demos = collect(cfg, expert, int(cfg.imitation.episodes), seed)
+        train_idx, holdout_idx = split(demos, float(cfg.imitation.holdout))
+        loss, acc, hold_acc = clone(module, demos, train_idx, holdout_idx, cfg, log)
+    return ImitationReport(
+        expert=str(cfg.imitation.expert),
+        episodes=len(demos.objectives),
+        train_states=int(train_idx.size),
+        holdout_states=int(holdout_idx.size),
+        expert_objective=float(np.mean(demos.objectives)),
+        accuracy=acc,
+        holdout_accuracy=hold_acc,
+        final_loss=loss,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def warm_start_run(module: GraphActorCritic, cfg: DictConfig, run_dir: Any, validator: Any, log: Any,
+                   state: dict[str, Any]) -> dict[str, Any]:
+    """The warm start inside a fresh training run (both the epochs and the result go to ``metrics.jsonl``
+    at env step 0): clone, write ``checkpoints/imitation.pt``, validate the clone like any PPO checkpoint
+    (so ``best.pt`` is the clone until PPO beats it). Returns the report as a dict."""
+    from pathlib import Path
+
+    from .common import write_gnn_checkpoint
+
+    report = warm_start(module, cfg, log=lambda rec: log.log(0, rec))
+    print(f"imitation warm start ({report.expert}): {report.train_states} states from {report.episodes} episodes, "
+          f"accuracy {report.accuracy:.3f}, held out {report.holdout_accuracy}, {report.seconds:.1f} s")
+    val = validator.run(module)
+    log.log(0, {**val, "imitation/expert_objective": report.expert_objective,
+                "imitation/final_accuracy": report.accuracy,
+                **({"imitation/final_holdout_accuracy": report.holdout_accuracy}
+                   if report.holdout_accuracy is not None else {})})
+    run_dir = Path(run_dir)
+    write_gnn_checkpoint(run_dir / "checkpoints" / "imitation.pt", module, cfg, 0, val)
+    if validator.better(val["val/objective"], state["best_val"]):
+        state["best_val"], state["best_step"] = val["val/objective"], 0
+        write_gnn_checkpoint(run_dir / "best.pt", module, cfg, 0, val)
+    return {**report.as_dict(), "val_objective": val["val/objective"]}
