@@ -80,8 +80,24 @@ def test_bad_parallel_keys_are_named() -> None:
         parse_config(["suite=ft06", "ray.adress=auto"])
 
 
-def test_ray_tasks_give_the_serial_rows(tmp_path: Path, jsplib_dir: Path) -> None:
-    pytest.importorskip("ray", reason="ray.address needs Ray (the [rllib] extra)")
-    assert _eval(tmp_path / "serial", jsplib_dir, "seeds=[0,1]", suite="suite=ft06") == 0
-    assert _eval(tmp_path / "ray", jsplib_dir, "seeds=[0,1]", "ray.address=local", suite="suite=ft06") == 0
-    assert _rows(tmp_path / "ray" / "results.csv") == _rows(tmp_path / "serial" / "results.csv")
+def test_ray_cluster_gives_the_serial_rows_and_resumes(tmp_path: Path, jsplib_dir: Path) -> None:
+    """A head and a worker node started as separate processes (one CPU each); the episodes run as Ray
+    tasks through ``ray.address=<head>``, a second call resumes through the same address, and the cluster
+    is left running (the eval only disconnects from a cluster it joined)."""
+    ray = pytest.importorskip("ray", reason="ray.address needs Ray (the [rllib] extra)")
+    from ray.cluster_utils import Cluster
+
+    for seeds in ("seeds=[0]", "seeds=[0,1]"):  # the serial run, interrupted and resumed the same way
+        assert _eval(tmp_path / "serial", jsplib_dir, seeds, suite="suite=ft06") == 0
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        out = tmp_path / "ray"
+        assert _eval(out, jsplib_dir, "seeds=[0]", f"ray.address={cluster.address}", suite="suite=ft06") == 0
+        assert _eval(out, jsplib_dir, "seeds=[0,1]", f"ray.address={cluster.address}", suite="suite=ft06") == 0
+        assert not ray.is_initialized()
+        assert len(cluster.list_all_nodes()) == 2
+    finally:
+        cluster.shutdown()
+    assert _rows(out / "results.csv") == _rows(tmp_path / "serial" / "results.csv")
