@@ -16,6 +16,7 @@ so reading the manifests imports no simulator, no policy and no heavy library::
         bench="schedgym.envs.jobshop.bench:bench_rows",
         references="schedgym.envs.jobshop.catalog:suite_reference",
         docs="docs/jobshop.md",
+        gallery="schedgym.agents.jobshop.gallery:gallery_figure",
     )
 
 Adding a domain = a folder in ``envs/``, a folder in ``agents/``, one line in
@@ -63,6 +64,9 @@ class Domain:
         references: ``"module:function"``: suite case -> ``{"value", "source"}`` or None (best known or
             exact value of a case), or None if the domain has no reference values.
         docs: the domain's documentation page, relative to the repository root.
+        gallery: ``"module:function"`` (in the agents layer: it runs a baseline) returning a matplotlib Figure
+            of a short deterministic episode, for the README's gallery (``python -m schedgym.eval.gallery``);
+            the function takes ``size`` (``"column"``, ``"page"`` or ``(width, height)`` in inches); or None.
         folders: the domain's folders, relative to the repository root.
     """
 
@@ -75,6 +79,7 @@ class Domain:
     references: str | None = None
     docs: str = ""
     folders: tuple[str, ...] = ()
+    gallery: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -92,6 +97,12 @@ class Domain:
         if self.bench is None:
             return []
         return list(load_reference(self.bench, where=f"domain {self.name!r} bench")(**kwargs))
+
+    def gallery_figure(self, size: str | tuple[float, float] = "column") -> Any:
+        """The domain's gallery picture (a matplotlib Figure) at ``size``; ``ValueError`` if it declares none."""
+        if self.gallery is None:
+            raise ValueError(f"domain {self.name!r} declares no gallery figure")
+        return load_reference(self.gallery, where=f"domain {self.name!r} gallery")(size=size)
 
     def reference_function(self) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
         """The domain's reference-value lookup, or None."""

@@ -28,12 +28,18 @@ def figure_size(size: str | tuple[float, float], sizes: Mapping[str, tuple[float
 
 
 def save_figure(fig: "Figure", path: str | Path, dpi: int = 300) -> Path:
-    """Write ``fig`` as SVG, PDF or PNG (by ``path``'s suffix; ``dpi`` for PNG and rasterized parts)."""
+    """Write ``fig`` as SVG, PDF or PNG (by ``path``'s suffix; ``dpi`` for PNG and rasterized parts); the
+    files carry no date, so the same figure writes the same bytes."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"save_figure writes {', '.join(FORMATS)}; got {path.name!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    import matplotlib
+
+    # the same figure gives the same bytes: no dates, SVG ids from a fixed salt (regenerated files do not churn)
+    metadata = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}}.get(path.suffix.lower())
+    with matplotlib.rc_context({"svg.hashsalt": "schedgym"}):
+        fig.savefig(path, dpi=dpi, metadata=metadata)
     return path
 
 

@@ -32,6 +32,7 @@ DOMAIN = Domain(
     bench="schedgym.envs.isbjobshop.bench:bench_rows",
     references="schedgym.envs.isbjobshop.suite:blocking_reference",
     docs="docs/isbjobshop.md",
+    gallery="schedgym.agents.isbjobshop.gallery:gallery_figure",
 )
 
 __all__ = [

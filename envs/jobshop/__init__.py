@@ -33,6 +33,7 @@ DOMAIN = Domain(
     bench="schedgym.envs.jobshop.bench:bench_rows",
     references="schedgym.envs.jobshop.catalog:suite_reference",
     docs="README.md#job-shop-schedgymjobshop-v0",
+    gallery="schedgym.agents.jobshop.gallery:gallery_figure",
 )
 
 __all__ = [

@@ -33,6 +33,7 @@ DOMAIN = Domain(
     suites=("llm-azure-conv", "llm-azure-code", "llm-gamma-bursts", "llm-cluster", "llm-prefix", "llm-swap"),
     bench="schedgym.envs.llm.bench:bench_rows",
     docs="docs/llm.md",
+    gallery="schedgym.agents.llm.gallery:gallery_figure",
 )
 
 __all__ = [

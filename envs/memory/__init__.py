@@ -24,4 +24,5 @@ DOMAIN = Domain(
     bench="schedgym.envs.memory.bench:bench_rows",
     references="schedgym.envs.memory.suite:suite_reference",
     docs="docs/memory.md",
+    gallery="schedgym.agents.memory.gallery:gallery_figure",
 )

@@ -48,6 +48,7 @@ DOMAIN = Domain(
     bench="schedgym.agents.soc.bench:bench_rows",
     references="schedgym.envs.soc.suite:reference",
     docs="docs/soc.md",
+    gallery="schedgym.agents.soc.gallery:gallery_figure",
 )
 
 __all__ = [

@@ -19,6 +19,7 @@ DOMAIN = Domain(
     bench="schedgym.agents.vm.bench:bench_rows",  # env rows (envs/vm/bench.py) + heuristics' timing
     references=None,
     docs="docs/vm.md",
+    gallery="schedgym.agents.vm.gallery:gallery_figure",
 )
 
 __all__ = ["DOMAIN"]
