@@ -122,7 +122,8 @@ def test_vm_placement_has_pm_ticks_core_legend_sizes_and_files(tmp_path: Path) -
     _draw(fig)
     ax = fig.axes[0]
     labels = _labels(ax.get_legend())
-    assert labels == ["used", f"free, in {SLOT}-core slots", f"fragment (free mod {SLOT})", "VM migrated in"]
+    assert labels == ["used", f"free, in {SLOT}-core slots", f"fragment (free mod {SLOT})", "VM migrated in",
+                      "VM migrated out"]
     assert _beside(ax)
     assert ax.get_ylabel() == "CPU cores" and ax.get_xlabel().startswith("physical machine")
     ticks = _integer_ticks(ax.xaxis, ax.get_xlim())
@@ -140,15 +141,27 @@ def test_vm_placement_has_pm_ticks_core_legend_sizes_and_files(tmp_path: Path) -
     _check_files(lambda p: save_env_figure(env, p), tmp_path)
 
 
-def test_vm_placement_caps_the_pms_drawn_and_says_so() -> None:
-    from schedgym.envs.vm.render import placement_figure
+def test_vm_placement_past_max_pms_draws_the_pms_with_free_cores_or_migrations_and_says_so() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    env = _episode("schedgym/VMReschedule-v0", "vm-greedy", preset="small", mnl=2)
-    fig = placement_figure(env.unwrapped.state, size="page", max_pms=5)
+    from schedgym.envs.vm.render import placement_figure, shown_pms
+
+    env = _episode("schedgym/VMReschedule-v0", "vm-slot", preset="small", mnl=10)
+    state = env.unwrapped.state
+    touched = {m.from_pm for m in state.migrations} | {m.to_pm for m in state.migrations}
+    wanted = sorted(set(np.flatnonzero(state.free_cpu.sum(axis=1) > 0).tolist()) | touched)
+    assert 0 < len(wanted) < 8
+    pms = shown_pms(state, max_pms=8)
+    assert len(pms) == 8 and set(wanted) <= set(pms.tolist()) and list(pms) == sorted(pms)
+    assert list(shown_pms(state, max_pms=100)) == list(range(state.n_pms))
+    fig = placement_figure(state, size="page", max_pms=8)
+    FigureCanvasAgg(fig).draw()
     ax = fig.axes[0]
-    assert "first 5 of 20" in ax.get_xlabel() and len(_bars(ax)) == 3 * 2 * 5
+    assert "8 of 20" in ax.get_xlabel() and len(_bars(ax)) == 3 * 2 * 8
+    shown = {int(t.get_text()) for t in ax.get_xticklabels() if t.get_text()}
+    assert shown and shown <= set(pms.tolist())  # the ticks name the PMs' own indices
     with pytest.raises(ValueError, match="max_pms"):
-        placement_figure(env.unwrapped.state, max_pms=0)
+        placement_figure(state, max_pms=0)
 
 
 # -------------------------------------------------------------------------------------------- memory

@@ -3,10 +3,12 @@
 :func:`placement_figure` draws, for every physical machine (PM; integer ticks on the x axis), two bars
 side by side, one per NUMA node, each stacked from the bottom: the cores in use, the free cores in
 whole 16-core slots, and the fragment (free cores that are not in a 16-core slot, the numerator of the
-fragment rate). Inactive PMs (left out of the fragment rate) are drawn grey; a triangle above a bar
-marks a NUMA node that a migration of this episode moved a VM into. The legend sits right of the
-bars; sizes suit one column (``"column"``, 3.5 in wide) or a page (``"page"``, 7 in wide). Snapshots
-with more than ``max_pms`` PMs show the first ``max_pms`` (the axis label says so).
+fragment rate). Inactive PMs (left out of the fragment rate) are drawn grey; a filled triangle above
+a bar marks a NUMA node that a migration of this episode moved a VM into, a hollow one a node it moved
+a VM out of. The legend sits right of a page figure and below a column figure; sizes suit one column
+(``"column"``, 3.5 in wide) or a page (``"page"``, 7 in wide). Snapshots with more than ``max_pms``
+PMs show ``max_pms`` of them, those with free cores or migrations first (:func:`shown_pms`; the axis
+label says so and the ticks give the PMs' indices).
 :func:`env_figure` / :func:`save_env_figure` take the env; :func:`render_rgb` (what ``env.render()``
 returns) rasterizes the same figure.
 """
@@ -24,7 +26,7 @@ from .instance import SLOT
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURE_SIZES", "env_figure", "placement_figure", "render_rgb", "save_env_figure", "save_figure"]
+__all__ = ["FIGURE_SIZES", "env_figure", "placement_figure", "render_rgb", "save_env_figure", "save_figure", "shown_pms"]
 
 #: figure sizes in inches (width, height): one column or a whole page of a two-column paper
 FIGURE_SIZES: dict[str, tuple[float, float]] = {"column": (3.5, 2.8), "page": (7.0, 3.0)}
@@ -35,23 +37,56 @@ COLOURS = {"used": "#4c72b0", "slots": "#55a868", "fragment": "#c44e52", "inacti
 _BAR = 0.4  # width of one NUMA node's bar (a PM's two bars fill 0.8 of its slot)
 
 
-def _parts(state: Any, n: int) -> dict[str, np.ndarray]:
-    """Cores per NUMA node of the first ``n`` PMs, ``(n, 2)`` each: used, free in slots, fragment."""
-    cap = np.asarray(state.snapshot.numa_cpu[:n], np.int64)
-    free = np.asarray(state.free_cpu[:n], np.int64)
+def shown_pms(state: Any, max_pms: int = MAX_PMS) -> np.ndarray:
+    """The PMs drawn, in index order: all of them up to ``max_pms``; beyond, first those with free cores or
+    touched by a migration (what the fragment rate and the episode are about), then the lowest others."""
+    if max_pms < 1:
+        raise ValueError(f"max_pms must be >= 1, got {max_pms}")
+    n_pms = int(state.n_pms)
+    if n_pms <= max_pms:
+        return np.arange(n_pms)
+    touched = np.zeros(n_pms, bool)
+    for m in getattr(state, "migrations", []):
+        touched[[m.from_pm, m.to_pm]] = True
+    busy = (np.asarray(state.free_cpu).sum(axis=1) > 0) | touched
+    order = np.concatenate([np.flatnonzero(busy), np.flatnonzero(~busy)])
+    return np.sort(order[:max_pms])
+
+
+def _parts(state: Any, pms: np.ndarray) -> dict[str, np.ndarray]:
+    """Cores per NUMA node of the PMs ``pms``, ``(len(pms), 2)`` each: used, free in slots, fragment."""
+    cap = np.asarray(state.snapshot.numa_cpu, np.int64)[pms]
+    free = np.asarray(state.free_cpu, np.int64)[pms]
     return {"used": cap - free, "slots": (free // SLOT) * SLOT, "fragment": free % SLOT}
 
 
-def _migration_targets(state: Any, n: int) -> np.ndarray:
-    """``(n, 2)`` bool: the NUMA nodes a migration moved a VM into (both nodes for a double-NUMA VM)."""
-    hit = np.zeros((n, 2), bool)
+def _migration_marks(state: Any, pms: np.ndarray) -> dict[str, np.ndarray]:
+    """``"in"`` / ``"out"``: ``(len(pms), 2)`` bool, the NUMA nodes (of the PMs drawn) that a migration
+    moved a VM into / out of (both nodes of the PM for a double-NUMA VM)."""
+    position = {int(p): i for i, p in enumerate(pms)}
+    marks = {"in": np.zeros((len(pms), 2), bool), "out": np.zeros((len(pms), 2), bool)}
     for m in getattr(state, "migrations", []):
-        if 0 <= m.to_pm < n:
-            if m.to_numa in (0, 1):
-                hit[m.to_pm, m.to_numa] = True
-            else:
-                hit[m.to_pm, :] = True
-    return hit
+        for key, pm, numa in (("in", m.to_pm, m.to_numa), ("out", m.from_pm, m.from_numa)):
+            i = position.get(int(pm))
+            if i is not None:
+                marks[key][i, [numa] if numa in (0, 1) else [0, 1]] = True
+    return marks
+
+
+def _style_pm_axis(ax: Any, pms: np.ndarray, n_pms: int) -> None:
+    """Integer PM ticks (the PM's index, every one up to 20 PMs drawn) and the axis label."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    n = len(pms)
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=min(n, 20), integer=True))
+    if n < n_pms:  # positions 0..n-1 show PMs of other indices: label each tick with its PM's index
+        ax.xaxis.set_major_formatter(FuncFormatter(
+            lambda x, _: str(int(pms[int(round(x))])) if 0 <= round(x) < n else ""))
+        ax.set_xlabel(f"physical machine ({n} of {n_pms}: those with free cores or migrations first)\n"
+                      "NUMA 0 | NUMA 1")
+    else:
+        ax.set_xlabel("physical machine: NUMA 0 | NUMA 1")
 
 
 def placement_figure(state: Any, size: str | tuple[float, float] = "page", title: bool | str = True,
@@ -59,41 +94,38 @@ def placement_figure(state: Any, size: str | tuple[float, float] = "page", title
     """The placement of a :class:`~schedgym.envs.vm.state.VMState` (see the module docstring).
 
     ``title``: True for a generated one (snapshot, fragment rate now and at the start, migrations), a
-    string, or False for none.
+    string, or False for none. Past ``max_pms`` PMs, :func:`shown_pms` picks the PMs drawn.
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    from matplotlib.ticker import MaxNLocator
 
-    if max_pms < 1:
-        raise ValueError(f"max_pms must be >= 1, got {max_pms}")
-    n = min(int(state.n_pms), int(max_pms))
-    parts = _parts(state, n)
-    active = np.asarray(state.active[:n], bool)
+    pms = shown_pms(state, max_pms)
+    n = len(pms)
+    parts = _parts(state, pms)
+    active = np.asarray(state.active, bool)[pms]
     fig = new_figure(size, FIGURE_SIZES)
     ax = fig.add_subplot(1, 1, 1)
-    pm = np.arange(n)
-    for p in range(1, n, 2):  # every other PM on a pale band: the two NUMA bars of one PM read as a pair
-        ax.axvspan(p - 0.5, p + 0.5, color="#f0f0f0", lw=0, zorder=0)
+    x0 = np.arange(n)
+    for i in range(1, n, 2):  # every other PM on a pale band: the two NUMA bars of one PM read as a pair
+        ax.axvspan(i - 0.5, i + 0.5, color="#f0f0f0", lw=0, zorder=0)
     for k, offset in ((0, -_BAR / 2), (1, _BAR / 2)):
-        x = pm + offset
         bottom = np.zeros(n)
         for key in ("used", "slots", "fragment"):
             height = parts[key][:, k].astype(float)
             colour = np.where(active, COLOURS[key], COLOURS["inactive"]) if not active.all() else COLOURS[key]
-            ax.bar(x, height, width=_BAR, bottom=bottom, color=colour, edgecolor="white", linewidth=0.2)
+            ax.bar(x0 + offset, height, width=_BAR, bottom=bottom, color=colour, edgecolor="white", linewidth=0.2)
             bottom += height
-    top = float(np.asarray(state.snapshot.numa_cpu[:n]).max(initial=1))
-    targets = _migration_targets(state, n)
-    for k, offset in ((0, -_BAR / 2), (1, _BAR / 2)):
-        hit = np.flatnonzero(targets[:, k])
-        if hit.size:
-            ax.scatter(hit + offset, np.full(hit.size, top * 1.06), marker="v", s=10, color="black", linewidths=0)
-    ax.set_xlim(-0.6, n - 0.4)
-    ax.set_ylim(0, top * 1.12)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=min(n, 20), integer=True))
-    shown = f" (first {n} of {state.n_pms})" if state.n_pms > n else ""
-    ax.set_xlabel(f"physical machine{shown}: NUMA 0 | NUMA 1")
+    top = float(np.asarray(state.snapshot.numa_cpu)[pms].max(initial=1))
+    marks = _migration_marks(state, pms)
+    styles = {"in": {"marker": "v", "color": "black"}, "out": {"marker": "v", "color": "none"}}
+    for key, y in (("in", 1.05), ("out", 1.12)):
+        for k, offset in ((0, -_BAR / 2), (1, _BAR / 2)):
+            hit = np.flatnonzero(marks[key][:, k])
+            if hit.size:
+                ax.scatter(hit + offset, np.full(hit.size, top * y), s=10, marker="v", facecolors=styles[key]["color"],
+                           edgecolors="black", linewidths=0.5)
+    ax.set_ylim(0, top * 1.18)
+    _style_pm_axis(ax, pms, int(state.n_pms))
     ax.set_ylabel("CPU cores")
     paper_fonts(ax)
     handles = [Patch(facecolor=COLOURS["used"], label="used"),
@@ -101,9 +133,10 @@ def placement_figure(state: Any, size: str | tuple[float, float] = "page", title
                Patch(facecolor=COLOURS["fragment"], label=f"fragment (free mod {SLOT})")]
     if not active.all():
         handles.append(Patch(facecolor=COLOURS["inactive"], label="inactive PM"))
-    if targets.any():
-        handles.append(Line2D([0], [0], marker="v", color="none", markerfacecolor="black", markeredgewidth=0,
-                              markersize=4, label="VM migrated in"))
+    for key, label in (("in", "VM migrated in"), ("out", "VM migrated out")):
+        if marks[key].any():
+            handles.append(Line2D([0], [0], marker="v", color="none", markerfacecolor=styles[key]["color"],
+                                  markeredgecolor="black", markeredgewidth=0.5, markersize=4, label=label))
     if is_narrow(fig):
         legend_below(fig, handles, ncol=2)
     else:
