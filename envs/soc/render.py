@@ -51,6 +51,14 @@ def style_pe_axis(ax: Any, soc: SoC) -> None:
     ax.set_ylabel("processing element")
 
 
+def _darker(colour: Any, factor: float = 0.6) -> tuple[float, float, float]:
+    """``colour`` darkened: the outline of a bar, so that a task too short to show its fill keeps its job's hue."""
+    import matplotlib.colors
+
+    r, g, b = matplotlib.colors.to_rgb(colour)
+    return (r * factor, g * factor, b * factor)
+
+
 def _arrival_markers(ax: Any, arrivals: np.ndarray, colours: list[Any]) -> Any:
     """A triangle per job arrival on the time axis (in the job's colour); returns the legend handle."""
     from matplotlib.lines import Line2D
@@ -85,7 +93,7 @@ def soc_gantt_figure(solution: Mapping[str, Any], soc: SoC, size: str | tuple[fl
         mine = np.flatnonzero(done & (job == j))
         if mine.size:
             ax.barh(pe[mine], np.maximum(end[mine] - start[mine], 0.0), left=start[mine], height=0.8,
-                    color=colours[j], edgecolor="black", linewidth=0.3)
+                    color=colours[j], edgecolor=_darker(colours[j]), linewidth=0.3)
     horizon = float(end[done].max()) if done.any() else 0.0
     ax.set_xlim(0, max(horizon, float(arrivals.max(initial=0.0)), 1.0) * 1.02)
     style_pe_axis(ax, soc)
