@@ -1,5 +1,8 @@
-"""Figure plumbing every domain's ``render.py`` shares: paper sizes, saving as SVG / PDF / PNG, and the
-``rgb_array`` that Gymnasium's ``render()`` returns. Matplotlib is imported only when a figure is drawn."""
+"""Figure plumbing every domain's ``render.py`` shares: paper sizes, saving as SVG / PDF / PNG (with no
+dates: the same figure writes the same bytes), the ``rgb_array`` that Gymnasium's ``render()`` returns, and
+the pieces of a paper figure (one colour per job or other category with a legend that turns into a colour
+bar past 20, legends beside or below the axes, font sizes, binary byte units). Matplotlib is imported only
+when a figure is drawn."""
 
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ def figure_rgb(fig: "Figure", width_px: int, height_px: int) -> np.ndarray:
 
 #: categories (jobs, ...) that get a legend entry each; beyond, a colour bar of the category index
 MAX_LEGEND_ENTRIES = 20
-#: the two paper sizes every domain's render offers (inches, width x height), unless it sets its own heights
+#: the named sizes every domain's figure offers (each render module's ``FIGURE_SIZES`` gives their inches)
 SIZE_NAMES = ("column", "page")
 
 

@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..configs.grammar import UsageError, parse_overrides, run_cli
+from ..envs.figures import SIZE_NAMES as SIZES  # the named sizes every domain's figure offers
 
 PROG = "python -m schedgym.eval.gallery"
 SUMMARY = "One picture per domain (a short deterministic baseline episode) for the README's gallery."
 EXAMPLES = ("out=docs/img/gallery size=column formats=[png,svg]", "domains=[soc,vm] size=page formats=[pdf]",
             "size=6x3")
-#: the named sizes every domain's figure offers
-SIZES = ("column", "page")
 #: the file formats a gallery can be written in
 FORMATS = ("png", "svg", "pdf")
 
