@@ -22,8 +22,12 @@ policy stands for):
 * ``mlfq`` — FastServe-like skip-join multi-level feedback queue on generated tokens: admission and
   preemption-victim order, and proactive preemption (a waiting request of a strictly higher level
   that does not fit preempts the lowest-level running request; ``mlfq:nopreempt`` turns that off).
+* ``layered`` / ``layered:<budget>x<groups>`` — FCFS with layered prefill (prompts prefilled one layer
+  group per iteration, :mod:`schedgym.envs.llm.layered`), the counterpart of ``sarathi:<budget>``;
+  with a mixture-of-experts model (suite ``llm-moe``) it streams fewer expert weights.
 
 Cluster (dispatch of each arriving request, and optional migration): see :mod:`.cluster`.
+Prefill/decode disaggregation (``schedgym/LLMDisagg-v0``) and its co-located comparison: see :mod:`.disagg`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import Any
 
 from ..spec import PolicyEntry
 from .cluster import CLUSTER_POLICIES, ClusterPolicy
+from .disagg import DISAGG_POLICIES, DISAGG_SUMMARY, DisaggPolicy
+from .layered import make_layered
 from .serve import OrderPolicy
 
 #: engine settings each single-instance policy stands for
@@ -130,6 +136,9 @@ POLICIES: dict[str, PolicyEntry] = {
                   _BUDGET, examples=("lpm", "lpm:512")),
     "mlfq": _entry(_mlfq, "FastServe-like skip-join multi-level feedback queue with proactive preemption",
                    "'nopreempt' or a token budget", examples=("mlfq", "mlfq:nopreempt", "mlfq:512")),
+    "layered": _entry(make_layered, "layered prefill: FCFS, prompts prefilled one layer group per iteration",
+                      "'<token budget>' or '<token budget>x<layer groups>' (default 512x4)",
+                      examples=("layered:256x4", "layered:512x4")),
 }
 _CLUSTER_SUMMARY = {
     "cluster-rr": ("round-robin dispatch", ""), "cluster-random": ("random dispatch (seeded)", ""),
@@ -141,5 +150,8 @@ _CLUSTER_SUMMARY = {
 for _name, _factory in CLUSTER_POLICIES.items():
     _summary, _options = _CLUSTER_SUMMARY[_name]
     POLICIES[_name] = _entry(_factory, _summary, _options, env_ids=_CLUSTER)
+for _name, _factory in DISAGG_POLICIES.items():
+    _summary, _options = DISAGG_SUMMARY[_name]
+    POLICIES[_name] = _entry(_factory, _summary, _options, env_ids=("schedgym/LLMDisagg-v0",))
 
-__all__ = ["CLUSTER_POLICIES", "ClusterPolicy", "OrderPolicy", "POLICIES"]
+__all__ = ["CLUSTER_POLICIES", "ClusterPolicy", "DisaggPolicy", "OrderPolicy", "POLICIES"]

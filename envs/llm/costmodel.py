@@ -22,6 +22,20 @@ chunks + one per decode), ``S`` sequences that sample a token and ``R`` sequence
 * ``cpu_iter`` / ``cpu_req``: the per-iteration and per-request CPU overheads of the serving engine
   (absent from GPU operator profiles, present in end-to-end measurements).
 
+Mixture-of-experts models (``ModelProfile.n_experts > 0``) add one term per layer for the routed
+experts, and ``gemm`` then covers only the dense part of the layer (attention projections, router)::
+
+    experts(T) = max(D(T) x expert bytes / (HBM BW eta_m), 2 k expert params T / (peak eta_c))   per layer
+    D(T) = E (1 - (1 - k / E)^T)
+
+``D(T)`` is the expected number of distinct experts that ``T`` tokens touch under top-``k`` routing,
+uniform and independent over the ``E`` experts (a token's ``k`` experts are distinct; the closed form
+treats each expert as picked with probability ``k / E`` per token). Each touched expert's weights are
+streamed from HBM once per iteration per layer; compute is ``k`` experts per token; the two combine by a
+roofline max (no tile quantization: the experts' token counts vary). Dense models have no such term
+and their costs are unchanged. :meth:`CostModel.layered_iteration_time` costs an iteration in which
+prefill work covers only some layer groups (layered prefill, :mod:`.layered`).
+
 The GPU terms are fitted (log least squares) on Vidur's per-operator profiles of Llama-2-7B on an
 A100 (batches 1-128, prompts up to 4,096 tokens); the CPU terms, the Hopper efficiencies and the
 all-reduce latency on end-to-end TensorRT-LLM / NeMo latencies (batches 1-384, TP 1-8). Points marked
@@ -120,6 +134,9 @@ class CostModel:
         self.n_layers = L
         head = m.vocab * m.hidden
         layer_params = (m.matmul_params - head) / L
+        self.is_moe = m.is_moe
+        if m.is_moe:
+            layer_params = layer_params - m.n_experts * m.expert_params  # the dense part: attention, router
         self.engine = engine
         speed = c.trt_compute_speedup if engine == "trt-llm" else 1.0
         rate_c = hw.peak_flops * c.gemm_eta_compute[fam] * tp * speed
@@ -130,6 +147,11 @@ class CostModel:
         self._g_tok = 2.0 * layer_params / rate_c
         self._h_mem = head * m.dtype_bytes / rate_m
         self._h_tok = 2.0 * head / rate_c
+        #: bytes of one expert of one layer (the whole tensor-parallel group's shards together)
+        self.expert_bytes = m.expert_params * m.dtype_bytes
+        self._n_exp, self._top_k = float(m.n_experts), float(m.experts_per_token)
+        self._x_mem = self.expert_bytes / rate_m  # streaming one expert's weights
+        self._x_tok = 2.0 * m.experts_per_token * m.expert_params / rate_c  # one token through its k experts
         self._e_fixed = c.elem_fixed_s
         # rotary and the activation (57 % of those kernels' time in Vidur's profile) are split by TP
         self._e_tok = c.elem_passes * m.hidden * m.dtype_bytes / hw.hbm_bandwidth * (0.43 + 0.57 / tp)
@@ -183,6 +205,26 @@ class CostModel:
             return 0.0
         return self.n_layers * (self._d_fixed + self._d_req * n_decode + self._kv_rate(n_decode) * decode_context)
 
+    def experts_touched(self, tokens: float) -> float:
+        """Expected distinct experts per layer that ``tokens`` tokens touch: ``E (1 - (1 - k/E)^T)``
+        (uniform top-``k`` routing; 0 for a dense model)."""
+        if not self.is_moe or tokens <= 0:
+            return 0.0
+        return self._n_exp * (1.0 - (1.0 - self._top_k / self._n_exp) ** tokens)
+
+    def expert_layer_time(self, tokens: float) -> float:
+        """Routed experts of one layer for ``tokens`` tokens: max(weight streaming of the touched experts,
+        compute of ``k`` experts per token) (0 for a dense model)."""
+        if not self.is_moe or tokens <= 0:
+            return 0.0
+        return max(self.experts_touched(tokens) * self._x_mem, self._x_tok * tokens)
+
+    def expert_bytes_loaded(self, layer_tokens: float, n_layers: float | None = None) -> float:
+        """Expert weight bytes streamed from HBM by ``n_layers`` layers (default: all) that each see
+        ``layer_tokens`` tokens in one iteration."""
+        layers = self.n_layers if n_layers is None else n_layers
+        return layers * self.experts_touched(layer_tokens) * self.expert_bytes
+
     def cpu_time(self, seqs_in_batch: float) -> float:
         """CPU overhead of an iteration with ``seqs_in_batch`` sequences (chunks + decodes)."""
         return self._cpu_iter + self._cpu_req * seqs_in_batch
@@ -225,7 +267,62 @@ class CostModel:
             t += self.n_layers * (self._d_fixed + self._d_req * n_decode + self._kv_rate(n_decode) * decode_context)
         if self._comm_fixed:
             t += self._comm_fixed + self._comm_token * tokens
+        if self.is_moe:
+            t += self.n_layers * self.expert_layer_time(tokens)
         return t
+
+    def _layers_time(self, n_layers: float, tokens: float) -> float:
+        """Linear layers, other kernels, routed experts and all-reduces of ``n_layers`` layers that each
+        see ``tokens`` tokens (attention and the LM head excluded)."""
+        if tokens <= 0 or n_layers <= 0:
+            return 0.0
+        tile = self._tile
+        c = self._g_tok * (-(-tokens // tile) * tile)
+        t = n_layers * (math.sqrt(self._g_mem * self._g_mem + c * c) + self._e_fixed + self._e_tok * tokens)
+        if self.is_moe:
+            t += n_layers * self.expert_layer_time(tokens)
+        if self._comm_fixed:
+            t += n_layers / self.n_layers * (self._comm_fixed + self._comm_token * tokens)
+        return t
+
+    def layered_iteration_time(
+        self,
+        group_work: list[tuple[int, float, float]],
+        n_decode: float,
+        decode_context: float,
+        prefill_chunks: float = 0,
+        prefill_seqs: float = 0,
+    ) -> float:
+        """Seconds of one iteration of layered prefill: every layer runs the ``n_decode`` decodes; the
+        layers of a group in ``group_work`` (``(layers, prefill tokens, query-key products)`` per layer
+        group with prefill work) also run those prompts' tokens. With one group of all layers this is
+        :meth:`iteration_time`. ``prefill_seqs``: prompts whose last group runs and that sample a token."""
+        L = self.n_layers
+        busy = sum(layers for layers, p, _ in group_work if p > 0)
+        if busy > L:
+            raise ValueError(f"layer groups with prefill work cover {busy} layers, the model has {L}")
+        ptoks = sum(p for _, p, _ in group_work if p > 0)
+        if ptoks + n_decode <= 0:
+            return 0.0
+        t = self._cpu_iter + self._cpu_req * (prefill_chunks + n_decode)
+        for layers, p, qk in group_work:
+            if p > 0:
+                t += self._layers_time(layers, p + n_decode) + layers * (self._p_fixed + self._p_qk * qk)
+        t += self._layers_time(L - busy, n_decode)
+        s = prefill_seqs + n_decode
+        if s > 0:
+            t += self.head_time(s)
+        if n_decode > 0:
+            t += self.decode_attention_time(n_decode, decode_context)
+        return t
+
+    def layered_expert_bytes(self, group_work: list[tuple[int, float, float]], n_decode: float) -> float:
+        """Expert weight bytes streamed by one layered-prefill iteration (see :meth:`layered_iteration_time`)."""
+        if not self.is_moe:
+            return 0.0
+        busy = sum(layers for layers, p, _ in group_work if p > 0)
+        b = sum(self.expert_bytes_loaded(p + n_decode, layers) for layers, p, _ in group_work if p > 0)
+        return b + self.expert_bytes_loaded(n_decode, self.n_layers - busy)
 
     def decode_block_coefficients(self, n_decode: int, decode_context: float) -> tuple[float, float, float, float, float]:
         """Coefficients of the ``k``-th pure-decode iteration time of a fixed batch whose contexts all grow

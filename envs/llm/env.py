@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core import GraphSchedulingEnv, GraphSpec, Objective, check_number
 from .episode import ServingEpisode
+from .layered import layer_progress, moe_metrics
 from .metrics import summarize
 from .simulator import QUEUED, RUNNING, SWAPPED, ServingConfig, ServingSimulator
 from .validate import validate_run
@@ -34,6 +35,7 @@ NODE_FEATURES: tuple[str, ...] = (
     "slo_class",  # class index / (classes - 1): 0 the tightest
     "legal",  # 1 where the action mask allows it
     "cached_prefix",  # prefix caching: waiting: prompt share found in the cache now; running: shared block share
+    "layer_progress",  # layered prefill: layer groups the request's current pass has run / layer groups
 )
 GLOBAL_FEATURES: tuple[str, ...] = (
     "kv_utilization",
@@ -45,6 +47,7 @@ GLOBAL_FEATURES: tuple[str, ...] = (
     "decode_context",  # mean context of the decodes / context limit
     "iteration_time",  # expected time of the default batch / tightest TPOT target
 )
+_LAYER_PROGRESS = NODE_FEATURES.index("layer_progress")
 # node types
 NT_LAUNCH, NT_WAITING, NT_RUNNING = 0, 1, 2
 # edge types: request -> launch and launch -> request, by state; queue order between waiting requests
@@ -176,7 +179,10 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
     (None: the context limit), ``chunked_prefill``, ``batching``, ``max_num_seqs``, ``preemption``
     (``"recompute"``/``"swap"``), ``preempt_order`` (victim order), ``proactive_preemption``
     (FastServe-style, with ``preempt_order="mlfq"``), ``prefix_caching`` (vLLM-style automatic prefix
-    caching), ``engine`` (cost-model kernels: ``"vllm"`` or ``"trt-llm"``), ``swap_space_gib`` (host
+    caching), ``engine`` (cost-model kernels: ``"vllm"`` or ``"trt-llm"``), ``prefill_mode``
+    (``"chunked"``, or ``"layered"``: layered prefill over ``layer_groups`` groups of layers,
+    :mod:`~schedgym.envs.llm.layered`; with a mixture-of-experts ``model`` such as ``"mixtral-8x7b"``
+    (``tp=2``) the metrics add the expert-weight traffic), ``swap_space_gib`` (host
     swap space, default 32), ``swap_overlap`` (FastSwitch-like copy/compute overlap),
     ``swap_block_group`` (KV blocks per copy call), ``max_kv_blocks`` (cap, for small instances),
     ``overlength``. Workload: ``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
@@ -204,6 +210,8 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
         proactive_preemption: bool = False,
         prefix_caching: bool = False,
         engine: str = "vllm",
+        prefill_mode: str = "chunked",
+        layer_groups: int = 4,
         swap_space_gib: float = 32.0,
         swap_overlap: bool = False,
         swap_block_group: int = 1,
@@ -231,6 +239,7 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
             proactive_preemption=proactive_preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
             prefix_caching=bool(prefix_caching), engine=engine, swap_space_gib=swap_space_gib,
             swap_overlap=bool(swap_overlap), swap_block_group=swap_block_group,
+            prefill_mode=prefill_mode, layer_groups=layer_groups,
             record=True,
         )
         self.sim = ServingSimulator(self.config)  # validates the engine (and that the model fits) now
@@ -278,6 +287,7 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
 
     def _episode_metrics(self) -> dict[str, float]:
         m = summarize(self.sim)
+        m.update(moe_metrics(self.sim))
         m["steps"] = float(self._steps)
         return m
 
@@ -373,6 +383,8 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
                 bs = sim.block_size
                 f[:nw, 16] = [sim.cached_prefix_blocks(int(r)) * bs / max(int(sim.target[r]), 1) for r in w]
                 f[nw:, 16] = sim.pooled[run] / np.maximum(sim.blocks[run], 1)
+            if sim.config.prefill_mode == "layered":
+                f[:, _LAYER_PROGRESS] = layer_progress(sim, ids)
             x[rows] = f
             g.action_mask[1:1 + k] = legal
         # launch node + globals

@@ -31,6 +31,24 @@ class ModelProfile:
     n_params: float  #: total parameters (embeddings included)
     max_context: int  #: prompt + output tokens the model accepts
     dtype_bytes: int = 2  #: bf16 / fp16 weights and KV cache
+    #: mixture of experts: routed experts per layer (0: a dense model); each expert is a SwiGLU MLP of
+    #: width ``intermediate`` (gate, up and down projections)
+    n_experts: int = 0
+    experts_per_token: int = 0  #: top-k routing: experts each token goes through, per layer
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 0
+
+    @property
+    def expert_params(self) -> float:
+        """Parameters of one expert of one layer (0 for a dense model)."""
+        return 3.0 * self.hidden * self.intermediate if self.is_moe else 0.0
+
+    @property
+    def active_params(self) -> float:
+        """Parameters a token touches (the model card's "active" count; all of them for a dense model)."""
+        return self.n_params - (self.n_experts - self.experts_per_token) * self.n_layers * self.expert_params
 
     @property
     def weight_bytes(self) -> float:
@@ -71,6 +89,18 @@ MODELS: dict[str, ModelProfile] = {
     "llama-2-13b": ModelProfile("llama-2-13b", 40, 5120, 40, 40, 128, 13824, 32000, 13.0e9, 4096),
     # meta-llama/Llama-2-70b-hf config.json (GQA, 8 KV heads); 68.98 B parameters
     "llama-2-70b": ModelProfile("llama-2-70b", 80, 8192, 64, 8, 128, 28672, 32000, 68.98e9, 4096),
+    # Mixture of experts. mistralai/Mixtral-8x7B-v0.1 config.json: 32 layers, hidden 4096, 32 heads, 8 KV
+    # heads (GQA), expert width 14336, 8 local experts, 2 per token, vocabulary 32000, 32k context;
+    # 46.7 B parameters of which 12.9 B active (Mistral AI's announcement; Jiang et al., "Mixtral of
+    # Experts", arXiv:2401.04088: 47 B / 13 B). 93 GB of bf16 weights: serve it on 2 x A100-80GB
+    # (tp=2) or one H200 (see schedgym.envs.llm.moe.MOE_DEPLOYMENTS).
+    "mixtral-8x7b": ModelProfile("mixtral-8x7b", 32, 4096, 32, 8, 128, 14336, 32000, 46.7e9, 32768,
+                                 n_experts=8, experts_per_token=2),
+    # A fine-grained MoE. Qwen/Qwen3-30B-A3B config.json: 48 layers, hidden 2048, 32 heads, 4 KV heads,
+    # head dim 128, expert width 768, 128 experts, 8 per token, vocabulary 151936, 40,960 positions;
+    # 30.5 B parameters of which 3.3 B active (model card). 61 GB of bf16 weights: fits one 80 GB GPU.
+    "qwen3-30b-a3b": ModelProfile("qwen3-30b-a3b", 48, 2048, 32, 4, 128, 768, 151936, 30.5e9, 40960,
+                                  n_experts=128, experts_per_token=8),
 }
 
 HARDWARE: dict[str, HardwareProfile] = {

@@ -46,6 +46,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .types import LLMRunSolution
 
+from . import layered
 from .costmodel import DEFAULT_CALIBRATION, Calibration, CostModel
 from .profiles import GIB, HardwareProfile, ModelProfile, get_hardware, get_model
 from .workload import Workload
@@ -103,6 +104,10 @@ class ServingConfig:
     calibration: Calibration = DEFAULT_CALIBRATION
     #: kernel set of the cost model: "vllm" (Vidur's profiled kernels) or "trt-llm" (faster compute)
     engine: str = "vllm"
+    #: "chunked" (prefill chunks of tokens through all layers) or "layered" (layered prefill: whole
+    #: prompts through one of ``layer_groups`` contiguous layer groups per iteration; see :mod:`.layered`)
+    prefill_mode: str = "chunked"
+    layer_groups: int = 4  #: layer groups of layered prefill (1 .. the model's layers)
 
     def validated(self) -> "ServingConfig":
         from ..core import check_number
@@ -133,6 +138,12 @@ class ServingConfig:
             raise ValueError(f"preempt_order must be one of {sorted(ORDERS)}, got {self.preempt_order!r}")
         if self.proactive_preemption and self.preempt_order != "mlfq":
             raise ValueError("proactive_preemption=True needs preempt_order='mlfq' (it compares MLFQ levels)")
+        if self.prefill_mode not in layered.PREFILL_MODES:
+            raise ValueError(f"prefill_mode must be one of {layered.PREFILL_MODES}, got {self.prefill_mode!r}")
+        check_number("layer_groups", self.layer_groups, minimum=1, integer=True)
+        if self.prefill_mode == "layered" and (self.batching != "mixed" or not self.chunked_prefill or self.prefix_caching):
+            raise ValueError("prefill_mode='layered' needs batching='mixed' and chunked_prefill=True (a prompt longer "
+                             "than a pass is prefilled in several passes), and does not support prefix_caching")
         return self
 
 
@@ -277,6 +288,8 @@ class ServingSimulator:
                 f"without chunked prefill the token budget ({self.token_budget}) must cover the context limit "
                 f"of {self.model.name} ({self.max_context}), as in vLLM; pass token_budget=None or chunked_prefill=True")
         self._order_key = ORDERS[cfg.preempt_order]
+        self._layered = cfg.prefill_mode == "layered"
+        self.layer_sizes = layered.group_sizes(self.model.n_layers, int(cfg.layer_groups)) if self._layered else None
         self.workload: Workload | None = None
 
     # ================================================================== setup
@@ -374,6 +387,7 @@ class ServingSimulator:
         self._swapins = []
         self._prefill_admitted = False
         self.budget_left = self.token_budget
+        layered.reset_state(self)
         if start:
             self._advance()
 
@@ -409,6 +423,8 @@ class ServingSimulator:
             bisect.insort(self.swapped, r)
             self.n_preempt_swap += 1
         else:
+            if self._layered:
+                layered.abort_pass(self, r)
             self.kv[r] = 0
             self.prefilled[r] = 0
             self.target[r] = self.prompt[r] + self.generated[r]
@@ -591,15 +607,18 @@ class ServingSimulator:
         self._dec_blocks = need
         self.budget_left = self.token_budget - (len(d) if self.config.batching == "mixed" else 0)
         self._chunks: list[tuple[int, int]] = []  # (rid, tokens) of prefill chunks
+        self._lwork = []  # layered prefill: (rid, pass tokens, group) run this iteration
         self._swapins: list[int] = []
         self._prefill_admitted = False
         if len(d) < len(run):
             # ongoing chunked prefills continue, in admission order
-            for r, left in zip(run[~is_dec].tolist(), rem[~is_dec].tolist()):
+            if self._layered:
+                layered.continue_prefills(self, run[~is_dec].tolist(), rem[~is_dec].tolist())
+            for r, left in zip(run[~is_dec].tolist(), rem[~is_dec].tolist()) if not self._layered else ():
                 c = min(left, self.budget_left, self._chunk_room(r))
                 if c > 0:
                     self._take_chunk(r, c)
-            if not len(d) and not self._chunks:
+            if not len(d) and not self._chunks and not self._lwork:
                 # stuck: nothing can progress (every running request waits for KV) -> free room and retry
                 self._preempt(self._victim())
                 self._compose()
@@ -629,8 +648,9 @@ class ServingSimulator:
             if self.config.batching == "prefill-first" and self._swapins:
                 return False
             rem = int(self.target[r] - self.prefilled[r])
-            c = rem if not self.config.chunked_prefill else min(rem, self.budget_left)
-            if c < 1 or c > self.budget_left:
+            cap = self._admit_cap()
+            c = rem if not self.config.chunked_prefill else min(rem, cap)
+            if c < 1 or c > cap:
                 return False
             return -(-c // self.block_size) <= avail
         if ph == SWAPPED:
@@ -653,8 +673,9 @@ class ServingSimulator:
         bs = self.block_size
         queued = self.phase[r] == QUEUED
         rem = self.target[r] - self.prefilled[r]
-        c = np.minimum(rem, self.budget_left) if self.config.chunked_prefill else rem
-        ok_q = queued & (c >= 1) & (c <= self.budget_left) & (-(-c // bs) <= avail)
+        cap = self._admit_cap()
+        c = np.minimum(rem, cap) if self.config.chunked_prefill else rem
+        ok_q = queued & (c >= 1) & (c <= cap) & (-(-c // bs) <= avail)
         grow = (self.kv[r] % bs == 0).astype(np.int64)
         ok_s = ~queued & (self.host_blocks[r] + grow <= avail)
         if self.config.batching == "prefill-first":
@@ -683,12 +704,18 @@ class ServingSimulator:
                 q = np.fromiter(self.queue, np.int64, len(self.queue))
                 self._qmin = int((self.target[q] - self.prefilled[q]).min())
                 self._qdirty = False
-            c = min(self._qmin, self.budget_left) if self.config.chunked_prefill else self._qmin
-            if 1 <= c <= self.budget_left and -(-c // self.block_size) <= avail:
+            cap = self._admit_cap()
+            c = min(self._qmin, cap) if self.config.chunked_prefill else self._qmin
+            if 1 <= c <= cap and -(-c // self.block_size) <= avail:
                 return True
         if self.swapped and not (pf and self._prefill_admitted):
             return bool(self._candidate_mask(self.swapped).any())
         return False
+
+    def _admit_cap(self) -> int:
+        """Most prompt tokens a newly admitted prefill may take now: the token budget left (layered
+        prefill: a pass of up to about ``layer_groups`` x the budget left, :func:`.layered.pass_cap`)."""
+        return layered.pass_cap(self) if self._layered else self.budget_left
 
     def admit(self, r: int) -> None:
         """Admit queued or swapped request ``r`` into the iteration being composed."""
@@ -702,13 +729,16 @@ class ServingSimulator:
             if self.config.prefix_caching and self.prefilled[r] == 0:
                 self._take_hits(r)
             rem = int(self.target[r] - self.prefilled[r])
-            c = min(rem, self.budget_left) if self.config.chunked_prefill else rem
+            c = min(rem, self._admit_cap()) if self.config.chunked_prefill else rem
             if self.config.prefix_caching and self.config.chunked_prefill:
                 # after the hits (which may take evictable blocks), the chunk takes what is left
                 c = min(c, (self.free_blocks - self.watermark_blocks) * self.block_size)
             self.phase[r] = RUNNING
             self.running.append(r)
-            self._take_chunk(r, c)
+            if self._layered:
+                layered.start_pass(self, r, c)
+            else:
+                self._take_chunk(r, c)
             self._prefill_admitted = True
         else:
             self.swapped.remove(r)
@@ -738,7 +768,7 @@ class ServingSimulator:
 
     def can_launch(self) -> bool:
         """False only when the batch is empty and no request will ever arrive (launching would idle forever)."""
-        return bool(len(self._dec) or self._chunks or self._swapins or self.next_arrival < self.n)
+        return bool(len(self._dec) or self._chunks or self._lwork or self._swapins or self.next_arrival < self.n)
 
     # ================================================================== running
     def _advance(self) -> None:
@@ -754,8 +784,8 @@ class ServingSimulator:
             self._compose()
             if self.has_candidate():
                 return
-            if self._chunks or self._swapins or not len(self._dec):
-                if not len(self._dec) and not self._chunks:
+            if self._chunks or self._lwork or self._swapins or not len(self._dec):
+                if not len(self._dec) and not self._chunks and not self._lwork:
                     # nothing runs and nobody fits: wait for the next arrival (cannot happen without one)
                     if self.next_arrival >= self.n:
                         raise RuntimeError("simulator stalled: queued requests that can never be admitted")
@@ -795,7 +825,7 @@ class ServingSimulator:
             # the decodes sit this iteration out: give back the blocks reserved for them
             self.free_blocks += self._dec_blocks
             d = np.zeros(0, np.int64)
-        if not len(d) and not chunks and not swapins:
+        if not len(d) and not chunks and not swapins and not self._lwork:
             self.now = max(self.now, float(self.arrival[self.next_arrival]))
             return
         kv, target = self.kv, self.target
@@ -813,7 +843,12 @@ class ServingSimulator:
             dctx = float(kv_d.sum() + n_dec)
         else:
             dctx = 0.0
-        dt = self.cost.iteration_time(ptoks, qk, len(chunks), pseqs, n_dec, dctx)
+        if self._lwork:  # layered prefill: cost by layer group; passes completing now finish as chunks
+            dt, chunks = layered.run_groups(self, n_dec, dctx)
+        else:
+            dt = self.cost.iteration_time(ptoks, qk, len(chunks), pseqs, n_dec, dctx)
+            if self.cost.is_moe:
+                self.expert_bytes_total += self.cost.expert_bytes_loaded(ptoks + n_dec)
         if self._pending_overhead:
             # swap copies: serialized with the iteration (vLLM v0) or overlapped with it (FastSwitch-like)
             dt = max(dt, self._pending_overhead) if self.config.swap_overlap else dt + self._pending_overhead
@@ -916,6 +951,8 @@ class ServingSimulator:
             K = lo
         dctx0 = float(kv0.sum() + n)
         fixed, a_c, b_c, a_m, b_m = self.cost.decode_block_coefficients(n, dctx0)
+        if self.cost.is_moe:
+            self.expert_bytes_total += K * self.cost.expert_bytes_loaded(n)
         ks = np.arange(K, dtype=np.float64)
         dur = fixed + np.maximum(a_c + b_c * ks, a_m + b_m * ks)
         if self._pending_overhead:
@@ -942,6 +979,8 @@ class ServingSimulator:
         self.free_blocks -= add
         self.kv[d] = new_kv
         self.generated[d] += K
+        if self.cost.is_moe:
+            self.expert_bytes_total += K * self.cost.expert_bytes_loaded(n)
         first_gaps = float(ends[0]) - self.last_token_t[d]
         self.tbt_values.append(first_gaps)
         self.tbt_weights.append(1.0)
@@ -981,7 +1020,8 @@ class ServingSimulator:
         while not self.done:
             pick = self.choose(order, strict)
             if pick is None:
-                if strict and not self._chunks and not self._swapins and len(self._dec) and not self._prefill_admitted:
+                if (strict and not self._chunks and not self._lwork and not self._swapins and len(self._dec)
+                        and not self._prefill_admitted):
                     # strict FCFS with a blocked head: until a completion frees room nothing can be
                     # admitted (arrivals queue behind the head and KV only shrinks), so the decode
                     # iterations up to the next completion run as one block, arrivals included
@@ -1047,4 +1087,5 @@ class ServingSimulator:
             "sys_id": self.sys_id.copy(),
             "sys_len": self.sys_len.copy(),
             "conv_id": self.conv_id.copy(),
+            **layered.solution_fields(self),
         }

@@ -244,7 +244,11 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
         if bad.size:
             r, g = int(rids[bad[0]]), int(group_of[bad[0]])
             raise InvalidRunError(f"request {r} runs at t={starts[g]:.6f} before it arrives at {arrival[r]:.6f}")
-        tok_sum = np.bincount(group_of, weights=toks, minlength=n_groups)
+        layered = solution.get("prefill_mode") == "layered"
+        tok_sum = np.bincount(group_of, weights=np.where(kinds == _PREFILL, 0, toks) if layered else toks,
+                              minlength=n_groups)
+        if layered:  # layered prefill: a pass charges its layer group's share in each iteration it runs
+            tok_sum = tok_sum + _layered_charges(solution, n_groups)
         bad = np.flatnonzero(tok_sum > budget)
         if bad.size:
             g = int(bad[0])
@@ -360,7 +364,93 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(output > 1, (last_t - first_t) / np.maximum(output - 1, 1), 0.0)
     good = ok & (ttft <= np.asarray(solution["ttft_slo"]) + 1e-12) & (tpot <= np.asarray(solution["tpot_slo"]) + 1e-12)
+    if solution.get("prefill_mode") == "layered":
+        validate_layered(solution, atol)
     return float(good.sum() / n) if n else float("nan")
+
+
+def _layer_group_sizes(solution: dict[str, Any]) -> np.ndarray:
+    """Layers of each contiguous group (the first ``L % G`` one more), from the run's claimed settings."""
+    L, G = int(solution["n_layers"]), int(solution["layer_groups"])
+    if not 1 <= G <= L:
+        raise InvalidRunError(f"layered prefill with {G} layer groups for a {L}-layer model")
+    return np.array([L // G + 1] * (L % G) + [L // G] * (G - L % G), np.int64)
+
+
+def _layered_charges(solution: dict[str, Any], n_groups: int) -> np.ndarray:
+    """Budget tokens of the layered passes per iteration: ``ceil(pass tokens x group layers / L)``."""
+    ll = solution["layer_log"]
+    it, grp, tok = (np.asarray(ll[k], np.int64) for k in ("layer_it", "layer_group", "layer_tokens"))
+    sizes = _layer_group_sizes(solution)
+    if it.shape[0] and (it.min() < 0 or it.max() >= n_groups or grp.min() < 0 or grp.max() >= sizes.shape[0]
+                        or tok.min() < 1):
+        raise InvalidRunError("malformed layer log: an iteration, group or pass size out of range")
+    return np.bincount(it, weights=-(-tok * sizes[grp] // int(solution["n_layers"])), minlength=n_groups)
+
+
+def validate_layered(solution: dict[str, Any], atol: float = 1e-6) -> None:
+    """Layered prefill (``prefill_mode="layered"``; called by :func:`validate_run`): every pass runs its
+    layer groups in order 0, 1, ..., G-1, one group per iteration (in distinct, increasing iterations),
+    with one pass size throughout, not before the request arrives; a completed pass is exactly the
+    prefill entry of its tokens in the iteration of its last group (so the first token, sampled there,
+    comes after all groups), and every prefill entry is such a pass; a pass left incomplete is ended by a
+    recompute preemption of its request (which drops its KV). The token budget with the passes' charges
+    is checked by :func:`validate_run`."""
+    log, ll = solution["log"], solution["layer_log"]
+    G = _layer_group_sizes(solution).shape[0]
+    it, rid, grp, tok = (np.asarray(ll[k], np.int64) for k in ("layer_it", "layer_rid", "layer_group", "layer_tokens"))
+    starts, repeats, offsets = log["start"], log["repeat"], log["offsets"]
+    arrival = np.asarray(solution["arrival"], np.float64)
+    n = arrival.shape[0]
+    if it.shape[0] and (rid.min() < 0 or rid.max() >= n):
+        raise InvalidRunError("malformed layer log: a request id out of range")
+    if np.any(repeats[it] != 1):
+        raise InvalidRunError(f"request {int(rid[repeats[it] != 1][0])}: a layer group runs in a repeated iteration group")
+    late = arrival[rid] > starts[it] + atol
+    if late.any():
+        raise InvalidRunError(f"request {int(rid[late][0])}: a layer group runs before the request arrives")
+    p_t, p_r, p_m = log["preempt_t"], log["preempt_rid"], log["preempt_mode"]
+    done: dict[tuple[int, int], int] = {}  # (iteration, request) -> tokens of the pass completed there
+    for r in np.unique(rid).tolist():
+        rows = np.flatnonzero(rid == r)
+        rows = rows[np.argsort(it[rows], kind="stable")]
+        if np.any(np.diff(it[rows]) <= 0):
+            raise InvalidRunError(f"request {r}: two layer groups in one iteration")
+        expect, size = 0, 0
+        for j, k in enumerate(rows.tolist()):
+            g, c = int(grp[k]), int(tok[k])
+            if g != expect:
+                if g != 0 or expect == 0:
+                    raise InvalidRunError(f"request {r}: layer group {g} runs in iteration {int(it[k])} where group "
+                                          f"{expect} is next")
+                _check_aborted(r, float(starts[it[rows[j - 1]]]), float(starts[it[k]]), p_t, p_r, p_m)
+            elif g and c != size:
+                raise InvalidRunError(f"request {r}: a pass of {size} tokens runs group {g} with {c} tokens")
+            size = c
+            expect = (g + 1) % G
+            if g == G - 1:
+                done[(int(it[k]), r)] = c
+        if expect != 0:
+            _check_aborted(r, float(starts[it[rows[-1]]]), np.inf, p_t, p_r, p_m)
+    kinds, rids, toks = log["kind"], log["rid"], log["tokens"]
+    pre = np.flatnonzero(kinds == _PREFILL)
+    group_of = np.searchsorted(offsets, pre, side="right") - 1
+    for m, g in zip(pre.tolist(), group_of.tolist()):
+        r, c = int(rids[m]), int(toks[m])
+        if done.pop((g, r), None) != c:
+            raise InvalidRunError(f"request {r}: a prefill of {c} tokens in iteration group {g} that is not the last "
+                                  "layer group of a pass of those tokens")
+    if done:
+        (g, r), c = next(iter(done.items()))
+        raise InvalidRunError(f"request {r}: a pass of {c} tokens ran its last layer group in iteration group {g} "
+                              "without completing its prefill there")
+
+
+def _check_aborted(r: int, t0: float, t1: float, p_t: np.ndarray, p_r: np.ndarray, p_m: np.ndarray) -> None:
+    """An incomplete pass of ``r`` (last group at ``t0``) must be ended by a recompute preemption before ``t1``."""
+    if not np.any((p_r == r) & (p_m == 0) & (p_t >= t0) & (p_t <= t1)):
+        raise InvalidRunError(f"request {r}: a layered pass stops before its last layer group without a recompute "
+                              "preemption")
 
 
 def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
