@@ -62,11 +62,14 @@ NT_WAIT, NT_PE, NT_TASK = 0, 1, 2
 ET_PREC_DATA, ET_PREC_CTRL, ET_CAN_FAST, ET_CAN, ET_RUNS_ON, ET_DATA_ON = 0, 1, 2, 3, 4, 5
 WAIT = 0  #: node index of the wait node
 _EMPTY = np.zeros(0, np.int64)
-#: task state (WAITING, READY, ASSIGNED, DONE) -> the columns task_ready, task_assigned, task_waiting
-_STATE_ONEHOT = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 0]], np.float32)
 _F = {name: i for i, name in enumerate(NODE_FEATURES)}
 _KIND_COLS = [_F[f"time_{k}"] for k in PE_KINDS]
 _STATIC_COLS = [_F["time_min"], _F["time_mean"], *_KIND_COLS, _F["supported_share"], _F["rank_up"]]
+# columns written as scalars through the graph's flat memoryview (row * len(NODE_FEATURES) + column)
+_COL_LEGAL, _COL_SELECTED, _COL_PAIR_EFT = _F["legal"], _F["selected"], _F["pair_eft"]
+_COL_READY, _COL_ASSIGNED, _COL_WAITING = _F["task_ready"], _F["task_assigned"], _F["task_waiting"]
+_COL_DATA_WAIT, _COL_EFT_FREE, _COL_EFT_ANY = _F["data_wait"], _F["eft_free"], _F["eft_any"]
+_COL_PE_BUSY, _COL_PE_BUSY_UNTIL, _COL_PE_READY_SHARE = _F["pe_busy"], _F["pe_busy_until"], _F["pe_ready_share"]
 REWARDS = ("latency", "makespan")
 ARRIVALS = ("poisson", "fixed", "batch")
 
@@ -243,6 +246,17 @@ class SoCDAGEnv(GraphSchedulingEnv):
         self.chosen_task = -1
         self.chosen_pe = -1
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the memoryview of the task rows does not pickle: rebuilt from the array on unpickling
+        state = self.__dict__.copy()
+        state.pop("_mv_task_rows", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "_task_rows" in state:
+            self._mv_task_rows = memoryview(self._task_rows).cast("B").cast("f")
+
     # ------------------------------------------------------------------ the named door
     def task_node(self, g: int) -> int:
         """Node index of task ``g`` in the current observation (-1 if it is not a node)."""
@@ -312,14 +326,15 @@ class SoCDAGEnv(GraphSchedulingEnv):
         self._build_obs()
 
     def _build_static(self, jobs: list[tuple[float, int]]) -> None:
-        """Per-task arrays of the episode that never change (features, supports, edges)."""
+        """Per-task arrays of the episode (features, supports, edges) and the caches of the incremental
+        observation (see :meth:`_build_obs`)."""
         sim = self.sim
         assert sim is not None
         order = sorted(range(len(jobs)), key=lambda i: (jobs[i][0], i))  # the simulator's job order
         app_of = [jobs[i][1] for i in order]
         T = self.T
         P = sim.n_pes
-        per_app: dict[int, tuple[np.ndarray, ...]] = {}
+        per_app: dict[int, tuple[Any, ...]] = {}
         for a in set(app_of):
             t = sim.tables[a]
             f = np.zeros((t.app.n_tasks, len(_STATIC_COLS)), np.float32)
@@ -332,39 +347,46 @@ class SoCDAGEnv(GraphSchedulingEnv):
             sup = np.isfinite(t.ex)
             fast = sup & (t.ex <= t.min_ex[:, None] + 1e-9)
             ctrl = (t.app.volumes == 0)
-            per_app[a] = (f, sup, fast, t.app.edges, ctrl)
+            # per task, what a ready task's features and edges need: supported-PE bitmask, the supporting
+            # PEs, their expected times, and the PE nodes of its fastest kind and of the others
+            capability = [
+                (t.supmask[k], t.sup_pes[k], [t.ex_list[k][p] for p in t.sup_pes[k]],
+                 (np.flatnonzero(fast[k]) + 1).tolist(), (np.flatnonzero(sup[k] & ~fast[k]) + 1).tolist())
+                for k in range(t.app.n_tasks)
+            ]
+            per_app[a] = (f, capability, t.app.edges, ctrl)
         sizes = [sim.tables[a].app.n_tasks for a in app_of]
         static = np.concatenate([per_app[a][0] for a in app_of])
-        rows = np.zeros((static.shape[0], len(NODE_FEATURES)), np.float32)  # a task node's row before the dynamic columns
+        # every task's row as a node: is_task, the static columns, and the state and job-progress columns
+        # kept current by _consume_log (task_waiting until it becomes ready)
+        rows = np.zeros((static.shape[0], len(NODE_FEATURES)), np.float32)
         rows[:, _F["is_task"]] = 1.0
         rows[:, _STATIC_COLS] = static
+        rows[:, _F["task_waiting"]] = 1.0
         self._task_rows = rows
-        self._sup = np.concatenate([per_app[a][1] for a in app_of])
-        self._fast = np.concatenate([per_app[a][2] for a in app_of])
-        self._job_of = np.repeat(np.arange(len(app_of)), sizes)
+        self._mv_task_rows = memoryview(rows).cast("B").cast("f")
+        self._capability = [c for a in app_of for c in per_app[a][1]]
         self._job_size = np.asarray(sizes, np.float32)
         self._arrival = np.array([jobs[i][0] for i in order], np.float64)
         self._t_arrival = np.repeat(self._arrival, sizes)
-        self._t_size = np.repeat(np.asarray(sizes, np.float32), sizes)
         base = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self._job_edges = [(per_app[a][3] + base[j], per_app[a][4]) for j, a in enumerate(app_of)]
+        self._job_edges = [(per_app[a][2] + base[j], per_app[a][3]) for j, a in enumerate(app_of)]
         n = int(base[-1])
         self._state = np.full(n, WAITING, np.int8)
-        self._pe = np.full(n, -1, np.int64)
-        self._data_wait_at = np.zeros(n, np.float64)  # ready tasks: min over supporting PEs of data-ready time
-        self._dr = np.full((n, P), np.inf)  # ready tasks: when their input would be on each PE
-        self._ex = np.concatenate([sim.tables[a].ex for a in app_of])  # expected time on each PE, inf if not
-        self._data_pes: dict[int, list[int]] = {}  # ready tasks: the PEs holding their input data
+        #: ready tasks: (supported-PE bitmask, supporting PEs, when the input data would be on each, their
+        #: expected times, the earliest of those data times, fastest-kind PE nodes, other PE nodes, the PE
+        #: nodes holding input data)
+        self._ready_info: dict[int, tuple[Any, ...]] = {}
         self._job_done_tasks = np.zeros(len(app_of), np.float32)
         self._node_of = np.full(n, -1, np.int64)
         self._node_task = np.zeros(0, np.int64)
         self._sys_tasks = np.zeros(0, np.int64)
-        self._sys_edges = (np.zeros((0, 2), np.int64), np.zeros(0, bool))
+        self._sys_edges = np.zeros((2, 0), np.int64)  # precedence among the tasks in the system: with data first
+        self._sys_edge_type = np.zeros(0, np.int64)
         self._sys_dirty = True
         self._pe_kind = np.zeros((P, len(PE_KINDS)), np.float32)
         for p, kind in enumerate(sim.soc.pe_kinds):
             self._pe_kind[p, PE_KINDS.index(kind)] = 1.0
-        self._pe_shift = np.arange(P, dtype=np.int64)
         g = self.graph
         g.clear()
         g.node_type[1:1 + P] = NT_PE
@@ -373,35 +395,57 @@ class SoCDAGEnv(GraphSchedulingEnv):
         g.nodes[1:1 + P, _F["pe_cpu_little"]:_F["pe_cpu"] + 1] = self._pe_kind
         self._clean_rows = 1 + P  # rows 0..P hold their constant columns; the rest are zero
         self._second_marks: bool | None = None
+        # incremental observation: the task nodes and the precedence edges change only when the set of task
+        # nodes does (see _build_structure)
+        self._structure_dirty = True
+        self._any_state_change = False  # a task became ready or was assigned since the last observation
+        self._truncated = False  # the last build kept only max_task_nodes of the tasks in the system
+        self._node_arrival = np.zeros(0, np.float64)
+        self._n_prec_edges = 0
+        self._ready_nodes: list[tuple[int, int, tuple[Any, ...]]] = []  # (task, node, ready info), node order
 
     def _consume_log(self) -> None:
-        """Mirror the simulator's state changes into the env's arrays."""
+        """Mirror the simulator's state changes into the env's arrays: task states and their rows' state
+        and job-progress columns, the ready tasks' data-ready times, and what makes the task nodes stale."""
         sim = self.sim
         assert sim is not None and sim.log is not None
-        state, pe = self._state, self._pe
+        state, rows, NF = self._state, self._mv_task_rows, len(NODE_FEATURES)
         for kind, x in sim.log:
             if kind == "ready":
                 state[x] = READY
+                rows[x * NF + _COL_WAITING] = 0.0
+                rows[x * NF + _COL_READY] = 1.0
+                self._any_state_change = True
                 j = sim.t_job[x]
-                tbl = sim.tables[sim.job_app[j]]
-                k = sim.t_k[x]
-                sup = tbl.sup_pes[k]
+                supmask, sup, ex, fast_nodes, other_nodes = self._capability[x]
                 dr = sim.data_ready_many(x, sup)
-                self._dr[x, sup] = dr
-                self._data_wait_at[x] = min(dr)
-                preds = tbl.preds[k]
+                preds = sim.tables[sim.job_app[j]].preds[sim.t_k[x]]
                 if preds:
-                    base = sim.job_base[j]
-                    self._data_pes[x] = sorted({sim.t_pe[base + ku] for ku, _ in preds})
+                    base, t_pe = sim.job_base[j], sim.t_pe
+                    data_nodes = sorted({t_pe[base + ku] + 1 for ku, _ in preds})
+                else:
+                    data_nodes = []
+                self._ready_info[x] = (supmask, sup, dr, ex, min(dr), fast_nodes, other_nodes, data_nodes)
             elif kind == "assign":
                 state[x] = ASSIGNED
-                pe[x] = sim.t_pe[x]
-                self._data_pes.pop(x, None)
+                rows[x * NF + _COL_READY] = 0.0
+                rows[x * NF + _COL_ASSIGNED] = 1.0
+                self._any_state_change = True
+                del self._ready_info[x]
             elif kind == "finish":
                 state[x] = DONE
-                self._job_done_tasks[sim.t_job[x]] += 1
+                rows[x * NF + _COL_ASSIGNED] = 0.0
+                j = sim.t_job[x]
+                done = self._job_done_tasks
+                done[j] += 1
+                b0, b1 = sim.job_base[j], sim.job_base[j + 1]
+                self._task_rows[b0:b1, _F["job_progress"]] = done[j] / self._job_size[j]
+                self._structure_dirty = True
             else:  # admit / done
                 self._sys_dirty = True
+                self._structure_dirty = True
+        if self._truncated and self._any_state_change:  # which tasks are kept depends on which are ready
+            self._structure_dirty = True
         sim.log.clear()
 
     def _apply(self, action: int) -> tuple[float, bool, bool]:
@@ -441,163 +485,227 @@ class SoCDAGEnv(GraphSchedulingEnv):
 
     # ------------------------------------------------------------------ observation
     def _refresh_system(self) -> None:
+        """The tasks of the admitted jobs and their precedence edges (with data first, then without)."""
         sim = self.sim
         assert sim is not None
         jobs = sim.open_jobs
         if jobs:
             base = sim.job_base
             self._sys_tasks = np.concatenate([np.arange(base[j], base[j + 1]) for j in jobs])
-            self._sys_edges = (np.concatenate([self._job_edges[j][0] for j in jobs]),
-                               np.concatenate([self._job_edges[j][1] for j in jobs]))
+            e = np.concatenate([self._job_edges[j][0] for j in jobs])
+            ctrl = np.concatenate([self._job_edges[j][1] for j in jobs])
+            order = np.argsort(ctrl, kind="stable")
+            self._sys_edges = np.ascontiguousarray(e[order].T)
+            self._sys_edge_type = np.where(ctrl[order], ET_PREC_CTRL, ET_PREC_DATA)
         else:
             self._sys_tasks = np.zeros(0, np.int64)
-            self._sys_edges = (np.zeros((0, 2), np.int64), np.zeros(0, bool))
+            self._sys_edges = np.zeros((2, 0), np.int64)
+            self._sys_edge_type = np.zeros(0, np.int64)
         self._sys_dirty = False
 
+    def _build_structure(self) -> None:
+        """The part of the observation that changes only when the set of task nodes does (a task
+        finishes, a job is admitted or done; with ``max_nodes`` too small, also a task becoming ready or
+        assigned): which tasks are nodes, their node types, the padding rows, and the precedence edges
+        (the first edges of the padded arrays)."""
+        g = self.graph
+        sim = self.sim
+        assert sim is not None
+        P = self.n_pes
+        if self._sys_dirty:
+            self._refresh_system()
+        used = max(g.n_nodes, self._clean_rows)
+        node_of = self._node_of
+        node_of[self._node_task] = -1
+        tasks = self._sys_tasks
+        st = self._state[tasks]
+        live = st != DONE
+        tasks, st = tasks[live], st[live]
+        self._truncated = tasks.size > self.max_task_nodes
+        if self._truncated:  # ready tasks first, then the oldest jobs' tasks
+            keep = np.argsort(st != READY, kind="stable")[: self.max_task_nodes]
+            keep.sort()
+            tasks = tasks[keep]
+        lo, hi = 1 + P, 1 + P + tasks.size
+        self._node_task = tasks
+        node_of[tasks] = np.arange(lo, hi)
+        g.n_nodes = hi
+        g.node_type[lo:hi] = NT_TASK
+        if used > hi:
+            g.nodes[hi:used] = 0.0
+            g.node_type[hi:used] = 0
+            g.action_mask[hi:used] = 0
+        self._node_arrival = self._t_arrival[tasks]
+        # precedence edges between task nodes
+        ends = node_of[self._sys_edges]
+        ok = (ends >= 0).all(0)
+        m = min(int(np.count_nonzero(ok)), g.edge_type.shape[0])
+        if m:
+            g.edge_index[:, :m] = ends[:, ok][:, :m]
+            g.edge_type[:m] = self._sys_edge_type[ok][:m]
+        self._n_prec_edges = m
+        self._structure_dirty = False
+
+    def _build_terminal_obs(self) -> None:
+        """Every job is done: the wait and PE nodes only, all PEs free, no edges; the mask keeps the wait
+        node (the terminal observation is never acted on, but a mask must allow something)."""
+        g = self.graph
+        P = self.n_pes
+        x = g.nodes
+        used, used_edges = max(g.n_nodes, self._clean_rows), g.n_edges
+        x[1 + P:used] = 0.0
+        g.node_type[1 + P:used] = 0
+        g.action_mask[:used] = 0
+        g.action_mask[WAIT] = 1
+        for col in ("legal", "pe_busy", "pe_busy_until", "pe_ready_share"):
+            x[:1 + P, _F[col]] = 0.0
+        g.edge_index[:, :used_edges] = 0
+        g.edge_type[:used_edges] = 0
+        g.n_nodes, g.n_edges = 1 + P, 0
+        self._node_of[self._node_task] = -1
+        self._node_task = _EMPTY
+        self._ready_nodes = []
+        self._structure_dirty = True
+
     def _build_obs(self) -> None:
+        """The phase-0 observation of the current decision epoch.
+
+        Incremental and with few NumPy calls per step (each costs about a microsecond, more than the
+        arithmetic of this small graph): every task's row (static, state and job-progress columns) is
+        kept current by :meth:`_consume_log`, and the task nodes, padding and precedence edges by
+        :meth:`_build_structure`, rerun only when the set of task nodes changes. Each call copies the
+        task rows in with one gather, writes the job ages, and computes the few ready tasks' and the PEs'
+        columns in plain Python from the data-ready times cached when each task became ready, writing
+        scalars through the graph's memoryviews; the capability, data and runs-on edges go in with one
+        write per array. ``tests/test_soc_obs.py`` checks the result against a reference computation."""
         g = self.graph
         sim = self.sim
         assert sim is not None
         P = self.n_pes
         x = g.nodes
-        # rows 0..P keep their constant columns; every other column this method writes is rewritten below,
-        # the rows and edges the previous observation used beyond the new ones are zeroed at the end
-        used, used_edges = max(g.n_nodes, self._clean_rows), g.n_edges
         if self._second_marks is not None:  # undo the second step's marks on the wait/PE rows
             x[:1 + P, _F["selected"]] = 0.0
             x[:1 + P, _F["pair_eft"]] = 0.0
             self._second_marks = None
-        g.globals.fill(0.0)
-        self._node_of[self._node_task] = -1
-        self._node_task = _EMPTY
         if sim.done:
-            x[1 + P:used] = 0.0
-            g.node_type[1 + P:used] = 0
-            g.action_mask[:used] = 0
-            g.action_mask[WAIT] = 1  # terminal observation: never acted on
-            x[:1 + P, _F["legal"]] = 0.0
-            g.edge_index[:, :used_edges] = 0
-            g.edge_type[:used_edges] = 0
-            g.n_nodes, g.n_edges = 1 + P, 0
+            g.globals.fill(0.0)
+            self._build_terminal_obs()
             return
-        if self._sys_dirty:
-            self._refresh_system()
+        used_edges = g.n_edges
+        if self._structure_dirty:
+            self._build_structure()
+        self._any_state_change = False
         now, T = sim.now, self.T
-        tasks = self._sys_tasks
-        st = self._state[tasks]
-        live = st != DONE
-        tasks, st = tasks[live], st[live]
-        if tasks.size > self.max_task_nodes:  # ready tasks first, then the oldest jobs' tasks
-            keep = np.argsort(st != READY, kind="stable")[: self.max_task_nodes]
-            keep.sort()
-            tasks, st = tasks[keep], st[keep]
-        k = tasks.size
-        lo, hi = 1 + P, 1 + P + k
-        self._node_task = tasks
-        node_of = self._node_of
-        node_of[tasks] = np.arange(lo, hi)
-        g.n_nodes = hi
-        g.node_type[lo:hi] = NT_TASK
-        free = ((sim.free_mask >> self._pe_shift) & 1).astype(bool)
-        ready = st == READY
-        ready_ids = tasks[ready]
-        f = self._task_rows[tasks]
-        f[:, _F["task_ready"]:_F["task_waiting"] + 1] = _STATE_ONEHOT[st]
-        f[:, _F["job_age"]] = (now - self._t_arrival[tasks]) / T
-        f[:, _F["job_progress"]] = self._job_done_tasks[self._job_of[tasks]] / self._t_size[tasks]
+        tasks = self._node_task
+        lo, hi = 1 + P, 1 + P + tasks.size
+        np.take(self._task_rows, tasks, axis=0, out=x[lo:hi])
+        np.divide(np.subtract(now, self._node_arrival), T, out=x[lo:hi, _F["job_age"]])
         mask = g.action_mask
-        if ready_ids.size:
-            sup_ready = self._sup[ready_ids]
-            legal_ready = (sup_ready & free).any(1)
-            f[ready, _F["data_wait"]] = np.maximum(self._data_wait_at[ready_ids] - now, 0.0) / T
-            f[np.flatnonzero(ready)[legal_ready], _F["legal"]] = 1.0
-            pe_legal = free & sup_ready.any(0)
-            x[1:1 + P, _F["pe_ready_share"]] = sup_ready.sum(0) / ready_ids.size
-            avail = np.where(free, now, np.maximum(np.asarray(sim.pe_expected_end), now))
-            eft = np.maximum(self._dr[ready_ids], avail) + self._ex[ready_ids]  # inf where unsupported
-            f[ready, _F["eft_any"]] = np.minimum((eft.min(1) - now) / T, 20.0)
-            f[ready, _F["eft_free"]] = np.minimum((np.where(free, eft, np.inf).min(1) - now) / T, 20.0)
-        else:
-            sup_ready = np.zeros((0, P), bool)
-            pe_legal = np.zeros(P, bool)
-            x[1:1 + P, _F["pe_ready_share"]] = 0.0
-        x[lo:hi] = f
-        mask[lo:hi] = f[:, _F["legal"]]
-        if used > hi:
-            x[hi:used] = 0.0
-            g.node_type[hi:used] = 0
-            mask[hi:used] = 0
+        mask[lo:hi] = 0
+        mvx, mvm, NF = g.mv_nodes, g.mv_action_mask, len(NODE_FEATURES)
+        fm = sim.free_mask
+        exp_end = sim.pe_expected_end
+        # ready task nodes, in node order
+        node_of = self._node_of
+        info = self._ready_info
+        ready_nodes = sorted((int(node_of[t]), t) for t in sim.ready)
+        if ready_nodes and ready_nodes[0][0] < 0:  # max_nodes too small: some ready tasks are not nodes
+            ready_nodes = [(n, t) for n, t in ready_nodes if n >= 0]
+        ready = self._ready_nodes = [(t, n, info[t]) for n, t in ready_nodes]
+        share = [0] * P
+        pe_legal = 0
+        fast_src: list[int] = []
+        fast_dst: list[int] = []
+        other_src: list[int] = []
+        other_dst: list[int] = []
+        data_src: list[int] = []
+        data_dst: list[int] = []
+        inf = math.inf
+        for t, n, (supmask, sup, dr, ex, dr_min, fast_nodes, other_nodes, data_nodes) in ready:
+            row = n * NF
+            d = dr_min - now
+            mvx[row + _COL_DATA_WAIT] = (d if d > 0.0 else 0.0) / T
+            best_any = best_free = inf
+            for p, d, e in zip(sup, dr, ex):
+                share[p] += 1
+                if fm >> p & 1:
+                    v = (d if d > now else now) + e
+                    if v < best_free:
+                        best_free = v
+                else:
+                    a = exp_end[p]
+                    if a < now:
+                        a = now
+                    v = (d if d > a else a) + e
+                if v < best_any:
+                    best_any = v
+            v = (best_free - now) / T
+            mvx[row + _COL_EFT_FREE] = v if v < 20.0 else 20.0
+            v = (best_any - now) / T
+            mvx[row + _COL_EFT_ANY] = v if v < 20.0 else 20.0
+            if supmask & fm:
+                mvx[row + _COL_LEGAL] = 1.0
+                mvm[n] = 1
+                pe_legal |= supmask
+            fast_src += [n] * len(fast_nodes)
+            fast_dst += fast_nodes
+            other_src += [n] * len(other_nodes)
+            other_dst += other_nodes
+            if data_nodes:
+                data_src += data_nodes
+                data_dst += [n] * len(data_nodes)
         # PE nodes
-        busy = ~free
-        x[1:1 + P, _F["pe_busy"]] = busy
-        exp_end = np.asarray(sim.pe_expected_end)
-        x[1:1 + P, _F["pe_busy_until"]] = np.where(busy, np.maximum(exp_end - now, 0.0), 0.0) / T
-        mask[1:1 + P] = pe_legal
-        x[1:1 + P, _F["legal"]] = pe_legal
-        self._ready_ids, self._sup_ready = ready_ids, sup_ready
+        pe_legal &= fm
+        n_ready = len(ready)
+        n_free = 0
+        for p in range(P):
+            row = (1 + p) * NF
+            if fm >> p & 1:
+                n_free += 1
+                mvx[row + _COL_PE_BUSY] = 0.0
+                mvx[row + _COL_PE_BUSY_UNTIL] = 0.0
+            else:
+                mvx[row + _COL_PE_BUSY] = 1.0
+                d = exp_end[p] - now
+                mvx[row + _COL_PE_BUSY_UNTIL] = (d if d > 0.0 else 0.0) / T
+            legal = pe_legal >> p & 1
+            mvx[row + _COL_LEGAL] = legal
+            mvm[1 + p] = legal
+            mvx[row + _COL_PE_READY_SHARE] = share[p] / n_ready if n_ready else 0.0
         can_wait = sim.can_wait()
-        mask[WAIT] = can_wait
-        x[WAIT, _F["legal"]] = can_wait
+        mvm[WAIT] = can_wait
+        mvx[WAIT * NF + _COL_LEGAL] = can_wait
         # globals
-        gl = g.globals
+        gl = g.mv_globals
         cap = self.max_jobs_in_system or sim.n_jobs
+        gl[0] = 0.0
         gl[1] = len(sim.open_jobs) / cap
         gl[2] = len(sim.admission) / cap
         gl[3] = len(sim.ready) / P
-        gl[4] = free.sum() / P
+        gl[4] = n_free / P
         gl[5] = (sim.n_jobs - sim.next_job) / sim.n_jobs
         gl[6] = self._offered_load
         gl[7] = self.noise
-        # edges, written straight into the padded arrays
-        ei, et = g.edge_index, g.edge_type
-        n = 0
-
-        cap = ei.shape[1]
-
-        def put(src: np.ndarray, dst: np.ndarray, kind: int) -> None:  # past max_edges, edges are dropped
-            nonlocal n
-            m = min(src.shape[0], cap - n)
-            src, dst = src[:m], dst[:m]
-            ei[0, n:n + m] = src
-            ei[1, n:n + m] = dst
-            et[n:n + m] = kind
-            n += m
-
-        e, ctrl = self._sys_edges
-        if e.shape[0]:
-            src, dst = node_of[e[:, 0]], node_of[e[:, 1]]
-            ok = (src >= 0) & (dst >= 0)
-            d = ok & ~ctrl
-            c = ok & ctrl
-            put(src[d], dst[d], ET_PREC_DATA)
-            put(src[c], dst[c], ET_PREC_CTRL)
-        if ready_ids.size:
-            ready_nodes = node_of[ready_ids]
-            fast = self._fast[ready_ids]
-            budget = self.max_cap_edges
-            for m_, kind in ((fast, ET_CAN_FAST), (sup_ready & ~fast, ET_CAN)):
-                r, p = np.nonzero(m_)
-                if r.size > budget:
-                    r, p = r[:budget], p[:budget]
-                budget -= r.size
-                put(ready_nodes[r], p + 1, kind)
-            data = self._data_pes
-            src_l: list[int] = []
-            dst_l: list[int] = []
-            for t, nd in zip(ready_ids.tolist(), ready_nodes.tolist()):
-                pes = data.get(t)
-                if pes:
-                    src_l.extend(pes)
-                    dst_l.extend([nd] * len(pes))
-            if src_l:
-                put(np.array(src_l) + 1, np.array(dst_l), ET_DATA_ON)
-        assigned = st == ASSIGNED
-        if assigned.any():
-            ids = tasks[assigned]
-            put(node_of[ids], self._pe[ids] + 1, ET_RUNS_ON)
+        # edges after the precedence edges: capability (fastest kind, then the others, within the
+        # capability budget), data-on, runs-on
+        budget = self.max_cap_edges
+        n_fast = min(len(fast_src), budget)
+        n_other = min(len(other_src), budget - n_fast)
+        runs = sorted((int(node_of[t]), p + 1) for p, t in enumerate(sim.pe_task) if t >= 0 and node_of[t] >= 0)
+        src = fast_src[:n_fast] + other_src[:n_other] + data_src + [n for n, _ in runs]
+        n0 = self._n_prec_edges
+        m = min(len(src), g.edge_type.shape[0] - n0)
+        if m > 0:
+            dst = fast_dst[:n_fast] + other_dst[:n_other] + data_dst + [p for _, p in runs]
+            kinds = ([ET_CAN_FAST] * n_fast + [ET_CAN] * n_other + [ET_DATA_ON] * len(data_src)
+                     + [ET_RUNS_ON] * len(runs))
+            g.edge_index[0, n0:n0 + m] = src[:m]
+            g.edge_index[1, n0:n0 + m] = dst[:m]
+            g.edge_type[n0:n0 + m] = kinds[:m]
+        n = n0 + max(m, 0)
         if used_edges > n:
-            ei[:, n:used_edges] = 0
-            et[n:used_edges] = 0
+            g.edge_index[:, n:used_edges] = 0
+            g.edge_type[n:used_edges] = 0
         g.n_edges = n
 
     def _second_step_obs(self) -> None:
@@ -606,27 +714,34 @@ class SoCDAGEnv(GraphSchedulingEnv):
         g = self.graph
         sim = self.sim
         assert sim is not None
-        g.action_mask[:] = 0
-        g.nodes[:, _F["legal"]] = 0.0
+        n_nodes = g.n_nodes  # rows past it are all zero
+        g.action_mask[:n_nodes] = 0
+        g.nodes[:n_nodes, _F["legal"]] = 0.0
+        mvx, mvm, NF = g.mv_nodes, g.mv_action_mask, len(NODE_FEATURES)
         now, T = sim.now, self.T
+        fm = sim.free_mask
+        pairs: list[tuple[int, float]] = []  # (legal node, pair's expected finish)
         if self.chosen_task >= 0:
-            t = self.chosen_task
-            node = self._node_of[t]
-            pes = np.asarray(sim.free_pes_for(t), np.int64)
-            legal = pes + 1
-            pair = np.maximum(self._dr[t, pes], now) + self._ex[t, pes]
+            node = int(self._node_of[self.chosen_task])
+            _, sup, dr, ex, *_ = self._ready_info[self.chosen_task]
+            for p, d, e in zip(sup, dr, ex):
+                if fm >> p & 1:
+                    pairs.append((1 + p, (d if d > now else now) + e))
         else:
             p = self.chosen_pe
             node = 1 + p
-            ids = self._ready_ids[self._sup_ready[:, p]]
-            legal = self._node_of[ids]
-            pair = np.maximum(self._dr[ids, p], now) + self._ex[ids, p]
-        g.nodes[legal, _F["pair_eft"]] = (pair - now) / T
-        g.nodes[node, _F["selected"]] = 1.0
+            for _, n, (supmask, sup, dr, ex, *_) in self._ready_nodes:
+                if supmask >> p & 1:
+                    i = sup.index(p)
+                    d = dr[i]
+                    pairs.append((n, (d if d > now else now) + ex[i]))
+        for n, pair in pairs:
+            mvx[n * NF + _COL_PAIR_EFT] = (pair - now) / T
+            mvx[n * NF + _COL_LEGAL] = 1.0
+            mvm[n] = 1
+        mvx[node * NF + _COL_SELECTED] = 1.0
         self._second_marks = True
-        g.action_mask[legal] = 1
-        g.nodes[legal, _F["legal"]] = 1.0
-        g.globals[0] = 1.0
+        g.mv_globals[0] = 1.0
 
     def _describe_illegal(self, action: int) -> str:
         sim = self.sim
