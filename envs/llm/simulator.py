@@ -951,8 +951,6 @@ class ServingSimulator:
             K = lo
         dctx0 = float(kv0.sum() + n)
         fixed, a_c, b_c, a_m, b_m = self.cost.decode_block_coefficients(n, dctx0)
-        if self.cost.is_moe:
-            self.expert_bytes_total += K * self.cost.expert_bytes_loaded(n)
         ks = np.arange(K, dtype=np.float64)
         dur = fixed + np.maximum(a_c + b_c * ks, a_m + b_m * ks)
         if self._pending_overhead:
