@@ -28,6 +28,10 @@ DOMAIN = Domain(
             "schedgym.envs.llm.cluster_env:LLMClusterEnv",
             summary="a cluster of instances: dispatch each arriving request, Llumnix-style live migration",
         ),
+        "schedgym/LLMDisagg-v0": EnvEntry(
+            "schedgym.envs.llm.cluster_env:LLMDisaggEnv",
+            summary="prefill/decode disaggregation (DistServe): dispatch to prefill instances, route KV to decode ones",
+        ),
     },
     policies="schedgym.agents.llm",
     suites=("llm-azure-conv", "llm-azure-code", "llm-gamma-bursts", "llm-cluster", "llm-prefix", "llm-swap", "llm-moe"),

@@ -287,3 +287,250 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         gl[3] = min(float(loads.max() - loads.min()), 4.0)
         gl[4] = c.next_req / max(c.n, 1)
         gl[5] = sum(i.n_finished for i in c.instances) / max(c.n, 1)
+
+
+DISAGG_NODE_FEATURES: tuple[str, ...] = (
+    "serves_prefill",  # instance: a prefill instance, or a co-located one
+    "serves_decode",  # instance: a decode instance, or a co-located one
+    "is_request",  # the arriving request (dispatch) or the finished prefill to route
+    "load",  # instance: Llumnix virtual usage (KV held or reserved + needed by its queue) / capacity, clipped to 4
+    "kv_util",  # instance: KV blocks in use (held, reserved or being sent) / capacity
+    "queue",  # instance: queued requests / max_num_seqs, clipped to 4
+    "running",  # instance: running requests / max_num_seqs
+    "in_transit",  # prefill instance: KV blocks held for handoffs and transfers; decode: blocks reserved for landings (/ capacity)
+    "prompt",  # request: log1p(prompt) / log1p(context limit)
+    "transfer",  # request being routed: its KV transfer time / 0.1 s, clipped to 4
+    "slo",  # request: TTFT target of its class / 10 s
+    "legal",
+)
+DISAGG_GLOBAL_FEATURES: tuple[str, ...] = ("dispatch_event", "route_event", "prefill_load", "decode_load",
+                                           "arrived_share", "finished_share")
+NT_PREFILL, NT_DECODE, NT_REQ = 0, 1, 2
+ET_REQ_TO_INST, ET_INST_TO_REQ, ET_SRC_TO_REQ, ET_REQ_TO_SRC = 0, 1, 2, 3
+
+
+class LLMDisaggEnv(ServingEpisode, GraphSchedulingEnv):
+    """Prefill/decode disaggregation (DistServe): dispatch each arriving request to one of ``n_prefill``
+    prefill instances, and route each finished prefill's KV cache to one of ``n_decode`` decode instances
+    (:class:`~schedgym.envs.llm.disagg.DisaggCluster`; transfer cost: bytes / interconnect bandwidth +
+    latency). With ``disaggregated=False`` the same ``n_prefill + n_decode`` GPUs serve co-located (every
+    instance prefills and decodes; dispatch only): the comparison at equal GPU count.
+
+    ## Action Space
+    ``Discrete(n_prefill + n_decode + 1)``. Nodes ``0..n_prefill-1`` are the prefill instances, the next
+    ``n_decode`` the decode instances, the last one the request (never legal). At a *dispatch* event the
+    prefill instances are legal (co-located: every instance); at a *route* event the decode instances
+    with room for the request's KV (plus one block) and a sequence slot.
+
+    ## Observation Space
+    The contract's padded graph: instance nodes (type 0 prefill or co-located, 1 decode) and the request
+    node (type 2; legal only in the terminal observation). Edges: request -> every legal instance (0) and back (1); at a route, its prefill
+    instance -> request (2) and back (3). Features :data:`DISAGG_NODE_FEATURES`, globals
+    :data:`DISAGG_GLOBAL_FEATURES`, all ratios.
+
+    ## Rewards
+    As ``schedgym/LLMServe-v0``: ``"goodput"`` (+1/N per request finished within its SLOs; the return is
+    the SLO attainment) or ``"latency"`` (-latency / (N * latency_scale) per finished request).
+
+    ## Starting State
+    Idle instances at time 0; the first observation is the first request's dispatch.
+
+    ## Episode End
+    Terminates when every request has finished or been rejected. ``info["metrics"]``: TTFT / TBT /
+    latency tails, SLO attainment, KV transfers and their mean / p99 time (ms); ``info["solution"]``:
+    every instance's iteration log, the dispatch and the transfers, checked by
+    :func:`schedgym.envs.llm.validate.validate_disagg` (co-located: ``validate_cluster``).
+
+    ## Arguments
+    ``n_prefill`` (2), ``n_decode`` (2), ``disaggregated`` (True), ``interconnect`` (``"nvlink"``, see
+    :data:`schedgym.envs.llm.disagg.INTERCONNECTS`), ``bandwidth`` (bytes/s; overrides the preset's),
+    ``local_order`` (``"fcfs"``), engine arguments as ``schedgym/LLMServe-v0`` (``model``, ``hardware``,
+    ``tp``, ``token_budget``, ``chunked_prefill``, ``batching``, ``max_kv_blocks``...; the same for every
+    instance), workload arguments (``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
+    ``class_mix``, ``rate_scale``, ``load``), ``reward``, ``latency_scale``, ``max_steps``, ``render_mode``.
+
+    ## Rendering
+    ``render_mode="rgb_array"``: the cluster picture of ``schedgym/LLMCluster-v0`` (load and KV use of
+    every instance over time, the dispatches, and the KV transfers drawn as migrations).
+    """
+
+    objective = Objective("slo_attainment", "max")
+
+    def __init__(
+        self,
+        n_prefill: int = 2,
+        n_decode: int = 2,
+        disaggregated: bool = True,
+        interconnect: str = "nvlink",
+        bandwidth: float | None = None,
+        local_order: str = "fcfs",
+        model: str = "llama-2-7b",
+        hardware: str = "a100-80gb",
+        tp: int = 1,
+        token_budget: int | None = 512,
+        chunked_prefill: bool = True,
+        batching: str = "mixed",
+        max_num_seqs: int = 256,
+        preemption: str = "recompute",
+        max_kv_blocks: int | None = None,
+        overlength: str = "reject",
+        workload: Workload | str | os.PathLike[str] | None = None,
+        n_requests: int = 100,
+        rate: float = 10.0,
+        cv: float = 2.0,
+        lengths: str = "azure-conv",
+        class_mix: dict[str, float] | str | None = None,
+        rate_scale: float = 1.0,
+        load: float | None = None,
+        reward: str = "goodput",
+        latency_scale: float = 10.0,
+        max_steps: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        from .disagg import DisaggCluster
+
+        self._init_render(render_mode)
+        if local_order not in ORDERS:
+            raise ValueError(f"local_order must be one of {sorted(ORDERS)}, got {local_order!r}")
+        if not isinstance(disaggregated, (bool, np.bool_)):
+            raise ValueError(f"disaggregated must be True or False, got {disaggregated!r}")
+        n_prefill = check_number("n_prefill", n_prefill, minimum=1, integer=True)
+        n_decode = check_number("n_decode", n_decode, minimum=1, integer=True)
+        config = ServingConfig(model=model, hardware=hardware, tp=tp, token_budget=token_budget,
+                               chunked_prefill=chunked_prefill, batching=batching, max_num_seqs=max_num_seqs,
+                               preemption=preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
+                               preempt_order=local_order)
+        self.disaggregated = bool(disaggregated)
+        self.n_prefill, self.n_decode = int(n_prefill), int(n_decode)
+        self.n_instances = self.n_prefill + self.n_decode
+        self.cluster: Cluster = (DisaggCluster(config, n_prefill, n_decode, local_order, interconnect, bandwidth)
+                                 if self.disaggregated else Cluster(config, self.n_instances, local_order, None))
+        self._init_episode(workload, n_requests, rate, cv, lengths, class_mix, rate_scale, reward, latency_scale,
+                           max_steps)
+        self._set_load(load)
+        n = self.n_instances + 1
+        self.max_nodes = n
+        self.request_node = self.n_instances
+        self._init_graph(GraphSpec(max_nodes=n, max_edges=2 * self.n_instances + 2,
+                                   node_features=len(DISAGG_NODE_FEATURES), n_node_types=3, n_edge_types=4,
+                                   global_features=len(DISAGG_GLOBAL_FEATURES),
+                                   node_feature_names=DISAGG_NODE_FEATURES,
+                                   global_feature_names=DISAGG_GLOBAL_FEATURES))
+        self.event: str | None = None
+        self.history: ClusterHistory | None = None
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array" or self.history is None:
+            return None
+        from .render import render_cluster
+
+        return render_cluster(self.history, self.n_instances)
+
+    # ------------------------------------------------------------------ episode
+    def _reset_state(self, options: dict[str, Any] | None) -> None:
+        self.cluster.reset(self._draw_workload(options))
+        self.history = ClusterHistory() if self.render_mode == "rgb_array" else None
+        self.event = self.cluster.advance_to_event()
+        self._build_obs()
+
+    def _apply(self, action: int) -> tuple[float, bool, bool]:
+        c = self.cluster
+        h = self.history
+        if self.event == "dispatch":
+            if h is not None:
+                h.dispatches.append((float(c.now), action))
+            c.dispatch(action)
+        else:  # route a finished prefill's KV to a decode instance
+            if h is not None:
+                h.migrations.append((float(c.now), c.pending[0], action))  # type: ignore[attr-defined]
+            c.route(action - self.n_prefill)  # type: ignore[attr-defined]
+        self.event = c.advance_to_event()
+        good, lat = c.good_and_latency()
+        terminated = self.event is None
+        reward, truncated = self._reward(c.n, good, lat, terminated)
+        self._build_obs()
+        return reward, terminated, truncated
+
+    def _episode_metrics(self) -> dict[str, float]:
+        m = self.cluster.metrics()
+        m["steps"] = float(self._steps)
+        return m
+
+    def _episode_solution(self) -> LLMClusterSolution:
+        return self.cluster.solution()
+
+    def validate_solution(self, solution: dict[str, Any]) -> float:
+        from .validate import validate_disagg
+
+        return validate_disagg(solution) if self.disaggregated else validate_cluster(solution)
+
+    def _describe_illegal(self, action: int) -> str:
+        if self.event == "dispatch":
+            if self.disaggregated:
+                return f"a request is arriving: pick a prefill instance node (0..{self.n_prefill - 1})"
+            return f"a request is arriving: pick an instance node (0..{self.n_instances - 1})"
+        return (f"a finished prefill waits for a decode instance: pick a decode instance node with room "
+                f"({self.n_prefill}..{self.n_instances - 1})")
+
+    def _step_info(self) -> dict[str, Any]:
+        return {"event": self.event, "time": float(self.cluster.now)}
+
+    # ------------------------------------------------------------------ observation
+    def _build_obs(self) -> None:
+        g = self.graph
+        c = self.cluster
+        g.clear()
+        x = g.nodes
+        ni, npf = self.n_instances, self.n_prefill
+        insts = c.instances
+        loads = np.array([i.load() for i in insts])
+        if self.history is not None:
+            self.history.record(float(c.now), loads, insts)
+        for k, inst in enumerate(insts):
+            row = x[k]
+            decode_role = k >= npf or not self.disaggregated
+            prefill_role = k < npf or not self.disaggregated
+            g.node_type[k] = NT_PREFILL if prefill_role else NT_DECODE
+            row[0], row[1] = float(prefill_role), float(decode_role)
+            cap = inst.total_blocks
+            row[3] = min(loads[k], 4.0)
+            row[4] = (cap - inst.free_blocks) / cap
+            row[5] = min(len(inst.queue) / inst.config.max_num_seqs, 4.0)
+            row[6] = len(inst.running) / inst.config.max_num_seqs
+            if self.disaggregated:
+                if k < npf:
+                    held = sum(b for _, b in inst.sending.values()) + sum(int(inst.blocks[r]) for r in inst.handoffs)
+                else:
+                    held = sum(int(inst.blocks[r]) for r in inst.migrating_in)
+                row[7] = held / cap
+        rn = self.request_node
+        g.n_nodes = ni + 1
+        g.node_type[rn] = NT_REQ
+        x[rn, 2] = 1
+        log_ctx = np.log1p(insts[0].max_context)
+        gl = g.globals
+        if self.event is None:  # terminal observation: nothing is legal but the contract needs one action
+            g.action_mask[rn] = 1
+        else:
+            if self.event == "dispatch":
+                r = c.next_req
+                legal = np.arange(npf if self.disaggregated else ni)
+            else:
+                p, r = c.pending  # type: ignore[attr-defined,misc]
+                legal = npf + np.asarray(c.route_options(), np.int64)  # type: ignore[attr-defined]
+                x[rn, 9] = min(c.transfer_time(int(insts[p].kv[r])) / 0.1, 4.0)  # type: ignore[attr-defined]
+                g.add_edges(p, rn, ET_SRC_TO_REQ)
+                g.add_edges(rn, p, ET_REQ_TO_SRC)
+            w = self.workload
+            x[rn, 8] = np.log1p(w.prompt[r]) / log_ctx
+            x[rn, 10] = min(w.ttft_slo[r] / 10.0, 4.0)
+            x[legal, 11] = 1
+            g.action_mask[legal] = 1
+            g.add_edges(np.full(legal.size, rn), legal, ET_REQ_TO_INST)
+            g.add_edges(legal, np.full(legal.size, rn), ET_INST_TO_REQ)
+        gl[0] = float(self.event == "dispatch")
+        gl[1] = float(self.event == "route")
+        gl[2] = min(float(loads[:npf].mean()), 4.0) if self.disaggregated else min(float(loads.mean()), 4.0)
+        gl[3] = min(float(loads[npf:].mean()), 4.0) if self.disaggregated else min(float(loads.mean()), 4.0)
+        gl[4] = c.next_req / max(c.n, 1)
+        gl[5] = sum(i.n_finished for i in insts) / max(c.n, 1)

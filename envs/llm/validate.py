@@ -554,3 +554,106 @@ def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
     good = (finished_on == 1) & (ttft <= np.asarray(solution["ttft_slo"]) + 1e-12) & (
         tpot <= np.asarray(solution["tpot_slo"]) + 1e-12)
     return float(good.sum() / n) if n else float("nan")
+
+
+def validate_disagg(solution: dict[str, Any], atol: float = 1e-6) -> float:
+    """Validate a prefill/decode-disaggregated run (``schedgym/LLMDisagg-v0``, see
+    :mod:`schedgym.envs.llm.disagg`): everything :func:`validate_cluster` checks (a KV transfer is
+    recorded as a migration out of the prefill instance and in to the decode instance), and that
+
+    * prefill instances (``0 .. n_prefill - 1``) run no decode and receive no transfer; decode instances
+      get no request except by a transfer and send none;
+    * every request that ran on a decode instance came by exactly one transfer, from the prefill instance
+      it was dispatched to and left, to that decode instance, starting no earlier than its first token
+      and its departure, with the KV the landing row reports (its prefilled tokens);
+    * each transfer takes ``KV tokens x KV bytes per token / bandwidth + latency`` seconds, and the
+      transfers of one prefill instance (one outgoing link) do not overlap;
+    * no decode instance holds or runs a request before its KV has arrived.
+
+    Returns the SLO attainment (:func:`validate_cluster`'s)."""
+    attainment = validate_cluster(solution, atol)
+    meta = solution.get("disagg")
+    if meta is None:
+        raise InvalidRunError("the run records no disaggregation data (solution['disagg'])")
+    n_p = int(meta["n_prefill"])
+    inst = solution["instances"]
+    if n_p < 1 or int(meta["n_decode"]) < 1 or n_p + int(meta["n_decode"]) != len(inst):
+        raise InvalidRunError(f"{n_p} prefill + {meta['n_decode']} decode instances do not match the {len(inst)} recorded")
+    n = np.asarray(solution["arrival"]).shape[0]
+    rid = np.asarray(meta["transfer_rid"], np.int64)
+    src = np.asarray(meta["transfer_src"], np.int64)
+    dst = np.asarray(meta["transfer_dst"], np.int64)
+    t0 = np.asarray(meta["transfer_start"], np.float64)
+    t1 = np.asarray(meta["transfer_end"], np.float64)
+    kv = np.asarray(meta["transfer_kv"], np.int64)
+    if np.any((rid < 0) | (rid >= n)) or np.unique(rid).size != rid.size:
+        raise InvalidRunError("a transfer names an unknown request, or a request was transferred twice")
+    if np.any((src < 0) | (src >= n_p) | (dst < n_p) | (dst >= len(inst))):
+        i = int(np.flatnonzero((src < 0) | (src >= n_p) | (dst < n_p) | (dst >= len(inst)))[0])
+        raise InvalidRunError(f"transfer of request {rid[i]} goes from instance {src[i]} to {dst[i]}, "
+                              "not from a prefill to a decode instance")
+    expected_t = kv * float(meta["kv_bytes_per_token"]) / float(meta["bandwidth"]) + float(meta["latency_s"])
+    off = np.abs((t1 - t0) - expected_t) > atol
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        raise InvalidRunError(f"transfer of request {rid[i]} ({kv[i]} KV tokens) took {t1[i] - t0[i]:.6f} s, "
+                              f"not bytes / bandwidth + latency = {expected_t[i]:.6f} s")
+    for k in range(n_p):
+        mine = np.flatnonzero(src == k)
+        order = mine[np.argsort(t0[mine], kind="stable")]
+        if np.any(t0[order][1:] < t1[order][:-1] - atol):
+            raise InvalidRunError(f"transfers out of prefill instance {k} overlap on its link")
+    assigned = np.asarray(solution["assigned"], np.int64)
+    by_rid = np.full(n, -1, np.int64)
+    by_rid[rid] = np.arange(rid.size)
+    for k, sol in enumerate(inst):
+        log = sol["log"]
+        mig = np.asarray(log["mig_in"], np.float64).reshape(-1, 5)
+        kinds = np.asarray(log["kind"], np.int64)
+        p_r = np.asarray(log["preempt_rid"], np.int64)
+        p_t = np.asarray(log["preempt_t"], np.float64)
+        p_m = np.asarray(log["preempt_mode"], np.int64)
+        if k < n_p:
+            if np.any(kinds == _DECODE) or mig.shape[0]:
+                raise InvalidRunError(f"prefill instance {k} ran a decode or received a transfer")
+            out_r, out_t = p_r[p_m == 2], p_t[p_m == 2]
+            j = by_rid[out_r]
+            if np.any(j < 0) or np.any(src[j] != k) or np.any(assigned[out_r] != dst[j]):
+                raise InvalidRunError(f"prefill instance {k} let a request go without its transfer")
+            first = np.asarray(sol["reported_first_token_t"], np.float64)
+            early = (t0[j] < out_t - atol) | ~(t0[j] >= first[out_r] - atol)
+            if early.any():
+                r = int(out_r[np.flatnonzero(early)[0]])
+                raise InvalidRunError(f"the KV of request {r} left prefill instance {k} before its prefill ended "
+                                      "or before the request left")
+            continue
+        if np.any(p_m == 2):
+            raise InvalidRunError(f"decode instance {k} sent a request away")
+        arrived = np.isfinite(np.asarray(sol["arrival"], np.float64))
+        came = np.zeros(n, bool)
+        came[rid[dst == k]] = True
+        if np.any(arrived & ~came):
+            r = int(np.flatnonzero(arrived & ~came)[0])
+            raise InvalidRunError(f"request {r} is on decode instance {k} without a transfer")
+        m_r = mig[:, 1].astype(np.int64)
+        j = by_rid[m_r]
+        if np.any(j < 0) or np.any(dst[j] != k):
+            raise InvalidRunError(f"decode instance {k} received a request that was not transferred to it")
+        if np.any(mig[:, 0] < t1[j] - atol) or np.any(mig[:, 2].astype(np.int64) != kv[j]):
+            i = int(np.flatnonzero((mig[:, 0] < t1[j] - atol) | (mig[:, 2].astype(np.int64) != kv[j]))[0])
+            raise InvalidRunError(f"request {m_r[i]} landed on decode instance {k} at {mig[i, 0]:.6f} with {mig[i, 2]:.0f} "
+                                  f"KV tokens; its transfer of {kv[j[i]]} tokens ends at {t1[j[i]]:.6f}")
+        rids = np.asarray(log["rid"], np.int64)
+        if rids.size:
+            offsets = np.asarray(log["offsets"], np.int64)
+            it = np.searchsorted(offsets, np.arange(rids.size), side="right") - 1
+            first_run = np.full(n, np.inf)
+            np.minimum.at(first_run, rids, np.asarray(log["start"], np.float64)[it])
+            ran = np.flatnonzero(np.isfinite(first_run))
+            jr = by_rid[ran]
+            bad = (jr < 0) | (first_run[ran] < t1[np.maximum(jr, 0)] - atol)
+            if bad.any():
+                r = int(ran[np.flatnonzero(bad)[0]])
+                raise InvalidRunError(f"request {r} ran on decode instance {k} at {first_run[r]:.6f}, before its KV "
+                                      "arrived")
+    return attainment

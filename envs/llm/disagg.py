@@ -1,0 +1,362 @@
+"""Prefill/decode disaggregation (DistServe): prefill instances, decode instances, KV transfer between them.
+
+DistServe (Zhong et al., OSDI 2024) runs the two phases of a request on different GPUs: a *prefill
+instance* computes the prompt and samples the first token, the request's KV cache crosses the
+interconnect, and a *decode instance* generates the rest. Prefills then never stall running decodes
+(the interference that makes TTFT and TBT trade off on one GPU), at the price of a KV transfer and of
+fewer GPUs per phase.
+
+The model (:class:`DisaggCluster`) reuses :class:`~schedgym.envs.llm.cluster.Instance` (a
+:class:`~schedgym.envs.llm.simulator.ServingSimulator`) for every instance:
+
+* ``n_prefill`` **prefill instances** (:class:`PrefillInstance`) run prefill-only iterations: a request
+  whose prefill completes (its first token is sampled at that iteration's end; that is its TTFT)
+  leaves the running batch at once and waits there for routing (a *handoff*). Its KV stays in the
+  prefill instance's blocks until its transfer ends. A request with a one-token output finishes on
+  its prefill instance.
+* the handoff is routed to one of ``n_decode`` **decode instances** that has room for the request's
+  KV plus its next block (and a free sequence slot); the decode instance reserves the blocks at once,
+  the KV (``kv tokens x KV bytes per token per GPU``: each of the ``tp`` GPUs sends its own shard over
+  its own link) crosses the interconnect in ``bytes / bandwidth + latency`` seconds, and the request
+  joins the decode instance's running batch at its first iteration boundary after the landing. The
+  transfers of one prefill instance share its link: they run one after the other, in routing order.
+* when no decode instance has room, the prefill instance waits (backpressure): it runs no further
+  iteration until its finished prefills are routed. DistServe instead keeps prefilling and uses the
+  prefill GPUs' memory as a queue; this stall is a pessimistic simplification that only bites when
+  the decode side is saturated.
+* a decode instance normally runs decode-only iterations; if it has to preempt (KV exhausted) it does
+  so as configured, and a recompute-preempted request re-prefills there (no second transfer).
+
+Reported as the existing cluster records: each transfer is a migration out of the prefill instance
+(at the transfer start) and in to the decode instance (at the landing), so
+:func:`~schedgym.envs.llm.validate.validate_cluster` checks every instance; the transfer list and the
+interconnect let :func:`~schedgym.envs.llm.validate.validate_disagg` check the rest.
+
+Not modelled: semi-PD's split of one GPU between the phases (a compute fraction per phase) is not
+done; prefill pipelining of the transfer (layer-by-layer, Splitwise) is not modelled either: the whole
+KV moves after the prefill ends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..core import check_number
+from .cluster import Cluster, Instance
+from .profiles import HardwareProfile
+from .simulator import NOT_ARRIVED, ServingConfig, ServingSimulator
+from .workload import Workload
+
+if TYPE_CHECKING:
+    from .types import LLMClusterSolution
+
+
+@runtime_checkable
+class DisaggView(Protocol):
+    """What a policy of ``schedgym/LLMDisagg-v0`` reads: the cluster (a :class:`DisaggCluster`, or a
+    co-located :class:`~schedgym.envs.llm.cluster.Cluster` when ``disaggregated`` is False), the event
+    (``"dispatch"`` or ``"route"``), the instance counts; node ``k`` is instance ``k`` (prefill instances
+    first)."""
+
+    cluster: Cluster
+    event: str | None
+    disaggregated: bool
+    n_prefill: int
+    n_decode: int
+    n_instances: int
+
+
+@dataclass(frozen=True)
+class Interconnect:
+    """A KV transfer link between a prefill and a decode GPU: ``bandwidth`` bytes/s per direction (None:
+    the GPU profile's ``hardware_field``), a fixed ``latency_s`` per transfer, and where the figure comes from."""
+
+    name: str
+    bandwidth: float | None
+    latency_s: float
+    source: str
+    hardware_field: str = ""
+
+    def bandwidth_for(self, hardware: HardwareProfile) -> float:
+        """Bytes/s of this link on ``hardware``."""
+        if self.bandwidth is not None:
+            return float(self.bandwidth)
+        return float(getattr(hardware, self.hardware_field))
+
+
+#: KV transfer presets. Bandwidths: GPU data sheets (via the hardware profile) and link standards;
+#: the per-transfer latencies are assumed (setup of one transfer), not calibrated.
+INTERCONNECTS: dict[str, Interconnect] = {
+    # intra-node NVLink between GPUs: DistServe places the prefill and decode instance of a model on
+    # one node to move KV over NVLink (A100: 600 GB/s total, 300 GB/s per direction; H100: 450 GB/s)
+    "nvlink": Interconnect("nvlink", None, 10e-6, "GPU data sheet NVLink bandwidth per direction (hardware profile)",
+                           hardware_field="nvlink_bandwidth"),
+    # PCIe between GPUs of one node without NVLink (Gen4 x16 ~25 GB/s achievable on A100, Gen5 ~50 GB/s)
+    "pcie": Interconnect("pcie", None, 20e-6, "PCIe x16 per direction (hardware profile)", hardware_field="pcie_bandwidth"),
+    # one 200 Gb/s InfiniBand HDR NIC per GPU (RDMA), across nodes
+    "infiniband-200g": Interconnect("infiniband-200g", 25e9, 50e-6, "InfiniBand HDR 200 Gb/s per NIC"),
+    # DistServe's testbed: 25 Gbps between nodes (their low-bandwidth cross-node setting)
+    "ethernet-25g": Interconnect("ethernet-25g", 3.125e9, 1e-3, "25 Gb/s cross-node network (DistServe OSDI'24 testbed)"),
+}
+
+
+def get_interconnect(link: str | Interconnect) -> Interconnect:
+    """An :class:`Interconnect` by preset name or the object itself."""
+    if isinstance(link, Interconnect):
+        return link
+    if link not in INTERCONNECTS:
+        raise ValueError(f"unknown interconnect {link!r}; known: {sorted(INTERCONNECTS)} (or pass an Interconnect)")
+    return INTERCONNECTS[link]
+
+
+class PrefillInstance(Instance):
+    """A prefill-only instance: finished prefills leave the batch as handoffs; their KV is held until
+    their transfer ends (see the module docstring)."""
+
+    def __init__(self, config: ServingConfig, order: str, workload: Workload, record: bool) -> None:
+        super().__init__(config, order, workload, record)
+        self.handoffs: list[int] = []  # finished prefills waiting for a decode instance, in order
+        self.sending: dict[int, tuple[float, int]] = {}  # rid -> (transfer end, blocks held)
+        self.link_free_at = 0.0  # the outgoing link is busy until then
+
+    def busy(self) -> bool:
+        return bool(self.running or self.queue or self.swapped or self.handoffs)
+
+    def _release_sent(self) -> None:
+        """Free the blocks of the transfers that have ended by ``now``."""
+        if not self.sending:
+            return
+        for r, (end, blocks) in list(self.sending.items()):
+            if end <= self.now:
+                del self.sending[r]
+                self.free_blocks += blocks
+
+    def run_until(self, t: float) -> None:
+        """Run the prefill iterations that start before ``t``; stop early after an iteration that
+        finished a prefill (a handoff to route)."""
+        while not self.handoffs:
+            self._release_sent()
+            if not self.running and not self.queue and not self.swapped:
+                if t < math.inf:
+                    self.now = max(self.now, t)
+                return
+            if self.now >= t:
+                return
+            self._compose()
+            while True:
+                pick = self.choose(self.order, self.strict)
+                if pick is None:
+                    break
+                self.admit(pick)
+            if not len(self._dec) and not self._chunks and not self._swapins:
+                # nothing fits: KV held by transfers in flight; wait for the first to end (or the event)
+                nxt = min((end for end, _ in self.sending.values()), default=math.inf)
+                if nxt == math.inf:
+                    raise RuntimeError("prefill instance stalled: queued requests fit no KV and no transfer "
+                                       "is in flight")
+                self.now = max(self.now, min(nxt, t))
+                if nxt >= t:
+                    return
+                continue
+            self._run_iteration()
+            self._collect_handoffs()
+
+    def _collect_handoffs(self) -> None:
+        """Move the requests whose prefill has just completed out of the running batch."""
+        done = [r for r in self.running if self.prefilled[r] >= self.target[r]]
+        for r in done:
+            self.running.remove(r)
+            self.handoffs.append(r)
+
+
+class DisaggCluster(Cluster):
+    """``n_prefill`` prefill and ``n_decode`` decode instances on one clock (see the module docstring).
+    Instance ``k < n_prefill`` is a prefill instance, ``n_prefill + j`` the decode instance ``j``.
+
+    Events (:meth:`advance_to_event`): ``"dispatch"`` (request ``next_req`` arrives: send it to a prefill
+    instance with :meth:`dispatch`) and ``"route"`` (the prefill of :attr:`pending` is done and a
+    decode instance has room: send its KV with :meth:`route`)."""
+
+    def __init__(self, config: ServingConfig, n_prefill: int, n_decode: int, local_order: str = "fcfs",
+                 interconnect: str | Interconnect = "nvlink", bandwidth: float | None = None,
+                 record: bool = True) -> None:
+        n_prefill = check_number("n_prefill", n_prefill, minimum=1, integer=True)
+        n_decode = check_number("n_decode", n_decode, minimum=1, integer=True)
+        super().__init__(config, n_prefill + n_decode, local_order, migration_interval=None, record=record)
+        self.n_prefill, self.n_decode = int(n_prefill), int(n_decode)
+        self.interconnect = get_interconnect(interconnect)
+        probe = ServingSimulator(self.config)
+        if bandwidth is None:
+            bandwidth = self.interconnect.bandwidth_for(probe.hardware)
+        self.bandwidth = float(check_number("bandwidth", bandwidth, minimum=0.0, exclusive=True))
+        self.latency_s = float(self.interconnect.latency_s)
+        self.kv_bytes_per_token = float(probe.cost.kv_bytes_per_token)
+
+    def transfer_time(self, kv_tokens: int) -> float:
+        """Seconds to move ``kv_tokens`` tokens of KV: bytes per GPU shard / bandwidth + latency."""
+        return kv_tokens * self.kv_bytes_per_token / self.bandwidth + self.latency_s
+
+    def reset(self, workload: Workload) -> None:
+        self.workload = workload
+        self.n = len(workload)
+        self.prefill = [PrefillInstance(self.config, self.local_order, workload, self.record)
+                        for _ in range(self.n_prefill)]
+        self.decode = [Instance(self.config, self.local_order, workload, self.record) for _ in range(self.n_decode)]
+        self.instances: list[Instance] = [*self.prefill, *self.decode]
+        self.assigned = np.full(self.n, -1, np.int64)
+        self.next_req = 0
+        self.now = 0.0
+        self.next_migration = math.inf
+        self.n_migrations = 0
+        self.pending: tuple[int, int] | None = None  # (prefill instance, request) of a "route" event
+        #: (request, prefill instance, decode instance, start, end, KV tokens) per transfer
+        self.transfers: list[tuple[int, int, int, float, float, int]] = []
+        self.done = False
+
+    # ------------------------------------------------------------------ events
+    def room(self, j: int, r: int, p: int) -> bool:
+        """Whether decode instance ``j`` can take request ``r`` (now on prefill instance ``p``): its KV
+        blocks plus the block its next decode may open, and a sequence slot."""
+        d, s = self.decode[j], self.prefill[p]
+        need = int(s.blocks[r]) + (1 if int(s.kv[r]) % s.block_size == 0 else 0)
+        if need > d.free_blocks - d.watermark_blocks:
+            return False
+        return len(d.running) + len(d.migrating_in) < d.config.max_num_seqs
+
+    def route_options(self) -> list[int]:
+        """Decode instances that can take the pending handoff."""
+        if self.pending is None:
+            return []
+        p, r = self.pending
+        return [j for j in range(self.n_decode) if self.room(j, r, p)]
+
+    def advance_to_event(self) -> str | None:
+        """Run to the next event and return ``"dispatch"``, ``"route"`` or None (everything finished)."""
+        while True:
+            t_arr = float(self.workload.arrival[self.next_req]) if self.next_req < self.n else math.inf
+            for p in self.prefill:
+                if not p.handoffs:
+                    p.run_until(t_arr)
+            waiting = [k for k, p in enumerate(self.prefill) if p.handoffs]
+            if not waiting and t_arr == math.inf:
+                for d in self.decode:
+                    d.run_until(math.inf)
+                self.pending = None
+                self.done = True
+                return None
+            k = min(waiting, key=lambda q: self.prefill[q].now) if waiting else -1
+            t_route = max(self.prefill[k].now, self.now) if waiting else math.inf
+            if t_arr <= t_route:
+                self.now = max(self.now, t_arr)
+                for d in self.decode:
+                    d.run_until(self.now)
+                self.pending = None
+                return "dispatch"
+            self.now = t_route
+            for d in self.decode:
+                d.run_until(self.now)
+            self.pending = (k, self.prefill[k].handoffs[0])
+            if self.route_options():
+                return "route"
+            self._step_decode()
+
+    def _step_decode(self) -> None:
+        """No decode instance has room now: run the decode side to its next iteration boundary."""
+        later = []
+        step = float(np.nextafter(self.now, math.inf))
+        for d in self.decode:
+            if d.running or d.queue or d.swapped:
+                if d.now <= self.now:
+                    d.run_until(step)  # one iteration, unless nothing fits before a landing
+                if d.now > step:
+                    later.append(d.now)
+                    continue
+            if d.migrating_in:  # nothing runs until a transfer lands
+                later.append(max(min(d.migrating_in.values()), step))
+        if not later:
+            raise RuntimeError(f"request {self.pending[1] if self.pending else -1}: no decode instance can ever "
+                               "take its KV (all idle and full)")
+        self.now = min(later)
+
+    def dispatch(self, instance: int) -> None:
+        """Send the arriving request to prefill instance ``instance``."""
+        if not 0 <= instance < self.n_prefill:
+            raise ValueError(f"no prefill instance {instance} (the cluster has {self.n_prefill})")
+        super().dispatch(instance)
+
+    def route(self, j: int) -> None:
+        """Send the pending handoff's KV to decode instance ``j`` (it must have room)."""
+        if self.pending is None:
+            raise ValueError("no finished prefill is waiting for a decode instance")
+        p, r = self.pending
+        if not 0 <= j < self.n_decode or not self.room(j, r, p):
+            raise ValueError(f"decode instance {j} cannot take request {r} now (no room or no such instance; "
+                             f"options: {self.route_options()})")
+        s, d = self.prefill[p], self.decode[j]
+        s.handoffs.remove(r)
+        t0 = max(self.now, s.link_free_at)
+        kv = int(s.kv[r])
+        end = t0 + self.transfer_time(kv)
+        s.link_free_at = end
+        blocks = int(s.blocks[r])
+        s.sending[r] = (end, blocks)
+        s.blocks[r] = 0
+        s.migrated_out[r] = True
+        s.phase[r] = NOT_ARRIVED
+        if s.log is not None:  # it leaves the prefill instance now (its transfer may queue for the link)
+            s.log.preempt_t.append(self.now)
+            s.log.preempt_rid.append(r)
+            s.log.preempt_mode.append(2)
+        if not s.handoffs:
+            s.now = max(s.now, self.now)  # a stalled prefill instance resumes now
+        for name in ("target", "prefilled", "kv", "generated", "first_token_t", "last_token_t", "max_tbt", "n_preempt"):
+            getattr(d, name)[r] = getattr(s, name)[r]
+        d.arrival[r] = s.arrival[r]
+        d.migrated_out[r] = False
+        d.blocks[r] = blocks
+        d.free_blocks -= blocks
+        d.phase[r] = NOT_ARRIVED
+        d.migrating_in[r] = end
+        if not d.running and not d.queue and not d.swapped:
+            d.now = max(d.now, self.now)
+        self.assigned[r] = self.n_prefill + j
+        self.n_migrations += 1
+        self.transfers.append((r, p, self.n_prefill + j, t0, end, kv))
+        self.pending = None
+
+    # ------------------------------------------------------------------ results
+    def metrics(self) -> dict[str, float]:
+        m = super().metrics()
+        del m["migrations"]
+        m["kv_transfers"] = float(len(self.transfers))
+        if self.transfers:
+            dur = np.array([e - s for _, _, _, s, e, _ in self.transfers])
+            m["transfer_ms_mean"] = float(dur.mean() * 1e3)
+            m["transfer_ms_p99"] = float(np.percentile(dur, 99) * 1e3)
+        else:
+            m["transfer_ms_mean"] = m["transfer_ms_p99"] = 0.0
+        counts = np.bincount(self.assigned[self.assigned >= 0], minlength=self.n_instances)
+        m["dispatch_imbalance"] = float(counts[self.n_prefill:].max() / max(counts[self.n_prefill:].mean(), 1e-12))
+        return m
+
+    def solution(self) -> "LLMClusterSolution":
+        sol: dict[str, Any] = dict(super().solution())
+        t = np.array([row[:5] for row in self.transfers], np.float64).reshape(-1, 5)
+        sol["disagg"] = {
+            "n_prefill": self.n_prefill,
+            "n_decode": self.n_decode,
+            "bandwidth": self.bandwidth,
+            "latency_s": self.latency_s,
+            "kv_bytes_per_token": self.kv_bytes_per_token,
+            "transfer_rid": t[:, 0].astype(np.int64),
+            "transfer_src": t[:, 1].astype(np.int64),
+            "transfer_dst": t[:, 2].astype(np.int64),
+            "transfer_start": t[:, 3].copy(),
+            "transfer_end": t[:, 4].copy(),
+            "transfer_kv": np.array([row[5] for row in self.transfers], np.int64),
+        }
+        return sol  # type: ignore[return-value]
