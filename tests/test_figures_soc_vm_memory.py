@@ -166,7 +166,8 @@ def test_vm_placement_past_max_pms_draws_the_pms_with_free_cores_or_migrations_a
 
 # -------------------------------------------------------------------------------------------- memory
 def test_memory_mapping_picture_has_address_units_slow_panel_legend_and_files(tmp_path: Path) -> None:
-    from schedgym.envs.memory.render import FIGURE_SIZES, env_figure, save_env_figure, slow_memory_series
+    from schedgym.envs.memory.render import (FIGURE_SIZES, env_figure, placement_figure, save_env_figure,
+                                             slow_memory_series)
 
     env = _episode("schedgym/MemoryMap-v0", "mem-first-fit", instance="resnet18-b1", capacity=2**21)
     inst, off = env.unwrapped.instance, env.unwrapped.state.offset
@@ -200,6 +201,8 @@ def test_memory_mapping_picture_has_address_units_slow_panel_legend_and_files(tm
     column = env_figure(env, "column")
     _draw(column)
     assert "fast-memory capacity" in _labels(column.legends[0])
+    inferred = placement_figure(inst, off)  # no mode given: an instance with a program is a mapping
+    assert len(inferred.axes) == 2 and "fast-memory capacity" in _labels(inferred.axes[0].get_legend())
     _check_files(lambda p: save_env_figure(env, p, "column"), tmp_path)
 
 

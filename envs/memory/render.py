@@ -80,17 +80,20 @@ def _draw_buffers(ax: Any, instance: MemoryInstance, off: np.ndarray, scale: flo
     return drawn
 
 
-def placement_figure(instance: MemoryInstance, offsets: np.ndarray, mode: str = "allocation",
+def placement_figure(instance: MemoryInstance, offsets: np.ndarray, mode: str | None = None,
                      size: str | tuple[float, float] = "page", title: bool | str = True) -> "Figure":
     """The placement ``offsets`` (bytes, -1 = not placed) of ``instance`` (see the module docstring).
 
     ``mode``: ``"mapping"`` (unplaced buffers are in slow memory: the lower panel is always drawn) or
-    ``"allocation"``. ``title``: True for a generated one, a string, or False for none.
+    ``"allocation"``; None: mapping for an instance with a program, else allocation (an env knows its mode:
+    :func:`env_figure` passes it). ``title``: True for a generated one, a string, or False for none.
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
+    if mode is None:
+        mode = "mapping" if instance.program is not None else "allocation"
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     off = np.asarray(offsets, np.int64).reshape(-1)
@@ -143,7 +146,7 @@ def placement_figure(instance: MemoryInstance, offsets: np.ndarray, mode: str = 
 
 
 def placement_rgb(instance: MemoryInstance, offsets: np.ndarray, width_px: int = 960, height_px: int = 480,
-                  title: bool | str | None = None, mode: str = "allocation") -> np.ndarray:
+                  title: bool | str | None = None, mode: str | None = None) -> np.ndarray:
     """The picture as an ``(height_px, width_px, 3)`` uint8 array (what ``env.render()`` returns)."""
     fig = placement_figure(instance, offsets, mode=mode, size=(width_px / 100, height_px / 100),
                            title=True if title is None else title)
@@ -151,7 +154,7 @@ def placement_rgb(instance: MemoryInstance, offsets: np.ndarray, width_px: int =
 
 
 def save_placement(path: str | os.PathLike[str], instance: MemoryInstance, offsets: np.ndarray,
-                   title: bool | str | None = None, mode: str = "allocation",
+                   title: bool | str | None = None, mode: str | None = None,
                    size: str | tuple[float, float] = "page") -> Path:
     """Write the picture to ``path`` (``.svg``, ``.pdf`` or ``.png``)."""
     fig = placement_figure(instance, offsets, mode=mode, size=size, title=True if title is None else title)
