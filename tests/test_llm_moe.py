@@ -150,6 +150,36 @@ def test_layered_passes_run_their_groups_in_order_before_the_first_token() -> No
     # every iteration within the budget when each pass charges a quarter of its tokens (checked by the validator)
 
 
+def _expert_bytes_from_log(sim: ServingSimulator) -> float:
+    """Expert traffic recomputed from the iteration log with the cost model's per-iteration terms."""
+    sol, cm = sim.solution(), sim.cost
+    log = sol["log"]
+    per_layer: dict[int, dict[int, int]] = {}
+    if sol["prefill_mode"] == "layered":
+        ll = sol["layer_log"]
+        for it, g, c in zip(ll["layer_it"], ll["layer_group"], ll["layer_tokens"]):
+            per_layer.setdefault(int(it), {}).setdefault(int(g), 0)
+            per_layer[int(it)][int(g)] += int(c)
+    total = 0.0
+    for i in range(len(log["start"])):
+        kinds = log["kind"][log["offsets"][i]:log["offsets"][i + 1]]
+        toks = log["tokens"][log["offsets"][i]:log["offsets"][i + 1]]
+        n_dec = int(np.count_nonzero(kinds != 0))
+        if sol["prefill_mode"] == "layered":
+            work = [(int(sim.layer_sizes[g]), float(c), 0.0) for g, c in per_layer.get(i, {}).items()]
+            total += log["repeat"][i] * cm.layered_expert_bytes(work, n_dec)
+        else:
+            total += log["repeat"][i] * cm.expert_bytes_loaded(int(toks.sum()))
+    return total
+
+
+@pytest.mark.parametrize("kw", [dict(token_budget=256), dict(LAYERED, token_budget=256)])
+def test_expert_traffic_equals_the_iteration_log(kw: dict) -> None:
+    sim = _run(kw, n=80, rate=1.0)
+    assert sim.expert_bytes_total == pytest.approx(_expert_bytes_from_log(sim), rel=1e-9)
+    assert moe_metrics(sim)["expert_gb_per_request"] == pytest.approx(sim.expert_bytes_total / 1e9 / sim.n_finished)
+
+
 def test_layered_prefill_survives_preemption_and_swap() -> None:
     for kw in (dict(max_kv_blocks=400), dict(max_kv_blocks=300, preemption="swap")):
         sim = _run(dict(LAYERED, token_budget=128, layer_groups=5, **kw), n=150, rate=2.0)
