@@ -117,6 +117,14 @@ def test_training_continues_into_ppo_from_the_clone(tmp_path: Path, capsys) -> N
     assert summary["timesteps"] >= 512
     assert summary["imitation"]["expert"] == "mwkr:nondelay" and summary["imitation"]["train_states"] > 0
     assert summary["best_step"] is not None  # the clone was validated like any checkpoint
+    # the training-curve figure reads the same log (the clone's validation at step 0, PPO's after it)
+    from schedgym.train.curves import main as curves_main, series
+
+    assert series(records, "val/objective")[0][0] == 0
+    assert curves_main([str(run), str(tmp_path / "curve.png")]) == 0
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+    assert curves_main([str(tmp_path / "no-run"), str(tmp_path / "x.png")]) == 2
+    assert "no metrics.jsonl" in capsys.readouterr().err
 
 
 def test_resume_does_not_imitate_again(tmp_path: Path) -> None:
