@@ -34,7 +34,7 @@ DOMAIN = Domain(
         ),
     },
     policies="schedgym.agents.llm",
-    suites=("llm-azure-conv", "llm-azure-code", "llm-gamma-bursts", "llm-cluster", "llm-prefix", "llm-swap", "llm-moe"),
+    suites=("llm-azure-conv", "llm-azure-code", "llm-gamma-bursts", "llm-cluster", "llm-prefix", "llm-swap", "llm-moe", "llm-disagg"),
     bench="schedgym.envs.llm.bench:bench_rows",
     docs="docs/llm.md",
     gallery="schedgym.agents.llm.gallery:gallery_figure",

@@ -453,6 +453,9 @@ class LLMDisaggEnv(ServingEpisode, GraphSchedulingEnv):
 
     def _episode_metrics(self) -> dict[str, float]:
         m = self.cluster.metrics()
+        if not self.disaggregated:  # the same metric keys in both modes (leaderboards side by side)
+            del m["migrations"]
+            m.update(kv_transfers=0.0, transfer_ms_mean=0.0, transfer_ms_p99=0.0)
         m["steps"] = float(self._steps)
         return m
 
