@@ -6,7 +6,7 @@ Usage (OmegaConf ``key=value`` overrides; lists in brackets)::
     schedgym-eval suite=[ft06,lawrence-10x5] policies=[mwkr:nondelay,cpsat:10] seeds=[0] out=runs/eval/small
     schedgym-eval suite=taillard-15x15 policies=[mwkr:nondelay,gnn:runs/train/x/best.pt]
     schedgym-eval show=true                         # the domains, suites and policies
-    schedgym-eval gallery=docs/gallery              # one picture per domain, and gallery.md
+    schedgym-eval gallery=docs/gallery              # the README gallery (python -m schedgym.eval.gallery) and gallery.md
     schedgym-eval --help                            # every key, its type, default and meaning
 
 A single value is a one-element list (``policies=mwkr:nondelay``, ``seeds=0``). ``env_kwargs.<k>=<v>``
@@ -56,7 +56,7 @@ class EvalConfig:
     site: bool = True  # write the static leaderboard site <out>/site/index.html (opens offline)
     site_renders: bool = False  # on the site, a picture of each policy's best and worst episode (reruns those episodes)
     show: bool = False  # print the domains, their env ids, suites and policies, then exit
-    gallery: Optional[str] = None  # write one picture per domain (first env id, a baseline, seed 0) and gallery.md into this folder, then exit
+    gallery: Optional[str] = None  # write the gallery (one column-sized PNG per domain, python -m schedgym.eval.gallery for sizes and formats) and gallery.md into this folder, then exit
     print_leaderboard: bool = True  # print the leaderboard at the end
     workers: int = 1  # run episodes in this many worker processes (rows stay in plan order, as a serial run writes them)
     ray: RayConfig = field(default_factory=RayConfig)  # ray.address=auto|ray://host:10001|local runs each episode as a Ray task

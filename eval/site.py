@@ -347,43 +347,22 @@ def render_episodes(df: pd.DataFrame, suites: Iterable[Any], assets: Path) -> di
     return out
 
 
-def write_gallery(folder: Path, seed: int = 0) -> list[Path]:
-    """One picture per domain, for the README's gallery: the domain's first env id with its default
-    settings, one episode of the first ``baseline``-kind policy that serves it (registry order), and the
-    env's final ``render()`` saved as ``<folder>/<domain>.png``; plus ``<folder>/gallery.md``, a
-    Markdown table of the pictures with what each shows. Returns the paths written."""
-    import gymnasium as gym
-    import matplotlib.image
-
-    import schedgym.envs  # noqa: F401  registers the ids
-
-    from ..agents.base import run_episode
-    from ..agents.registry import make_policy, policy_entries, serves
+def write_gallery(folder: Path) -> list[Path]:
+    """``schedgym-eval gallery=<folder>``: the README gallery's pictures (:func:`schedgym.eval.gallery.write_gallery`,
+    one column-sized PNG per domain) plus ``<folder>/gallery.md``, a Markdown table of them. Returns the
+    paths written; a domain whose figure fails raises, naming it."""
     from ..envs.domains import domains
+    from .gallery import write_gallery as write_pictures
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    entries = policy_entries()
-    written, cells = [], []
-    for d in domains():
-        env_id = next(iter(d.env_ids))
-        name = next((n for n, e in entries.items() if e.kind == "baseline" and e.env_ids != ("*",) and serves(e, env_id)),
-                    "random")
-        env = gym.make(env_id, render_mode="rgb_array")
-        try:
-            result = run_episode(env, make_policy(name, env_id=env_id), seed=seed, validate=False)
-            frame = env.render()
-            objective = env.unwrapped.objective.name
-        finally:
-            env.close()
-        if frame is None:
-            raise ValueError(f"{env_id}: render() in rgb_array mode returned nothing")
-        path = folder / f"{slug(d.name)}.png"
-        matplotlib.image.imsave(path, frame)
-        written.append(path)
-        cells.append(f"| {d.name} | `{env_id}` | `{name}`, seed {seed}: {objective} {result.objective:g} | "
-                     f"![{d.name}]({path.name}) |")
-    md = ["| domain | env id | episode | picture |", "|---|---|---|---|", *cells, ""]
+    written, failed = write_pictures(folder, "column", ["png"])
+    if failed:
+        name, error = next(iter(failed.items()))
+        raise RuntimeError(f"gallery figure of domain {name!r} failed: {error}")
+    names = {p.stem for p in written}
+    cells = [f"| {d.name} | `{next(iter(d.env_ids))}` | {d.title} | ![{d.name}]({d.name}.png) |"
+             for d in domains() if d.name in names]
+    md = ["| domain | env id | what | picture |", "|---|---|---|---|", *cells, ""]
     _write(folder / "gallery.md", "\n".join(md))
     return [*written, folder / "gallery.md"]
 
