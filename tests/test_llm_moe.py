@@ -187,6 +187,22 @@ def test_layered_prefill_survives_preemption_and_swap() -> None:
         validate_run(sim.solution())
 
 
+@pytest.mark.parametrize("model,tp", [("mixtral-8x7b", 2), ("llama-2-7b", 1)])
+def test_one_layer_group_reproduces_chunked_prefill(model: str, tp: int) -> None:
+    """With one group of all layers a pass is a chunk through all layers: same schedule, same costs
+    (KV pressure included: a capped cache makes requests preempt)."""
+    w = synthetic(200, 3.0, np.random.default_rng(5))
+    runs = []
+    for kw in (dict(), dict(prefill_mode="layered", layer_groups=1)):
+        sim = ServingSimulator(model=model, tp=tp, token_budget=512, max_kv_blocks=2000, record=False, **kw)
+        sim.reset(w)
+        sim.run("fcfs")
+        runs.append((summarize(sim), sim.n_iterations, sim.expert_bytes_total))
+    (a, ia, ea), (b, ib, eb) = runs
+    assert ia == ib and a["preemptions"] == b["preemptions"]
+    assert a["ttft_mean"] == pytest.approx(b["ttft_mean"], rel=1e-9) and eb == pytest.approx(ea, rel=1e-9)
+
+
 def _tamper(sol: dict, what: str) -> dict:
     bad = copy.deepcopy(sol)
     ll = bad["layer_log"]
