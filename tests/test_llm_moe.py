@@ -16,7 +16,7 @@ from schedgym.envs.llm.costmodel import CostModel
 from schedgym.envs.llm.env import NODE_FEATURES, LLMServeEnv
 from schedgym.envs.llm.layered import group_sizes, moe_metrics
 from schedgym.envs.llm.metrics import summarize
-from schedgym.envs.llm.profiles import get_model
+from schedgym.envs.llm.profiles import MOE_DEPLOYMENTS, get_model
 from schedgym.envs.llm.simulator import ModelDoesNotFitError, ServingSimulator
 from schedgym.envs.llm.validate import InvalidRunError, validate_run
 from schedgym.envs.llm.workload import synthetic
@@ -37,8 +37,10 @@ def test_mixtral_profile_matches_the_model_card() -> None:
     q = get_model("qwen3-30b-a3b")
     assert q.active_params == pytest.approx(3.3e9, rel=0.02)
     assert not get_model("llama-2-7b").is_moe and get_model("llama-2-7b").active_params == 6.74e9
-    sim = ServingSimulator(**MIXTRAL)  # 93 GB of weights fit 2 x 80 GB with room for KV
-    assert sim.total_blocks * sim.block_size > 100_000
+    for name, where in MOE_DEPLOYMENTS.items():  # the weights fit with room for a KV cache
+        sim = ServingSimulator(model=name, **where)
+        assert sim.total_blocks * sim.block_size > 50_000, name
+    assert dict(MOE_DEPLOYMENTS["mixtral-8x7b"], model="mixtral-8x7b") == MIXTRAL
     with pytest.raises(ModelDoesNotFitError):
         ServingSimulator(model="mixtral-8x7b", hardware="a100-80gb", tp=1)
 

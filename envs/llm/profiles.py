@@ -93,7 +93,7 @@ MODELS: dict[str, ModelProfile] = {
     # heads (GQA), expert width 14336, 8 local experts, 2 per token, vocabulary 32000, 32k context;
     # 46.7 B parameters of which 12.9 B active (Mistral AI's announcement; Jiang et al., "Mixtral of
     # Experts", arXiv:2401.04088: 47 B / 13 B). 93 GB of bf16 weights: serve it on 2 x A100-80GB
-    # (tp=2) or one H200 (see schedgym.envs.llm.moe.MOE_DEPLOYMENTS).
+    # (tp=2) or one H200 (MOE_DEPLOYMENTS below).
     "mixtral-8x7b": ModelProfile("mixtral-8x7b", 32, 4096, 32, 8, 128, 14336, 32000, 46.7e9, 32768,
                                  n_experts=8, experts_per_token=2),
     # A fine-grained MoE. Qwen/Qwen3-30B-A3B config.json: 48 layers, hidden 2048, 32 heads, 4 KV heads,
@@ -101,6 +101,13 @@ MODELS: dict[str, ModelProfile] = {
     # 30.5 B parameters of which 3.3 B active (model card). 61 GB of bf16 weights: fits one 80 GB GPU.
     "qwen3-30b-a3b": ModelProfile("qwen3-30b-a3b", 48, 2048, 32, 4, 128, 768, 151936, 30.5e9, 40960,
                                   n_experts=128, experts_per_token=8),
+}
+
+#: where each mixture-of-experts profile is served (its bf16 weights plus a KV cache must fit): the
+#: ``hardware`` / ``tp`` the suite ``llm-moe`` and the tests use
+MOE_DEPLOYMENTS: dict[str, dict[str, str | int]] = {
+    "mixtral-8x7b": {"hardware": "a100-80gb", "tp": 2},  # 93 GB of weights over 2 x 80 GB
+    "qwen3-30b-a3b": {"hardware": "a100-80gb", "tp": 1},  # 61 GB of weights on one 80 GB GPU
 }
 
 HARDWARE: dict[str, HardwareProfile] = {
