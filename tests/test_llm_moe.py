@@ -275,6 +275,9 @@ def test_layered_baseline_through_the_env_matches_the_builtin_scheduler() -> Non
     assert env.unwrapped.sim.n_layered_passes == ref.n_layered_passes > 0
     assert result.metrics["ttft_mean"] == pytest.approx(summarize(ref)["ttft_mean"], rel=1e-12)
     assert result.metrics["expert_gb_per_request"] == pytest.approx(moe_metrics(ref)["expert_gb_per_request"], rel=1e-12)
+    # the chunked baselines name their prefill mode, so a suite configured for layered prefill still runs them chunked
+    assert make_policy("sarathi:256").env_kwargs["prefill_mode"] == "chunked"
+    assert make_policy("sarathi-apc:512").env_kwargs["prefill_mode"] == "chunked"
 
 
 def test_layer_progress_feature_during_passes() -> None:

@@ -50,7 +50,7 @@ def _sarathi(variant: str | None = None, **_: Any) -> OrderPolicy:
         raise ValueError(f"sarathi token budget must be >= 1, got {variant!r}")
     return OrderPolicy(f"sarathi:{budget}", "fcfs", strict=True,
                        env_kwargs={"chunked_prefill": True, "batching": "mixed", "token_budget": budget,
-                                   "preempt_order": "fcfs"})
+                                   "preempt_order": "fcfs", "prefill_mode": "chunked"})
 
 
 def _sarathi_apc(variant: str | None = None, **_: Any) -> OrderPolicy:
