@@ -371,7 +371,10 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
             slack = np.clip((sim.arrival[ids] + ttft - now) / ttft, -5.0, 1.0)
             f[:, 11] = np.where(started, np.minimum(np.nan_to_num(tpot_now), 10.0), slack)
             f[:, 12] = sim.kv[ids] / sim.max_context
-            need_tok = np.where(ph == SWAPPED, sim.kv[ids], np.minimum(rem, sim.token_budget))
+            # the most prompt tokens one admission takes: a chunk of the budget (layered: a pass, ~G x the budget)
+            first = sim.token_budget if sim.layer_sizes is None else (
+                sim.token_budget * sim.model.n_layers // int(sim.layer_sizes.max()))
+            need_tok = np.where(ph == SWAPPED, sim.kv[ids], np.minimum(rem, first))
             need_blocks = -(-need_tok // sim.block_size)
             free = max(sim.free_blocks - sim.watermark_blocks, 1)
             f[:, 13] = np.where(running, 0.0, np.minimum(need_blocks / free, 2.0))
