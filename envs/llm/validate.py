@@ -539,10 +539,14 @@ def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
         raise InvalidRunError(f"request {int(missing[0])} never finished ({missing.size} such requests)")
     if sorted(r for r, _ in outs) != sorted(r for r, _ in ins):
         raise InvalidRunError(f"{len(outs)} migrations out do not match {len(ins)} migrations in")
-    for r in {r for r, _ in outs}:
-        o = sorted(t for q, t in outs if q == r)
-        i = sorted(t for q, t in ins if q == r)
-        if any(ti < to - atol for to, ti in zip(o, i)):
+    outs_of: dict[int, list[float]] = {}
+    ins_of: dict[int, list[float]] = {}
+    for r, t in outs:
+        outs_of.setdefault(r, []).append(t)
+    for r, t in ins:
+        ins_of.setdefault(r, []).append(t)
+    for r, o in outs_of.items():  # per request (linear: with disaggregation every request migrates once)
+        if any(ti < to - atol for to, ti in zip(sorted(o), sorted(ins_of[r]))):
             raise InvalidRunError(f"request {r} lands on its new instance before it leaves the old one")
     output = np.asarray(solution["output"], np.int64)
     ttft = first - arrival
