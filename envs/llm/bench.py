@@ -6,8 +6,10 @@
   Sarathi-Serve chunked prefill (budget 512);
 * the validator's time on the same run (solution() + validate_run, as after every env episode),
   next to the simulation's;
-* steps/s of ``schedgym/LLMServe-v0`` and ``schedgym/LLMCluster-v0`` (default kwargs) under a random
-  masked policy, observation building included.
+* the same hour on 2 prefill + 2 decode instances (``schedgym/LLMDisagg-v0``'s cluster, least-loaded
+  dispatch and routing) and its validator;
+* steps/s of ``schedgym/LLMServe-v0``, ``schedgym/LLMCluster-v0`` and ``schedgym/LLMDisagg-v0`` (default
+  kwargs) under a random masked policy, observation building included.
 
 Run: ``python -m schedgym.envs.llm.bench`` or ``schedgym-bench --domains llm``.
 """
@@ -18,6 +20,7 @@ import time
 from typing import Any
 
 from ..benchmarking import random_steps_rows
+from .disagg import bench_rows as disagg_bench_rows
 from .metrics import summarize
 from .simulator import ServingSimulator
 from .validate import validate_run
@@ -67,8 +70,10 @@ def bench_rows(quick: bool = False, env_steps: int | None = None, trace_limit: i
         rows += _trace_row("azure-conv 1h, llama-2-7b/a100, vllm-fcfs", trace,
                            chunked_prefill=False, batching="prefill-first", token_budget=None)
         rows += _trace_row("azure-conv 1h, llama-2-7b/a100, sarathi:512", trace, token_budget=512)
+        rows += disagg_bench_rows(trace, "azure-conv 1h, 4x llama-2-7b/a100, disaggregated 2P+2D, disagg-ll")
     rows += _env_rows("schedgym/LLMServe-v0", env_steps)
     rows += _env_rows("schedgym/LLMCluster-v0", env_steps)
+    rows += _env_rows("schedgym/LLMDisagg-v0", env_steps)
     return rows
 
 
