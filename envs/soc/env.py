@@ -239,6 +239,8 @@ class SoCDAGEnv(GraphSchedulingEnv):
             global_feature_names=GLOBAL_FEATURES,
         ))
         self.sim: SoCSimulator | None = None
+        self._per_app_sim: SoCSimulator | None = None  # the simulator _per_app was built for
+        self._per_app: dict[int, tuple[Any, ...]] = {}
         if self.generator is None:
             self.sim = SoCSimulator(self.soc, self.apps, self.max_jobs_in_system, log=True)
             self._set_scale()
@@ -334,8 +336,11 @@ class SoCDAGEnv(GraphSchedulingEnv):
         app_of = [jobs[i][1] for i in order]
         T = self.T
         P = sim.n_pes
-        per_app: dict[int, tuple[Any, ...]] = {}
-        for a in set(app_of):
+        if self._per_app_sim is not sim:  # per-application tables, kept while the simulator is the same
+            self._per_app = {}
+            self._per_app_sim = sim
+        per_app = self._per_app
+        for a in set(app_of) - per_app.keys():
             t = sim.tables[a]
             f = np.zeros((t.app.n_tasks, len(_STATIC_COLS)), np.float32)
             f[:, 0] = t.min_ex / T
