@@ -6,6 +6,9 @@
   virtual usage: KV blocks held or reserved plus those its queue needs, over the capacity). Engine:
   vLLM-like whole-prompt prefills (no chunking; the prefill instances batch prompts up to the context
   limit, the decode instances only decode).
+* ``semi-pd[:<fraction>]`` — semi-PD: each of the ``n_prefill + n_decode`` GPUs runs a prefill worker on
+  ``fraction`` of its compute (default 0.5) and a decode worker on the rest, the KV staying on the GPU;
+  least-loaded dispatch (the handoff to the GPU's own decode worker is automatic); vLLM-like prefills.
 * ``colocated-vllm[:rr]`` / ``colocated-sarathi[:rr]`` — the same GPUs as ``n_prefill + n_decode``
   co-located instances (each prefills and decodes), least loaded dispatch (``:rr`` round robin), with
   vLLM v0's prefill-first engine or Sarathi-Serve's chunked prefill (512-token budget).
@@ -72,6 +75,18 @@ def _disagg(rule: str):
     return make
 
 
+def _semi_pd(variant: str | None = None, **_: Any) -> DisaggPolicy:
+    try:
+        fraction = float(variant) if variant else 0.5
+    except ValueError:
+        raise ValueError(f"policy semi-pd takes the prefill compute fraction as variant (e.g. semi-pd:0.6), "
+                         f"got {variant!r}") from None
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"semi-pd compute fraction must be in (0, 1), got {variant!r}")
+    name = "semi-pd" if not variant else f"semi-pd:{fraction:g}"
+    return DisaggPolicy(name, "ll", {"disaggregated": True, "semi_pd": fraction, **VLLM_ENGINE})
+
+
 def _colocated(engine_name: str, engine: dict[str, Any]):
     def make(variant: str | None = None, **_: Any) -> DisaggPolicy:
         if variant not in (None, "", "rr", "ll"):
@@ -87,6 +102,7 @@ def _colocated(engine_name: str, engine: dict[str, Any]):
 DISAGG_POLICIES = {
     "disagg-rr": _disagg("rr"),
     "disagg-ll": _disagg("ll"),
+    "semi-pd": _semi_pd,
     "colocated-vllm": _colocated("vllm", VLLM_ENGINE),
     "colocated-sarathi": _colocated("sarathi", SARATHI_ENGINE),
 }
@@ -94,6 +110,8 @@ DISAGG_POLICIES = {
 DISAGG_SUMMARY = {
     "disagg-rr": ("disaggregated prefill/decode (DistServe-like): round-robin dispatch and KV routing", ""),
     "disagg-ll": ("disaggregated prefill/decode (DistServe-like): least-loaded dispatch and KV routing", ""),
+    "semi-pd": ("semi-PD: every GPU split into a prefill and a decode worker (compute fraction), KV kept in place",
+                "prefill compute fraction in (0, 1) (default 0.5)"),
     "colocated-vllm": ("the same GPUs co-located, vLLM v0 engine (prefill-first), least-loaded dispatch",
                        "'rr' for round-robin dispatch"),
     "colocated-sarathi": ("the same GPUs co-located, Sarathi-Serve chunked prefill (512), least-loaded dispatch",

@@ -314,7 +314,10 @@ class LLMDisaggEnv(ServingEpisode, GraphSchedulingEnv):
     prefill instances, and route each finished prefill's KV cache to one of ``n_decode`` decode instances
     (:class:`~schedgym.envs.llm.disagg.DisaggCluster`; transfer cost: bytes / interconnect bandwidth +
     latency). With ``disaggregated=False`` the same ``n_prefill + n_decode`` GPUs serve co-located (every
-    instance prefills and decodes; dispatch only): the comparison at equal GPU count.
+    instance prefills and decodes; dispatch only): the comparison at equal GPU count. With ``semi_pd=f``
+    (semi-PD) each of those GPUs runs a prefill worker on a fraction ``f`` of its compute and a decode
+    worker on the rest, the KV staying on its GPU (dispatch only: a finished prefill goes to its GPU's
+    decode worker).
 
     ## Action Space
     ``Discrete(n_prefill + n_decode + 1)``. Nodes ``0..n_prefill-1`` are the prefill instances, the next
@@ -344,6 +347,8 @@ class LLMDisaggEnv(ServingEpisode, GraphSchedulingEnv):
     ## Arguments
     ``n_prefill`` (2), ``n_decode`` (2), ``disaggregated`` (True), ``interconnect`` (``"nvlink"``, see
     :data:`schedgym.envs.llm.disagg.INTERCONNECTS`), ``bandwidth`` (bytes/s; overrides the preset's),
+    ``semi_pd`` (None, or the prefill workers' compute fraction in (0, 1); then ``n_prefill + n_decode``
+    GPUs give as many prefill and decode workers, nodes in that order),
     ``local_order`` (``"fcfs"``), engine arguments as ``schedgym/LLMServe-v0`` (``model``, ``hardware``,
     ``tp``, ``token_budget``, ``chunked_prefill``, ``batching``, ``max_kv_blocks``...; the same for every
     instance), workload arguments (``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
@@ -363,6 +368,7 @@ class LLMDisaggEnv(ServingEpisode, GraphSchedulingEnv):
         disaggregated: bool = True,
         interconnect: str = "nvlink",
         bandwidth: float | None = None,
+        semi_pd: float | None = None,
         local_order: str = "fcfs",
         model: str = "llama-2-7b",
         hardware: str = "a100-80gb",
@@ -401,9 +407,16 @@ class LLMDisaggEnv(ServingEpisode, GraphSchedulingEnv):
                                preemption=preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
                                preempt_order=local_order)
         self.disaggregated = bool(disaggregated)
+        self.semi_pd = semi_pd
         self.n_prefill, self.n_decode = int(n_prefill), int(n_decode)
+        if semi_pd is not None:
+            if not self.disaggregated:
+                raise ValueError("semi_pd needs disaggregated=True (it splits each GPU between the two phases)")
+            # the same n_prefill + n_decode GPUs, each split into a prefill and a decode worker
+            self.n_prefill = self.n_decode = int(n_prefill) + int(n_decode)
         self.n_instances = self.n_prefill + self.n_decode
-        self.cluster: Cluster = (DisaggCluster(config, n_prefill, n_decode, local_order, interconnect, bandwidth)
+        self.cluster: Cluster = (DisaggCluster(config, self.n_prefill, self.n_decode, local_order, interconnect,
+                                               bandwidth, semi_pd=semi_pd)
                                  if self.disaggregated else Cluster(config, self.n_instances, local_order, None))
         self._init_episode(workload, n_requests, rate, cv, lengths, class_mix, rate_scale, reward, latency_scale,
                            max_steps)

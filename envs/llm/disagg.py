@@ -40,7 +40,7 @@ KV moves after the prefill ends.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -113,6 +113,24 @@ def get_interconnect(link: str | Interconnect) -> Interconnect:
     return INTERCONNECTS[link]
 
 
+def semi_pd_configs(config: ServingConfig, fraction: float) -> tuple[ServingConfig, ServingConfig]:
+    """The prefill and decode workers of one semi-PD GPU: the prefill worker gets ``fraction`` of the
+    GPU's peak FLOP/s, the decode worker the rest (an SM partition); both see the full HBM bandwidth
+    (prefill is compute-bound and decode memory-bound: their contention for bandwidth is not modelled).
+    The GPU's KV blocks (weights counted once) are split statically: the prefill worker gets room for
+    two context-length prompts (at most half the blocks), the decode worker the rest (semi-PD's unified
+    pool is dynamic; a request's blocks change owner without a copy at the handoff)."""
+    probe = ServingSimulator(config)
+    hw = probe.hardware
+    total = probe.total_blocks
+    prompt_blocks = -(-max(probe.token_budget, probe.max_context) // probe.block_size)
+    prefill_blocks = max(1, min(total // 2, 2 * prompt_blocks))
+    prefill = replace(config, hardware=replace(hw, peak_flops=hw.peak_flops * fraction), max_kv_blocks=prefill_blocks)
+    decode = replace(config, hardware=replace(hw, peak_flops=hw.peak_flops * (1.0 - fraction)),
+                     max_kv_blocks=total - prefill_blocks)
+    return prefill, decode
+
+
 class PrefillInstance(Instance):
     """A prefill-only instance: finished prefills leave the batch as handoffs; their KV is held until
     their transfer ends (see the module docstring)."""
@@ -179,22 +197,38 @@ class DisaggCluster(Cluster):
 
     Events (:meth:`advance_to_event`): ``"dispatch"`` (request ``next_req`` arrives: send it to a prefill
     instance with :meth:`dispatch`) and ``"route"`` (the prefill of :attr:`pending` is done and a
-    decode instance has room: send its KV with :meth:`route`)."""
+    decode instance has room: send its KV with :meth:`route`).
+
+    ``semi_pd=f`` (semi-PD): ``n_prefill == n_decode`` GPUs, GPU ``k`` running prefill worker ``k`` on a
+    fraction ``f`` of its compute and decode worker ``k`` on the rest (see :func:`semi_pd_configs`); the
+    KV stays in the GPU's memory, so a finished prefill goes to its own GPU's decode worker at no
+    transfer cost, routed by the cluster itself (no ``"route"`` events)."""
 
     def __init__(self, config: ServingConfig, n_prefill: int, n_decode: int, local_order: str = "fcfs",
                  interconnect: str | Interconnect = "nvlink", bandwidth: float | None = None,
-                 record: bool = True) -> None:
+                 record: bool = True, semi_pd: float | None = None) -> None:
         n_prefill = check_number("n_prefill", n_prefill, minimum=1, integer=True)
         n_decode = check_number("n_decode", n_decode, minimum=1, integer=True)
         super().__init__(config, n_prefill + n_decode, local_order, migration_interval=None, record=record)
         self.n_prefill, self.n_decode = int(n_prefill), int(n_decode)
         self.interconnect = get_interconnect(interconnect)
         probe = ServingSimulator(self.config)
+        self.kv_bytes_per_token = float(probe.cost.kv_bytes_per_token)
+        self.semi_pd = check_number("semi_pd", semi_pd, minimum=0.0, exclusive=True, maximum=1.0, allow_none=True)
+        if self.semi_pd is not None:
+            if self.semi_pd >= 1.0:
+                raise ValueError(f"semi_pd (the prefill worker's compute fraction) must be in (0, 1), got {semi_pd!r}")
+            if n_prefill != n_decode:
+                raise ValueError(f"semi_pd pairs one prefill and one decode worker per GPU: n_prefill ({n_prefill}) "
+                                 f"must equal n_decode ({n_decode})")
+            self.prefill_config, self.decode_config = semi_pd_configs(self.config, self.semi_pd)
+            self.bandwidth, self.latency_s = math.inf, 0.0  # the KV does not move
+            return
+        self.prefill_config = self.decode_config = self.config
         if bandwidth is None:
             bandwidth = self.interconnect.bandwidth_for(probe.hardware)
         self.bandwidth = float(check_number("bandwidth", bandwidth, minimum=0.0, exclusive=True))
         self.latency_s = float(self.interconnect.latency_s)
-        self.kv_bytes_per_token = float(probe.cost.kv_bytes_per_token)
 
     def transfer_time(self, kv_tokens: int) -> float:
         """Seconds to move ``kv_tokens`` tokens of KV: bytes per GPU shard / bandwidth + latency."""
@@ -203,9 +237,10 @@ class DisaggCluster(Cluster):
     def reset(self, workload: Workload) -> None:
         self.workload = workload
         self.n = len(workload)
-        self.prefill = [PrefillInstance(self.config, self.local_order, workload, self.record)
+        self.prefill = [PrefillInstance(self.prefill_config, self.local_order, workload, self.record)
                         for _ in range(self.n_prefill)]
-        self.decode = [Instance(self.config, self.local_order, workload, self.record) for _ in range(self.n_decode)]
+        self.decode = [Instance(self.decode_config, self.local_order, workload, self.record)
+                       for _ in range(self.n_decode)]
         self.instances: list[Instance] = [*self.prefill, *self.decode]
         self.assigned = np.full(self.n, -1, np.int64)
         self.next_req = 0
@@ -232,6 +267,8 @@ class DisaggCluster(Cluster):
         if self.pending is None:
             return []
         p, r = self.pending
+        if self.semi_pd is not None:  # the KV is on GPU p: only its decode worker can take it
+            return [p] if self.room(p, r, p) else []
         return [j for j in range(self.n_decode) if self.room(j, r, p)]
 
     def advance_to_event(self) -> str | None:
@@ -260,7 +297,11 @@ class DisaggCluster(Cluster):
             for d in self.decode:
                 d.run_until(self.now)
             self.pending = (k, self.prefill[k].handoffs[0])
-            if self.route_options():
+            options = self.route_options()
+            if options and self.semi_pd is not None:
+                self.route(options[0])
+                continue
+            if options:
                 return "route"
             self._step_decode()
 
@@ -347,6 +388,7 @@ class DisaggCluster(Cluster):
         sol: dict[str, Any] = dict(super().solution())
         t = np.array([row[:5] for row in self.transfers], np.float64).reshape(-1, 5)
         sol["disagg"] = {
+            "semi_pd": self.semi_pd,
             "n_prefill": self.n_prefill,
             "n_decode": self.n_decode,
             "bandwidth": self.bandwidth,

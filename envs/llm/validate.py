@@ -572,7 +572,9 @@ def validate_disagg(solution: dict[str, Any], atol: float = 1e-6) -> float:
       and its departure, with the KV the landing row reports (its prefilled tokens);
     * each transfer takes ``KV tokens x KV bytes per token / bandwidth + latency`` seconds, and the
       transfers of one prefill instance (one outgoing link) do not overlap;
-    * no decode instance holds or runs a request before its KV has arrived.
+    * no decode instance holds or runs a request before its KV has arrived;
+    * semi-PD (``semi_pd`` set): the KV stays on its GPU (prefill worker ``k`` to decode worker ``k``,
+      in zero time).
 
     Returns the SLO attainment (:func:`validate_cluster`'s)."""
     attainment = validate_cluster(solution, atol)
@@ -596,6 +598,10 @@ def validate_disagg(solution: dict[str, Any], atol: float = 1e-6) -> float:
         i = int(np.flatnonzero((src < 0) | (src >= n_p) | (dst < n_p) | (dst >= len(inst)))[0])
         raise InvalidRunError(f"transfer of request {rid[i]} goes from instance {src[i]} to {dst[i]}, "
                               "not from a prefill to a decode instance")
+    if meta.get("semi_pd") is not None and np.any(dst != src + n_p):
+        i = int(np.flatnonzero(dst != src + n_p)[0])
+        raise InvalidRunError(f"semi-PD: the KV of request {rid[i]} moved from GPU {src[i]} to GPU {dst[i] - n_p}; "
+                              "it stays on its GPU (prefill worker k hands over to decode worker k)")
     expected_t = kv * float(meta["kv_bytes_per_token"]) / float(meta["bandwidth"]) + float(meta["latency_s"])
     off = np.abs((t1 - t0) - expected_t) > atol
     if off.any():
