@@ -177,3 +177,17 @@ def test_rllib_refuses_imitation_naming_the_key(tmp_path: Path, capsys) -> None:
     assert "imitation.expert" in capsys.readouterr().err and not run.exists()
     # without an expert, RLlib is unaffected by the new keys
     assert resolve_config("jobshop-small", ["backend=rllib"]).imitation.expert is None
+
+
+def test_validation_of_the_sampling_policy_is_seeded() -> None:
+    """``val.sample=true`` validates ``#sample`` (the mode a policy whose greedy argmax can loop is deployed
+    in): deterministic for the validation seeds, and not the greedy policy's result."""
+    from schedgym.train.common import Validator
+
+    over = ["val.seeds=[0,1,2,3,4,5]", "val.baselines=[]"]
+    greedy_cfg = resolve_config("jobshop-small", over)
+    sample_cfg = resolve_config("jobshop-small", [*over, "val.sample=true"])
+    module = _module(greedy_cfg)  # random weights: a spread-out policy
+    greedy = Validator(greedy_cfg).run(module)["val/objective"]
+    sampled = [Validator(sample_cfg).run(module)["val/objective"] for _ in range(2)]
+    assert sampled[0] == sampled[1] and sampled[0] != greedy

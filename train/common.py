@@ -293,7 +293,8 @@ def make_validator(cfg: DictConfig, saved: dict[str, Any] | None) -> "Validator"
 
 @dataclass
 class Validator:
-    """Greedy episodes of the current module on a fixed set of seeds; the gap to baselines."""
+    """Episodes of the current module on a fixed set of seeds (greedy, or sampled and seeded by each seed
+    with ``val.sample``); the gap to baselines."""
 
     cfg: DictConfig
     baseline_objectives: dict[str, list[float]] = field(default_factory=dict)
@@ -318,7 +319,8 @@ class Validator:
         was_training = module.training
         module.eval()
         # threads=None: keep the trainer's torch threads (the policy's default, 1, would set them process-wide)
-        pol = GNNPolicy(module=module, meta={"module": module.extra_state(), "policy_env_kwargs": {}}, threads=None)
+        pol = GNNPolicy(module=module, meta={"module": module.extra_state(), "policy_env_kwargs": {}}, threads=None,
+                        sample=bool(self.cfg.val.sample))
         env = make_env(self.cfg.env.id, self.kwargs)
         objs = [run_episode(env, pol, seed=s).objective for s in self.seeds]
         env.close()

@@ -102,7 +102,8 @@ class TrainerConfig:
 
 @dataclass
 class ValidationConfig:
-    """A fixed validation set: one greedy episode per seed on ``env.kwargs`` + ``env_kwargs``."""
+    """A fixed validation set: one episode per seed on ``env.kwargs`` + ``env_kwargs`` (greedy, or sampled with
+    ``sample``)."""
 
     #: validation episode seeds (at least one; ``val.seeds=0`` is ``[0]``)
     seeds: list[int] = field(default_factory=lambda: [10_000, 10_001, 10_002, 10_003])
@@ -110,6 +111,9 @@ class ValidationConfig:
     #: baseline policy names (registry names) whose objective the gap is measured against; each must serve
     #: ``env.id`` (checked before anything is written)
     baselines: list[str] = field(default_factory=list)
+    #: validate the sampling policy (``gnn:<ckpt>#sample``, seeded by each validation seed, so still
+    #: deterministic) instead of the greedy one; ``best.pt`` is then the best sampling policy
+    sample: bool = False
 
 
 @dataclass
