@@ -53,7 +53,7 @@ from .instance import (
 #: and an initial FR of about 0.9. Measured snapshot statistics and the trade-off: ``docs/vm.md``.
 TYPE_MIXES: dict[str, tuple[float, ...]] = {
     "medium": (0.29, 0.25, 0.18, 0.165, 0.06, 0.042, 0.013),
-    "large": (0.03, 0.09, 0.45, 0.27, 0.005, 0.005, 0.15),
+    "large": (0.035, 0.09, 0.45, 0.265, 0.005, 0.005, 0.15),
 }
 
 
