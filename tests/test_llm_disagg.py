@@ -12,6 +12,7 @@ import pytest
 
 from schedgym.agents.base import run_episode
 from schedgym.agents.registry import make_policy
+from schedgym.envs.core import IllegalActionError
 from schedgym.envs.llm.cluster import Cluster
 from schedgym.envs.llm.cluster_env import LLMClusterEnv, LLMDisaggEnv
 from schedgym.envs.llm.disagg import INTERCONNECTS, DisaggCluster, get_interconnect, run_least_loaded, semi_pd_configs
@@ -192,6 +193,12 @@ def test_observation_shows_both_stages_and_the_transfer() -> None:
     assert x[4, 9] > 0  # the request's transfer time
     assert x[:2, 0].all() and x[2:4, 1].all() and not x[:2, 1].any()
     assert obs["globals"][1] == 1
+    with pytest.raises(IllegalActionError, match="finished prefill waits for a decode instance"):
+        env.step(0)  # a prefill instance at a route event
+    colocated = LLMDisaggEnv(n_prefill=2, n_decode=2, n_requests=30, rate=5.0, disaggregated=False)
+    obs, _ = colocated.reset(seed=1)
+    assert obs["action_mask"].tolist() == [1, 1, 1, 1, 0]  # every GPU prefills and decodes
+    assert obs["nodes"][:4, 0].all() and obs["nodes"][:4, 1].all()
 
 
 @pytest.mark.parametrize("kwargs, message", [

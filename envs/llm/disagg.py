@@ -27,14 +27,18 @@ The model (:class:`DisaggCluster`) reuses :class:`~schedgym.envs.llm.cluster.Ins
 * a decode instance normally runs decode-only iterations; if it has to preempt (KV exhausted) it does
   so as configured, and a recompute-preempted request re-prefills there (no second transfer).
 
+**semi-PD** (``semi_pd=f``, Hong et al. 2025): every GPU runs a prefill worker on a fraction ``f`` of its
+compute and a decode worker on the rest; the KV stays in the GPU's memory, so the handoff goes to the
+same GPU's decode worker in zero time (:func:`semi_pd_configs` for what is approximated).
+
 Reported as the existing cluster records: each transfer is a migration out of the prefill instance
-(at the transfer start) and in to the decode instance (at the landing), so
+(when it is routed) and in to the decode instance (at the landing), so
 :func:`~schedgym.envs.llm.validate.validate_cluster` checks every instance; the transfer list and the
 interconnect let :func:`~schedgym.envs.llm.validate.validate_disagg` check the rest.
 
-Not modelled: semi-PD's split of one GPU between the phases (a compute fraction per phase) is not
-done; prefill pipelining of the transfer (layer-by-layer, Splitwise) is not modelled either: the whole
-KV moves after the prefill ends.
+Not modelled: pipelining the transfer with the prefill (layer by layer, Splitwise): the whole KV moves
+after the prefill ends; per-phase parallelism (every instance has the same ``tp``); semi-PD's online
+adjustment of the fraction.
 """
 
 from __future__ import annotations
