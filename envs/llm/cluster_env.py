@@ -499,6 +499,8 @@ class LLMDisaggEnv(ServingEpisode, GraphSchedulingEnv):
         x = g.nodes
         ni, npf = self.n_instances, self.n_prefill
         insts = c.instances
+        if self.disaggregated and self.event == "dispatch":
+            c.sync_decode()  # type: ignore[attr-defined]
         loads = np.array([i.load() for i in insts])
         if self.history is not None:
             self.history.record(float(c.now), loads, insts)
