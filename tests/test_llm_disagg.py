@@ -317,6 +317,16 @@ def test_semi_pd_beats_the_static_gpu_split_at_equal_gpus() -> None:
     assert mean("semi-pd:0.7", "slo_attainment") > mean("disagg-ll", "slo_attainment")
 
 
+@pytest.mark.parametrize("mode", [{"semi_pd": 0.6}, {"disaggregated": False},
+                                  {"interconnect": "ethernet-25g", "max_kv_blocks": 400, "rate": 20.0}])
+def test_the_other_modes_keep_the_contract(mode: dict) -> None:
+    """The contract tests run on the default mode; the semi-PD, co-located and a KV-pressured slow-link
+    setting get the same checks here (fewer random steps)."""
+    from schedgym.envs import testing
+
+    testing.check_contract(lambda: LLMDisaggEnv(n_requests=40, **mode), n_steps=1500)
+
+
 # ---------------------------------------------------------------------- training
 def test_gnn_trains_briefly_on_the_disagg_preset(tmp_path: Path) -> None:
     pytest.importorskip("torch")
