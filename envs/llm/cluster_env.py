@@ -468,7 +468,8 @@ class LLMDisaggEnv(ServingEpisode, GraphSchedulingEnv):
         m = self.cluster.metrics()
         if not self.disaggregated:  # the same metric keys in both modes (leaderboards side by side)
             del m["migrations"]
-            m.update(kv_transfers=0.0, transfer_ms_mean=0.0, transfer_ms_p99=0.0)
+            m.update(kv_transfers=0.0, transfer_ms_mean=0.0, transfer_ms_p99=0.0, handoff_wait_ms_mean=0.0,
+                     prefill_stall_s=0.0)
         m["steps"] = float(self._steps)
         return m
 

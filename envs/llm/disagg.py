@@ -254,6 +254,8 @@ class DisaggCluster(Cluster):
         self.pending: tuple[int, int] | None = None  # (prefill instance, request) of a "route" event
         #: (request, prefill instance, decode instance, start, end, KV tokens) per transfer
         self.transfers: list[tuple[int, int, int, float, float, int]] = []
+        self.handoff_wait = 0.0  # sum over handoffs of (routing time - prefill end): waiting for decode room
+        self.prefill_stall = 0.0  # prefill-instance seconds stalled by backpressure
         self.done = False
 
     # ------------------------------------------------------------------ events
@@ -362,7 +364,9 @@ class DisaggCluster(Cluster):
             s.log.preempt_t.append(self.now)
             s.log.preempt_rid.append(r)
             s.log.preempt_mode.append(2)
+        self.handoff_wait += self.now - float(s.first_token_t[r])
         if not s.handoffs:
+            self.prefill_stall += max(0.0, self.now - s.now)
             s.now = max(s.now, self.now)  # a stalled prefill instance resumes now
         for name in ("target", "prefilled", "kv", "generated", "first_token_t", "last_token_t", "max_tbt", "n_preempt"):
             getattr(d, name)[r] = getattr(s, name)[r]
@@ -390,6 +394,10 @@ class DisaggCluster(Cluster):
             m["transfer_ms_p99"] = float(np.percentile(dur, 99) * 1e3)
         else:
             m["transfer_ms_mean"] = m["transfer_ms_p99"] = 0.0
+        # backpressure (decode side full): how long finished prefills waited for a decode instance, and
+        # how long prefill instances stood still because of it (the module docstring's pessimism)
+        m["handoff_wait_ms_mean"] = float(self.handoff_wait / max(len(self.transfers), 1) * 1e3)
+        m["prefill_stall_s"] = float(self.prefill_stall)
         counts = np.bincount(self.assigned[self.assigned >= 0], minlength=self.n_instances)
         m["dispatch_imbalance"] = float(counts[self.n_prefill:].max() / max(counts[self.n_prefill:].mean(), 1e-12))
         return m
