@@ -209,10 +209,33 @@ def test_observation_shows_both_stages_and_the_transfer() -> None:
     ({"interconnect": "carrier-pigeon"}, "unknown interconnect"),
     ({"disaggregated": "yes"}, "disaggregated must be True or False"),
     ({"bandwidth": -1.0}, "bandwidth"),
+    ({"bandwidth": float("inf")}, "bandwidth must be finite"),
+    ({"rate": float("nan")}, "rate must be finite"),
+    ({"semi_pd": float("nan")}, "semi_pd must be finite"),
+    ({"semi_pd": 0.5, "max_kv_blocks": 1}, "needs at least 2 KV blocks"),
+    ({"n_prefill": 1.5}, "n_prefill must be an integer"),
 ])
 def test_bad_arguments_name_the_argument(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LLMDisaggEnv(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"rate": 1e-3, "n_requests": 5}, {"rate": 1e5, "n_requests": 30, "bandwidth": 1.0},
+                                    {"rate": 1e5, "n_requests": 30, "semi_pd": 0.01},
+                                    {"max_kv_blocks": 1, "n_requests": 10}, {"n_requests": 1},
+                                    {"rate": 1e5, "cv": 20.0, "n_requests": 60, "max_kv_blocks": 300}])
+def test_extreme_but_finite_settings_end_validated(kwargs: dict) -> None:
+    """Idle gaps, a 1 byte/s link, a 1% prefill share, nothing admissible, one request, a burst into tiny
+    caches: every episode ends and validates."""
+    env = LLMDisaggEnv(**kwargs)
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    done, total = False, 0.0
+    while not done:
+        obs, reward, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        total += reward
+        done = term or trunc
+    assert env.validate_solution(info["solution"]) == pytest.approx(total)
 
 
 # ---------------------------------------------------------------------- headline effect

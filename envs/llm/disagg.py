@@ -127,6 +127,9 @@ def semi_pd_configs(config: ServingConfig, fraction: float) -> tuple[ServingConf
     probe = ServingSimulator(config)
     hw = probe.hardware
     total = probe.total_blocks
+    if total < 2:
+        raise ValueError(f"semi_pd splits one GPU's KV cache between a prefill and a decode worker: it needs at "
+                         f"least 2 KV blocks, the GPU has {total} (max_kv_blocks={config.max_kv_blocks})")
     prompt_blocks = -(-max(probe.token_budget, probe.max_context) // probe.block_size)
     prefill_blocks = max(1, min(total // 2, 2 * prompt_blocks))
     prefill = replace(config, hardware=replace(hw, peak_flops=hw.peak_flops * fraction), max_kv_blocks=prefill_blocks)
