@@ -26,6 +26,9 @@ policy stands for):
   group per iteration, :mod:`schedgym.envs.llm.layered`), the counterpart of ``sarathi:<budget>``;
   with a mixture-of-experts model (suite ``llm-moe``) it streams fewer expert weights.
 
+Agent sessions with KV time-to-live (``agent-nopin``, ``agent-nopin-apc``, ``agent-ttl``, ``continuum``,
+``continuum-apc``): see :mod:`.sessions`.
+
 Cluster (dispatch of each arriving request, and optional migration): see :mod:`.cluster`.
 Prefill/decode disaggregation (``schedgym/LLMDisagg-v0``) and its co-located comparison: see :mod:`.disagg`.
 """
@@ -39,6 +42,7 @@ from .cluster import CLUSTER_POLICIES, ClusterPolicy
 from .disagg import DISAGG_POLICIES, DISAGG_SUMMARY, DisaggPolicy
 from .layered import make_layered
 from .serve import OrderPolicy
+from .sessions import SessionPolicy, agent_nopin, agent_ttl, continuum
 
 #: engine settings each single-instance policy stands for
 _VLLM = {"chunked_prefill": False, "batching": "prefill-first", "token_budget": None, "preempt_order": "fcfs"}
@@ -140,6 +144,18 @@ POLICIES: dict[str, PolicyEntry] = {
                       "'<token budget>' or '<token budget>x<layer groups>' (default 512x4)",
                       examples=("layered:256x4", "layered:512x4")),
 }
+POLICIES.update({
+    "agent-nopin": _entry(agent_nopin, "agent sessions, vLLM-like: no KV pinning between turns, request-level FCFS"),
+    "agent-nopin-apc": _entry(lambda variant=None: agent_nopin(variant, caching=True),
+                              "agent sessions, vLLM-like with automatic prefix caching, no pinning"),
+    "agent-ttl": _entry(agent_ttl, "agent sessions: a turn's KV pinned for a fixed TTL, request-level FCFS",
+                        "TTL in seconds (default 5)", examples=("agent-ttl:2", "agent-ttl:10")),
+    "continuum": _entry(continuum, "Continuum-like: KV TTL by the tool kind's observed durations, program-level FCFS",
+                        "TTL cap in seconds (default 10)", examples=("continuum", "continuum:5")),
+    "continuum-apc": _entry(lambda variant=None: continuum(variant, caching=True),
+                            "Continuum-like TTL and program-level FCFS with automatic prefix caching",
+                            "TTL cap in seconds (default 10)"),
+})
 _CLUSTER_SUMMARY = {
     "cluster-rr": ("round-robin dispatch", ""), "cluster-random": ("random dispatch (seeded)", ""),
     "cluster-lor": ("least outstanding requests", ""),
@@ -154,4 +170,4 @@ for _name, _factory in DISAGG_POLICIES.items():
     _summary, _options = DISAGG_SUMMARY[_name]
     POLICIES[_name] = _entry(_factory, _summary, _options, env_ids=("schedgym/LLMDisagg-v0",))
 
-__all__ = ["CLUSTER_POLICIES", "ClusterPolicy", "DisaggPolicy", "OrderPolicy", "POLICIES"]
+__all__ = ["CLUSTER_POLICIES", "ClusterPolicy", "DisaggPolicy", "OrderPolicy", "POLICIES", "SessionPolicy"]

@@ -11,6 +11,7 @@ from ..core import GraphSchedulingEnv, GraphSpec, Objective, check_number
 from .episode import ServingEpisode
 from .layered import layer_progress, moe_metrics
 from .metrics import summarize
+from .sessions import agent_sessions, session_metrics
 from .simulator import QUEUED, RUNNING, SWAPPED, ServingConfig, ServingSimulator
 from .validate import validate_run
 from .workload import Workload, azure_trace_path, load_trace, sessions, synthetic
@@ -35,6 +36,8 @@ NODE_FEATURES: tuple[str, ...] = (
     "slo_class",  # class index / (classes - 1): 0 the tightest
     "legal",  # 1 where the action mask allows it
     "cached_prefix",  # prefix caching: waiting: prompt share found in the cache now; running: shared block share
+    "session_turn",  # agent sessions: log1p(turn index) / log1p(32) (0: first turn or no sessions)
+    "kv_pinned",  # agent sessions: waiting turn's prompt share already on the GPU from its pinned KV
     "layer_progress",  # layered prefill: layer groups the request's current pass has run / layer groups
 )
 GLOBAL_FEATURES: tuple[str, ...] = (
@@ -46,8 +49,11 @@ GLOBAL_FEATURES: tuple[str, ...] = (
     "finished_share",
     "decode_context",  # mean context of the decodes / context limit
     "iteration_time",  # expected time of the default batch / tightest TPOT target
+    "pinned_share",  # agent sessions: KV blocks pinned between turns / KV capacity
 )
 _LAYER_PROGRESS = NODE_FEATURES.index("layer_progress")
+_SESSION_TURN, _KV_PINNED = NODE_FEATURES.index("session_turn"), NODE_FEATURES.index("kv_pinned")
+_PINNED_SHARE = GLOBAL_FEATURES.index("pinned_share")
 # node types
 NT_LAUNCH, NT_WAITING, NT_RUNNING = 0, 1, 2
 # edge types: request -> launch and launch -> request, by state; queue order between waiting requests
@@ -87,6 +93,8 @@ def make_workload(
     text = os.fspath(workload)
     if text == "sessions":  # shared system prompts + multi-turn conversations (prefix caching)
         return sessions(n_requests, rate, rng, lengths=lengths, class_mix=class_mix)
+    if text == "agent-sessions":  # multi-turn agent sessions with tool calls (closed-loop turns; KV TTL)
+        return agent_sessions(n_requests, rate, rng, class_mix=class_mix)
     if text in ("azure-conv", "azure-code"):
         trace = _cached_trace(str(azure_trace_path(text.split("-")[1])))
     else:
@@ -188,7 +196,10 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
     ``overlength``. Workload: ``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``,
     ``class_mix``, ``rate_scale``, ``load`` (traces: load relative to the whole trace's average rate);
     ``workload="sessions"``: shared system prompts and multi-turn conversations
-    (:func:`~schedgym.envs.llm.workload.sessions`). Env: ``max_nodes``, ``reward``, ``latency_scale``, ``max_steps``.
+    (:func:`~schedgym.envs.llm.workload.sessions`); ``workload="agent-sessions"``: multi-turn agent
+    sessions with tool calls between turns (closed-loop turns, :func:`~schedgym.envs.llm.sessions.agent_sessions`),
+    with ``kv_ttl`` (``"none"``, ``"fixed"``, ``"tool-aware"``) and ``kv_ttl_s`` pinning a turn's KV for
+    the next turn (Continuum-like). Env: ``max_nodes``, ``reward``, ``latency_scale``, ``max_steps``.
 
     Defaults are small (100 synthetic Azure-conv-like requests at 12 req/s on Llama-2-7B / A100); the
     realistic setting is one kwarg away, e.g. ``workload="azure-conv", n_requests=0, max_nodes=256``.
@@ -209,6 +220,8 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
         preempt_order: str = "fcfs",
         proactive_preemption: bool = False,
         prefix_caching: bool = False,
+        kv_ttl: str = "none",
+        kv_ttl_s: float = 5.0,
         engine: str = "vllm",
         prefill_mode: str = "chunked",
         layer_groups: int = 4,
@@ -239,6 +252,7 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
             proactive_preemption=proactive_preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
             prefix_caching=bool(prefix_caching), engine=engine, swap_space_gib=swap_space_gib,
             swap_overlap=bool(swap_overlap), swap_block_group=swap_block_group,
+            kv_ttl=kv_ttl, kv_ttl_s=kv_ttl_s,
             prefill_mode=prefill_mode, layer_groups=layer_groups,
             record=True,
         )
@@ -287,6 +301,7 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
 
     def _episode_metrics(self) -> dict[str, float]:
         m = summarize(self.sim)
+        m.update(session_metrics(self.sim))
         m.update(moe_metrics(self.sim))
         m["steps"] = float(self._steps)
         return m
@@ -386,6 +401,10 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
                 bs = sim.block_size
                 f[:nw, 16] = [sim.cached_prefix_blocks(int(r)) * bs / max(int(sim.target[r]), 1) for r in w]
                 f[nw:, 16] = sim.pooled[run] / np.maximum(sim.blocks[run], 1)
+            if sim.sessions is not None:
+                f[:, _SESSION_TURN] = np.log1p(sim.sessions.turn[ids]) / np.log1p(32.0)
+                adopted = np.flatnonzero((ph[:nw] == QUEUED) & (gen[:nw] == 0) & (sim.prefilled[w] > 0))
+                f[adopted, _KV_PINNED] = sim.prefilled[w[adopted]] / np.maximum(sim.target[w[adopted]], 1)
             if sim.config.prefill_mode == "layered":
                 f[:, _LAYER_PROGRESS] = layer_progress(sim, ids)
             x[rows] = f
@@ -409,10 +428,11 @@ class LLMServeEnv(ServingEpisode, GraphSchedulingEnv):
         gl[1] = budget_used
         gl[2] = len(sim.running) / sim.config.max_num_seqs
         gl[3] = min(len(waiting) / (nmax - 1), 4.0)
-        gl[4] = sim.next_arrival / max(sim.n, 1)
+        gl[4] = (sim.sessions.n_arrived if sim.sessions is not None else sim.next_arrival) / max(sim.n, 1)
         gl[5] = sim.n_finished / max(sim.n, 1)
         gl[6] = (dctx / n_dec / sim.max_context) if n_dec else 0.0
         gl[7] = it / float(np.min(sim.tpot_slo)) if sim.n else 0.0
+        gl[_PINNED_SHARE] = sim.sessions.pinned_blocks / sim.total_blocks if sim.sessions is not None else 0.0
         # edges
         if k:
             req = np.arange(1, 1 + k)

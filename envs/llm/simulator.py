@@ -99,6 +99,11 @@ class ServingConfig:
     #: shared system prompts and conversation histories), shared by reference between requests,
     #: and kept after release as evictable cached blocks (LRU) that a later request can hit
     prefix_caching: bool = False
+    #: KV time-to-live between the turns of agent sessions (Continuum-like; :mod:`.sessions`): "none" (free
+    #: a finished turn's KV at once), "fixed" (pin it for ``kv_ttl_s``) or "tool-aware" (pin for a quantile
+    #: of the observed durations of the turn's tool kind, if that is at most ``kv_ttl_s``)
+    kv_ttl: str = "none"
+    kv_ttl_s: float = 5.0  #: the fixed TTL; with "tool-aware", the cold-start TTL and the cap
     overlength: str = "reject"  #: prompt+output over the context limit: "reject", "truncate" or "error"
     record: bool = True  #: keep the iteration log for the validator
     calibration: Calibration = DEFAULT_CALIBRATION
@@ -136,6 +141,9 @@ class ServingConfig:
             raise ValueError(f"watermark must be in [0, 1), got {self.watermark}")
         if self.preempt_order not in ORDERS:
             raise ValueError(f"preempt_order must be one of {sorted(ORDERS)}, got {self.preempt_order!r}")
+        if self.kv_ttl not in ("none", "fixed", "tool-aware"):
+            raise ValueError(f"kv_ttl must be 'none', 'fixed' or 'tool-aware', got {self.kv_ttl!r}")
+        check_number("kv_ttl_s", self.kv_ttl_s, minimum=0.0, exclusive=True)
         if self.proactive_preemption and self.preempt_order != "mlfq":
             raise ValueError("proactive_preemption=True needs preempt_order='mlfq' (it compares MLFQ levels)")
         if self.prefill_mode not in layered.PREFILL_MODES:
@@ -388,6 +396,12 @@ class ServingSimulator:
         self._prefill_admitted = False
         self.budget_left = self.token_budget
         layered.reset_state(self)
+        #: agent sessions (closed-loop turns, KV pins between turns); None for other workloads
+        self.sessions = None
+        if getattr(workload, "tool_time", None) is not None:
+            from .sessions import SessionState
+
+            self.sessions = SessionState(self, workload)
         if start:
             self._advance()
 
@@ -406,6 +420,13 @@ class ServingSimulator:
                 self._qdirty = True
             i += 1
         self.next_arrival = i
+        if self.sessions is not None:
+            self.sessions.arrive(self)
+
+    def _next_arrival_time(self) -> float:
+        """Time of the next arrival (or agent-session event: a turn arriving, a KV pin expiring); inf: none."""
+        t = float(self.arrival[self.next_arrival]) if self.next_arrival < self.n else math.inf
+        return t if self.sessions is None else min(t, self.sessions.next_event())
 
     def _preempt(self, r: int) -> None:
         """Preempt running request ``r`` (swap if configured and room, else recompute)."""
@@ -601,6 +622,8 @@ class ServingSimulator:
             need = int(np.count_nonzero(self.kv[d] % bs == 0))  # decodes that open a new block
             if need <= self.free_blocks:
                 break
+            if self.sessions is not None and self.sessions.evict(self, need - self.free_blocks):
+                continue  # pinned KV between agent turns goes before a running request is preempted
             self._preempt(self._victim())
         self.free_blocks -= need
         self._dec = d
@@ -620,7 +643,9 @@ class ServingSimulator:
                     self._take_chunk(r, c)
             if not len(d) and not self._chunks and not self._lwork:
                 # stuck: nothing can progress (every running request waits for KV) -> free room and retry
-                self._preempt(self._victim())
+                # (KV pinned between agent turns is evicted first)
+                if self.sessions is None or not self.sessions.evict(self, 1):
+                    self._preempt(self._victim())
                 self._compose()
 
     def _chunk_room(self, r: int) -> int:
@@ -726,6 +751,8 @@ class ServingSimulator:
         if self.phase[r] == QUEUED:
             self.queue.remove(r)
             self._qdirty = True
+            if self.sessions is not None:
+                self.sessions.on_admit(r)
             if self.config.prefix_caching and self.prefilled[r] == 0:
                 self._take_hits(r)
             rem = int(self.target[r] - self.prefilled[r])
@@ -768,6 +795,9 @@ class ServingSimulator:
 
     def can_launch(self) -> bool:
         """False only when the batch is empty and no request will ever arrive (launching would idle forever)."""
+        if self.sessions is not None:
+            return bool(len(self._dec) or self._chunks or self._lwork or self._swapins or self._next_arrival_time() < math.inf
+                        or (self.sessions.has_pins() and (self.queue or self.swapped)))
         return bool(len(self._dec) or self._chunks or self._lwork or self._swapins or self.next_arrival < self.n)
 
     # ================================================================== running
@@ -776,10 +806,11 @@ class ServingSimulator:
         while True:
             self._arrive()
             if not self.running and not self.queue and not self.swapped:
-                if self.next_arrival >= self.n:
+                t_next = self._next_arrival_time()
+                if t_next == math.inf:
                     self.done = True
                     return
-                self.now = max(self.now, float(self.arrival[self.next_arrival]))
+                self.now = max(self.now, t_next)
                 continue
             self._compose()
             if self.has_candidate():
@@ -787,9 +818,12 @@ class ServingSimulator:
             if self._chunks or self._lwork or self._swapins or not len(self._dec):
                 if not len(self._dec) and not self._chunks and not self._lwork:
                     # nothing runs and nobody fits: wait for the next arrival (cannot happen without one)
-                    if self.next_arrival >= self.n:
+                    if self.sessions is not None and self.sessions.evict(self, 1):
+                        continue  # memory pressure: KV pinned between agent turns is evicted first
+                    t_next = self._next_arrival_time()
+                    if t_next == math.inf:
                         raise RuntimeError("simulator stalled: queued requests that can never be admitted")
-                    self.now = max(self.now, float(self.arrival[self.next_arrival]))
+                    self.now = max(self.now, t_next)
                     continue
                 self._run_iteration()
             else:
@@ -798,7 +832,8 @@ class ServingSimulator:
     def _release(self, done_ids: list[int]) -> None:
         for r in done_ids:
             self.running.remove(r)
-            self._drop_gpu_blocks(r, register=True, finished=True)
+            if self.sessions is None or not self.sessions.pin_on_finish(self, r):
+                self._drop_gpu_blocks(r, register=True, finished=True)
             self.blocks[r] = 0
             self.phase[r] = FINISHED
             self.finish_t[r] = self.last_token_t[r]
@@ -826,7 +861,9 @@ class ServingSimulator:
             self.free_blocks += self._dec_blocks
             d = np.zeros(0, np.int64)
         if not len(d) and not chunks and not swapins and not self._lwork:
-            self.now = max(self.now, float(self.arrival[self.next_arrival]))
+            if self.sessions is not None and (self.queue or self.swapped) and self.sessions.evict(self, 1):
+                return  # idling with requests waiting is memory pressure: evict pinned KV, compose again
+            self.now = max(self.now, self._next_arrival_time())
             return
         kv, target = self.kv, self.target
         ptoks = qk = pseqs = 0.0
@@ -958,7 +995,10 @@ class ServingSimulator:
             dur[0] = max(dur[0], p) if self.config.swap_overlap else dur[0] + p
             self._pending_overhead = 0.0
         ends = self.now + np.cumsum(dur)
-        a = float(self.arrival[self.next_arrival]) if stop_at_arrival and self.next_arrival < self.n else math.inf
+        if stop_at_arrival:
+            a = self._next_arrival_time()
+        else:  # a blocked FCFS head: only completions matter, and agent-session events (a pin expiring frees KV)
+            a = self.sessions.next_event() if self.sessions is not None else math.inf
         a = min(a, horizon)
         if a < math.inf:
             k_arr = int(np.searchsorted(ends, a, side="left"))  # first iteration ending at/after the arrival
@@ -1086,4 +1126,5 @@ class ServingSimulator:
             "sys_len": self.sys_len.copy(),
             "conv_id": self.conv_id.copy(),
             **layered.solution_fields(self),
+            **(self.sessions.solution_fields(self) if self.sessions is not None else {}),
         }

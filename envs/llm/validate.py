@@ -120,6 +120,7 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
     sys_len = np.asarray(solution.get("sys_len", np.zeros(n)), np.int64)
     conv_id = np.asarray(solution.get("conv_id", np.full(n, -1)), np.int64)
     computed: set[tuple[int, int, int]] = set()
+    pins = _SessionPins(solution, n, bs) if "kv_pins" in solution else None  # agent sessions: KV pinned between turns
 
     def bkey(r: int, i: int) -> tuple[int, int, int]:
         if sys_id[r] >= 0 and (i + 1) * bs <= sys_len[r]:
@@ -272,6 +273,8 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
         apply_events(start + atol)
         if caching:
             apply_hits(start + atol)
+        if pins is not None:
+            gpu_blocks += pins.adopt(start + atol, where, kv, done_prefill, need, arrival, atol)
         o0, o1 = offsets[g], offsets[g + 1]
         mem = rids[o0:o1]
         if has_pre[g]:  # prefill chunks: one by one (rare next to decodes)
@@ -322,9 +325,11 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
             gen[d] += k
             gpu_blocks += int((-(-new_kv // bs) + (kv_d // -bs)).sum())
             last_t[d] = float(ends[e_idx - 1])
-        if gpu_blocks > capacity and not caching:  # shared blocks are counted once per holder: not checked
+        pinned = pins.pinned_at(start + atol) if pins is not None else 0
+        if gpu_blocks + pinned > capacity and not caching:  # shared blocks are counted once per holder: not checked
             raise InvalidRunError(
-                f"iteration group {g} at t={start:.6f}: {gpu_blocks} KV blocks in use exceed the capacity {capacity}")
+                f"iteration group {g} at t={start:.6f}: {gpu_blocks} KV blocks in use"
+                + (f" and {pinned} pinned between agent turns" if pinned else "") + f" exceed the capacity {capacity}")
         # finished requests release their blocks (over-generation is caught after the replay)
         fin = mem[gen[mem] >= output[mem]]
         if fin.size:
@@ -366,6 +371,9 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
     good = ok & (ttft <= np.asarray(solution["ttft_slo"]) + 1e-12) & (tpot <= np.asarray(solution["tpot_slo"]) + 1e-12)
     if solution.get("prefill_mode") == "layered":
         validate_layered(solution, atol)
+    if pins is not None:
+        pins.finish()  # every recorded adoption must have been replayed
+        validate_sessions(solution, atol)
     return float(good.sum() / n) if n else float("nan")
 
 
@@ -451,6 +459,144 @@ def _check_aborted(r: int, t0: float, t1: float, p_t: np.ndarray, p_r: np.ndarra
     if not np.any((p_r == r) & (p_m == 0) & (p_t >= t0) & (p_t <= t1)):
         raise InvalidRunError(f"request {r}: a layered pass stops before its last layer group without a recompute "
                               "preemption")
+
+
+class _SessionPins:
+    """Agent sessions in the replay of :func:`validate_run`: adoptions of pinned KV by the next turn (the turn
+    starts with the pinned tokens prefilled) and the blocks pinned at any time (they count against the KV
+    capacity)."""
+
+    def __init__(self, solution: dict[str, Any], n: int, bs: int) -> None:
+        rows = np.concatenate([np.asarray(solution["kv_pins"], np.float64).reshape(-1, 8),
+                               np.asarray(solution.get("kv_pins_open", np.zeros((0, 8))), np.float64).reshape(-1, 8)])
+        if rows.shape[0] and (np.any(rows[:, 4] < 0) or np.any(rows[:, 4] >= n) or np.any(rows[:, 5] < 1)):
+            raise InvalidRunError("malformed KV pin log: unknown request or an empty pin")
+        adopted = rows[rows[:, 7] == 2]
+        self.adopt_rows = adopted[np.argsort(adopted[:, 2], kind="stable")]
+        self.i = 0
+        self.bs = bs
+        t = np.concatenate([rows[:, 0], rows[:, 2]])
+        delta = np.concatenate([rows[:, 5], -rows[:, 5]])
+        order = np.lexsort((delta, t))  # at equal times, pins end before new ones start
+        self.t = t[order]
+        self.level = np.cumsum(delta[order])
+
+    def pinned_at(self, t: float) -> int:
+        """Blocks pinned (and not yet adopted, expired or evicted) at time ``t``."""
+        k = int(np.searchsorted(self.t, t, side="right"))
+        return int(self.level[k - 1]) if k else 0
+
+    def adopt(self, until: float, where: np.ndarray, kv: np.ndarray, done_prefill: np.ndarray, need: np.ndarray,
+              arrival: np.ndarray, atol: float) -> int:
+        """Apply the adoptions up to ``until``; return the GPU blocks they add."""
+        added = 0
+        rows = self.adopt_rows
+        while self.i < rows.shape[0] and rows[self.i, 2] <= until:
+            t, r, tok = float(rows[self.i, 2]), int(rows[self.i, 4]), int(rows[self.i, 6])
+            if where[r] != 0 or done_prefill[r] != 0:
+                raise InvalidRunError(f"request {r}: adopts pinned KV at t={t:.6f} while it holds KV")
+            if arrival[r] > t + atol:
+                raise InvalidRunError(f"request {r}: adopts pinned KV at t={t:.6f} before it arrives")
+            if not 1 <= tok < need[r]:
+                raise InvalidRunError(f"request {r}: adopts {tok} pinned tokens, not below its {need[r]} tokens to prefill")
+            where[r] = 1
+            kv[r] = done_prefill[r] = tok
+            added += -(-tok // self.bs)
+            self.i += 1
+        return added
+
+    def finish(self) -> None:
+        """Every recorded adoption must have been replayed."""
+        if self.i != self.adopt_rows.shape[0]:
+            raise InvalidRunError("KV pin adoptions recorded after the last iteration")
+
+
+def validate_sessions(solution: dict[str, Any], atol: float = 1e-6) -> None:
+    """Check what agent sessions add to a run (see :mod:`schedgym.envs.llm.sessions`):
+
+    * closed loop: a turn's next turn arrives exactly its tool time after the turn finished, and never
+      when the turn did not finish;
+    * every pin is of a finished turn that has a next turn, starts at its finish, holds that turn's whole
+      KV (prompt + output - 1 tokens, in whole blocks), at most once per turn; no pins with ``kv_ttl="none"``;
+    * TTL semantics: the TTL is ``kv_ttl_s`` (``"fixed"``) or at most ``kv_ttl_s`` (``"tool-aware"``);
+      a pin ends at or after it starts; an expired pin ends at its expiry or at the first iteration
+      boundary after it, never before; an adopted pin is adopted by the next turn, which arrived before
+      the expiry, at its arrival or the first boundary after; an evicted pin ends before its expiry
+      boundary; a pin still open at the end has an expiry after the last iteration started;
+    * the blocks pinned at any time never exceed the KV capacity, and together with the GPU-resident
+      blocks neither (in the replay of :func:`validate_run`); both only with prefix caching off (shared
+      blocks would be counted once per holder).
+    """
+    arrival = np.asarray(solution["arrival"], np.float64)
+    n = arrival.shape[0]
+    nxt = np.asarray(solution["session_next"], np.int64)
+    tool = np.asarray(solution["session_tool_time"], np.float64)
+    finish = np.asarray(solution["reported_finish_t"], np.float64)
+    prompt = np.asarray(solution["prompt"], np.int64)
+    output = np.asarray(solution["output"], np.int64)
+    bs = int(solution["block_size"])
+    capacity = int(solution["kv_blocks"])
+    has = np.flatnonzero(nxt >= 0)
+    nx = nxt[has]
+    done = np.isfinite(finish[has])
+    off = done & ~(np.abs(arrival[nx] - (finish[has] + tool[has])) <= atol)
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        raise InvalidRunError(f"turn {nx[i]} arrives at {arrival[nx[i]]:.6f}, not its previous turn {has[i]}'s finish "
+                              f"{finish[has[i]]:.6f} + tool time {tool[has[i]]:.6f}")
+    if np.any(~done & np.isfinite(arrival[nx])):
+        i = int(np.flatnonzero(~done & np.isfinite(arrival[nx]))[0])
+        raise InvalidRunError(f"turn {nx[i]} arrived although its previous turn {has[i]} never finished")
+    rows = np.concatenate([np.asarray(solution["kv_pins"], np.float64).reshape(-1, 8),
+                           np.asarray(solution.get("kv_pins_open", np.zeros((0, 8))), np.float64).reshape(-1, 8)])
+    if not rows.shape[0]:
+        return
+    mode, ttl = str(solution["kv_ttl"]), float(solution["kv_ttl_s"])
+    if mode == "none":
+        raise InvalidRunError(f"{rows.shape[0]} KV pins recorded although kv_ttl is 'none'")
+    pin_t, exp_t, end_t = rows[:, 0], rows[:, 1], rows[:, 2]
+    prev, nr, blocks, tokens, reason = (rows[:, k].astype(np.int64) for k in (3, 4, 5, 6, 7))
+    if np.any((prev < 0) | (prev >= n)) or np.any(nxt[prev] != nr) or np.unique(prev).size != prev.size:
+        raise InvalidRunError("a KV pin of a turn without that next turn, or two pins of one turn")
+    bad = ~(np.abs(pin_t - finish[prev]) <= atol) | (tokens != prompt[prev] + output[prev] - 1) | (blocks != -(-tokens // bs))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidRunError(f"KV pin of turn {prev[i]}: {tokens[i]} tokens in {blocks[i]} blocks at t={pin_t[i]:.6f}, not "
+                              f"its KV at its finish ({prompt[prev[i]] + output[prev[i]] - 1} tokens at {finish[prev[i]]:.6f})")
+    life = exp_t - pin_t
+    wrong = (np.abs(life - ttl) > atol) if mode == "fixed" else ((life > ttl + atol) | (life <= 0))
+    if wrong.any():
+        i = int(np.flatnonzero(wrong)[0])
+        raise InvalidRunError(f"KV pin of turn {prev[i]} has a TTL of {life[i]:.6f} s; kv_ttl={mode!r} allows "
+                              + (f"{ttl} s" if mode == "fixed" else f"at most {ttl} s"))
+    starts = np.asarray(solution["log"]["start"], np.float64)
+
+    def boundary_after(t: np.ndarray) -> np.ndarray:
+        """The first iteration start at or after ``t`` (inf: none), or ``t`` itself (an idle jump)."""
+        k = np.searchsorted(starts, t - atol, side="left")
+        return np.where(k < starts.shape[0], starts[np.minimum(k, starts.shape[0] - 1)], np.inf)
+
+    if np.any(end_t < pin_t - atol):
+        raise InvalidRunError(f"KV pin of turn {prev[int(np.flatnonzero(end_t < pin_t - atol)[0])]} ends before it starts")
+    late = np.maximum(exp_t, boundary_after(exp_t)) + atol
+    checks = (
+        (reason == 0, (end_t < exp_t - atol) | (end_t > late), "expired before its expiry or after the boundary that follows it"),
+        (reason == 1, end_t > late, "was evicted after its expiry"),
+        (reason == 2, (arrival[nr] > exp_t + atol) | (end_t < arrival[nr] - atol)
+         | (end_t > np.maximum(arrival[nr], boundary_after(arrival[nr])) + atol),
+         "was adopted by a turn that arrived after the expiry, or not at that turn's arrival"),
+        (reason == -1, exp_t < (starts[-1] if starts.shape[0] else -np.inf) - atol, "is still open after its expiry"),
+    )
+    for sel, cond, what in checks:
+        if np.any(sel & cond):
+            i = int(np.flatnonzero(sel & cond)[0])
+            raise InvalidRunError(f"KV pin of turn {prev[i]} (t={pin_t[i]:.6f}, expiry {exp_t[i]:.6f}, end {end_t[i]:.6f}) {what}")
+    if np.any(~np.isin(reason, (-1, 0, 1, 2))):
+        raise InvalidRunError("malformed KV pin log: unknown end reason")
+    level = _SessionPins(solution, n, bs).level
+    # with prefix caching a pin may hold shared blocks (counted once per holder here): not checked, as in the replay
+    if level.size and level.max() > capacity and not solution.get("prefix_caching", False):
+        raise InvalidRunError(f"{int(level.max())} KV blocks pinned between agent turns exceed the capacity {capacity}")
 
 
 def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
