@@ -995,10 +995,9 @@ class ServingSimulator:
             dur[0] = max(dur[0], p) if self.config.swap_overlap else dur[0] + p
             self._pending_overhead = 0.0
         ends = self.now + np.cumsum(dur)
-        if stop_at_arrival:
-            a = self._next_arrival_time()
-        else:  # a blocked FCFS head: only completions matter, and agent-session events (a pin expiring frees KV)
-            a = self.sessions.next_event() if self.sessions is not None else math.inf
+        a = float(self.arrival[self.next_arrival]) if stop_at_arrival and self.next_arrival < self.n else math.inf
+        if self.sessions is not None:  # turns arriving, pins expiring (a pin expiring frees KV even for a blocked head)
+            a = min(a, self.sessions.next_event())
         a = min(a, horizon)
         if a < math.inf:
             k_arr = int(np.searchsorted(ends, a, side="left"))  # first iteration ending at/after the arrival
