@@ -297,7 +297,7 @@ DISAGG_NODE_FEATURES: tuple[str, ...] = (
     "kv_util",  # instance: KV blocks in use (held, reserved or being sent) / capacity
     "queue",  # instance: queued requests / max_num_seqs, clipped to 4
     "running",  # instance: running requests / max_num_seqs
-    "in_transit",  # prefill instance: KV blocks held for handoffs and transfers; decode: blocks reserved for landings (/ capacity)
+    "in_transit",  # prefill instance: KV blocks held for handoffs, parked requests and transfers; decode: blocks reserved for landings (/ capacity)
     "prompt",  # request: log1p(prompt) / log1p(context limit)
     "transfer",  # request being routed: its KV transfer time / 0.1 s, clipped to 4
     "slo",  # request: TTFT target of its class / 10 s
@@ -469,7 +469,7 @@ class LLMDisaggEnv(ServingEpisode, GraphSchedulingEnv):
         if not self.disaggregated:  # the same metric keys in both modes (leaderboards side by side)
             del m["migrations"]
             m.update(kv_transfers=0.0, transfer_ms_mean=0.0, transfer_ms_p99=0.0, handoff_wait_ms_mean=0.0,
-                     prefill_stall_s=0.0)
+                     parked_max=0.0)
         m["steps"] = float(self._steps)
         return m
 
@@ -518,7 +518,8 @@ class LLMDisaggEnv(ServingEpisode, GraphSchedulingEnv):
             row[6] = len(inst.running) / inst.config.max_num_seqs
             if self.disaggregated:
                 if k < npf:
-                    held = sum(b for _, b in inst.sending.values()) + sum(int(inst.blocks[r]) for r in inst.handoffs)
+                    held = sum(b for _, b in inst.sending.values()) + sum(
+                        int(inst.blocks[r]) for r in (*inst.handoffs, *inst.parked))
                 else:
                     held = sum(int(inst.blocks[r]) for r in inst.migrating_in)
                 row[7] = held / cap

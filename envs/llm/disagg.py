@@ -20,10 +20,12 @@ The model (:class:`DisaggCluster`) reuses :class:`~schedgym.envs.llm.cluster.Ins
   its own link) crosses the interconnect in ``bytes / bandwidth + latency`` seconds, and the request
   joins the decode instance's running batch at its first iteration boundary after the landing. The
   transfers of one prefill instance share its link: they run one after the other, in routing order.
-* when no decode instance has room, the prefill instance waits (backpressure): it runs no further
-  iteration until its finished prefills are routed. DistServe instead keeps prefilling and uses the
-  prefill GPUs' memory as a queue; this stall is a pessimistic simplification that only bites when
-  the decode side is saturated.
+* when no decode instance has room, the finished prefill is *parked* (backpressure, as in DistServe,
+  which uses the prefill GPUs' memory as the queue): its KV stays in the prefill instance's blocks, the
+  prefill instance goes on prefilling with what is left, and the oldest parked request is routed at
+  the first decode iteration boundary with room. While requests are parked the prefill side advances
+  in lockstep with the decode side's boundaries (a parked request's blocks may be returned to its
+  prefill instance up to one prefill iteration late: conservative).
 * a decode instance normally runs decode-only iterations; if it has to preempt (KV exhausted) it does
   so as configured, and a recompute-preempted request re-prefills there (no second transfer).
 
@@ -144,7 +146,8 @@ class PrefillInstance(Instance):
 
     def __init__(self, config: ServingConfig, order: str, workload: Workload, record: bool) -> None:
         super().__init__(config, order, workload, record)
-        self.handoffs: list[int] = []  # finished prefills waiting for a decode instance, in order
+        self.handoffs: list[int] = []  # finished prefills not yet offered to the decode side, in order
+        self.parked: list[int] = []  # finished prefills offered but without decode room: their KV stays here
         self.sending: dict[int, tuple[float, int]] = {}  # rid -> (transfer end, blocks held)
         self.link_free_at = 0.0  # the outgoing link is busy until then
 
@@ -178,9 +181,10 @@ class PrefillInstance(Instance):
                     break
                 self.admit(pick)
             if not len(self._dec) and not self._chunks and not self._swapins:
-                # nothing fits: KV held by transfers in flight; wait for the first to end (or the event)
+                # nothing fits: KV held by transfers in flight or by parked requests; wait for the first
+                # transfer to end, or (parked only) for the event
                 nxt = min((end for end, _ in self.sending.values()), default=math.inf)
-                if nxt == math.inf:
+                if nxt == math.inf and not self.parked:
                     raise RuntimeError("prefill instance stalled: queued requests fit no KV and no transfer "
                                        "is in flight")
                 self.now = max(self.now, min(nxt, t))
@@ -258,7 +262,8 @@ class DisaggCluster(Cluster):
         #: (request, prefill instance, decode instance, start, end, KV tokens) per transfer
         self.transfers: list[tuple[int, int, int, float, float, int]] = []
         self.handoff_wait = 0.0  # sum over handoffs of (routing time - prefill end): waiting for decode room
-        self.prefill_stall = 0.0  # prefill-instance seconds stalled by backpressure
+        self.parked: list[tuple[int, int]] = []  # (prefill instance, request) waiting for decode room, oldest first
+        self.parked_max = 0
         self.done = False
 
     # ------------------------------------------------------------------ events
@@ -281,14 +286,26 @@ class DisaggCluster(Cluster):
         return [j for j in range(self.n_decode) if self.room(j, r, p)]
 
     def advance_to_event(self) -> str | None:
-        """Run to the next event and return ``"dispatch"``, ``"route"`` or None (everything finished)."""
+        """Run to the next event and return ``"dispatch"``, ``"route"`` or None (everything finished).
+
+        A finished prefill that finds no decode room is *parked*: it keeps its KV on its prefill instance,
+        which goes on prefilling, and it is offered again (oldest first) whenever the decode side may
+        have freed room. While any request is parked the prefill side advances in lockstep with the
+        decode side's iteration boundaries, so that a parked request is routed at the first boundary at
+        which room appears."""
         while True:
+            if self.parked and self._offer_parked():
+                if self.semi_pd is None:
+                    return "route"
+                self.route(self.route_options()[0])
+                continue
             t_arr = float(self.workload.arrival[self.next_req]) if self.next_req < self.n else math.inf
+            horizon = min(t_arr, self._next_decode_boundary()) if self.parked else t_arr
             for p in self.prefill:
                 if not p.handoffs:
-                    p.run_until(t_arr)
+                    p.run_until(horizon)
             waiting = [k for k, p in enumerate(self.prefill) if p.handoffs]
-            if not waiting and t_arr == math.inf:
+            if not waiting and t_arr == math.inf and not self.parked:
                 for d in self.decode:
                     d.run_until(math.inf)
                 self.pending = None
@@ -296,47 +313,68 @@ class DisaggCluster(Cluster):
                 return None
             k = min(waiting, key=lambda q: self.prefill[q].now) if waiting else -1
             t_route = max(self.prefill[k].now, self.now) if waiting else math.inf
-            if t_arr <= t_route:
+            if t_arr <= t_route and t_arr <= horizon:
                 # a dispatch touches only the prefill side: the decode instances run on undisturbed
                 # (cutting their closed-form decode blocks at every arrival would cost time for
                 # nothing; :meth:`sync_decode` brings them to now for an observation)
                 self.now = max(self.now, t_arr)
                 self.pending = None
                 return "dispatch"
+            if t_route > horizon:  # parked requests: first let the decode side reach its next boundary
+                self.now = max(self.now, horizon)
+                continue
             self.now = t_route
             for d in self.decode:
                 d.run_until(self.now)
-            self.pending = (k, self.prefill[k].handoffs[0])
+            r = self.prefill[k].handoffs.pop(0)
+            self.pending = (k, r)
             options = self.route_options()
             if options and self.semi_pd is not None:
                 self.route(options[0])
                 continue
             if options:
                 return "route"
-            self._step_decode()
+            self.parked.append((k, r))  # no decode room: it waits on its prefill instance
+            self.prefill[k].parked.append(r)
+            self.parked_max = max(self.parked_max, len(self.parked))
+            self.pending = None
+
+    def _offer_parked(self) -> bool:
+        """Whether the oldest parked request can go to a decode instance now (then it is :attr:`pending`)."""
+        for d in self.decode:
+            d.run_until(self.now)
+        p, r = self.parked[0]
+        self.pending = (p, r)
+        if self.route_options():
+            self.parked.pop(0)
+            return True
+        self.pending = None
+        return False
 
     def sync_decode(self) -> None:
         """Run the decode instances to the current time (what an observation at a dispatch shows)."""
         for d in self.decode:
             d.run_until(self.now)
 
-    def _step_decode(self) -> None:
-        """No decode instance has room now: run the decode side to its next iteration boundary."""
-        later = []
+    def _next_decode_boundary(self) -> float:
+        """The decode side's next iteration boundary (or transfer landing) after now, when room may
+        appear for a parked request: busy decode instances run one iteration ahead if needed."""
+        nxt = math.inf
         step = float(np.nextafter(self.now, math.inf))
         for d in self.decode:
             if d.running or d.queue or d.swapped:
                 if d.now <= self.now:
                     d.run_until(step)  # one iteration, unless nothing fits before a landing
                 if d.now > step:
-                    later.append(d.now)
+                    nxt = min(nxt, d.now)
                     continue
             if d.migrating_in:  # nothing runs until a transfer lands
-                later.append(max(min(d.migrating_in.values()), step))
-        if not later:
-            raise RuntimeError(f"request {self.pending[1] if self.pending else -1}: no decode instance can ever "
-                               "take its KV (all idle and full)")
-        self.now = min(later)
+                nxt = min(nxt, max(min(d.migrating_in.values()), step))
+        if nxt == math.inf:
+            p, r = self.parked[0]
+            raise RuntimeError(f"request {r} (parked on prefill instance {p}) can never get decode room: every "
+                               "decode instance is idle and full")
+        return nxt
 
     def dispatch(self, instance: int) -> None:
         """Send the arriving request to prefill instance ``instance``."""
@@ -353,7 +391,8 @@ class DisaggCluster(Cluster):
             raise ValueError(f"decode instance {j} cannot take request {r} now (no room or no such instance; "
                              f"options: {self.route_options()})")
         s, d = self.prefill[p], self.decode[j]
-        s.handoffs.remove(r)
+        if r in s.parked:
+            s.parked.remove(r)
         t0 = max(self.now, s.link_free_at)
         kv = int(s.kv[r])
         end = t0 + self.transfer_time(kv)
@@ -369,8 +408,7 @@ class DisaggCluster(Cluster):
             s.log.preempt_mode.append(2)
         self.handoff_wait += self.now - float(s.first_token_t[r])
         if not s.handoffs:
-            self.prefill_stall += max(0.0, self.now - s.now)
-            s.now = max(s.now, self.now)  # a stalled prefill instance resumes now
+            s.now = max(s.now, self.now)  # it leaves now: the prefill instance's later events come after
         for name in ("target", "prefilled", "kv", "generated", "first_token_t", "last_token_t", "max_tbt", "n_preempt"):
             getattr(d, name)[r] = getattr(s, name)[r]
         d.arrival[r] = s.arrival[r]
@@ -398,9 +436,9 @@ class DisaggCluster(Cluster):
         else:
             m["transfer_ms_mean"] = m["transfer_ms_p99"] = 0.0
         # backpressure (decode side full): how long finished prefills waited for a decode instance, and
-        # how long prefill instances stood still because of it (the module docstring's pessimism)
+        # the most of them parked on the prefill side at once
         m["handoff_wait_ms_mean"] = float(self.handoff_wait / max(len(self.transfers), 1) * 1e3)
-        m["prefill_stall_s"] = float(self.prefill_stall)
+        m["parked_max"] = float(self.parked_max)
         counts = np.bincount(self.assigned[self.assigned >= 0], minlength=self.n_instances)
         m["dispatch_imbalance"] = float(counts[self.n_prefill:].max() / max(counts[self.n_prefill:].mean(), 1e-12))
         return m
