@@ -104,7 +104,7 @@ def test_memory_pressure_evicts_pins_and_pinned_kv_stays_within_capacity():
 def test_tool_aware_ttl_uses_the_tool_kinds_observed_durations():
     wl = agent_sessions(60, 1.0, np.random.default_rng(4))
     sim = ServingSimulator(ServingConfig(kv_ttl="tool-aware", kv_ttl_s=4.0))
-    sim.reset(wl, start=False)
+    sim.reset(wl)  # to the first decision: no tool call has returned yet
     st = sim.sessions
     r = int(np.flatnonzero(wl.next_turn >= 0)[0])
     kind = int(wl.tool_kind[r])
@@ -182,6 +182,8 @@ def test_env_shows_turns_and_pinned_kv_and_baselines_run():
         assert res.validated_objective == pytest.approx(res.objective)
     with pytest.raises(ValueError, match="TTL"):
         make_policy("agent-ttl:soon")
+    with pytest.raises(ValueError, match="one instance"):  # closed-loop turns are not dispatched across a cluster
+        gym.make("schedgym/LLMCluster-v0", workload="agent-sessions", n_requests=20).reset(seed=0)
 
 
 def test_default_engine_and_plain_workloads_are_unchanged():

@@ -399,6 +399,9 @@ class ServingSimulator:
         #: agent sessions (closed-loop turns, KV pins between turns); None for other workloads
         self.sessions = None
         if getattr(workload, "tool_time", None) is not None:
+            if not start:
+                raise ValueError("an agent-sessions workload (closed-loop turns) runs on one instance "
+                                 "(schedgym/LLMServe-v0); the cluster and disaggregated envs do not support it")
             from .sessions import SessionState
 
             self.sessions = SessionState(self, workload)
