@@ -222,3 +222,25 @@ def test_headline_ttl_lowers_multi_turn_session_completion_time():
             jct[case, name] = float(np.mean(vals))
     assert jct["full", "continuum"] < 0.97 * jct["full", "nopin"]
     assert jct["pressure", "continuum"] < 0.95 * jct["pressure", "nopin"]
+
+
+@pytest.mark.parametrize("cfg", [
+    {"kv_ttl": "fixed", "kv_ttl_s": 30.0, "max_kv_blocks": 800},
+    {"kv_ttl": "tool-aware", "kv_ttl_s": 10.0, "max_kv_blocks": 600, "prefix_caching": True},
+    {"kv_ttl": "fixed", "kv_ttl_s": 5.0, "max_kv_blocks": 700, "preemption": "swap"},
+    {"kv_ttl": "tool-aware", "kv_ttl_s": 3.0, "max_kv_blocks": 700, "preempt_order": "mlfq", "proactive_preemption": True},
+])
+def test_random_admissions_under_kv_pressure_stay_valid(cfg):
+    """Random legal actions (empty launches with turns waiting included: they evict pins) on a small KV
+    cache: every run validates (adoptions, evictions of adopted KV, expiries) and frees everything."""
+    rng = np.random.default_rng(0)
+    env = gym.make("schedgym/LLMServe-v0", workload="agent-sessions", n_requests=120, rate=4.0, max_nodes=64, **cfg)
+    obs, info = env.reset(seed=1)
+    done = False
+    while not done:
+        obs, _, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        done = term or trunc
+    validate_run(info["solution"])
+    sim = env.unwrapped.sim
+    assert info["metrics"]["kv_pins_evicted"] > 0 and info["metrics"]["sessions_completed"] == info["metrics"]["n_sessions"]
+    assert sim.free_blocks == sim.total_blocks

@@ -270,11 +270,11 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
         start = float(starts[g])
         k = int(repeats[g])
         e_idx += k
+        if pins is not None:  # before the events: an adopted turn's KV may be evicted (a preemption) later
+            gpu_blocks += pins.adopt(start + atol, where, kv, done_prefill, need, arrival, atol)
         apply_events(start + atol)
         if caching:
             apply_hits(start + atol)
-        if pins is not None:
-            gpu_blocks += pins.adopt(start + atol, where, kv, done_prefill, need, arrival, atol)
         o0, o1 = offsets[g], offsets[g + 1]
         mem = rids[o0:o1]
         if has_pre[g]:  # prefill chunks: one by one (rare next to decodes)
