@@ -8,6 +8,10 @@
   next to the simulation's;
 * the same hour on 2 prefill + 2 decode instances (``schedgym/LLMDisagg-v0``'s cluster, least-loaded
   dispatch and routing) and its validator;
+* one hour of the Azure code trace on Mixtral-8x7B (2 x A100-80GB, TP2) with Sarathi chunked prefill
+  (budget 512) and with layered prefill (budget 512, 4 layer groups), simulation and validator;
+* 5,000 turns of synthetic agent sessions (``workload="agent-sessions"``) without KV pinning and with
+  the Continuum-like tool-aware TTL;
 * steps/s of ``schedgym/LLMServe-v0``, ``schedgym/LLMCluster-v0`` and ``schedgym/LLMDisagg-v0`` (default
   kwargs) under a random masked policy, observation building included.
 
@@ -46,6 +50,37 @@ def _trace_row(name: str, trace, **kw: Any) -> list[dict[str, Any]]:  # noqa: AN
     ]
 
 
+def _moe_rows(trace_limit: int | None) -> list[dict[str, Any]]:
+    """Chunked against layered prefill on Mixtral-8x7B (2 x A100-80GB, TP2) over the Azure code hour."""
+    try:
+        code = load_trace(azure_trace_path("code"), limit=trace_limit)
+    except FileNotFoundError as exc:
+        return [{"benchmark": "azure-code 1h", "measure": f"skipped: {exc}", "value": float("nan")}]
+    moe = dict(model="mixtral-8x7b", hardware="a100-80gb", tp=2, token_budget=512)
+    return (_trace_row("azure-code 1h, mixtral-8x7b/2xa100 tp2, sarathi:512", code, **moe)
+            + _trace_row("azure-code 1h, mixtral-8x7b/2xa100 tp2, layered:512x4", code, **moe,
+                         prefill_mode="layered", layer_groups=4))
+
+
+def _sessions_rows(n_turns: int) -> list[dict[str, Any]]:
+    """Agent sessions without KV pinning and with the Continuum-like TTL (simulation wall time)."""
+    import numpy as np
+
+    from .sessions import agent_sessions, run_sessions
+
+    workload = agent_sessions(n_turns, 3.0, np.random.default_rng(0))
+    rows = []
+    for label, kwargs, program_fcfs in (("no pinning", {"kv_ttl": "none"}, False),
+                                        ("continuum", {"kv_ttl": "tool-aware", "kv_ttl_s": 10.0}, True)):
+        sim = ServingSimulator(record=True, token_budget=2048, **kwargs)
+        t0 = time.perf_counter()
+        sim.reset(workload)
+        run_sessions(sim, program_fcfs)
+        rows.append({"benchmark": f"agent sessions {n_turns} turns, {label}", "measure": "wall time (s)",
+                     "value": time.perf_counter() - t0, "unit": "s"})
+    return rows
+
+
 def _env_rows(env_id: str, steps: int) -> list[dict[str, Any]]:
     import gymnasium as gym
 
@@ -71,6 +106,8 @@ def bench_rows(quick: bool = False, env_steps: int | None = None, trace_limit: i
                            chunked_prefill=False, batching="prefill-first", token_budget=None)
         rows += _trace_row("azure-conv 1h, llama-2-7b/a100, sarathi:512", trace, token_budget=512)
         rows += disagg_bench_rows(trace, "azure-conv 1h, 4x llama-2-7b/a100, disaggregated 2P+2D, disagg-ll")
+    rows += _moe_rows(trace_limit)
+    rows += _sessions_rows(300 if quick else 5000)
     rows += _env_rows("schedgym/LLMServe-v0", env_steps)
     rows += _env_rows("schedgym/LLMCluster-v0", env_steps)
     rows += _env_rows("schedgym/LLMDisagg-v0", env_steps)
