@@ -16,7 +16,8 @@ so reading the manifests imports no simulator, no policy and no heavy library::
         bench="schedgym.envs.jobshop.bench:bench_rows",
         references="schedgym.envs.jobshop.catalog:suite_reference",
         docs="docs/jobshop.md",
-        gallery="schedgym.agents.jobshop.gallery:gallery_figure",
+        gallery=Gallery("schedgym/JobShop-v0", "mwkr:nondelay", "schedgym.envs.jobshop.render:env_figure",
+                        env_kwargs={"n_jobs": 6, "n_machines": 6}),
     )
 
 Adding a domain = a folder in ``envs/``, a folder in ``agents/``, one line in
@@ -50,6 +51,29 @@ class EnvEntry:
 
 
 @dataclass(frozen=True)
+class Gallery:
+    """A domain's picture in the README's gallery: one seeded episode of a baseline, then the env's paper
+    figure (``python -m schedgym.eval.gallery`` runs it; the manifest stays plain data).
+
+    Attributes:
+        env_id: the env to run (one of the domain's ids).
+        policy: a policy spec the registry builds for ``env_id`` (``"etf"``, ``"mwkr:nondelay"``).
+        figure: ``"module:function"``, ``function(env, size)`` -> a matplotlib Figure of the finished
+            episode (each domain's ``render.env_figure``).
+        env_kwargs: kwargs of ``gym.make(env_id, ...)``.
+        seed: the episode's reset seed.
+        caption: one line saying what the picture shows.
+    """
+
+    env_id: str
+    policy: str
+    figure: str
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    caption: str = ""
+
+
+@dataclass(frozen=True)
 class Domain:
     """A domain's manifest (see the module docstring).
 
@@ -64,9 +88,8 @@ class Domain:
         references: ``"module:function"``: suite case -> ``{"value", "source"}`` or None (best known or
             exact value of a case), or None if the domain has no reference values.
         docs: the domain's documentation page, relative to the repository root.
-        gallery: ``"module:function"`` (in the agents layer: it runs a baseline) returning a matplotlib Figure
-            of a short deterministic episode, for the README's gallery (``python -m schedgym.eval.gallery``);
-            the function takes ``size`` (``"column"``, ``"page"`` or ``(width, height)`` in inches); or None.
+        gallery: the episode and figure of the domain's picture in the README's gallery
+            (:class:`Gallery`, drawn by ``python -m schedgym.eval.gallery``), or None.
         folders: the domain's folders, relative to the repository root.
     """
 
@@ -79,7 +102,7 @@ class Domain:
     references: str | None = None
     docs: str = ""
     folders: tuple[str, ...] = ()
-    gallery: str | None = None
+    gallery: Gallery | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -97,12 +120,6 @@ class Domain:
         if self.bench is None:
             return []
         return list(load_reference(self.bench, where=f"domain {self.name!r} bench")(**kwargs))
-
-    def gallery_figure(self, size: str | tuple[float, float] = "column") -> Any:
-        """The domain's gallery picture (a matplotlib Figure) at ``size``; ``ValueError`` if it declares none."""
-        if self.gallery is None:
-            raise ValueError(f"domain {self.name!r} declares no gallery figure")
-        return load_reference(self.gallery, where=f"domain {self.name!r} gallery")(size=size)
 
     def reference_function(self) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
         """The domain's reference-value lookup, or None."""

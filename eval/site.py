@@ -360,9 +360,9 @@ def write_gallery(folder: Path) -> list[Path]:
         name, error = next(iter(failed.items()))
         raise RuntimeError(f"gallery figure of domain {name!r} failed: {error}")
     names = {p.stem for p in written}
-    cells = [f"| {d.name} | `{next(iter(d.env_ids))}` | {d.title} | ![{d.name}]({d.name}.png) |"
-             for d in domains() if d.name in names]
-    md = ["| domain | env id | what | picture |", "|---|---|---|---|", *cells, ""]
+    cells = [f"| {d.name} | `{d.gallery.env_id}` | `{d.gallery.policy}`, seed {d.gallery.seed}: {d.gallery.caption} | "
+             f"![{d.name}]({d.name}.png) |" for d in domains() if d.name in names and d.gallery is not None]
+    md = ["| domain | env id | episode | picture |", "|---|---|---|---|", *cells, ""]
     _write(folder / "gallery.md", "\n".join(md))
     return [*written, folder / "gallery.md"]
 

@@ -13,14 +13,21 @@ from pathlib import Path
 import pytest
 
 from schedgym.envs.domains import domains
-from schedgym.eval.gallery import main
+from schedgym.eval.gallery import gallery_figure, main
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADERS = {"png": b"\x89PNG", "pdf": b"%PDF"}
 
 
 def test_every_domain_declares_a_gallery_figure() -> None:
+    from schedgym.agents.registry import make_policy
+    from schedgym.envs.domain import load_reference
+
     assert all(d.gallery for d in domains()), [d.name for d in domains() if not d.gallery]
+    for d in domains():  # one of its own ids, a policy that serves it, a figure function that exists
+        assert d.gallery.env_id in d.env_ids and d.gallery.caption, d.name
+        make_policy(d.gallery.policy, env_id=d.gallery.env_id)
+        assert callable(load_reference(d.gallery.figure, where=d.name))
 
 
 def test_gallery_cli_writes_one_file_per_domain_per_format(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -69,7 +76,8 @@ def test_a_broken_domain_costs_only_its_own_picture(tmp_path: Path, monkeypatch:
     registry = importlib.import_module("schedgym.envs.domains")  # the module (the package re-exports its function)
 
     good = domains()[0]
-    broken = dataclasses.replace(good, name="broken", gallery="schedgym.eval.gallery:no_such_function")
+    broken = dataclasses.replace(good, name="broken",
+                                 gallery=dataclasses.replace(good.gallery, figure="schedgym.eval.gallery:no_such_function"))
     monkeypatch.setattr(registry, "domains", lambda: (broken, good))
     assert main([f"out={tmp_path}", "formats=[png]"]) == 1
     assert [p.name for p in tmp_path.iterdir()] == [f"{good.name}.png"]
@@ -77,7 +85,7 @@ def test_a_broken_domain_costs_only_its_own_picture(tmp_path: Path, monkeypatch:
     assert "domain 'broken': gallery figure failed" in err and "no_such_function" in err
     no_gallery = dataclasses.replace(good, name="plain", gallery=None)
     with pytest.raises(ValueError, match="declares no gallery"):
-        no_gallery.gallery_figure()
+        gallery_figure(no_gallery)
     monkeypatch.setattr(registry, "domains", lambda: (no_gallery,))
     assert main([f"out={tmp_path}", "domains=[plain]"]) == 2
     assert "declare no gallery figure" in capsys.readouterr().err

@@ -9,7 +9,7 @@ references and plots: :mod:`.suite`; speed: :mod:`.bench`; baselines: :mod:`sche
 
 from __future__ import annotations
 
-from ..domain import Domain, EnvEntry
+from ..domain import Domain, EnvEntry, Gallery
 from .env import GLOBAL_FEATURES, NODE_FEATURES, SCHEDULE_BUILDERS, ISBJobShopEnv
 from .state import ISBJobShopState, parse_repair
 from .types import ISBSolution, ISBView
@@ -32,7 +32,11 @@ DOMAIN = Domain(
     bench="schedgym.envs.isbjobshop.bench:bench_rows",
     references="schedgym.envs.isbjobshop.suite:blocking_reference",
     docs="docs/isbjobshop.md",
-    gallery="schedgym.agents.isbjobshop.gallery:gallery_figure",
+    gallery=Gallery(
+        "schedgym/ISBJobShop-v0", "spt", "schedgym.envs.isbjobshop.render:env_figure",
+        env_kwargs={"n_jobs": 6, "n_machines": 4, "shutdown_prob": 0.004},
+        seed=0, caption="SPT with blocking, swaps and machine shutdowns on a seeded 6x4 instance",
+    ),
 )
 
 __all__ = [

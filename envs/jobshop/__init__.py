@@ -7,7 +7,7 @@ simulator and its schedule builders), :mod:`.env`, :mod:`.validate`, :mod:`.rend
 Baselines: :mod:`schedgym.agents.jobshop`.
 """
 
-from ..domain import Domain, EnvEntry
+from ..domain import Domain, EnvEntry, Gallery
 from .catalog import best_known, instance_names, load_instance, resolve_name, suite_reference
 from .env import JobShopEnv
 from .formats import format_standard, format_taillard, parse_instance, read_instance, write_instance
@@ -33,7 +33,11 @@ DOMAIN = Domain(
     bench="schedgym.envs.jobshop.bench:bench_rows",
     references="schedgym.envs.jobshop.catalog:suite_reference",
     docs="README.md#job-shop-schedgymjobshop-v0",
-    gallery="schedgym.agents.jobshop.gallery:gallery_figure",
+    gallery=Gallery(
+        "schedgym/JobShop-v0", "mwkr:nondelay", "schedgym.envs.jobshop.render:env_figure",
+        env_kwargs={"n_jobs": 6, "n_machines": 6},
+        seed=0, caption="most-work-remaining (non-delay) on a seeded 6x6 instance",
+    ),
 )
 
 __all__ = [

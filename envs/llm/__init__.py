@@ -9,7 +9,7 @@
 * :mod:`.env` — ``schedgym/LLMServe-v0``; :mod:`.cluster_env` — ``schedgym/LLMCluster-v0``.
 """
 
-from ..domain import Domain, EnvEntry
+from ..domain import Domain, EnvEntry, Gallery
 from .costmodel import CostModel, calibration_table
 from .profiles import HARDWARE, MODELS, get_hardware, get_model
 from .simulator import ORDERS, ServingConfig, ServingSimulator
@@ -38,7 +38,11 @@ DOMAIN = Domain(
             "llm-sessions"),
     bench="schedgym.envs.llm.bench:bench_rows",
     docs="docs/llm.md",
-    gallery="schedgym.agents.llm.gallery:gallery_figure",
+    gallery=Gallery(
+        "schedgym/LLMServe-v0", "sarathi", "schedgym.envs.llm.render:env_figure",
+        env_kwargs={"n_requests": 60, "rate": 20.0, "max_kv_blocks": 400},
+        seed=0, caption="Sarathi on 60 requests at 20 req/s: prefill / decode tokens, KV use, queue",
+    ),
 )
 
 __all__ = [

@@ -2,7 +2,7 @@
 formats, traced real-model programs, the simulator, the environment, the validator and the
 address x time picture."""
 
-from ..domain import Domain, EnvEntry
+from ..domain import Domain, EnvEntry, Gallery
 
 DOMAIN = Domain(
     name="memory",
@@ -24,5 +24,9 @@ DOMAIN = Domain(
     bench="schedgym.envs.memory.bench:bench_rows",
     references="schedgym.envs.memory.suite:suite_reference",
     docs="docs/memory.md",
-    gallery="schedgym.agents.memory.gallery:gallery_figure",
+    gallery=Gallery(
+        "schedgym/MemoryMap-v0", "mem-first-fit", "schedgym.envs.memory.render:env_figure",
+        env_kwargs={"instance": "resnet18-b1", "capacity": 2 * 1024 * 1024},
+        seed=0, caption="first-fit of ResNet-18 (batch 1) buffers into 2 MiB of fast memory",
+    ),
 )

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from ..domain import Domain, EnvEntry
+from ..domain import Domain, EnvEntry, Gallery
 from .generator import TopcuogluGenerator
 from .instance import (
     APP_NAMES,
@@ -48,7 +48,10 @@ DOMAIN = Domain(
     bench="schedgym.agents.soc.bench:bench_rows",
     references="schedgym.envs.soc.suite:reference",
     docs="docs/soc.md",
-    gallery="schedgym.agents.soc.gallery:gallery_figure",
+    gallery=Gallery(
+        "schedgym/SoCDAG-v0", "etf", "schedgym.envs.soc.render:env_figure",
+        seed=0, caption="ETF on streaming DS3 jobs on the 16-PE SoC",
+    ),
 )
 
 __all__ = [

@@ -1,7 +1,7 @@
 """VM rescheduling across PMs and NUMA nodes (the VMR2L problem): snapshots and their formats, the
 arrivals/departures generator, the simulator, ``schedgym/VMReschedule-v0``, the validator."""
 
-from ..domain import Domain, EnvEntry
+from ..domain import Domain, EnvEntry, Gallery
 
 DOMAIN = Domain(
     name="vm",
@@ -19,7 +19,11 @@ DOMAIN = Domain(
     bench="schedgym.agents.vm.bench:bench_rows",  # env rows (envs/vm/bench.py) + heuristics' timing
     references=None,
     docs="docs/vm.md",
-    gallery="schedgym.agents.vm.gallery:gallery_figure",
+    gallery=Gallery(
+        "schedgym/VMReschedule-v0", "vm-slot", "schedgym.envs.vm.render:env_figure",
+        env_kwargs={"preset": "small", "mnl": 10},
+        seed=0, caption="slot heuristic on a seeded 20-PM snapshot, up to 10 migrations",
+    ),
 )
 
 __all__ = ["DOMAIN"]
