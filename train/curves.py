@@ -1,13 +1,13 @@
-"""Training curves from a run folder's ``metrics.jsonl``: the greedy validation objective against env steps.
+"""Training curves from a run folder's ``metrics.jsonl``: the validation objective against env steps.
 
 Usage::
 
     python -m schedgym.train.curves runs/soc-wifi docs/img/soc-wifi-training.png [--title TEXT]
 
-The figure shows ``val/objective`` (mean over ``val.seeds``, greedy) at every validation, each validation
-baseline's mean (``val/baseline/<name>``) as a dashed line, the mean objective of the sampled training
-episodes (``rollout/objective_mean``) when logged, and, for a run with an imitation warm start, the
-cloned policy's validation at step 0 marked as such.
+The figure shows ``val/objective`` (mean over ``val.seeds``; greedy, or sampled with ``val.sample``) at
+every validation, each validation baseline's mean (``val/baseline/<name>``) as a dashed line, the mean
+objective of the sampled training episodes (``rollout/objective_mean``) when logged, and, for a run with an
+imitation warm start, the cloned policy's validation at step 0 marked as such.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def series(records: list[dict[str, Any]], key: str) -> tuple[list[int], list[flo
     return steps, [by_step[s] for s in steps]
 
 
-def _objective_label(run_dir: Path) -> str:
-    """The env's objective name (from the run's config.yaml), or a generic label."""
+def _labels(run_dir: Path) -> tuple[str, str]:
+    """The env's objective name and the validated mode (``greedy`` / ``sampled``, from ``val.sample``), read
+    from the run's config.yaml; generic labels when it cannot be read."""
     cfg_path = Path(run_dir) / "config.yaml"
     try:
         from omegaconf import OmegaConf
@@ -54,12 +55,13 @@ def _objective_label(run_dir: Path) -> str:
         from .common import make_env
 
         cfg = OmegaConf.load(cfg_path)
+        mode = "sampled" if bool(OmegaConf.select(cfg, "val.sample", default=False)) else "greedy"
         env = make_env(str(cfg.env.id), dict(OmegaConf.to_container(cfg.env.kwargs, resolve=True)))  # type: ignore[arg-type]
         name = env.unwrapped.objective.name
         env.close()
-        return name
-    except Exception:  # noqa: BLE001 - the label only
-        return "objective"
+        return name, mode
+    except Exception:  # noqa: BLE001 - the labels only
+        return "objective", "greedy"
 
 
 def plot_training_curve(run_dir: Path, out: Path, title: str | None = None) -> Path:
@@ -73,10 +75,10 @@ def plot_training_curve(run_dir: Path, out: Path, title: str | None = None) -> P
     steps, values = series(records, "val/objective")
     if not steps:
         raise ValueError(f"{run_dir}/metrics.jsonl holds no validation (val/objective) record yet")
-    objective = _objective_label(run_dir)
+    objective, mode = _labels(run_dir)
     imitated = any("imitation/epoch" in r for r in records)
     fig, ax = plt.subplots(figsize=(6.4, 3.6), constrained_layout=True)
-    ax.plot(steps, values, marker="o", ms=3.5, lw=1.5, color="C0", label="GNN greedy (validation)")
+    ax.plot(steps, values, marker="o", ms=3.5, lw=1.5, color="C0", label=f"GNN {mode} (validation)")
     if imitated and steps[0] == 0:
         ax.plot([0], [values[0]], marker="*", ms=12, color="C3", ls="none", label="imitation clone (step 0)")
     r_steps, r_values = series(records, "rollout/objective_mean")
@@ -88,7 +90,7 @@ def plot_training_curve(run_dir: Path, out: Path, title: str | None = None) -> P
         ax.axhline(b[-1], ls="--", lw=1, color=f"C{(i + 1) % 10}", label=f"{name} (validation)")
     ax.set_xlabel("PPO env steps")
     ax.set_ylabel(f"{objective} (mean over validation seeds)")
-    ax.set_title(title or f"{Path(run_dir).name}: validation during training")
+    ax.set_title(title or f"{Path(run_dir).name}: validation during training", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     out = Path(out)
