@@ -1,0 +1,128 @@
+"""The PPO-update fast paths of :mod:`schedgym.agents.gnn.model` (issue 13, item 1) compute the model's
+function: the mean+max pooling (:func:`mean_max_pool`) against PyG's, and the released job-shop policy
+against a reference forward built from PyG's own layers (``GINEConv``, ``global_mean_pool``, ``global_max_pool``): logits to
+1e-5 and the same greedy actions along a whole Taillard episode. No test here depends on wall-clock speed
+(the speed is in ``schedgym.train.bench``)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch_geometric.nn import global_max_pool, global_mean_pool
+
+import schedgym.envs  # noqa: F401 - registers the ids
+from schedgym.agents.gnn.graph import flatten_batch, stack_observations, to_pyg_batch
+from schedgym.agents.gnn.model import MASKED_LOGIT, GraphActorCritic, mean_max_pool
+
+
+def _padded_batch(n_nodes: list[int], n_max: int, hidden: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A contract-shaped batch of graphs with the given node counts (no edges) and random features."""
+    g = torch.Generator().manual_seed(seed)
+    b = len(n_nodes)
+    return {
+        "nodes": torch.randn(b, n_max, hidden, generator=g),
+        "n_nodes": torch.tensor(n_nodes),
+        "n_edges": torch.zeros(b, dtype=torch.long),
+        "edge_index": torch.zeros(b, 2, 1, dtype=torch.long),
+        "edge_type": torch.zeros(b, 1, dtype=torch.long),
+        "node_type": torch.zeros(b, n_max, dtype=torch.long),
+        "action_mask": torch.ones(b, n_max, dtype=torch.bool),
+        "globals": torch.zeros(b, 1),
+    }
+
+
+@pytest.mark.parametrize("n_nodes", [[4, 4, 4], [4, 1, 3, 2], [3, 0, 4]], ids=["full", "padded", "empty-graph"])
+def test_mean_max_pool_is_pyg_bit_for_bit(n_nodes: list[int]) -> None:
+    graphs = flatten_batch(_padded_batch(n_nodes, n_max=4))
+    x = graphs.x.clone().requires_grad_(True)
+    x_ref = graphs.x.clone().requires_grad_(True)
+    b = graphs.num_graphs
+    ours = mean_max_pool(x, graphs)
+    ref = torch.cat([global_mean_pool(x_ref, graphs.batch, size=b), global_max_pool(x_ref, graphs.batch, size=b)], 1)
+    assert torch.equal(ours, ref)
+    upstream = torch.randn_like(ref)
+    ours.backward(upstream)
+    ref.backward(upstream)
+    assert torch.equal(x.grad, x_ref.grad)
+
+
+def test_mean_max_pool_shares_ties_of_the_max_like_pyg() -> None:
+    """Equal maxima in a graph share the gradient (as ``scatter_reduce`` and ``amax`` both do)."""
+    graphs = flatten_batch(_padded_batch([3, 2], n_max=3, hidden=2))
+    x = torch.tensor([[1.0, 2.0], [1.0, 0.0], [0.5, 2.0], [3.0, 3.0], [3.0, 1.0]], requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    mean_max_pool(x, graphs)[:, 2:].sum().backward()
+    global_max_pool(x_ref, graphs.batch, size=2).sum().backward()
+    assert torch.equal(x.grad, x_ref.grad)
+
+
+def _pyg_reference(model: GraphActorCritic, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The GIN model computed with PyG's own layers: ``GINEConv`` on per-edge embeddings, PyG's pools and
+    the actor on every node, masked afterwards."""
+    data = to_pyg_batch(obs)
+    b, n_max = int(obs["nodes"].shape[0]), int(obs["nodes"].shape[1])
+    glob_h = model.glob_in(data.globals)
+    x = model.act(model.node_in(data.x) + model.node_type_emb(data.node_type) + glob_h[data.batch])
+    ei_all = torch.cat([data.edge_index, data.edge_index.flip(0)], dim=1)
+    ea = model.edge_type_emb(torch.cat([data.edge_type, data.edge_type + model.spec.n_edge_types]))
+    for conv, norm in zip(model.convs, model.norms):
+        x = norm(x + model.act(conv(x, ei_all, ea)))
+    pooled = torch.cat([global_mean_pool(x, data.batch, size=b), global_max_pool(x, data.batch, size=b)], dim=1)
+    node_logits = model.actor(torch.cat([x, pooled[data.batch], glob_h[data.batch]], dim=1)).squeeze(-1)
+    node_logits = torch.where(data.action_mask, node_logits, torch.full_like(node_logits, MASKED_LOGIT))
+    logits = torch.full((b * n_max,), MASKED_LOGIT).scatter(0, data.pad_index, node_logits).view(b, n_max)
+    return logits, model.critic(torch.cat([pooled, glob_h], dim=1)).squeeze(-1)
+
+
+def test_released_policy_logits_and_gradients_agree_with_pyg_on_a_training_batch() -> None:
+    from schedgym.agents.gnn.checkpoint import load_checkpoint
+
+    module, _ = load_checkpoint("jobshop-10x10")
+    env = gym.make("schedgym/JobShop-v0", n_jobs=10, n_machines=10, schedule_builder="nondelay")
+    rng = np.random.default_rng(1)
+    obs, _ = env.reset(seed=1)
+    observations = []
+    for _ in range(64):
+        observations.append({k: np.array(v) for k, v in obs.items()})
+        obs, _, terminated, truncated, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        if terminated or truncated:
+            obs, _ = env.reset()
+    batch = {k: torch.as_tensor(v).float() for k, v in stack_observations(observations).items()}  # as SB3 stores
+    legal = batch["action_mask"].bool()
+
+    def loss_and_grads(forward) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        module.zero_grad()
+        logits, value = forward(batch)
+        (torch.log_softmax(logits, -1)[legal].sum() + value.square().sum()).backward()
+        return logits.detach(), value.detach(), [p.grad.clone() for p in module.parameters()]
+
+    logits, value, grads = loss_and_grads(module)
+    ref_logits, ref_value, ref_grads = loss_and_grads(lambda o: _pyg_reference(module, o))
+    torch.testing.assert_close(logits, ref_logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(value, ref_value, rtol=1e-5, atol=1e-5)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
+
+
+def test_released_policy_greedy_episode_on_ta01_matches_pyg() -> None:
+    """Along the whole greedy episode of Taillard ta01 (15x15): logits to 1e-5 and the same action at every
+    step, hence the same schedule."""
+    from schedgym.agents.gnn.checkpoint import load_checkpoint
+
+    module, _ = load_checkpoint("jobshop-10x10")
+    env = gym.make("schedgym/JobShop-v0", instance="ta01", schedule_builder="nondelay")
+    obs, _ = env.reset(seed=0)
+    done, steps = False, 0
+    with torch.no_grad():
+        while not done:
+            batch = {k: torch.as_tensor(v)[None] for k, v in obs.items()}
+            logits, _ = module(batch)
+            ref_logits, _ = _pyg_reference(module, batch)
+            torch.testing.assert_close(logits, ref_logits, rtol=1e-5, atol=1e-5)
+            action = int(logits[0].argmax())
+            assert action == int(ref_logits[0].argmax()), f"step {steps}"
+            obs, _, terminated, truncated, _ = env.step(action)
+            done, steps = terminated or truncated, steps + 1
+    assert steps == 15 * 15
