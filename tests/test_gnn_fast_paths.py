@@ -14,7 +14,8 @@ from torch_geometric.nn import global_max_pool, global_mean_pool
 
 import schedgym.envs  # noqa: F401 - registers the ids
 from schedgym.agents.gnn.graph import flatten_batch, stack_observations, to_pyg_batch
-from schedgym.agents.gnn.model import MASKED_LOGIT, GraphActorCritic, mean_max_pool
+from schedgym.agents.gnn.model import MASKED_LOGIT, GNNConfig, GraphActorCritic, mean_max_pool
+from schedgym.envs.core import graph_spec_of
 
 
 def _padded_batch(n_nodes: list[int], n_max: int, hidden: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -126,3 +127,129 @@ def test_released_policy_greedy_episode_on_ta01_matches_pyg() -> None:
             obs, _, terminated, truncated, _ = env.step(action)
             done, steps = terminated or truncated, steps + 1
     assert steps == 15 * 15
+
+
+# ---------------------------------------------------------------------- agent.model.compile
+def _small_batch(n: int = 16, seed: int = 2) -> tuple[gym.Env, dict[str, torch.Tensor]]:
+    env = gym.make("schedgym/JobShop-v0", n_jobs=4, n_machines=3)
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    observations = []
+    for _ in range(n):
+        observations.append({k: np.array(v) for k, v in obs.items()})
+        obs, _, terminated, truncated, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        if terminated or truncated:
+            obs, _ = env.reset()
+    return env, {k: torch.as_tensor(v).float() for k, v in stack_observations(observations).items()}
+
+
+def _logits_value_grads(module: GraphActorCritic, batch: dict[str, torch.Tensor]):
+    module.zero_grad()
+    logits, value = module(batch)
+    (torch.log_softmax(logits, -1)[batch["action_mask"].bool()].sum() + value.square().sum()).backward()
+    return logits.detach(), value.detach(), [p.grad.clone() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_functional_gin_layer_is_the_module_layer_bit_for_bit(activation: str) -> None:
+    """:func:`gin_layer` (what ``agent.model.compile`` compiles) is the module path, uncompiled."""
+    from schedgym.agents.gnn.graph import flatten_batch as flatten
+    from schedgym.agents.gnn.model import _gine, gin_layer
+
+    env, batch = _small_batch()
+    torch.manual_seed(3)
+    module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=16, n_layers=2, activation=activation))
+    graphs = flatten(batch)
+    x = torch.randn(graphs.x.shape[0], 16)
+    ei = torch.cat([graphs.edge_index, graphs.edge_index.flip(0)], 1)
+    et = torch.cat([graphs.edge_type, graphs.edge_type + module.spec.n_edge_types])
+    emb = module.edge_type_emb.weight
+    for conv, norm in zip(module.convs, module.norms):
+        ref = norm(x + module.act(_gine(conv, x, ei[0], ei[1], et, emb)))
+        ours = gin_layer(x, ei[0], ei[1], et, emb, conv.lin.weight, conv.lin.bias, conv.eps, conv.nn[0].weight,
+                         conv.nn[0].bias, conv.nn[2].weight, conv.nn[2].bias, norm.weight, norm.bias, activation, norm.eps)
+        assert torch.equal(ours, ref)
+        x = ref
+
+
+def test_compile_option_is_checked_and_not_saved() -> None:
+    assert GNNConfig.from_dict({"compile": True}).compile is True
+    with pytest.raises(ValueError, match="agent.model.compile"):
+        GNNConfig(compile="yes")  # type: ignore[arg-type]
+    env, _ = _small_batch(n=1)
+    module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, compile=True))
+    extra = module.extra_state()
+    assert extra["model"]["compile"] is False  # an execution option: a loaded checkpoint evaluates eagerly
+    assert GraphActorCritic.rebuild(extra).config.compile is False
+
+
+@pytest.fixture
+def one_torch_thread():
+    """The compiled layers run with one torch thread only (where they repeat bit for bit)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_compile_failure_warns_and_runs_eagerly(monkeypatch, one_torch_thread) -> None:
+    """Where torch.compile cannot compile (no C++ compiler, ...), training goes on eagerly, same numbers."""
+    import schedgym.agents.gnn.model as model_module
+
+    env, batch = _small_batch()
+    torch.manual_seed(5)
+    eager = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=16, n_layers=2))
+    compiled = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=16, n_layers=2, compile=True))
+    compiled.load_state_dict(eager.state_dict())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(model_module, "compiled_gin_layer", lambda: broken)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed"):
+        got = _logits_value_grads(compiled, batch)
+    ref = _logits_value_grads(eager, batch)
+    assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+    assert all(torch.equal(a, b) for a, b in zip(got[2], ref[2]))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        _logits_value_grads(compiled, batch)  # no second try, no second warning
+    fresh = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=16, n_layers=2, compile=True))
+    assert fresh._compiled_layer() is broken
+    with torch.no_grad():  # sampling and evaluation passes run eagerly
+        assert fresh._compiled_layer() is None
+    torch.set_num_threads(2)  # compiled scatters would add in no fixed order: eager, a seed fixes the run
+    assert fresh._compiled_layer() is None
+    torch.set_num_threads(1)
+    assert fresh._compiled_layer("cuda") is None
+
+
+@pytest.mark.slow
+def test_compiled_training_pass_agrees_with_eager(one_torch_thread) -> None:
+    """A real ``torch.compile`` (tens of seconds the first time): logits to 1e-5, gradients to rounding."""
+    from schedgym.agents.gnn.checkpoint import load_checkpoint
+
+    module, _ = load_checkpoint("jobshop-10x10")
+    env = gym.make("schedgym/JobShop-v0", n_jobs=10, n_machines=10, schedule_builder="nondelay")
+    rng = np.random.default_rng(3)
+    obs, _ = env.reset(seed=3)
+    observations = []
+    for _ in range(32):
+        observations.append({k: np.array(v) for k, v in obs.items()})
+        obs, *_ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+    batch = {k: torch.as_tensor(v).float() for k, v in stack_observations(observations).items()}
+    ref = _logits_value_grads(module, batch)
+    import dataclasses
+
+    module.config = dataclasses.replace(module.config, compile=True)
+    got = _logits_value_grads(module, batch)
+    assert not getattr(module, "_compile_failed", False)
+    again = _logits_value_grads(module, batch)  # repeatable bit for bit (one thread)
+    assert all(torch.equal(a, b) for a, b in zip(got[2], again[2])) and torch.equal(got[0], again[0])
+    torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got[1], ref[1], rtol=1e-5, atol=1e-5)
+    scale = max(float(g.abs().max()) for g in ref[2])
+    for a, b in zip(got[2], ref[2]):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5 * scale)

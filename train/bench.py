@@ -19,7 +19,9 @@ disturbs much less than wall time.
 preset ``jobshop-10x10`` (GIN 3x64, 10x10 random job shops), 8 environments sampled in the training
 process (SB3: the preset's 8 ``DummyVecEnv`` envs; RLlib: ``num_env_runners=0``,
 ``num_envs_per_env_runner=8``), so both backends update on 1,024 samples per PPO iteration, one torch
-thread.
+thread; and SB3 again with ``agent.model.compile=true`` (the GIN layers of the PPO update through
+``torch.compile``; the compile time, tens of seconds on the first update of a process, is inside the
+measured run).
 """
 
 from __future__ import annotations
@@ -118,11 +120,21 @@ def ppo_throughput(backend: str, steps: int, n_envs: int, vec_env: str, runners:
             "steps_per_cpu_s": summary["timesteps"] / cpu if cpu else float("nan")}
 
 
-#: the fixed setups of :func:`ppo_bench_rows`: (label, backend, ppo_throughput keywords)
+#: the fixed setups of :func:`ppo_bench_rows`: (label, backend, ppo_throughput keywords); ``extra``: further
+#: training overrides of the setup
 PPO_BENCH_SETUPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("sb3, 8 envs in process", "sb3", {"n_envs": 8, "vec_env": "dummy", "runners": 0, "envs_per_runner": 1}),
     ("rllib, 8 envs in the driver", "rllib", {"n_envs": 1, "vec_env": "dummy", "runners": 0, "envs_per_runner": 8}),
+    ("sb3, 8 envs in process, agent.model.compile=true", "sb3",
+     {"n_envs": 8, "vec_env": "dummy", "runners": 0, "envs_per_runner": 1, "extra": ["agent.model.compile=true"]}),
 )
+
+
+def _compile_key_missing() -> bool:
+    """True while the training config schema has no ``agent.model.compile`` key (train/config.py)."""
+    from .config import ModelConfig
+
+    return "compile" not in getattr(ModelConfig, "__dataclass_fields__", {})
 
 
 def ppo_bench_rows(quick: bool = False) -> list[dict[str, Any]]:
@@ -130,9 +142,9 @@ def ppo_bench_rows(quick: bool = False) -> list[dict[str, Any]]:
     docstring for the setup), wall time and per CPU-second of the training process.
 
     ``quick``: 512 env steps with 64-step rollouts and a 2x16 GIN on 6x6 job shops, a smoke test of the
-    rows (not for quoting); else 4,096 env steps of the preset as it is (four PPO iterations of 1,024
-    samples, 4 epochs of 256-sample minibatches). A backend whose extra is not installed gives a NaN row
-    saying so.
+    rows (not for quoting; without the compiled setup); else 4,096 env steps of the preset as it is (four
+    PPO iterations of 1,024 samples, 4 epochs of 256-sample minibatches). A backend whose extra is not
+    installed gives a NaN row saying so.
     """
     if quick:
         preset, steps = "jobshop-10x10", 512
@@ -144,9 +156,17 @@ def ppo_bench_rows(quick: bool = False) -> list[dict[str, Any]]:
         name = "PPO jobshop-10x10 preset (GIN 3x64, 10x10, 1 torch thread)"
     rows: list[dict[str, Any]] = []
     for label, backend, kw in PPO_BENCH_SETUPS:
+        setup_extra = list(kw.get("extra", []))
+        compiles = any(o.startswith("agent.model.compile") for o in setup_extra)
+        if compiles and quick:  # a smoke test of the rows: no compiler run
+            continue
+        if compiles and _compile_key_missing():
+            rows.append({"benchmark": name, "measure": f"{label}: skipped (train/config.py has no agent.model.compile)",
+                         "value": float("nan"), "unit": ""})
+            continue
         try:
             r = ppo_throughput(backend, steps, kw["n_envs"], kw["vec_env"], kw["runners"], preset,
-                               envs_per_runner=kw["envs_per_runner"], threads=1, extra=extra)
+                               envs_per_runner=kw["envs_per_runner"], threads=1, extra=[*extra, *setup_extra])
         except ImportError as exc:
             rows.append({"benchmark": name, "measure": f"{label}: skipped ({exc.name or exc} not installed)",
                          "value": float("nan"), "unit": ""})

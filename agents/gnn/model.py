@@ -30,7 +30,8 @@ MLP over ``[node, pooled graph, globals]`` and a critic MLP over ``[pooled graph
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+import warnings
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -56,6 +57,9 @@ class GNNConfig:
     heads: int = 2
     head_hidden: int = 64
     activation: str = "relu"
+    #: run the GIN layers of training passes (with gradients) through ``torch.compile`` (see
+    #: :func:`compiled_gin_layer`); an execution option, not part of the function: checkpoints record False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.conv not in CONV_TYPES:
@@ -66,6 +70,8 @@ class GNNConfig:
             )
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"agent.model.activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"agent.model.compile must be true or false, got {self.compile!r}")
         if self.conv == "gatv2" and self.hidden % self.heads:
             raise ValueError(f"agent.model.hidden ({self.hidden}) must be divisible by heads ({self.heads})")
 
@@ -106,6 +112,41 @@ def _gine(conv: GINEConv, x: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
     msg = (x.index_select(0, src) + edge_h).relu()
     aggr = torch.zeros_like(x).index_add_(0, dst, msg)
     return conv.nn(aggr + (1 + conv.eps) * x)
+
+
+_FUNCTIONAL_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu, "tanh": torch.tanh, "gelu": nn.functional.gelu, "silu": nn.functional.silu}
+
+
+def gin_layer(x: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, edge_type: torch.Tensor,
+              type_emb: torch.Tensor, lin_w: torch.Tensor, lin_b: torch.Tensor, eps: torch.Tensor,
+              w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor, norm_w: torch.Tensor,
+              norm_b: torch.Tensor, activation: str, norm_eps: float) -> torch.Tensor:
+    """One GIN layer of :meth:`GraphActorCritic.encode`, ``norm(x + act(_gine(conv, x, ...)))``, written with
+    tensors only (the conv's edge projection ``lin_w, lin_b``, its ``eps``, its MLP ``w1, b1, w2, b2``, the
+    LayerNorm's ``norm_w, norm_b``), so that one ``torch.compile`` graph serves every layer of every module.
+    Same operations in the same order as the module path (bit for bit uncompiled)."""
+    act = _FUNCTIONAL_ACTIVATIONS[activation]
+    edge_h = nn.functional.linear(type_emb, lin_w, lin_b).index_select(0, edge_type)
+    msg = (x.index_select(0, src) + edge_h).relu()
+    aggr = torch.zeros_like(x).index_add_(0, dst, msg)
+    h = nn.functional.linear(act(nn.functional.linear(aggr + (1 + eps) * x, w1, b1)), w2, b2)
+    return nn.functional.layer_norm(x + act(h), (x.shape[1],), norm_w, norm_b, norm_eps)
+
+
+_COMPILED_GIN_LAYER: Callable[..., torch.Tensor] | None = None
+
+
+def compiled_gin_layer() -> Callable[..., torch.Tensor] | None:
+    """:func:`gin_layer` through ``torch.compile(dynamic=True)`` (TorchInductor: on the CPU it fuses the
+    per-edge gather / add / ReLU / scatter and the element-wise ops around the matrix products into C++
+    loops, so no ``(edges, hidden)`` message tensor goes through memory), built once per process; None
+    where this torch has no ``torch.compile``. Compiling takes tens of seconds on the first training pass
+    (a C++ compiler must be present; if it fails, :class:`GraphActorCritic` warns and runs eagerly)."""
+    global _COMPILED_GIN_LAYER
+    if _COMPILED_GIN_LAYER is None and hasattr(torch, "compile"):
+        _COMPILED_GIN_LAYER = torch.compile(gin_layer, dynamic=True)
+    return _COMPILED_GIN_LAYER
 
 
 def mean_max_pool(x: torch.Tensor, graphs: FlatGraphs) -> torch.Tensor:
@@ -158,6 +199,20 @@ class GraphActorCritic(nn.Module):
         self.critic = _mlp([2 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
 
     # ------------------------------------------------------------------ parts
+    def _compiled_layer(self, device: torch.device | str = "cpu") -> Callable[..., torch.Tensor] | None:
+        """The compiled GIN layer for this pass, or None: only with ``config.compile``, for passes with
+        gradients (the PPO update; sampling and evaluation are small batches, run eagerly), on the CPU with
+        one torch thread (the presets' setting: there the compiled kernels repeat bit for bit, so a seed
+        still fixes the run; with more threads, or on a GPU, their scatter adds floats atomically in no
+        fixed order) and while compiling has not failed."""
+        if not (self.config.compile and self.config.conv == "gin" and torch.is_grad_enabled()):
+            return None
+        if torch.device(device).type != "cpu" or torch.get_num_threads() != 1:
+            return None
+        if getattr(self, "_compile_failed", False):
+            return None
+        return compiled_gin_layer()
+
     def encode(self, obs: Mapping[str, Any]) -> tuple[FlatGraphs, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Run the encoder: returns ``(graphs, node_h, graph_h, glob_h)`` (``graphs``: :class:`FlatGraphs`)."""
         data = flatten_batch(obs)
@@ -171,7 +226,19 @@ class GraphActorCritic(nn.Module):
         et_all = torch.cat([et, et + n_et])
         if self.config.conv == "gin":
             src, dst = ei_all[0], ei_all[1]
+            compiled = self._compiled_layer(x.device)
             for conv, norm in zip(self.convs, self.norms):
+                if compiled is not None:
+                    try:
+                        x = compiled(x, src, dst, et_all, self.edge_type_emb.weight, conv.lin.weight, conv.lin.bias,
+                                     conv.eps, conv.nn[0].weight, conv.nn[0].bias, conv.nn[2].weight,
+                                     conv.nn[2].bias, norm.weight, norm.bias, self.config.activation, norm.eps)
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - any compiler failure: run eagerly from now on
+                        warnings.warn(f"agent.model.compile: torch.compile failed ({type(exc).__name__}: {exc}); "
+                                      "running the GIN layers eagerly", RuntimeWarning, stacklevel=2)
+                        self._compile_failed = True
+                        compiled = None
                 x = norm(x + self.act(_gine(conv, x, src, dst, et_all, self.edge_type_emb.weight)))
         else:
             ea = self.edge_type_emb(et_all)
@@ -202,7 +269,7 @@ class GraphActorCritic(nn.Module):
 
     def extra_state(self) -> dict[str, Any]:
         """What is needed besides the ``state_dict`` to rebuild this module."""
-        return {"spec": asdict(self.spec), "model": self.config.to_dict()}
+        return {"spec": asdict(self.spec), "model": {**self.config.to_dict(), "compile": False}}
 
     @classmethod
     def rebuild(cls, extra: Mapping[str, Any]) -> "GraphActorCritic":
