@@ -90,15 +90,20 @@ def gallery_figure(domain: Any, size: str | tuple[float, float] = "column") -> A
 
     from ..agents.base import run_episode
     from ..agents.registry import make_policy
+    from ..agents.spec import check_env_kwargs
     from ..envs.domain import load_reference
 
     spec = domain.gallery
     if spec is None:
         raise ValueError(f"domain {domain.name!r} declares no gallery figure")
     figure = load_reference(spec.figure, where=f"domain {domain.name!r} gallery")
-    env = gym.make(spec.env_id, **dict(spec.env_kwargs))
+    policy = make_policy(spec.policy, env_id=spec.env_id)
+    # the env settings the policy asks for (e.g. sarathi's token budget), as schedgym-eval applies them
+    kwargs = check_env_kwargs(spec.policy, policy.env_kwargs, dict(spec.env_kwargs),
+                              given_by=f"domain {domain.name!r} gallery env_kwargs")
+    env = gym.make(spec.env_id, **kwargs)
     try:
-        run_episode(env, make_policy(spec.policy, env_id=spec.env_id), seed=spec.seed)
+        run_episode(env, policy, seed=spec.seed)
         return figure(env, size)
     finally:
         env.close()

@@ -30,6 +30,22 @@ def test_every_domain_declares_a_gallery_figure() -> None:
         assert callable(load_reference(d.gallery.figure, where=d.name))
 
 
+def test_gallery_episode_runs_with_the_env_settings_its_policy_asks_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gymnasium as gym
+
+    from schedgym.agents.registry import make_policy
+    from schedgym.eval.gallery import gallery_figure
+
+    made: list[dict] = []
+    real_make = gym.make
+    monkeypatch.setattr(gym, "make", lambda env_id, **kw: made.append(kw) or real_make(env_id, **kw))
+    for d in domains():
+        made.clear()
+        gallery_figure(d)
+        wanted = make_policy(d.gallery.policy, env_id=d.gallery.env_id).env_kwargs
+        assert all(made[0].get(k) == v for k, v in wanted.items()), (d.name, wanted, made[0])
+
+
 def test_gallery_cli_writes_one_file_per_domain_per_format(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "gallery"
     assert main([f"out={out}", "size=column", "formats=[png,svg]", "dpi=100"]) == 0
