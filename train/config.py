@@ -56,6 +56,9 @@ class ModelConfig:
     heads: int = 2
     head_hidden: int = 64
     activation: str = "relu"
+    #: run the GIN layers of PPO's gradient passes through ``torch.compile`` (CPU, one torch thread; a
+    #: compiler failure warns and runs eagerly); an execution option: checkpoints record false
+    compile: bool = False
 
 
 @dataclass
