@@ -191,3 +191,18 @@ def test_validation_of_the_sampling_policy_is_seeded() -> None:
     greedy = Validator(greedy_cfg).run(module)["val/objective"]
     sampled = [Validator(sample_cfg).run(module)["val/objective"] for _ in range(2)]
     assert sampled[0] == sampled[1] and sampled[0] != greedy
+
+
+@pytest.mark.parametrize("env_id", sorted(__import__("schedgym.envs", fromlist=["ENV_IDS"]).ENV_IDS))
+def test_cloning_runs_on_every_registered_id(env_id: str) -> None:
+    """The warm start knows no domain: on every id (registered defaults: small instances) the domain-free
+    ``random`` expert's episodes are collected, batched and trained on, and the weights move."""
+    cfg = resolve_config(None, [f"env.id={env_id}", "imitation.expert=random", "imitation.episodes=2",
+                                "imitation.epochs=1", "imitation.holdout=0.5", "agent.model.hidden=8",
+                                "agent.model.n_layers=1", "agent.model.head_hidden=8"])
+    module = _module(cfg)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    report = warm_start(module, cfg)
+    assert report.train_states > 0 and report.holdout_states > 0
+    assert 0.0 <= report.accuracy <= 1.0 and report.holdout_accuracy is not None
+    assert any(not torch.equal(before[k], v) for k, v in module.state_dict().items())
