@@ -20,7 +20,7 @@ DOMAIN = Domain(
         ),
     },
     policies="schedgym.agents.memory",
-    suites=("memory-models", "memory-minimalloc", "memory-synthetic-alloc"),
+    suites=("memory-models", "memory-minimalloc", "memory-synthetic-alloc", "memory-heldout"),
     bench="schedgym.envs.memory.bench:bench_rows",
     references="schedgym.envs.memory.suite:suite_reference",
     docs="docs/memory.md",
