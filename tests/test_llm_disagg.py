@@ -114,7 +114,7 @@ def good_solution() -> dict:
 
 @pytest.mark.parametrize("tamper, message", [
     (lambda s: s["disagg"]["transfer_end"].__iadd__(0.01), "not bytes / bandwidth"),
-    (lambda s: s["disagg"].update(bandwidth=s["disagg"]["bandwidth"] / 2), "not bytes / bandwidth"),
+    (lambda s: s["disagg"].update(bandwidth=s["disagg"]["bandwidth"] / 2), "reports bandwidth="),
     (lambda s: [s["disagg"][k].__isub__(0.5) for k in ("transfer_start", "transfer_end")], "before its prefill ended"),
     (lambda s: [s["disagg"][k].__iadd__(0.5) for k in ("transfer_start", "transfer_end")], "landed on decode instance"),
     (lambda s: s["disagg"]["transfer_dst"].__setitem__(0, 1), "not from a prefill to a decode instance"),
@@ -126,6 +126,64 @@ def test_validator_catches_tampered_transfers(good_solution: dict, tamper, messa
     tamper(sol)
     with pytest.raises(InvalidRunError, match=message):
         validate_disagg(sol)
+
+
+def _retimed(sol: dict, **claims: float) -> dict:
+    """``sol`` claiming other link figures, every transfer retimed to match them (a consistent lie)."""
+    bad = copy.deepcopy(sol)
+    d = bad["disagg"]
+    d.update(claims)
+    d["transfer_end"] = d["transfer_start"] + d["transfer_kv"] * d["kv_bytes_per_token"] / d["bandwidth"] + d["latency_s"]
+    return bad
+
+
+@pytest.mark.parametrize("claim", ["kv_bytes_per_token", "latency_s", "bandwidth"])
+def test_validator_recomputes_the_link_instead_of_trusting_the_run(good_solution: dict, claim: str) -> None:
+    """Halved KV bytes, no latency or 100x the bandwidth, with the transfer times recomputed to match, are
+    rejected: the validator recomputes the KV bytes per token from the model and TP the run names and looks
+    the link up from its interconnect and GPU."""
+    d = good_solution["disagg"]
+    assert (d["model"], d["tp"], d["hardware"], d["interconnect"]) == ("llama-2-7b", 1, "a100-80gb", "nvlink")
+    assert d["kv_bytes_per_token"] == 2 * 32 * 32 * 128 * 2 and d["bandwidth"] == 300e9 and d["latency_s"] == 10e-6
+    value = {"kv_bytes_per_token": d["kv_bytes_per_token"] / 2, "latency_s": 0.0, "bandwidth": d["bandwidth"] * 100}
+    bad = _retimed(good_solution, **{claim: value[claim]})
+    assert not np.allclose(bad["disagg"]["transfer_end"], d["transfer_end"])
+    with pytest.raises(InvalidRunError, match=f"reports {claim}="):
+        validate_disagg(bad)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("model", "llama-2-700b", "unknown model"),
+    ("interconnect", None, "which interconnect"),
+    ("tp", 0, "tp=0"),
+    ("hardware", {"name": "a100-80gb", "peak_flops": 1.0}, "custom hardware is malformed"),
+])
+def test_validator_needs_the_run_to_name_its_model_and_link(good_solution: dict, key: str, value, message: str) -> None:
+    sol = copy.deepcopy(good_solution)
+    sol["disagg"][key] = value
+    with pytest.raises(InvalidRunError, match=message):
+        validate_disagg(sol)
+
+
+def test_custom_links_models_and_semi_pd_record_what_identifies_them() -> None:
+    """A custom interconnect, a bandwidth override, a custom model profile (recorded by their fields) and
+    semi-PD (no transfer cost) validate; a semi-PD run claiming other KV bytes does not."""
+    from dataclasses import replace
+
+    from schedgym.envs.llm.disagg import Interconnect
+
+    w = synthetic(40, 6.0, np.random.default_rng(4))
+    small = replace(get_model("llama-3-8b"), name="my-8b")  # not a preset: recorded by its fields
+    for kw in (dict(interconnect=Interconnect("rdma-x", 12.5e9, 5e-5, "assumed")), dict(bandwidth=1e9),
+               dict(interconnect="pcie", config=ServingConfig(model=small, **VLLM)), dict(semi_pd=0.6)):
+        cfg = kw.pop("config", ServingConfig(**VLLM))
+        c = run_least_loaded(DisaggCluster(cfg, 2, 2, **kw), w)
+        sol = c.solution()
+        validate_disagg(sol)
+        assert sol["disagg"]["kv_bytes_per_token"] == c.kv_bytes_per_token
+    assert sol["disagg"]["semi_pd"] == 0.6 and sol["disagg"]["bandwidth"] == np.inf
+    with pytest.raises(InvalidRunError, match="reports kv_bytes_per_token="):
+        validate_disagg(_retimed(sol, kv_bytes_per_token=1.0))
 
 
 def test_validator_catches_a_decode_before_the_kv_lands(good_solution: dict) -> None:
@@ -281,6 +339,35 @@ def test_semi_pd_splits_each_gpu_and_keeps_the_kv_in_place() -> None:
     validate_disagg(c.solution())
     assert c.transfers and all(dst == src + 3 and t1 == t0 for _, src, dst, t0, t1, _ in c.transfers)
     assert c.metrics()["transfer_ms_mean"] == 0.0
+
+
+def test_semi_pd_refuses_a_cache_too_small_to_split() -> None:
+    """The review's case: with 400 KV blocks one GPU rejects 11 of 200 requests (over-long ones), but halves of
+    200 blocks cannot hold a 4,096-token context, so a semi-PD split would reject more: a clear error naming
+    max_kv_blocks and semi_pd instead, with the smallest cache that works; there, semi-PD rejects exactly what
+    one GPU rejects."""
+    w = synthetic(200, 10.0, np.random.default_rng(3))
+
+    def rejected_by_one_gpu(blocks: int) -> int:
+        sim = ServingSimulator(ServingConfig(max_kv_blocks=blocks))
+        sim.reset(w)
+        sim.run("fcfs")
+        return int(sim.solution()["rejected"].sum())
+
+    for blocks in (400, 517):
+        with pytest.raises(ValueError, match=rf"semi_pd: the prefill worker .*max_kv_blocks={blocks}.*max_kv_blocks >= 518"):
+            DisaggCluster(ServingConfig(max_kv_blocks=blocks), 2, 2, semi_pd=0.5)
+    with pytest.raises(ValueError, match="max_kv_blocks=400"):
+        LLMDisaggEnv(semi_pd=0.5, max_kv_blocks=400)
+    with pytest.raises(ValueError, match="no max_kv_blocks is enough with watermark=0.9"):
+        semi_pd_configs(ServingConfig(max_kv_blocks=5000, watermark=0.9), 0.5)
+    pre, dec = semi_pd_configs(ServingConfig(max_kv_blocks=518), 0.5)
+    for worker in (ServingSimulator(pre), ServingSimulator(dec)):
+        assert worker.total_blocks - worker.watermark_blocks >= 4096 // 16 + 1
+    sol = run_least_loaded(DisaggCluster(ServingConfig(max_kv_blocks=518), 2, 2, semi_pd=0.5), w).solution()
+    validate_disagg(sol)
+    semi = int(sum(np.asarray(inst["rejected"]).sum() for inst in sol["instances"]))
+    assert semi == rejected_by_one_gpu(518) == rejected_by_one_gpu(400) == 11
 
 
 def test_semi_pd_arguments_and_tampering() -> None:

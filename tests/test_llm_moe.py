@@ -189,6 +189,82 @@ def test_layered_prefill_survives_preemption_and_swap() -> None:
         validate_run(sim.solution())
 
 
+def _aborted_passes(sol: dict) -> int:
+    """Layered passes started (group-0 rows) but never completed (no prefill entry): preempted mid-pass."""
+    return int(np.count_nonzero(sol["layer_log"]["layer_group"] == 0) - np.count_nonzero(sol["log"]["kind"] == 0))
+
+
+def test_validator_accepts_a_recompute_preemption_in_the_middle_of_a_first_pass() -> None:
+    """The review's reproduction: a pass holds its KV from its first layer group on, so a request preempted
+    before its first pass completes was on the GPU (and its blocks count against the capacity)."""
+    w = synthetic(100, 3.0, np.random.default_rng(9), lengths="azure-code")
+    sim = ServingSimulator(model="mixtral-8x7b", tp=2, hardware="a100-80gb", prefill_mode="layered",
+                           layer_groups=3, token_budget=256, max_kv_blocks=300)
+    sim.reset(w)
+    sim.run("fcfs")
+    sol = sim.solution()
+    assert _aborted_passes(sol) > 0
+    assert validate_run(sol) == pytest.approx(summarize(sim)["slo_attainment"])
+
+
+@pytest.mark.parametrize("kv_blocks", [200, 300, 500])
+def test_layered_prefill_under_kv_pressure_validates_with_fcfs_and_random_admissions(kv_blocks: int) -> None:
+    """Capped KV caches make passes start, hold their blocks and get preempted at every stage: the built-in
+    FCFS scheduler and random admissions through the env, over several seeds, all pass the validator."""
+    aborted = 0
+    for seed in range(4):
+        sim = _run(dict(MIXTRAL, prefill_mode="layered", layer_groups=3, token_budget=256, max_kv_blocks=kv_blocks),
+                   n=100, rate=3.0, seed=seed)
+        sol = sim.solution()
+        aborted += _aborted_passes(sol)
+        assert validate_run(sol) == pytest.approx(summarize(sim)["slo_attainment"])
+        env = LLMServeEnv(**MIXTRAL, lengths="azure-code", rate=3.0, n_requests=40, token_budget=256,
+                          prefill_mode="layered", layer_groups=3, max_kv_blocks=kv_blocks)
+        obs, info = env.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        done = False
+        while not done:
+            obs, _, done, _, info = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+        aborted += _aborted_passes(info["solution"])
+        assert validate_run(info["solution"]) == info["metrics"]["slo_attainment"]
+    assert aborted > 0  # the case the replay must handle did occur
+    dense = _run(dict(model="llama-2-7b", tp=1, prefill_mode="layered", layer_groups=3, token_budget=256,
+                      max_kv_blocks=2 * kv_blocks), n=100, rate=3.0, seed=2)
+    validate_run(dense.solution())
+
+
+def test_validator_counts_the_kv_of_passes_in_progress() -> None:
+    """A pass's blocks count against the capacity from its start: the simulator's peak of blocks in use comes
+    with passes in progress, and the replay reaches it (one block less capacity is rejected); a completing
+    prefill entry whose pass never started is rejected."""
+    w = synthetic(100, 3.0, np.random.default_rng(9), lengths="azure-code")
+    sim = ServingSimulator(**MIXTRAL, prefill_mode="layered", layer_groups=3, token_budget=256, max_kv_blocks=300)
+    peaks: list[tuple[int, bool]] = []  # (blocks in use, a pass in progress) at each iteration's start
+    run_iteration = sim._run_iteration
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        peaks.append((sim.total_blocks - sim.free_blocks, bool((sim.lpass > 0).any())))
+        return run_iteration(*args, **kwargs)
+
+    sim._run_iteration = recording  # type: ignore[method-assign]
+    sim.reset(w)
+    sim.run("fcfs")
+    sol = sim.solution()
+    peak = max(b for b, _ in peaks)
+    assert all(busy for b, busy in peaks if b == peak)
+    validate_run(sol)
+    tight = dict(sol, kv_blocks=peak - 1)
+    with pytest.raises(InvalidRunError, match=f"{peak} KV blocks in use exceed the capacity {peak - 1}"):
+        validate_run(tight)
+    bad = copy.deepcopy(sol)
+    ll = bad["layer_log"]
+    first = np.flatnonzero(ll["layer_group"] == 0)[0]
+    for k in ll:
+        ll[k] = np.delete(ll[k], first)
+    with pytest.raises(InvalidRunError, match="completes no layered pass"):
+        validate_run(bad)
+
+
 @pytest.mark.parametrize("model,tp", [("mixtral-8x7b", 2), ("llama-2-7b", 1)])
 def test_one_layer_group_reproduces_chunked_prefill(model: str, tp: int) -> None:
     """With one group of all layers a pass is a chunk through all layers: same schedule, same costs

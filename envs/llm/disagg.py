@@ -46,14 +46,14 @@ adjustment of the fraction.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..core import check_number
 from .cluster import Cluster, Instance
-from .profiles import HardwareProfile
+from .profiles import HARDWARE, MODELS, HardwareProfile
 from .simulator import NOT_ARRIVED, ServingConfig, ServingSimulator
 from .workload import Workload
 
@@ -110,6 +110,11 @@ INTERCONNECTS: dict[str, Interconnect] = {
 }
 
 
+def _preset_or_fields(profile: Any, presets: dict[str, Any]) -> str | dict[str, Any]:
+    """A profile as its preset name when it is that preset, else as its fields (a custom profile)."""
+    return profile.name if presets.get(profile.name) == profile else asdict(profile)
+
+
 def get_interconnect(link: str | Interconnect) -> Interconnect:
     """An :class:`Interconnect` by preset name or the object itself."""
     if isinstance(link, Interconnect):
@@ -125,7 +130,13 @@ def semi_pd_configs(config: ServingConfig, fraction: float) -> tuple[ServingConf
     (prefill is compute-bound and decode memory-bound: their contention for bandwidth is not modelled).
     The GPU's KV blocks (weights counted once) are split statically: the prefill worker gets room for
     two context-length prompts (at most half the blocks), the decode worker the rest (semi-PD's unified
-    pool is dynamic; a request's blocks change owner without a copy at the handoff)."""
+    pool is dynamic; a request's blocks change owner without a copy at the handoff).
+
+    Each worker must be able to serve any request the whole GPU could: its blocks minus its watermark
+    must hold a ``max_context``-token context plus one block. The split above already gives both workers
+    as much as any split can (half each when the cache is small), so when a capped cache
+    (``max_kv_blocks``) is too small for that, a :class:`ValueError` naming ``max_kv_blocks`` and
+    ``semi_pd`` is raised instead of letting the split reject requests one GPU would serve."""
     probe = ServingSimulator(config)
     hw = probe.hardware
     total = probe.total_blocks
@@ -133,11 +144,49 @@ def semi_pd_configs(config: ServingConfig, fraction: float) -> tuple[ServingConf
         raise ValueError(f"semi_pd splits one GPU's KV cache between a prefill and a decode worker: it needs at "
                          f"least 2 KV blocks, the GPU has {total} (max_kv_blocks={config.max_kv_blocks})")
     prompt_blocks = -(-max(probe.token_budget, probe.max_context) // probe.block_size)
-    prefill_blocks = max(1, min(total // 2, 2 * prompt_blocks))
+    prefill_blocks = _semi_pd_prefill_blocks(total, prompt_blocks)
     prefill = replace(config, hardware=replace(hw, peak_flops=hw.peak_flops * fraction), max_kv_blocks=prefill_blocks)
     decode = replace(config, hardware=replace(hw, peak_flops=hw.peak_flops * (1.0 - fraction)),
                      max_kv_blocks=total - prefill_blocks)
+    _check_semi_pd_split(config, total, probe.max_context, probe.block_size, prompt_blocks)
     return prefill, decode
+
+
+def _semi_pd_prefill_blocks(total: int, prompt_blocks: int) -> int:
+    """The prefill worker's share of a GPU's ``total`` KV blocks (see :func:`semi_pd_configs`)."""
+    return max(1, min(total // 2, 2 * prompt_blocks))
+
+
+def _check_semi_pd_split(config: ServingConfig, total: int, max_context: int, block_size: int,
+                         prompt_blocks: int) -> None:
+    """Raise when a semi-PD worker's usable blocks (its blocks minus its watermark) cannot hold a
+    ``max_context``-token context plus one block; the message gives the smallest ``max_kv_blocks`` that can."""
+    need = -(-max_context // block_size) + 1
+
+    def short_worker(blocks: int) -> tuple[str, int, int] | None:
+        prefill = _semi_pd_prefill_blocks(blocks, prompt_blocks)
+        for name, own in (("prefill", prefill), ("decode", blocks - prefill)):
+            usable = own - int(config.watermark * own)  # the simulator's watermark of a worker with ``own`` blocks
+            if usable < need:
+                return name, own, usable
+        return None
+
+    short = short_worker(total)
+    if short is None:
+        return
+    name, own, usable = short
+    cap = _semi_pd_prefill_blocks(4 * prompt_blocks, prompt_blocks)  # the prefill share stops growing there
+    if cap - int(config.watermark * cap) < need:
+        fix = f"no max_kv_blocks is enough with watermark={config.watermark}: lower it or use no semi_pd"
+    else:  # terminates: the decode share grows with the cache
+        smallest = 2 * need
+        while short_worker(smallest) is not None:
+            smallest += 1
+        fix = f"use max_kv_blocks >= {smallest} or no semi_pd"
+    raise ValueError(
+        f"semi_pd: the {name} worker gets {own} of the GPU's {total} KV blocks (max_kv_blocks={config.max_kv_blocks}), "
+        f"{usable} usable after its watermark; it needs {need} (a {max_context}-token context plus one block) to "
+        f"serve every request one GPU could: {fix}")
 
 
 class PrefillInstance(Instance):
@@ -225,6 +274,11 @@ class DisaggCluster(Cluster):
         self.interconnect = get_interconnect(interconnect)
         probe = ServingSimulator(self.config)
         self.kv_bytes_per_token = float(probe.cost.kv_bytes_per_token)
+        #: what the validator recomputes the KV bytes per token and the link from (names of presets, else fields)
+        self.identity: dict[str, Any] = {
+            "model": _preset_or_fields(probe.model, MODELS), "hardware": _preset_or_fields(probe.hardware, HARDWARE),
+            "tp": int(self.config.tp), "interconnect": _preset_or_fields(self.interconnect, INTERCONNECTS),
+            "bandwidth_override": None if bandwidth is None else float(bandwidth)}
         self.semi_pd = check_number("semi_pd", semi_pd, minimum=0.0, exclusive=True, maximum=1.0, allow_none=True)
         if self.semi_pd is not None:
             if self.semi_pd >= 1.0:
@@ -447,6 +501,7 @@ class DisaggCluster(Cluster):
         sol: dict[str, Any] = dict(super().solution())
         t = np.array([row[:5] for row in self.transfers], np.float64).reshape(-1, 5)
         sol["disagg"] = {
+            **self.identity,
             "semi_pd": self.semi_pd,
             "n_prefill": self.n_prefill,
             "n_decode": self.n_decode,

@@ -121,6 +121,34 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
     conv_id = np.asarray(solution.get("conv_id", np.full(n, -1)), np.int64)
     computed: set[tuple[int, int, int]] = set()
     pins = _SessionPins(solution, n, bs) if "kv_pins" in solution else None  # agent sessions: KV pinned between turns
+    # layered prefill: a pass takes its KV when it starts (its group-0 row in the layer log) and is one prefill
+    # entry of its tokens when it completes (its last group); tokens of the pass in progress per request
+    layered = solution.get("prefill_mode") == "layered"
+    pass_rows = _layered_pass_starts(solution, starts.shape[0], n) if layered else None
+    in_pass = np.zeros(n, np.int64)
+
+    def start_passes(g: int) -> int:
+        """The layered passes starting in iteration group ``g``: their requests go on the GPU with the
+        pass's KV; return the blocks they add."""
+        bounds, p_rid, p_tok = pass_rows
+        added = 0
+        for r, c in zip(p_rid[bounds[g]:bounds[g + 1]].tolist(), p_tok[bounds[g]:bounds[g + 1]].tolist()):
+            if rejected[r]:
+                raise InvalidRunError(f"iteration group {g}: rejected request {r} starts a layered pass")
+            if where[r] == 2:
+                raise InvalidRunError(f"request {r} starts a layered pass in iteration group {g} while swapped out")
+            if in_pass[r]:
+                raise InvalidRunError(f"request {r} starts a layered pass in iteration group {g} while its pass of "
+                                      f"{in_pass[r]} tokens is in progress")
+            if done_prefill[r] + c > need[r]:
+                raise InvalidRunError(f"request {r}: a layered pass of {c} tokens in iteration group {g} runs past its "
+                                      f"prefill ({done_prefill[r]}/{need[r]} done)")
+            where[r] = 1
+            old = -(-int(kv[r]) // bs)
+            kv[r] += c
+            in_pass[r] = c
+            added += -(-int(kv[r]) // bs) - old
+        return added
 
     def bkey(r: int, i: int) -> tuple[int, int, int]:
         if sys_id[r] >= 0 and (i + 1) * bs <= sys_len[r]:
@@ -189,7 +217,8 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
             if where[r] != 1:
                 raise InvalidRunError(f"request {r} preempted at t={p_t[pi]:.6f} while not running on the GPU")
             gpu_blocks -= int(_ceil_div(kv[r], bs))
-            if p_m[pi] == 0:  # recompute: KV dropped, re-prefill prompt + generated
+            if p_m[pi] == 0:  # recompute: KV dropped, re-prefill prompt + generated (a layered pass with it)
+                in_pass[r] = 0
                 if caching:
                     computed_upto(r, 0, int(kv[r] // bs))
                 kv[r] = 0
@@ -245,7 +274,6 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
         if bad.size:
             r, g = int(rids[bad[0]]), int(group_of[bad[0]])
             raise InvalidRunError(f"request {r} runs at t={starts[g]:.6f} before it arrives at {arrival[r]:.6f}")
-        layered = solution.get("prefill_mode") == "layered"
         tok_sum = np.bincount(group_of, weights=np.where(kinds == _PREFILL, 0, toks) if layered else toks,
                               minlength=n_groups)
         if layered:  # layered prefill: a pass charges its layer group's share in each iteration it runs
@@ -275,6 +303,8 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
         apply_events(start + atol)
         if caching:
             apply_hits(start + atol)
+        if layered:
+            gpu_blocks += start_passes(g)
         o0, o1 = offsets[g], offsets[g + 1]
         mem = rids[o0:o1]
         if has_pre[g]:  # prefill chunks: one by one (rare next to decodes)
@@ -287,13 +317,20 @@ def validate_run(solution: dict[str, Any], atol: float = 1e-6) -> float:
                 if done_prefill[r] + c > need[r]:
                     raise InvalidRunError(
                         f"request {r}: a chunk of {c} tokens runs past its prefill ({done_prefill[r]}/{need[r]} done)")
-                where[r] = 1
-                old = -(-int(kv[r]) // bs)
-                if caching:
-                    computed_upto(r, int(kv[r] // bs), int((kv[r] + c) // bs))
-                kv[r] += c
-                done_prefill[r] += c
-                gpu_blocks += -(-int(kv[r]) // bs) - old
+                if layered:  # the pass completes: its KV was taken (and counted) when it started
+                    if in_pass[r] != c:
+                        raise InvalidRunError(f"request {r}: a prefill of {c} tokens in iteration group {g} completes "
+                                              f"no layered pass of those tokens in progress")
+                    in_pass[r] = 0
+                    done_prefill[r] += c
+                else:
+                    where[r] = 1
+                    old = -(-int(kv[r]) // bs)
+                    if caching:
+                        computed_upto(r, int(kv[r] // bs), int((kv[r] + c) // bs))
+                    kv[r] += c
+                    done_prefill[r] += c
+                    gpu_blocks += -(-int(kv[r]) // bs) - old
                 if done_prefill[r] == need[r]:
                     t = float(ends[e_idx - k])
                     if gen[r] == 0:
@@ -383,6 +420,21 @@ def _layer_group_sizes(solution: dict[str, Any]) -> np.ndarray:
     if not 1 <= G <= L:
         raise InvalidRunError(f"layered prefill with {G} layer groups for a {L}-layer model")
     return np.array([L // G + 1] * (L % G) + [L // G] * (G - L % G), np.int64)
+
+
+def _layered_pass_starts(solution: dict[str, Any], n_groups: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The group-0 rows of the layer log (the passes' starts) by iteration group: ``(bounds, requests,
+    tokens)``, the passes starting in group ``g`` being rows ``bounds[g]:bounds[g + 1]``."""
+    ll = solution["layer_log"]
+    it, rid, grp, tok = (np.asarray(ll[k], np.int64) for k in ("layer_it", "layer_rid", "layer_group", "layer_tokens"))
+    if not it.shape == rid.shape == grp.shape == tok.shape:
+        raise InvalidRunError("malformed layer log: columns of different lengths")
+    if it.shape[0] and (it.min() < 0 or it.max() >= n_groups or rid.min() < 0 or rid.max() >= n or tok.min() < 1):
+        raise InvalidRunError("malformed layer log: an iteration, request or pass size out of range")
+    first = np.flatnonzero(grp == 0)
+    first = first[np.argsort(it[first], kind="stable")]
+    bounds = np.searchsorted(it[first], np.arange(n_groups + 1), side="left")
+    return bounds, rid[first], tok[first]
 
 
 def _layered_charges(solution: dict[str, Any], n_groups: int) -> np.ndarray:
@@ -706,6 +758,55 @@ def validate_cluster(solution: dict[str, Any], atol: float = 1e-6) -> float:
     return float(good.sum() / n) if n else float("nan")
 
 
+def _named_profile(meta: dict[str, Any], key: str, presets: dict[str, Any], cls: type) -> Any:
+    """The profile ``meta[key]`` names: a preset name, or the fields of a custom profile."""
+    value = meta.get(key)
+    if isinstance(value, str):
+        if value not in presets:
+            raise InvalidRunError(f"the run names an unknown {key} {value!r} (known: {sorted(presets)})")
+        return presets[value]
+    if isinstance(value, dict):
+        try:
+            return cls(**value)
+        except TypeError as exc:
+            raise InvalidRunError(f"the run's custom {key} is malformed: {exc}") from None
+    raise InvalidRunError(f"the run does not say which {key} it ran (solution['disagg'][{key!r}])")
+
+
+def _disagg_link(meta: dict[str, Any]) -> tuple[float, float, float]:
+    """KV bytes per token per GPU and the transfer link's bandwidth (bytes/s) and latency (s), recomputed
+    from the model, TP, GPU and interconnect the run names (semi-PD: the KV does not move, infinite
+    bandwidth and no latency); the figures the run reports must agree."""
+    from .disagg import INTERCONNECTS, Interconnect
+    from .profiles import HARDWARE, MODELS, HardwareProfile, ModelProfile
+
+    model = _named_profile(meta, "model", MODELS, ModelProfile)
+    tp = meta.get("tp")
+    if not isinstance(tp, (int, np.integer)) or tp < 1:
+        raise InvalidRunError(f"the run's tensor parallelism tp={tp!r} is not a positive integer")
+    # K and V of every layer, the KV heads split over the tp GPUs (replicated below tp), per GPU
+    kv_bytes = 2.0 * model.n_layers * -(-model.n_kv_heads // int(tp)) * model.head_dim * model.dtype_bytes
+    if meta.get("semi_pd") is not None:
+        bandwidth, latency = np.inf, 0.0
+    else:
+        link = _named_profile(meta, "interconnect", INTERCONNECTS, Interconnect)
+        override = meta.get("bandwidth_override")
+        if override is not None:
+            bandwidth = float(override)
+        elif link.bandwidth is not None:
+            bandwidth = float(link.bandwidth)
+        else:
+            bandwidth = float(getattr(_named_profile(meta, "hardware", HARDWARE, HardwareProfile), link.hardware_field))
+        latency = float(link.latency_s)
+        if not (np.isfinite(bandwidth) and bandwidth > 0 and np.isfinite(latency) and latency >= 0):
+            raise InvalidRunError(f"the run's link has bandwidth {bandwidth} and latency {latency}")
+    for key, value in (("kv_bytes_per_token", kv_bytes), ("bandwidth", bandwidth), ("latency_s", latency)):
+        if not np.isclose(float(meta[key]), value, rtol=1e-12, atol=0.0):
+            raise InvalidRunError(f"the run reports {key}={meta[key]}, but its model {model.name} at tp={tp} over its "
+                                  f"link gives {value}")
+    return kv_bytes, bandwidth, latency
+
+
 def validate_disagg(solution: dict[str, Any], atol: float = 1e-6) -> float:
     """Validate a prefill/decode-disaggregated run (``schedgym/LLMDisagg-v0``, see
     :mod:`schedgym.envs.llm.disagg`): everything :func:`validate_cluster` checks (a KV transfer is
@@ -716,7 +817,9 @@ def validate_disagg(solution: dict[str, Any], atol: float = 1e-6) -> float:
     * every request that ran on a decode instance came by exactly one transfer, from the prefill instance
       it was dispatched to and left, to that decode instance, starting no earlier than its first token
       and its departure, with the KV the landing row reports (its prefilled tokens);
-    * each transfer takes ``KV tokens x KV bytes per token / bandwidth + latency`` seconds, and the
+    * each transfer takes ``KV tokens x KV bytes per token / bandwidth + latency`` seconds, with the KV
+      bytes per token recomputed from the model and TP the run names and the link looked up from the
+      interconnect (and GPU) it names (:func:`_disagg_link`; the run's own figures must agree), and the
       transfers of one prefill instance (one outgoing link) do not overlap;
     * no decode instance holds or runs a request before its KV has arrived;
     * semi-PD (``semi_pd`` set): the KV stays on its GPU (prefill worker ``k`` to decode worker ``k``,
@@ -748,7 +851,8 @@ def validate_disagg(solution: dict[str, Any], atol: float = 1e-6) -> float:
         i = int(np.flatnonzero(dst != src + n_p)[0])
         raise InvalidRunError(f"semi-PD: the KV of request {rid[i]} moved from GPU {src[i]} to GPU {dst[i] - n_p}; "
                               "it stays on its GPU (prefill worker k hands over to decode worker k)")
-    expected_t = kv * float(meta["kv_bytes_per_token"]) / float(meta["bandwidth"]) + float(meta["latency_s"])
+    kv_bytes, bandwidth, latency = _disagg_link(meta)
+    expected_t = kv * kv_bytes / bandwidth + latency
     off = np.abs((t1 - t0) - expected_t) > atol
     if off.any():
         i = int(np.flatnonzero(off)[0])
