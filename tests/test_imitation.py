@@ -169,14 +169,36 @@ def test_imitation_values_are_checked_and_listed(capsys) -> None:
         assert key in out
 
 
-def test_rllib_refuses_imitation_naming_the_key(tmp_path: Path, capsys) -> None:
-    with pytest.raises(ConfigError, match=r"imitation\.expert.*backend=sb3"):
-        resolve_config("jobshop-small", ["backend=rllib", "imitation.expert=mwkr:nondelay"])
+def test_rllib_starts_from_the_clone(tmp_path: Path, monkeypatch) -> None:
+    """On RLlib the clone is set on the learner and synced to the env runners: ``step_0.pt`` (read back from
+    the learner) is the clone, and PPO moves on from it."""
+    pytest.importorskip("ray")
+    from schedgym.train import rllib_backend
+
+    synced: list[bool] = []
+    warm_start_on_rllib = rllib_backend._imitation_warm_start
+
+    def checked(algo, module, *args, **kwargs):
+        report = warm_start_on_rllib(algo, module, *args, **kwargs)
+        sampler = algo.env_runner_group.local_env_runner.module  # samples when there are 0 env runners
+        synced.append(all(torch.allclose(v, sampler.gnn.state_dict()[k].cpu()) for k, v in module.state_dict().items()))
+        return report
+
+    monkeypatch.setattr(rllib_backend, "_imitation_warm_start", checked)
     run = tmp_path / "run"
-    assert main(_tiny(run, ["backend=rllib", "imitation.expert=mwkr:nondelay"])) == 2
-    assert "imitation.expert" in capsys.readouterr().err and not run.exists()
-    # without an expert, RLlib is unaffected by the new keys
-    assert resolve_config("jobshop-small", ["backend=rllib"]).imitation.expert is None
+    argv = ["preset=jobshop-small", f"run_dir={run}", "backend=rllib", "rllib.num_cpus=1", "rllib.num_env_runners=0",
+            "trainer.total_steps=120", "trainer.checkpoint_every=60", "trainer.eval_every=60",
+            "trainer.progress_bar=false", "agent.ppo.n_steps=60", "agent.ppo.batch_size=30", "agent.ppo.n_epochs=2",
+            "val.seeds=[0,1]", "val.baselines=[]", "imitation.expert=mwkr:nondelay", "imitation.episodes=3",
+            "imitation.epochs=2"]
+    assert main(argv) == 0
+    clone, start, last = (_weights(p) for p in (run / "checkpoints" / "imitation.pt",
+                                                 run / "checkpoints" / "step_0.pt", run / "last.pt"))
+    assert all(torch.allclose(clone[k], start[k]) for k in clone)
+    assert any(not torch.equal(clone[k], last[k]) for k in clone)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["imitation"]["expert"] == "mwkr:nondelay" and summary["timesteps"] >= 120
+    assert synced == [True]  # the env runner that samples the first iteration acts with the clone
 
 
 def test_validation_of_the_sampling_policy_is_seeded() -> None:

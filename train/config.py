@@ -140,7 +140,7 @@ class WandbConfig:
 
 @dataclass
 class ImitationConfig:
-    """Imitation warm start (:mod:`schedgym.train.imitation`): clone an expert before PPO (SB3 backend)."""
+    """Imitation warm start (:mod:`schedgym.train.imitation`): clone an expert before PPO (both backends)."""
 
     #: expert policy spec (any ``make_policy`` spec serving env.id: ``etf``, ``mwkr:nondelay``, ``mem-xla``,
     #: ``gnn:<ckpt>``); null: no warm start, PPO starts from random weights
@@ -368,9 +368,6 @@ def _check_imitation(cfg: DictConfig) -> None:
     im = cfg.imitation
     if not im.expert:
         return
-    if cfg.backend != "sb3":
-        raise ConfigError(f"imitation.expert={im.expert!r}: the imitation warm start runs on backend=sb3 only "
-                          f"(got backend={cfg.backend!r}); train with backend=sb3, or drop imitation.expert")
     for key in ("episodes", "epochs", "batch_size", "lr"):
         if not im[key] > 0:
             raise ConfigError(f"imitation.{key} must be > 0, got {im[key]}")

@@ -97,6 +97,24 @@ def _learner_module_state(algo: Any) -> dict[str, Any]:
     return weights[DEFAULT_MODULE_ID]
 
 
+def _imitation_warm_start(algo: Any, module: GraphActorCritic, cfg: DictConfig, run_dir: Path, validator: Any,
+                          log: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """Clone ``imitation.expert`` into the learner's initial weights (:mod:`schedgym.train.imitation`, on the
+    plain module), then set them on the learner and sync them to every env runner (the local one too), so
+    the first PPO iteration samples with the clone. Returns the imitation report."""
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    from ..agents.gnn.rllib import module_state_to_gnn
+    from .imitation import warm_start_run
+
+    module_state_to_gnn(_learner_module_state(algo), module)
+    report = warm_start_run(module, cfg, run_dir, validator, log, state)
+    weights = {f"gnn.{k}": v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    algo.learner_group.set_weights({DEFAULT_MODULE_ID: weights})
+    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+    return report
+
+
 def _nested(d: dict[str, Any], *keys: str, default: Any = None) -> Any:
     for k in keys:
         if not isinstance(d, dict) or k not in d:
@@ -159,6 +177,9 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
                 "best_step": None,
             }
         state["baselines"] = validator.baseline_objectives
+        imitation = None
+        if saved is None and cfg.imitation.expert:  # a fresh run: PPO starts from the expert's clone
+            imitation = _imitation_warm_start(algo, module, cfg, run_dir, validator, log, state)
         if state["timesteps"] == 0:  # the initial weights, for comparisons
             write_gnn_checkpoint(ckpt_dir / "step_0.pt", module_state_to_gnn(_learner_module_state(algo), module), cfg, 0)
         total = int(cfg.trainer.total_steps)
@@ -222,6 +243,7 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
             "process_cpu_s": time.process_time() - c0,
             "best_val": state["best_val"],
             "best_step": state["best_step"],
+            **({"imitation": imitation} if imitation is not None else {}),
         }
     finally:
         if algo is not None:
