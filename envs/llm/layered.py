@@ -23,7 +23,9 @@ groups it has run (``lgroup``); each iteration's group work is in ``_lwork`` as 
 tokens, group)``; the layer log (``layer_it``, ``layer_rid``, ``layer_group``, ``layer_tokens``: one row
 per request and group run, ``layer_it`` the index of the iteration in the iteration log) is what
 :func:`schedgym.envs.llm.validate.validate_layered` checks. A completed pass appears in the iteration
-log as one prefill entry of its ``c`` tokens, in the iteration of its last group.
+log as one prefill entry of its ``c`` tokens, in the iteration of its last group. The replay of
+:func:`~schedgym.envs.llm.validate.validate_run` follows the same KV rule: a pass's group-0 row puts its
+request on the GPU with the pass's KV, its prefill entry only credits the prefilled tokens.
 """
 
 from __future__ import annotations

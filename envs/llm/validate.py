@@ -11,6 +11,8 @@ the recorded iterations and preemptions with its own per-request bookkeeping and
   recompute preemption drops its KV and it must then re-prefill prompt + generated tokens; a
   swapped request must be swapped in before it decodes again;
 * decodes only follow a complete prefill; every request generates exactly its output tokens;
+* layered prefill: a pass holds its KV (on the GPU, against the capacity) from its first layer group on,
+  and its prefill entry at its last group completes it (:func:`validate_layered` checks the layer log);
 * the reported first-token and finish times equal the replayed ones.
 
 It returns the SLO attainment it recomputes from the replayed token times (the LLM environments'
