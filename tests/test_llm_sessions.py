@@ -13,8 +13,9 @@ import schedgym.envs  # noqa: F401  (registers the ids)
 from schedgym.agents.base import run_episode
 from schedgym.agents.registry import make_policy
 from schedgym.envs.llm.env import GLOBAL_FEATURES, NODE_FEATURES
+from schedgym.envs.llm import simulator as simulator_module
 from schedgym.envs.llm.sessions import (MIN_HISTORY, PIN_ADOPTED, PIN_EVICTED, PIN_EXPIRED, AgentWorkload,
-                                        agent_sessions, run_sessions, session_metrics)
+                                        agent_sessions, choose_turn, run_sessions, session_metrics)
 from schedgym.envs.llm.simulator import K_PREFILL, ServingConfig, ServingSimulator
 from schedgym.envs.llm.validate import InvalidRunError, validate_run
 
@@ -175,13 +176,38 @@ def test_env_shows_turns_and_pinned_kv_and_baselines_run():
         done = term or trunc
     assert seen_turn and seen_pin and seen_global
     assert info["metrics"]["kv_pins_adopted"] > 0 and np.isfinite(info["metrics"]["session_jct_mean"])
-    for name in ("agent-nopin", "agent-nopin-apc", "agent-ttl:2", "continuum-apc:5"):
+    for name in ("agent-nopin", "agent-nopin-apc", "agent-ttl:2", "continuum-apc:5", "continuum:request-fcfs"):
         pol = make_policy(name)
         e = gym.make("schedgym/LLMServe-v0", workload="agent-sessions", n_requests=60, rate=2.0, **pol.env_kwargs)
         res = run_episode(e, pol, seed=1)
         assert res.validated_objective == pytest.approx(res.objective)
     with pytest.raises(ValueError, match="TTL"):
         make_policy("agent-ttl:soon")
+
+
+def test_session_policies_swap_the_admission_order_by_option():
+    """``+program-fcfs`` / ``+request-fcfs`` separate Continuum's TTL from its program-level FCFS; the
+    default order keeps the plain name; a bad option is an error naming the policy."""
+    from schedgym.agents.llm.sessions import agent_nopin, agent_ttl, continuum
+
+    ttl_only = make_policy("continuum:request-fcfs")
+    assert (ttl_only.name, ttl_only.program_fcfs, ttl_only.env_kwargs["kv_ttl"]) == ("continuum:10+request-fcfs", False,
+                                                                                    "tool-aware")
+    assert make_policy("continuum:5+program-fcfs").name == "continuum:5" and make_policy("continuum").program_fcfs
+    fixed = agent_ttl("10+program-fcfs")
+    assert (fixed.name, fixed.program_fcfs, fixed.env_kwargs["kv_ttl_s"]) == ("agent-ttl:10+program-fcfs", True, 10.0)
+    nopin = agent_nopin("program-fcfs")
+    assert (nopin.name, nopin.program_fcfs, nopin.env_kwargs["kv_ttl"]) == ("agent-nopin:program-fcfs", True, "none")
+    assert agent_nopin("request-fcfs").name == "agent-nopin" and not agent_nopin().program_fcfs
+    for factory, option, match in ((continuum, "10+5", "one TTL"), (continuum, "5+", "one TTL"),
+                                   (continuum, "program-fcfs+request-fcfs", "two admission orders"),
+                                   (agent_nopin, "5", "only an admission order")):
+        with pytest.raises(ValueError, match=match):
+            factory(option)
+    # the option reproduces the direct run: tool-aware TTL with request-level FCFS
+    wl_kwargs = {"workload": "agent-sessions", "n_requests": 60, "rate": 3.0, "max_kv_blocks": 1000}
+    res = run_episode(gym.make("schedgym/LLMServe-v0", **wl_kwargs, **ttl_only.env_kwargs), ttl_only, seed=1)
+    assert res.validated_objective == pytest.approx(res.objective)
     with pytest.raises(ValueError, match="one instance"):  # closed-loop turns are not dispatched across a cluster
         gym.make("schedgym/LLMCluster-v0", workload="agent-sessions", n_requests=20).reset(seed=0)
 
@@ -202,16 +228,21 @@ def test_default_engine_and_plain_workloads_are_unchanged():
     assert np.array_equal(a.finish_t, b.finish_t, equal_nan=True)
 
 
-def test_headline_ttl_lowers_multi_turn_session_completion_time():
-    """Continuum's direction: pinning a turn's KV for the next turn lowers job (session) completion time
-    against no pinning, at a moderate load and under KV pressure (same workloads, two seeds).
+def test_headline_ttl_lowers_session_completion_time_and_needs_program_fcfs_under_kv_pressure():
+    """Continuum's direction, split into its two halves (same workloads, two seeds): with the full KV
+    cache the tool-aware TTL alone lowers job (session) completion time against no pinning; under KV
+    pressure neither the TTL alone nor program-level FCFS alone does (pins then hold blocks that
+    request-level FCFS hands to turns of other sessions), only the two together.
 
-    Measured (this code, Llama-2-7B / A100, 300 turns, mean over seeds 0 and 1): full KV cache at 2.5
-    turns/s, mean session JCT 25.9 s without pinning vs 23.3 s Continuum-like (follow-up TTFT 0.21 vs
-    0.08 s); 1,000 KV blocks at 3 turns/s, 30.4 s vs 26.8 s (see docs/llm.md for the suite)."""
+    Measured (this code, Llama-2-7B / A100, 300 turns, mean session JCT over seeds 0 and 1; the request
+    order is vLLM's request-level FCFS or Continuum's program-level FCFS): full KV cache at 2.5 turns/s,
+    no pinning 25.89 s (either order), tool-aware TTL 23.30 s (request FCFS) / 23.29 s (program FCFS);
+    1,000 KV blocks at 3 turns/s, no pinning 30.42 / 30.91 s, TTL 31.79 / 26.75 s (see docs/llm.md)."""
     jct = {}
     for case, kw, rate in (("full", {}, 2.5), ("pressure", {"max_kv_blocks": 1000}, 3.0)):
         for name, cfg, prog in (("nopin", {"kv_ttl": "none"}, False),
+                                ("nopin-program", {"kv_ttl": "none"}, True),
+                                ("ttl", {"kv_ttl": "tool-aware", "kv_ttl_s": 10.0}, False),
                                 ("continuum", {"kv_ttl": "tool-aware", "kv_ttl_s": 10.0}, True)):
             vals = []
             for seed in (0, 1):
@@ -220,8 +251,58 @@ def test_headline_ttl_lowers_multi_turn_session_completion_time():
                 validate_run(sim.solution())
                 vals.append(session_metrics(sim)["session_jct_mean"])
             jct[case, name] = float(np.mean(vals))
-    assert jct["full", "continuum"] < 0.97 * jct["full", "nopin"]
-    assert jct["pressure", "continuum"] < 0.95 * jct["pressure", "nopin"]
+    assert jct["full", "ttl"] < 0.95 * jct["full", "nopin"]
+    assert jct["full", "continuum"] < 0.95 * jct["full", "nopin"]
+    assert jct["pressure", "ttl"] > jct["pressure", "nopin"]  # the TTL alone: no gain under pressure
+    assert jct["pressure", "nopin-program"] > 0.98 * jct["pressure", "nopin"]  # nor program FCFS alone
+    assert jct["pressure", "continuum"] < 0.92 * min(jct["pressure", "nopin"], jct["pressure", "ttl"])
+
+
+def _run_counting_preemptions(sim: ServingSimulator, program_fcfs: bool, max_preemptions: int) -> None:
+    """:func:`run_sessions` that stops once the run made more than ``max_preemptions`` preemptions (a
+    thrashing run fails on the count, not on a time limit)."""
+    while not sim.done and sim.n_preempt_recompute + sim.n_preempt_swap <= max_preemptions:
+        pick = choose_turn(sim, program_fcfs)
+        if pick is None:
+            sim.launch()
+        else:
+            sim.admit(pick)
+            if not sim.has_candidate():
+                sim.launch()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_proactive_mlfq_preemption_evicts_pinned_kv_before_preempting(seed):
+    """FastServe-like proactive preemption on a small KV cache with pins: pinned KV goes before a running
+    request is preempted to make room for a waiting turn. Before that rule the waiting turn never fit
+    and the run thrashed (> 200,000 recompute preemptions and counting); now it ends with about as many
+    preemptions as the same engine without pinning (no more than 1.25x: 6,415-7,862 with pins against
+    7,558-8,785 without, 250 turns at 5 turns/s, 400 blocks)."""
+    wl = agent_sessions(250, 5.0, np.random.default_rng(seed))
+    engine = {"kv_ttl_s": 5.0, "max_kv_blocks": 400, "preempt_order": "mlfq", "proactive_preemption": True}
+    ref = ServingSimulator(kv_ttl="none", **engine)
+    ref.reset(wl)
+    run_sessions(ref, False)
+    bound = int(1.25 * (ref.n_preempt_recompute + ref.n_preempt_swap))
+    for ttl in ("fixed", "tool-aware"):
+        sim = ServingSimulator(kv_ttl=ttl, **engine)
+        sim.reset(wl)
+        _run_counting_preemptions(sim, False, bound)
+        assert sim.done, f"kv_ttl={ttl}: over {bound} preemptions at t={sim.now:.0f} s (thrashing)"
+        validate_run(sim.solution())
+        assert sim.n_finished == sim.n and sim.free_blocks == sim.total_blocks
+        assert sim.sessions.n_evicted > 0
+
+
+def test_a_request_preempted_over_and_over_without_progress_stops_the_run(monkeypatch):
+    """The livelock guard: a request preempted more than MAX_PREEMPTS_WITHOUT_PROGRESS times in a row
+    without generating a token stops the run with an error naming it (lowered here to 3 so that a
+    legitimate but thrashing run trips it)."""
+    monkeypatch.setattr(simulator_module, "MAX_PREEMPTS_WITHOUT_PROGRESS", 3)
+    sim = ServingSimulator(kv_ttl="none", max_kv_blocks=400, preempt_order="mlfq", proactive_preemption=True)
+    sim.reset(agent_sessions(250, 5.0, np.random.default_rng(0)))
+    with pytest.raises(RuntimeError, match=r"livelock: request \d+ was preempted 4 times in a row"):
+        run_sessions(sim, False)
 
 
 @pytest.mark.parametrize("cfg", [

@@ -12,6 +12,12 @@ FCFS admission of turns, picked by :func:`schedgym.envs.llm.sessions.choose_turn
 * ``continuum[:<seconds>]`` / ``continuum-apc[:<seconds>]`` — Continuum-like: the TTL by the tool
   kind's observed durations (cap and cold-start TTL 10 s by default) and program-level FCFS (the turn
   of the earliest-started session first).
+
+The admission order can be swapped to separate the two halves of Continuum: every option may add
+``program-fcfs`` or ``request-fcfs`` after a ``+`` (or alone): ``continuum:request-fcfs`` is the
+tool-aware TTL with vLLM's request-level FCFS, ``agent-nopin:program-fcfs`` program-level FCFS without
+pinning, ``agent-ttl:10+program-fcfs`` a fixed 10 s TTL with program-level FCFS. A policy named with
+its default order keeps its plain name.
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ class SessionPolicy(BasePolicy):
         return int(np.flatnonzero(mask)[0])
 
 
+#: admission-order words a session policy's option may carry -> program-level FCFS?
+ORDER_OPTIONS: dict[str, bool] = {"program-fcfs": True, "request-fcfs": False}
+
+
 def _ttl_seconds(name: str, variant: str | None, default: float) -> float:
     if not variant:
         return default
@@ -69,19 +79,45 @@ def _ttl_seconds(name: str, variant: str | None, default: float) -> float:
     return value
 
 
+def _session_option(name: str, variant: str | None, default_ttl: float | None,
+                    program_fcfs: bool) -> tuple[float | None, bool, str]:
+    """Parse a session policy's option ``[<seconds>][+program-fcfs|+request-fcfs]`` (no seconds where
+    ``default_ttl`` is None: the policy pins nothing). Returns the TTL, whether admission is
+    program-level FCFS, and the name suffix (``""`` for the defaults, else ``"+<order>"``)."""
+    ttl, order, ttl_given = default_ttl, None, False
+    for part in variant.split("+") if variant else ():
+        word = part.strip()
+        if word in ORDER_OPTIONS:
+            if order is not None:
+                raise ValueError(f"policy {name!r}: two admission orders in {variant!r}")
+            order = ORDER_OPTIONS[word]
+        elif default_ttl is None:
+            raise ValueError(f"policy {name!r} takes only an admission order ({' or '.join(ORDER_OPTIONS)}), "
+                             f"got {variant!r}")
+        elif ttl_given or not word:
+            raise ValueError(f"policy {name!r} takes one TTL in seconds and an optional admission order "
+                             f"(e.g. {name}:5+program-fcfs), got {variant!r}")
+        else:
+            ttl, ttl_given = _ttl_seconds(name, word, default_ttl), True
+    if order is None or order == program_fcfs:
+        return ttl, program_fcfs, ""
+    return ttl, order, "+" + next(w for w, v in ORDER_OPTIONS.items() if v == order)
+
+
 def agent_nopin(variant: str | None = None, caching: bool = False) -> SessionPolicy:
-    if variant:
-        raise ValueError(f"policy 'agent-nopin' takes no variant, got {variant!r}")
-    name = "agent-nopin-apc" if caching else "agent-nopin"
-    return SessionPolicy(name, False, {"kv_ttl": "none", "prefix_caching": caching})
+    base = "agent-nopin-apc" if caching else "agent-nopin"
+    _, program_fcfs, suffix = _session_option(base, variant, None, False)
+    name = f"{base}:{suffix[1:]}" if suffix else base
+    return SessionPolicy(name, program_fcfs, {"kv_ttl": "none", "prefix_caching": caching})
 
 
 def agent_ttl(variant: str | None = None) -> SessionPolicy:
-    ttl = _ttl_seconds("agent-ttl", variant, 5.0)
-    return SessionPolicy(f"agent-ttl:{ttl:g}", False, {"kv_ttl": "fixed", "kv_ttl_s": ttl})
+    ttl, program_fcfs, suffix = _session_option("agent-ttl", variant, 5.0, False)
+    return SessionPolicy(f"agent-ttl:{ttl:g}{suffix}", program_fcfs, {"kv_ttl": "fixed", "kv_ttl_s": ttl})
 
 
 def continuum(variant: str | None = None, caching: bool = False) -> SessionPolicy:
     base = "continuum-apc" if caching else "continuum"
-    ttl = _ttl_seconds(base, variant, 10.0)
-    return SessionPolicy(f"{base}:{ttl:g}", True, {"kv_ttl": "tool-aware", "kv_ttl_s": ttl, "prefix_caching": caching})
+    ttl, program_fcfs, suffix = _session_option(base, variant, 10.0, True)
+    return SessionPolicy(f"{base}:{ttl:g}{suffix}", program_fcfs,
+                         {"kv_ttl": "tool-aware", "kv_ttl_s": ttl, "prefix_caching": caching})

@@ -176,6 +176,10 @@ def _key_edf(sim: "ServingSimulator", r: np.ndarray) -> np.ndarray:
 
 MLFQ_BASE_QUANTUM = 16  #: tokens of service in the top queue; each lower queue doubles it
 MLFQ_LEVELS = 8
+#: livelock guard: a request preempted this many times in a row without generating a token in between
+#: stops the run with an error (the worst seen in legitimate runs, 400 KV blocks with proactive MLFQ
+#: preemption, is about 240)
+MAX_PREEMPTS_WITHOUT_PROGRESS = 10_000
 
 
 def mlfq_level(sim: "ServingSimulator", r: np.ndarray) -> np.ndarray:
@@ -362,6 +366,8 @@ class ServingSimulator:
         self.finish_t = np.full(n, np.nan)
         self.max_tbt = np.zeros(n)
         self.n_preempt = np.zeros(n, np.int64)
+        self._stalled_preempts = np.zeros(n, np.int64)  # preemptions in a row without a new token
+        self._generated_at_preempt = np.full(n, -1, np.int64)
         self.migrated_out = np.zeros(n, bool)
         self.now = 0.0
         self.free_blocks = self.total_blocks
@@ -433,6 +439,7 @@ class ServingSimulator:
 
     def _preempt(self, r: int) -> None:
         """Preempt running request ``r`` (swap if configured and room, else recompute)."""
+        self._check_livelock(r)
         self.running.remove(r)
         swap = (self.config.preemption == "swap" and self.prefilled[r] >= self.target[r]
                 and self.blocks[r] <= self.swap_free)
@@ -461,6 +468,21 @@ class ServingSimulator:
             self.log.preempt_t.append(self.now)
             self.log.preempt_rid.append(r)
             self.log.preempt_mode.append(1 if swap else 0)
+
+    def _check_livelock(self, r: int) -> None:
+        """Raise if request ``r`` keeps being preempted without generating a token in between (a
+        preemption rule that cannot make room would otherwise thrash forever)."""
+        if self._generated_at_preempt[r] == self.generated[r]:
+            self._stalled_preempts[r] += 1
+        else:
+            self._generated_at_preempt[r] = self.generated[r]
+            self._stalled_preempts[r] = 1
+        if self._stalled_preempts[r] > MAX_PREEMPTS_WITHOUT_PROGRESS:
+            raise RuntimeError(
+                f"livelock: request {r} was preempted {int(self._stalled_preempts[r])} times in a row without "
+                f"generating a token (t={self.now:.3f} s, {self.free_blocks} free KV blocks, "
+                f"{len(self.running)} running, {len(self.queue) + len(self.swapped)} waiting); the preemption "
+                "rule cannot make room for the request it preempts for")
 
     # ================================================================== prefix cache
     def block_key(self, r: int, i: int) -> int:
@@ -606,10 +628,11 @@ class ServingSimulator:
                 need = -(-min(int(self.target[best] - self.prefilled[best]), self.token_budget) // bs)
             dec = run[(self.target[run] - self.prefilled[run]) <= 0]
             growth = int(np.count_nonzero(self.kv[dec] % bs == 0))
-            fits_kv = need + growth <= self.free_blocks - self.watermark_blocks
-            fits_seq = len(self.running) < self.config.max_num_seqs
-            if fits_kv and fits_seq:
+            short = need + growth - (self.free_blocks - self.watermark_blocks)  # KV blocks missing
+            if short <= 0 and len(self.running) < self.config.max_num_seqs:
                 return
+            if short > 0 and self.sessions is not None and self.sessions.evict(self, short):
+                continue  # pinned KV between agent turns goes before a running request is preempted
             self._preempt(int(run[worst_i]))
 
     def _compose(self) -> None:
