@@ -228,3 +228,24 @@ def test_cloning_runs_on_every_registered_id(env_id: str) -> None:
     assert report.train_states > 0 and report.holdout_states > 0
     assert 0.0 <= report.accuracy <= 1.0 and report.holdout_accuracy is not None
     assert any(not torch.equal(before[k], v) for k, v in module.state_dict().items())
+
+
+class _IllegalExpert:
+    """An expert that picks a masked-out node on its third decision."""
+
+    name = "illegal"
+    env_kwargs: dict = {}
+
+    def reset(self, env, seed=None) -> None:
+        self.steps = 0
+
+    def act(self, obs, info) -> int:
+        self.steps += 1
+        mask = np.asarray(obs["action_mask"], dtype=bool)
+        return int(np.flatnonzero(~mask)[0] if self.steps == 3 else np.flatnonzero(mask)[0])
+
+
+def test_an_expert_failing_mid_episode_is_named_with_where() -> None:
+    cfg = resolve_config("jobshop-small", ["imitation.expert=illegal", "imitation.episodes=2"])
+    with pytest.raises(RuntimeError, match=r"imitation.expert 'illegal' .* episode 0 \(seed 0\) at step 2"):
+        collect(cfg, _IllegalExpert(), episodes=2, seed=0)

@@ -146,11 +146,17 @@ def collect(cfg: DictConfig, expert: Any, episodes: int, seed: int) -> Demonstra
             expert.reset(base, seed + i)
             rewards: list[float] = []
             while True:
-                action = int(expert.act(obs, info))
-                demos.states.append(_unpadded(obs))
+                try:
+                    action = int(expert.act(obs, info))
+                    state = _unpadded(obs)
+                    obs, reward, terminated, truncated, info = env.step(action)
+                except Exception as exc:  # noqa: BLE001 - reraised with where it happened
+                    raise RuntimeError(f"imitation.expert {cfg.imitation.expert!r} failed on {cfg.env.id} in "
+                                       f"demonstration episode {i} (seed {seed + i}) at step {len(rewards)}: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+                demos.states.append(state)
                 demos.actions.append(action)
                 demos.episode.append(i)
-                obs, reward, terminated, truncated, info = env.step(action)
                 rewards.append(float(reward))
                 if terminated or truncated:
                     break
