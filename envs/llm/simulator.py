@@ -92,7 +92,8 @@ class ServingConfig:
     preempt_order: str = "fcfs"  #: victim = the running request that is last under this order
     #: FastServe-style proactive preemption (needs ``preempt_order="mlfq"``): at each boundary, while
     #: the highest-priority waiting request does not fit and a running request sits in a strictly
-    #: lower MLFQ level, that running request is preempted (swap or recompute, per ``preemption``)
+    #: lower MLFQ level, that running request is preempted (swap or recompute, per ``preemption``);
+    #: with agent sessions, KV pinned between turns is evicted first
     proactive_preemption: bool = False
     watermark: float = 0.01  #: fraction of KV blocks kept free when admitting (vLLM's default)
     #: vLLM-style automatic prefix caching: full KV blocks are keyed by their content (the workload's
