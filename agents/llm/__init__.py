@@ -145,16 +145,21 @@ POLICIES: dict[str, PolicyEntry] = {
                       examples=("layered:256x4", "layered:512x4")),
 }
 POLICIES.update({
-    "agent-nopin": _entry(agent_nopin, "agent sessions, vLLM-like: no KV pinning between turns, request-level FCFS"),
+    "agent-nopin": _entry(agent_nopin, "agent sessions, vLLM-like: no KV pinning between turns, request-level FCFS",
+                          "'program-fcfs' (admission order; default request-level FCFS)",
+                          examples=("agent-nopin", "agent-nopin:program-fcfs")),
     "agent-nopin-apc": _entry(lambda variant=None: agent_nopin(variant, caching=True),
-                              "agent sessions, vLLM-like with automatic prefix caching, no pinning"),
+                              "agent sessions, vLLM-like with automatic prefix caching, no pinning",
+                              "'program-fcfs' (admission order; default request-level FCFS)"),
     "agent-ttl": _entry(agent_ttl, "agent sessions: a turn's KV pinned for a fixed TTL, request-level FCFS",
-                        "TTL in seconds (default 5)", examples=("agent-ttl:2", "agent-ttl:10")),
+                        "TTL in seconds (default 5), optionally '+program-fcfs'",
+                        examples=("agent-ttl:2", "agent-ttl:10", "agent-ttl:10+program-fcfs")),
     "continuum": _entry(continuum, "Continuum-like: KV TTL by the tool kind's observed durations, program-level FCFS",
-                        "TTL cap in seconds (default 10)", examples=("continuum", "continuum:5")),
+                        "TTL cap in seconds (default 10), optionally '+request-fcfs' (the TTL without program-level FCFS)",
+                        examples=("continuum", "continuum:5", "continuum:request-fcfs")),
     "continuum-apc": _entry(lambda variant=None: continuum(variant, caching=True),
                             "Continuum-like TTL and program-level FCFS with automatic prefix caching",
-                            "TTL cap in seconds (default 10)"),
+                            "TTL cap in seconds (default 10), optionally '+request-fcfs'"),
 })
 _CLUSTER_SUMMARY = {
     "cluster-rr": ("round-robin dispatch", ""), "cluster-random": ("random dispatch (seeded)", ""),
