@@ -1,8 +1,10 @@
 """The PPO-update fast paths of :mod:`schedgym.agents.gnn.model` (issue 13, item 1) compute the model's
-function: the mean+max pooling (:func:`mean_max_pool`) against PyG's, and the released job-shop policy
-against a reference forward built from PyG's own layers (``GINEConv``, ``global_mean_pool``, ``global_max_pool``): logits to
-1e-5 and the same greedy actions along a whole Taillard episode. No test here depends on wall-clock speed
-(the speed is in ``schedgym.train.bench``)."""
+function: the mean+max pooling (:func:`mean_max_pool`) against PyG's; the functional GIN layer that
+``agent.model.compile`` compiles against the module path, its fallback when compiling fails, and (slow) the
+compiled pass against the eager one; the released job-shop policy against a reference forward built from
+PyG's own layers (``GINEConv``, ``global_mean_pool``, ``global_max_pool``): logits to 1e-5 and the same
+greedy actions along a whole Taillard episode. No test here depends on wall-clock speed (the speed is in
+``schedgym.train.bench``)."""
 
 from __future__ import annotations
 
@@ -158,7 +160,8 @@ def test_functional_gin_layer_is_the_module_layer_bit_for_bit(activation: str) -
 
     env, batch = _small_batch()
     torch.manual_seed(3)
-    module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=16, n_layers=2, activation=activation))
+    config = GNNConfig(hidden=16, n_layers=2, activation=activation)
+    module = GraphActorCritic(graph_spec_of(env.observation_space), config)
     graphs = flatten(batch)
     x = torch.randn(graphs.x.shape[0], 16)
     ei = torch.cat([graphs.edge_index, graphs.edge_index.flip(0)], 1)
@@ -167,7 +170,8 @@ def test_functional_gin_layer_is_the_module_layer_bit_for_bit(activation: str) -
     for conv, norm in zip(module.convs, module.norms):
         ref = norm(x + module.act(_gine(conv, x, ei[0], ei[1], et, emb)))
         ours = gin_layer(x, ei[0], ei[1], et, emb, conv.lin.weight, conv.lin.bias, conv.eps, conv.nn[0].weight,
-                         conv.nn[0].bias, conv.nn[2].weight, conv.nn[2].bias, norm.weight, norm.bias, activation, norm.eps)
+                         conv.nn[0].bias, conv.nn[2].weight, conv.nn[2].bias, norm.weight, norm.bias, activation,
+                         norm.eps)
         assert torch.equal(ours, ref)
         x = ref
 
