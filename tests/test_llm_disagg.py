@@ -370,6 +370,14 @@ def test_semi_pd_refuses_a_cache_too_small_to_split() -> None:
     assert semi == rejected_by_one_gpu(518) == rejected_by_one_gpu(400) == 11
 
 
+def test_layered_prefill_is_refused_by_the_disaggregated_cluster() -> None:
+    """Its decode instances cannot run layered passes (a recompute-preempted request would never re-prefill):
+    a clear error instead of a run the validator rejects."""
+    for semi in (None, 0.5):
+        with pytest.raises(ValueError, match="prefill_mode='layered'.*chunked prefill only"):
+            DisaggCluster(ServingConfig(prefill_mode="layered", layer_groups=4), 2, 2, semi_pd=semi)
+
+
 def test_semi_pd_arguments_and_tampering() -> None:
     with pytest.raises(ValueError, match="n_prefill .* must equal n_decode"):
         DisaggCluster(ServingConfig(), 2, 1, semi_pd=0.5)

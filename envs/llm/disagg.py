@@ -229,7 +229,7 @@ class PrefillInstance(Instance):
                 if pick is None:
                     break
                 self.admit(pick)
-            if not len(self._dec) and not self._chunks and not self._swapins:
+            if not len(self._dec) and not self._chunks and not self._swapins and not self._lwork:
                 # nothing fits: KV held by transfers in flight or by parked requests; wait for the first
                 # transfer to end, or (parked only) for the event
                 nxt = min((end for end, _ in self.sending.values()), default=math.inf)
@@ -269,6 +269,11 @@ class DisaggCluster(Cluster):
                  record: bool = True, semi_pd: float | None = None) -> None:
         n_prefill = check_number("n_prefill", n_prefill, minimum=1, integer=True)
         n_decode = check_number("n_decode", n_decode, minimum=1, integer=True)
+        if config.prefill_mode != "chunked":
+            # the decode instances (cluster.Instance) do not run layered passes yet: a recompute-preempted
+            # request would never re-prefill there
+            raise ValueError(f"prefill_mode={config.prefill_mode!r}: the disaggregated cluster runs chunked prefill "
+                             "only (prefill_mode='chunked')")
         super().__init__(config, n_prefill + n_decode, local_order, migration_interval=None, record=record)
         self.n_prefill, self.n_decode = int(n_prefill), int(n_decode)
         self.interconnect = get_interconnect(interconnect)
