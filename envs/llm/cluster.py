@@ -97,14 +97,14 @@ class Instance(ServingSimulator):
                 if pick is None:
                     break
                 self.admit(pick)
-            if not len(self._dec) and not self._chunks and not self._swapins:
+            if not len(self._dec) and not self._chunks and not self._swapins and not self._lwork:
                 # nothing fits (KV reserved by incoming migrations): wait for a landing or the event
                 nxt = min(self.migrating_in.values(), default=math.inf)
                 self.now = max(self.now, min(nxt, t))
                 if nxt >= t:
                     return
                 continue
-            if not self._chunks and not self._swapins:
+            if not self._chunks and not self._swapins and not self._lwork:
                 # pure decode and nothing admissible (or, under strict FCFS, a blocked queue head: it
                 # stays blocked until a completion) until the next event: run it as one block
                 horizon = min(t, min(self.migrating_in.values(), default=math.inf))
