@@ -5,44 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
-
-import schedgym.envs  # noqa: F401  registers the ids
-from schedgym.agents.base import run_episode
-from schedgym.agents.registry import make_policy
-
-HEADERS = {".svg": (b"<?xml", b"<svg"), ".pdf": (b"%PDF",), ".png": (b"\x89PNG",)}
-
-
-def _episode(env_id: str, policy: str, **kwargs):
-    env = gym.make(env_id, render_mode="rgb_array", **kwargs)
-    run_episode(env, make_policy(policy, env_id=env_id), seed=0)
-    return env
-
-
-def _check_files(save, tmp_path: Path) -> None:
-    for suffix, heads in HEADERS.items():
-        path = save(tmp_path / f"fig{suffix}")
-        data = Path(path).read_bytes()
-        assert any(data.startswith(h) for h in heads), (suffix, data[:20])
-        if suffix == ".svg":
-            assert b"<svg" in data[:2000]
-    with pytest.raises(ValueError, match="svg"):
-        save(tmp_path / "fig.gif")
+from figure_checks import check_files, draw, episode  # tests/figure_checks.py
 
 
 def _legend_labels(ax) -> list[str]:
     legend = ax.get_legend()
     return [t.get_text() for t in legend.get_texts()] if legend is not None else []
-
-
-def _draw(fig) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig).draw()
 
 
 def _integer_ticks(ax) -> list[float]:
@@ -55,14 +26,14 @@ def _integer_ticks(ax) -> list[float]:
 def test_jobshop_gantt_has_a_job_legend_units_integer_ticks_sizes_and_files(tmp_path: Path) -> None:
     from schedgym.envs.jobshop.render import FIGURE_SIZES, env_figure, save_env_figure
 
-    env = _episode("schedgym/JobShop-v0", "mwkr:nondelay", n_jobs=6, n_machines=4)
+    env = episode("schedgym/JobShop-v0", "mwkr:nondelay", n_jobs=6, n_machines=4)
     frame = env.render()
     assert frame.shape == (480, 960, 3) and frame.dtype == np.uint8 and frame.std() > 0
     for size in ("column", "page"):
         fig = env_figure(env, size)
         assert tuple(fig.get_size_inches()) == pytest.approx(FIGURE_SIZES[size])
     fig = env_figure(env, "column")
-    _draw(fig)
+    draw(fig)
     ax = fig.axes[0]
     assert _legend_labels(ax) == [f"job {j}" for j in range(6)]
     assert ax.get_xlabel() == "time (time units)" and ax.get_ylabel() == "machine"
@@ -70,7 +41,7 @@ def test_jobshop_gantt_has_a_job_legend_units_integer_ticks_sizes_and_files(tmp_
     # the legend sits beside the bars, not over them
     legend_box = ax.get_legend().get_window_extent()
     assert legend_box.x0 >= ax.get_window_extent().x1 - 1
-    _check_files(lambda p: save_env_figure(env, p, "column"), tmp_path)
+    check_files(lambda p: save_env_figure(env, p, "column"), tmp_path)
     with pytest.raises(ValueError, match="column"):
         env_figure(env, "poster")
 
@@ -78,9 +49,9 @@ def test_jobshop_gantt_has_a_job_legend_units_integer_ticks_sizes_and_files(tmp_
 def test_jobshop_gantt_past_twenty_jobs_uses_a_colour_bar() -> None:
     from schedgym.envs.jobshop.render import env_figure
 
-    env = _episode("schedgym/JobShop-v0", "spt:nondelay", n_jobs=25, n_machines=5)
+    env = episode("schedgym/JobShop-v0", "spt:nondelay", n_jobs=25, n_machines=5)
     fig = env_figure(env)
-    _draw(fig)
+    draw(fig)
     assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "job"  # the colour bar
     assert not _legend_labels(fig.axes[0])
 
@@ -88,11 +59,11 @@ def test_jobshop_gantt_past_twenty_jobs_uses_a_colour_bar() -> None:
 def test_isb_gantt_legend_is_outside_the_bars_with_integer_machine_ticks(tmp_path: Path) -> None:
     from schedgym.envs.isbjobshop.render import env_figure, save_env_figure
 
-    env = _episode("schedgym/ISBJobShop-v0", "spt", n_jobs=5, n_machines=4)
+    env = episode("schedgym/ISBJobShop-v0", "spt", n_jobs=5, n_machines=4)
     frame = env.render()
     assert frame.shape == (480, 960, 3) and frame.dtype == np.uint8
     fig = env_figure(env, "page")
-    _draw(fig)
+    draw(fig)
     ax = fig.axes[0]
     labels = _legend_labels(ax)
     assert labels[:5] == [f"job {j}" for j in range(5)]
@@ -100,15 +71,15 @@ def test_isb_gantt_legend_is_outside_the_bars_with_integer_machine_ticks(tmp_pat
     assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1 - 1
     assert _integer_ticks(ax) == [0, 1, 2, 3]
     assert ax.get_xlabel() == "time (time units)"
-    _check_files(lambda p: save_env_figure(env, p), tmp_path)
+    check_files(lambda p: save_env_figure(env, p), tmp_path)
 
 
 def test_isb_gantt_past_twenty_jobs_has_a_colour_bar_and_the_kinds_below() -> None:
     from schedgym.envs.isbjobshop.render import env_figure
 
-    env = _episode("schedgym/ISBJobShop-v0", "spt", n_jobs=22, n_machines=4, shutdown_prob=0.01)
+    env = episode("schedgym/ISBJobShop-v0", "spt", n_jobs=22, n_machines=4, shutdown_prob=0.01)
     fig = env_figure(env, "page")
-    _draw(fig)
+    draw(fig)
     ax, bar = fig.axes
     assert bar.get_ylabel() == "job"
     assert _legend_labels(ax) == ["processing", "blocking", "machine down", "now"]
@@ -120,7 +91,7 @@ def test_llm_timeline_series_replays_batches_kv_and_queue() -> None:
 
     # plenty of KV: no preemption; every prompt token is prefilled once, every output token but the
     # first (sampled by the prefill) is one decode, and the queue drains
-    env = _episode("schedgym/LLMServe-v0", "vllm-fcfs", n_requests=40, rate=20)
+    env = episode("schedgym/LLMServe-v0", "vllm-fcfs", n_requests=40, rate=20)
     sim = env.unwrapped.sim
     ser = timeline_series(sim)
     reps = sim.log.to_arrays()["repeat"]
@@ -133,7 +104,7 @@ def test_llm_timeline_series_replays_batches_kv_and_queue() -> None:
     assert np.all(np.diff(ser["start"]) > 0) and np.all(ser["end"] >= ser["start"])
     # scarce KV: recompute and swap preemptions; the replayed peak is the simulator's, within capacity
     for preemption in ("recompute", "swap"):
-        env = _episode("schedgym/LLMServe-v0", "vllm-fcfs", n_requests=40, rate=20, max_kv_blocks=200,
+        env = episode("schedgym/LLMServe-v0", "vllm-fcfs", n_requests=40, rate=20, max_kv_blocks=200,
                        preemption=preemption)
         sim = env.unwrapped.sim
         assert sim.n_preempt_recompute + sim.n_preempt_swap > 0
@@ -145,13 +116,13 @@ def test_llm_timeline_series_replays_batches_kv_and_queue() -> None:
 def test_llm_timeline_figure_shows_composition_kv_and_queue(tmp_path: Path) -> None:
     from schedgym.envs.llm.render import FIGURE_SIZES, env_figure, save_env_figure
 
-    env = _episode("schedgym/LLMServe-v0", "vllm-fcfs", n_requests=30, rate=20, max_kv_blocks=200)
+    env = episode("schedgym/LLMServe-v0", "vllm-fcfs", n_requests=30, rate=20, max_kv_blocks=200)
     frame = env.render()
     assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
     for size in ("column", "page"):
         fig = env_figure(env, size)
         assert tuple(fig.get_size_inches()) == pytest.approx(FIGURE_SIZES[size])
-        _draw(fig)
+        draw(fig)
         prefill, decode, kv, queue = fig.axes
         assert _legend_labels(prefill) == ["prefill tokens"] and _legend_labels(decode)[0].startswith("decode tokens")
         assert _legend_labels(kv) == ["KV blocks in use", "capacity"] and _legend_labels(queue) == ["waiting requests"]
@@ -159,16 +130,16 @@ def test_llm_timeline_figure_shows_composition_kv_and_queue(tmp_path: Path) -> N
         assert "(requests)" in queue.get_ylabel() and queue.get_xlabel() == "time (s)"
         _integer_ticks(queue)
         _integer_ticks(decode)
-    _check_files(lambda p: save_env_figure(env, p), tmp_path)
+    check_files(lambda p: save_env_figure(env, p), tmp_path)
 
 
 def test_llm_cluster_figure_has_instance_ticks_and_legend(tmp_path: Path) -> None:
     from schedgym.envs.llm.render import env_figure, save_env_figure
 
-    env = _episode("schedgym/LLMCluster-v0", "llumnix", n_instances=3)
+    env = episode("schedgym/LLMCluster-v0", "llumnix", n_instances=3)
     assert env.render().shape == (480, 800, 3)
     fig = env_figure(env, "page")
-    _draw(fig)
+    draw(fig)
     load, kv, disp = fig.axes
     assert _legend_labels(load) == ["instance 0", "instance 1", "instance 2"]
     assert list(disp.get_yticks()) == [0, 1, 2] and disp.get_xlabel() == "time (s)"

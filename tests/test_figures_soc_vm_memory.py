@@ -5,42 +5,12 @@ capacity, rectangles = placed buffers)."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
-
-import schedgym.envs  # noqa: F401  registers the ids
-from schedgym.agents.base import run_episode
-from schedgym.agents.registry import make_policy
-
-HEADERS = {".svg": (b"<?xml", b"<svg"), ".pdf": (b"%PDF",), ".png": (b"\x89PNG",)}
-
-
-def _episode(env_id: str, policy: str, **kwargs):
-    env = gym.make(env_id, render_mode="rgb_array", **kwargs)
-    run_episode(env, make_policy(policy, env_id=env_id), seed=0)
-    return env
-
-
-def _check_files(save, tmp_path: Path) -> None:
-    """Each format is written, non-empty, with its magic bytes; the SVG parses as XML; a GIF is refused."""
-    for suffix, heads in HEADERS.items():
-        path = Path(save(tmp_path / f"fig{suffix}"))
-        data = path.read_bytes()
-        assert len(data) > 1000 and any(data.startswith(h) for h in heads), (suffix, data[:20])
-        if suffix == ".svg":
-            assert ET.fromstring(data).tag.endswith("svg")
-    with pytest.raises(ValueError, match="svg"):
-        save(tmp_path / "fig.gif")
-
-
-def _draw(fig) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig).draw()
+from figure_checks import check_files, draw, episode  # tests/figure_checks.py
 
 
 def _labels(legend) -> list[str]:
@@ -67,13 +37,13 @@ def _bars(ax) -> list:
 def test_soc_gantt_has_pe_rows_job_legend_arrivals_units_sizes_and_files(tmp_path: Path) -> None:
     from schedgym.envs.soc.render import FIGURE_SIZES, env_figure, save_env_figure
 
-    env = _episode("schedgym/SoCDAG-v0", "etf", n_jobs=4)
+    env = episode("schedgym/SoCDAG-v0", "etf", n_jobs=4)
     frame = env.render()
     assert frame.shape == (480, 960, 3) and frame.dtype == np.uint8 and frame.std() > 0
     for size in ("column", "page"):
         assert tuple(env_figure(env, size).get_size_inches()) == pytest.approx(FIGURE_SIZES[size])
     fig = env_figure(env, "column")
-    _draw(fig)
+    draw(fig)
     ax = fig.axes[0]
     assert _labels(ax.get_legend()) == [f"job {j}" for j in range(4)] + ["job arrival"] and _beside(ax)
     assert ax.get_xlabel() == "time (µs)" and ax.get_ylabel() == "processing element"
@@ -87,7 +57,7 @@ def test_soc_gantt_has_pe_rows_job_legend_arrivals_units_sizes_and_files(tmp_pat
     assert sorted(round(b.get_y() + b.get_height() / 2) for b in bars) == sorted(tasks["pe"])
     assert sum(b.get_width() for b in bars) == pytest.approx(float(np.sum(np.subtract(tasks["end"], tasks["start"]))))
     assert len(ax.collections[0].get_offsets()) == 4  # an arrival marker per job
-    _check_files(lambda p: save_env_figure(env, p, "column"), tmp_path)
+    check_files(lambda p: save_env_figure(env, p, "column"), tmp_path)
     with pytest.raises(ValueError, match="column"):
         env_figure(env, "poster")
 
@@ -95,15 +65,15 @@ def test_soc_gantt_has_pe_rows_job_legend_arrivals_units_sizes_and_files(tmp_pat
 def test_soc_gantt_past_twenty_jobs_uses_a_colour_bar_and_a_mid_episode_render_works() -> None:
     from schedgym.envs.soc.render import env_figure
 
-    env = _episode("schedgym/SoCDAG-v0", "etf", n_jobs=22, mean_interarrival_us=50.0)
+    env = episode("schedgym/SoCDAG-v0", "etf", n_jobs=22, mean_interarrival_us=50.0)
     fig = env_figure(env, "page")
-    _draw(fig)
+    draw(fig)
     ax, bar = fig.axes
     assert bar.get_ylabel() == "job" and _labels(ax.get_legend()) == ["job arrival"]
     fresh = gym.make("schedgym/SoCDAG-v0", render_mode="rgb_array")
     fresh.reset(seed=0)
     assert fresh.render().shape == (480, 960, 3)  # nothing scheduled yet: still a picture
-    _draw(env_figure(fresh, "column"))
+    draw(env_figure(fresh, "column"))
 
 
 # ------------------------------------------------------------------------------------------------ VM
@@ -111,7 +81,7 @@ def test_vm_placement_has_pm_ticks_core_legend_sizes_and_files(tmp_path: Path) -
     from schedgym.envs.vm.instance import SLOT
     from schedgym.envs.vm.render import FIGURE_SIZES, env_figure, save_env_figure
 
-    env = _episode("schedgym/VMReschedule-v0", "vm-slot", preset="small", mnl=10)
+    env = episode("schedgym/VMReschedule-v0", "vm-slot", preset="small", mnl=10)
     state = env.unwrapped.state
     assert state.migrations, "the seeded episode moves VMs"
     frame = env.render()
@@ -119,7 +89,7 @@ def test_vm_placement_has_pm_ticks_core_legend_sizes_and_files(tmp_path: Path) -
     for size in ("column", "page"):
         assert tuple(env_figure(env, size).get_size_inches()) == pytest.approx(FIGURE_SIZES[size])
     fig = env_figure(env, "page")
-    _draw(fig)
+    draw(fig)
     ax = fig.axes[0]
     labels = _labels(ax.get_legend())
     assert labels == ["used", f"free, in {SLOT}-core slots", f"fragment (free mod {SLOT})", "VM migrated in",
@@ -136,9 +106,9 @@ def test_vm_placement_has_pm_ticks_core_legend_sizes_and_files(tmp_path: Path) -
     np.testing.assert_array_equal(heights.sum(axis=1).T, state.snapshot.numa_cpu)
     np.testing.assert_array_equal(heights[:, 2, :].T, state.free_cpu % SLOT)
     column = env_figure(env, "column")
-    _draw(column)
+    draw(column)
     assert _labels(column.legends[0])[:3] == labels[:3]  # a column figure: the legend below the bars
-    _check_files(lambda p: save_env_figure(env, p), tmp_path)
+    check_files(lambda p: save_env_figure(env, p), tmp_path)
 
 
 def test_vm_placement_past_max_pms_draws_the_pms_with_free_cores_or_migrations_and_says_so() -> None:
@@ -146,7 +116,7 @@ def test_vm_placement_past_max_pms_draws_the_pms_with_free_cores_or_migrations_a
 
     from schedgym.envs.vm.render import placement_figure, shown_pms
 
-    env = _episode("schedgym/VMReschedule-v0", "vm-slot", preset="small", mnl=10)
+    env = episode("schedgym/VMReschedule-v0", "vm-slot", preset="small", mnl=10)
     state = env.unwrapped.state
     touched = {m.from_pm for m in state.migrations} | {m.to_pm for m in state.migrations}
     wanted = sorted(set(np.flatnonzero(state.free_cpu.sum(axis=1) > 0).tolist()) | touched)
@@ -169,7 +139,7 @@ def test_memory_mapping_picture_has_address_units_slow_panel_legend_and_files(tm
     from schedgym.envs.memory.render import (FIGURE_SIZES, env_figure, placement_figure, save_env_figure,
                                              slow_memory_series)
 
-    env = _episode("schedgym/MemoryMap-v0", "mem-first-fit", instance="resnet18-b1", capacity=2**21)
+    env = episode("schedgym/MemoryMap-v0", "mem-first-fit", instance="resnet18-b1", capacity=2**21)
     inst, off = env.unwrapped.instance, env.unwrapped.state.offset
     assert 0 < int((off >= 0).sum()) < inst.n_buffers, "some buffers stay in slow memory"
     frame = env.render()
@@ -177,7 +147,7 @@ def test_memory_mapping_picture_has_address_units_slow_panel_legend_and_files(tm
     for size in ("column", "page"):
         assert tuple(env_figure(env, size).get_size_inches()) == pytest.approx(FIGURE_SIZES[size])
     fig = env_figure(env, "page")
-    _draw(fig)
+    draw(fig)
     ax, slow = fig.axes
     labels = _labels(ax.get_legend())
     assert "fast-memory capacity" in labels and any(lab.startswith("left in slow memory") for lab in labels)
@@ -199,11 +169,11 @@ def test_memory_mapping_picture_has_address_units_slow_panel_legend_and_files(tm
         got = int(live[np.searchsorted(t, k, side="right") - 1]) if k >= t[0] else 0
         assert got == want, k
     column = env_figure(env, "column")
-    _draw(column)
+    draw(column)
     assert "fast-memory capacity" in _labels(column.legends[0])
     inferred = placement_figure(inst, off)  # no mode given: an instance with a program is a mapping
     assert len(inferred.axes) == 2 and "fast-memory capacity" in _labels(inferred.axes[0].get_legend())
-    _check_files(lambda p: save_env_figure(env, p, "column"), tmp_path)
+    check_files(lambda p: save_env_figure(env, p, "column"), tmp_path)
 
 
 def test_memory_allocation_picture_and_bad_input() -> None:
@@ -216,7 +186,7 @@ def test_memory_allocation_picture_and_bad_input() -> None:
     base = env.unwrapped
     assert (base.state.offset >= 0).all()
     fig = placement_figure(base.instance, base.state.offset, mode="allocation", size="page")
-    _draw(fig)
+    draw(fig)
     assert len(fig.axes) == 1  # everything placed: no slow-memory panel
     ax = fig.axes[0]
     assert _labels(ax.get_legend()) == ["intermediates", "capacity"] and ax.get_ylabel() == "address (B)"

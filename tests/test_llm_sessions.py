@@ -15,7 +15,7 @@ from schedgym.agents.registry import make_policy
 from schedgym.envs.llm.env import GLOBAL_FEATURES, NODE_FEATURES
 from schedgym.envs.llm import simulator as simulator_module
 from schedgym.envs.llm.sessions import (MIN_HISTORY, PIN_ADOPTED, PIN_EVICTED, PIN_EXPIRED, AgentWorkload,
-                                        agent_sessions, choose_turn, run_sessions, session_metrics)
+                                        agent_sessions, run_sessions, session_metrics)
 from schedgym.envs.llm.simulator import K_PREFILL, ServingConfig, ServingSimulator
 from schedgym.envs.llm.validate import InvalidRunError, validate_run
 
@@ -258,19 +258,6 @@ def test_headline_ttl_lowers_session_completion_time_and_needs_program_fcfs_unde
     assert jct["pressure", "continuum"] < 0.92 * min(jct["pressure", "nopin"], jct["pressure", "ttl"])
 
 
-def _run_counting_preemptions(sim: ServingSimulator, program_fcfs: bool, max_preemptions: int) -> None:
-    """:func:`run_sessions` that stops once the run made more than ``max_preemptions`` preemptions (a
-    thrashing run fails on the count, not on a time limit)."""
-    while not sim.done and sim.n_preempt_recompute + sim.n_preempt_swap <= max_preemptions:
-        pick = choose_turn(sim, program_fcfs)
-        if pick is None:
-            sim.launch()
-        else:
-            sim.admit(pick)
-            if not sim.has_candidate():
-                sim.launch()
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_proactive_mlfq_preemption_evicts_pinned_kv_before_preempting(seed):
     """FastServe-like proactive preemption on a small KV cache with pins: pinned KV goes before a running
@@ -287,7 +274,7 @@ def test_proactive_mlfq_preemption_evicts_pinned_kv_before_preempting(seed):
     for ttl in ("fixed", "tool-aware"):
         sim = ServingSimulator(kv_ttl=ttl, **engine)
         sim.reset(wl)
-        _run_counting_preemptions(sim, False, bound)
+        run_sessions(sim, False, max_preemptions=bound)
         assert sim.done, f"kv_ttl={ttl}: over {bound} preemptions at t={sim.now:.0f} s (thrashing)"
         validate_run(sim.solution())
         assert sim.n_finished == sim.n and sim.free_blocks == sim.total_blocks

@@ -441,9 +441,12 @@ def choose_turn(sim: "ServingSimulator", program_fcfs: bool) -> int | None:
     return r if sim.is_candidate(r) else None
 
 
-def run_sessions(sim: "ServingSimulator", program_fcfs: bool) -> None:
-    """Run a reset simulator to the end admitting by :func:`choose_turn`."""
-    while not sim.done:
+def run_sessions(sim: "ServingSimulator", program_fcfs: bool, max_preemptions: int | None = None) -> None:
+    """Run a reset simulator to the end admitting by :func:`choose_turn`; with ``max_preemptions``, stop
+    early once the run has made more preemptions than that (a bound on thrashing that does not depend
+    on time)."""
+    while not sim.done and (max_preemptions is None
+                            or sim.n_preempt_recompute + sim.n_preempt_swap <= max_preemptions):
         pick = choose_turn(sim, program_fcfs)
         if pick is None:
             sim.launch()
