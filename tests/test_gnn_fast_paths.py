@@ -79,20 +79,26 @@ def _pyg_reference(model: GraphActorCritic, obs: dict[str, torch.Tensor]) -> tup
     return logits, model.critic(torch.cat([pooled, glob_h], dim=1)).squeeze(-1)
 
 
-def test_released_policy_logits_and_gradients_agree_with_pyg_on_a_training_batch() -> None:
-    from schedgym.agents.gnn.checkpoint import load_checkpoint
-
-    module, _ = load_checkpoint("jobshop-10x10")
+def _training_batch(n: int, seed: int) -> dict[str, torch.Tensor]:
+    """``n`` observations of a random masked walk on seeded 10x10 job shops, stacked as float tensors
+    (as SB3's rollout buffer stores them)."""
     env = gym.make("schedgym/JobShop-v0", n_jobs=10, n_machines=10, schedule_builder="nondelay")
-    rng = np.random.default_rng(1)
-    obs, _ = env.reset(seed=1)
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
     observations = []
-    for _ in range(64):
+    for _ in range(n):
         observations.append({k: np.array(v) for k, v in obs.items()})
         obs, _, terminated, truncated, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
         if terminated or truncated:
             obs, _ = env.reset()
-    batch = {k: torch.as_tensor(v).float() for k, v in stack_observations(observations).items()}  # as SB3 stores
+    return {k: torch.as_tensor(v).float() for k, v in stack_observations(observations).items()}
+
+
+def test_released_policy_logits_and_gradients_agree_with_pyg_on_a_training_batch() -> None:
+    from schedgym.agents.gnn.checkpoint import load_checkpoint
+
+    module, _ = load_checkpoint("jobshop-10x10")
+    batch = _training_batch(64, seed=1)  # as SB3 stores
     legal = batch["action_mask"].bool()
 
     def loss_and_grads(forward) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
@@ -236,14 +242,7 @@ def test_compiled_training_pass_agrees_with_eager(one_torch_thread) -> None:
     from schedgym.agents.gnn.checkpoint import load_checkpoint
 
     module, _ = load_checkpoint("jobshop-10x10")
-    env = gym.make("schedgym/JobShop-v0", n_jobs=10, n_machines=10, schedule_builder="nondelay")
-    rng = np.random.default_rng(3)
-    obs, _ = env.reset(seed=3)
-    observations = []
-    for _ in range(32):
-        observations.append({k: np.array(v) for k, v in obs.items()})
-        obs, *_ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
-    batch = {k: torch.as_tensor(v).float() for k, v in stack_observations(observations).items()}
+    batch = _training_batch(32, seed=3)
     ref = _logits_value_grads(module, batch)
     import dataclasses
 
