@@ -10,6 +10,7 @@ import numpy as np
 
 from ..core import GraphSchedulingEnv, GraphSpec, Objective, check_number
 from ..jobshop.family import pick_instance, resolve_instance, rule_attributes
+from ..jobshop.generator import generate_random
 from ..jobshop.instance import MAX_DURATION, JobShopInstance
 from .types import ISBSolution
 from .state import (
@@ -58,6 +59,38 @@ GLOBAL_FEATURES: tuple[str, ...] = ("progress", "time", "machines_down", "jobs_b
 EDGE_JOB, EDGE_NEEDS, EDGE_OCCUPIES = 0, 1, 2
 NODE_OP, NODE_MACHINE, NODE_WAIT = 0, 1, 2
 _ONEHOT = np.eye(4, dtype=np.float32)[[OP_PENDING, OP_PROCESSING, OP_BLOCKED, OP_DONE]]
+
+
+def parse_shutdown_probs(value: Any) -> tuple[float, ...]:
+    """``shutdown_prob`` as the tuple of probabilities an episode draws from: one number, or a non-empty
+    list of numbers in ``[0, 1)``; ``ValueError`` naming the entry otherwise."""
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        if len(value) == 0:
+            raise ValueError("ISBJobShopEnv: shutdown_prob is an empty list; give a number or a non-empty list")
+        return tuple(check_probability(p, f"ISBJobShopEnv: shutdown_prob[{i}]") for i, p in enumerate(value))
+    return (check_probability(value, "ISBJobShopEnv: shutdown_prob"),)
+
+
+def parse_sizes(value: Any) -> tuple[tuple[int, int], ...]:
+    """``sizes`` as a tuple of ``(n_jobs, n_machines)`` pairs of positive integers; ``ValueError`` naming
+    the entry otherwise."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) == 0:
+        raise ValueError(f"ISBJobShopEnv: sizes must be a non-empty list of [n_jobs, n_machines] pairs, got {value!r}")
+    out = []
+    for i, pair in enumerate(value):
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+            raise ValueError(f"ISBJobShopEnv: sizes[{i}] must be a pair [n_jobs, n_machines], got {pair!r}")
+        n = check_number(f"sizes[{i}][0] (n_jobs)", pair[0], minimum=1, integer=True, owner="ISBJobShopEnv")
+        m = check_number(f"sizes[{i}][1] (n_machines)", pair[1], minimum=1, integer=True, owner="ISBJobShopEnv")
+        out.append((int(n), int(m)))
+    return tuple(out)
+
+
+def max_ops(sizes: tuple[tuple[int, int], ...] | None, n_jobs: int, n_machines: int) -> int:
+    """The most operations a random instance of the env can have."""
+    if sizes is None:
+        return int(n_jobs) * int(n_machines)
+    return max(n * m for n, m in sizes)
 
 
 class ISBJobShopEnv(GraphSchedulingEnv):
@@ -116,8 +149,11 @@ class ISBJobShopEnv(GraphSchedulingEnv):
     the swaps, checked by :func:`schedgym.envs.isbjobshop.validate.validate_isb_schedule`.
 
     ## Arguments
-    ``instance``, ``n_jobs``, ``n_machines``, ``blocking`` (default True), ``shutdown_prob`` (in [0, 1),
-    default 0), ``repair`` (default ``("uniform", 1, 10)``; also an int, ``("constant", d)``,
+    ``instance``, ``n_jobs``, ``n_machines``, ``sizes`` (a list of ``(n_jobs, n_machines)`` pairs: each
+    reset draws one uniformly from ``self.np_random`` for its random instance; the padding is the largest
+    ``n_jobs`` x the largest ``n_machines``; not with ``instance``), ``blocking`` (default True),
+    ``shutdown_prob`` (in [0, 1), default 0; or a list of such probabilities: each reset draws one
+    uniformly, see :attr:`shutdown_probs`), ``repair`` (default ``("uniform", 1, 10)``; also an int, ``("constant", d)``,
     ``("geometric", mean)`` or a dict), ``interruption`` (``"resume"``/``"restart"``), ``schedule_builder``
     (``"nondelay"``/``"serial"``), ``reward`` (``"dense"``/``"sparse"``), ``reward_scale``,
     ``duration_low``, ``duration_high``, ``max_time``, ``render_mode`` (``"rgb_array"``).
@@ -159,6 +195,7 @@ class ISBJobShopEnv(GraphSchedulingEnv):
         duration_high: int = 99,
         max_time: int | None = None,
         render_mode: str | None = None,
+        sizes: Any = None,
     ) -> None:
         if schedule_builder is None:
             schedule_builder = "nondelay"
@@ -177,9 +214,20 @@ class ISBJobShopEnv(GraphSchedulingEnv):
         if interruption not in INTERRUPTIONS:
             raise ValueError(f"ISBJobShopEnv: interruption must be one of {INTERRUPTIONS}, got {interruption!r}")
         self._init_render(render_mode)
-        self.shutdown_prob = check_probability(shutdown_prob, "ISBJobShopEnv: shutdown_prob")
+        #: the shutdown probabilities an episode draws from (one value: every episode uses it)
+        self.shutdown_probs: tuple[float, ...] = parse_shutdown_probs(shutdown_prob)
+        #: this episode's shutdown probability (the largest of :attr:`shutdown_probs` until the first reset)
+        self.shutdown_prob = max(self.shutdown_probs)
         self.repair = parse_repair(repair)
         self.fixed_instance = resolve_instance(instance) if instance is not None else None
+        #: the random instance sizes an episode draws from (None: ``n_jobs`` x ``n_machines`` only)
+        self.sizes: tuple[tuple[int, int], ...] | None = None
+        if sizes is not None:
+            if self.fixed_instance is not None:
+                raise ValueError("ISBJobShopEnv: give either instance= or sizes= (random instance sizes), not both")
+            self.sizes = parse_sizes(sizes)
+            n_jobs = max(n for n, _ in self.sizes)
+            n_machines = max(m for _, m in self.sizes)
         if self.fixed_instance is not None:
             n_jobs, n_machines = self.fixed_instance.shape
         owner = "ISBJobShopEnv"
@@ -198,7 +246,7 @@ class ISBJobShopEnv(GraphSchedulingEnv):
             check_time_scale(int(self.fixed_instance.durations.sum()), self.shutdown_prob,
                              f"ISBJobShopEnv: instance {self.fixed_instance.name!r}")
         else:
-            check_time_scale(int(n_jobs) * int(n_machines) * int(duration_high), self.shutdown_prob,
+            check_time_scale(max_ops(self.sizes, n_jobs, n_machines) * int(duration_high), self.shutdown_prob,
                              f"ISBJobShopEnv: random {n_jobs}x{n_machines} instances with durations up to {duration_high}")
         self.n_jobs, self.n_machines = int(n_jobs), int(n_machines)
         self.blocking = bool(blocking)
@@ -229,9 +277,24 @@ class ISBJobShopEnv(GraphSchedulingEnv):
 
     # ------------------------------------------------------------------ episode
     def _pick_instance(self, options: dict[str, Any] | None) -> JobShopInstance:
-        return pick_instance(self, options, fits="exact")
+        """The episode's instance. With :attr:`sizes`, a random one of a size drawn from them (an instance
+        given at reset must then fit within the padding); otherwise the job shop family's rule (an
+        instance given at reset must have the env's exact size)."""
+        if self.sizes is None:
+            return pick_instance(self, options, fits="exact")
+        if options and options.get("instance") is not None:
+            return pick_instance(self, options, fits="within")
+        n, m = self.sizes[int(self.np_random.integers(len(self.sizes)))] if len(self.sizes) > 1 else self.sizes[0]
+        return generate_random(n, m, self.np_random, self.duration_low, self.duration_high)
+
+    def _draw_shutdown_prob(self) -> float:
+        """This episode's shutdown probability: the only one, or one drawn uniformly from
+        :attr:`shutdown_probs` (``self.np_random``, before the instance and the realization)."""
+        probs = self.shutdown_probs
+        return probs[0] if len(probs) == 1 else probs[int(self.np_random.integers(len(probs)))]
 
     def _reset_state(self, options: dict[str, Any] | None) -> None:
+        self.shutdown_prob = self._draw_shutdown_prob()
         inst = self._pick_instance(options)
         self.instance = inst
         self.state = ISBJobShopState(
@@ -246,6 +309,7 @@ class ISBJobShopEnv(GraphSchedulingEnv):
         )
         n, m = inst.shape
         n_ops = n * m
+        self.wait_node = n_ops + m  # the padding's last node unless the episode's instance is smaller
         d = inst.durations.astype(np.float64)
         self._lb = float(max(1, inst.lower_bound()))
         self._scale = self.reward_scale if self.reward_scale is not None else 1.0 / self._lb
@@ -393,6 +457,8 @@ class ISBJobShopEnv(GraphSchedulingEnv):
         st = self.state
         m = st.n_machines
         n_ops = st.n_jobs * m
+        if action > self.wait_node:
+            return f"node {action} is padding: this episode's instance has {self.wait_node + 1} nodes"
         if action == self.wait_node:
             if self.schedule_builder != "serial":
                 return "the wait node is only legal under schedule_builder='serial'"
@@ -455,4 +521,5 @@ class ISBJobShopEnv(GraphSchedulingEnv):
         return isb_gantt_rgb(self.instance, self.state)
 
 
-__all__ = ["GLOBAL_FEATURES", "ISBJobShopEnv", "NODE_FEATURES", "SCHEDULE_BUILDERS", "INF"]
+__all__ = ["GLOBAL_FEATURES", "ISBJobShopEnv", "NODE_FEATURES", "SCHEDULE_BUILDERS", "INF", "parse_shutdown_probs",
+           "parse_sizes"]
