@@ -9,8 +9,8 @@ import numpy as np
 
 from ..core import GraphSchedulingEnv, GraphSpec, Objective, check_number
 from .cluster import Cluster
-from .episode import ServingEpisode
-from .simulator import ORDERS, ServingConfig
+from .episode import REWARDS, ServingEpisode
+from .simulator import ORDERS, REJECTED, ServingConfig
 from .validate import validate_cluster
 from .workload import Workload
 from .types import LLMClusterSolution
@@ -35,6 +35,8 @@ GLOBAL_FEATURES: tuple[str, ...] = ("dispatch_event", "migrate_event", "mean_loa
 NT_NOOP, NT_INSTANCE, NT_REQUEST = 0, 1, 2
 ET_REQ_TO_INST, ET_INST_TO_REQ, ET_NEW_TO_INST, ET_INST_TO_NEW, ET_NOOP = 0, 1, 2, 3, 4
 NOOP = 0
+#: reward modes of ``schedgym/LLMCluster-v0``: the serving ones plus ``"ttft"`` (a tail-weighted TTFT penalty)
+CLUSTER_REWARDS: tuple[str, ...] = (*REWARDS, "ttft")
 
 
 class ClusterHistory:
@@ -74,7 +76,11 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
 
     ## Rewards
     As ``schedgym/LLMServe-v0``: ``"goodput"`` (+1/N per request finished within its SLOs; the return is
-    the SLO attainment) or ``"latency"`` (-latency / (N * latency_scale) per finished request).
+    the SLO attainment) or ``"latency"`` (-latency / (N * latency_scale) per finished request); or
+    ``"ttft"``: a tail-weighted TTFT penalty whose return is -mean over requests of (TTFT /
+    latency_scale)^2, paid as it accrues: each step costs the growth of the sum of (wait /
+    latency_scale)^2 / N over the dispatched requests, a request's wait being its age until its first
+    token is out, then its TTFT (the square weights the tail).
 
     ## Starting State
     Idle instances at time 0; the first observation is the first request's dispatch.
@@ -92,6 +98,8 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     by source load then KV size), engine arguments as ``schedgym/LLMServe-v0`` (``model``, ``hardware``,
     ``tp``, ``token_budget``, ``chunked_prefill``, ``batching``, ``max_kv_blocks``...), workload
     arguments (``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``, ``class_mix``, ``rate_scale``, ``load``),
+    ``rate_range`` (``(low, high)`` req/s, synthetic workloads only: each episode draws its rate uniformly
+    from it, with the episode's generator, instead of using ``rate``),
     ``reward``, ``latency_scale``, ``max_steps``, ``render_mode`` (``"rgb_array"`` or None).
 
     ## Rendering
@@ -131,11 +139,15 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         latency_scale: float = 10.0,
         max_steps: int | None = None,
         render_mode: str | None = None,
+        rate_range: tuple[float, float] | list[float] | None = None,
     ) -> None:
         self._init_render(render_mode)
         if local_order not in ORDERS:
             raise ValueError(f"local_order must be one of {sorted(ORDERS)}, got {local_order!r}")
+        if reward not in CLUSTER_REWARDS:
+            raise ValueError(f"reward must be one of {CLUSTER_REWARDS}, got {reward!r}")
         max_candidates = check_number("max_candidates", max_candidates, minimum=1, integer=True)
+        self.rate_range = _check_rate_range(rate_range, workload)
         config = ServingConfig(model=model, hardware=hardware, tp=tp, token_budget=token_budget,
                                chunked_prefill=chunked_prefill, batching=batching, max_num_seqs=max_num_seqs,
                                preemption=preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
@@ -143,9 +155,12 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         self.cluster = Cluster(config, n_instances, local_order, migration_interval, network_bandwidth)
         self.n_instances = int(n_instances)
         self.max_candidates = int(max_candidates)
-        self._init_episode(workload, n_requests, rate, cv, lengths, class_mix, rate_scale, reward, latency_scale,
-                           max_steps)
+        # the serving episode knows goodput / latency; "ttft" is this env's own (see _ttft_penalty)
+        self._init_episode(workload, n_requests, rate, cv, lengths, class_mix, rate_scale,
+                           "latency" if reward == "ttft" else reward, latency_scale, max_steps)
+        self.reward_mode = reward
         self._set_load(load)
+        self._ttft_paid = 0.0
         n = 2 + self.n_instances + self.max_candidates
         self.max_nodes = n
         self.new_node = 1 + self.n_instances
@@ -166,10 +181,33 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
 
     # ------------------------------------------------------------------ episode
     def _reset_state(self, options: dict[str, Any] | None) -> None:
+        if self.rate_range is not None:
+            self.rate = float(self.np_random.uniform(*self.rate_range))
         self.cluster.reset(self._draw_workload(options))
+        self._ttft_paid = 0.0
         self.history = ClusterHistory() if self.render_mode == "rgb_array" else None
         self.event = self.cluster.advance_to_event()
         self._build_obs()
+
+    def _ttft_penalty(self, final: bool) -> float:
+        """Sum over the dispatched, not rejected requests of (wait / latency_scale)^2, where a request's wait
+        is its TTFT once its first token is out by now (every request's at the end, ``final``) and its age
+        otherwise.
+        Read from each request's current instance (a migrated request carries its first-token time)."""
+        c = self.cluster
+        now = float(c.now)
+        arrival = self.workload.arrival
+        total = 0.0
+        for k, inst in enumerate(c.instances):
+            mine = np.flatnonzero(c.assigned == k)
+            if mine.size == 0:
+                continue
+            mine = mine[inst.phase[mine] != REJECTED]  # a rejected request never waits for a token
+            first = inst.first_token_t[mine]
+            end = np.where(np.isnan(first), now, first if final else np.minimum(first, now))
+            wait = np.nan_to_num(end - arrival[mine]) / self.latency_scale
+            total += float(np.dot(wait, wait))
+        return total
 
     def _apply(self, action: int) -> tuple[float, bool, bool]:
         c = self.cluster
@@ -194,12 +232,18 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         good, lat = c.good_and_latency()
         terminated = self.event is None
         reward, truncated = self._reward(c.n, good, lat, terminated)
+        if self.reward_mode == "ttft":
+            paid = self._ttft_penalty(terminated)
+            reward = -(paid - self._ttft_paid) / max(c.n, 1)
+            self._ttft_paid = paid
         self._build_obs()
         return reward, terminated, truncated
 
     def _episode_metrics(self) -> dict[str, float]:
         m = self.cluster.metrics()
         m["steps"] = float(self._steps)
+        if self.rate_range is not None:
+            m["rate_drawn"] = self.rate
         return m
 
     def _episode_solution(self) -> LLMClusterSolution:
@@ -287,6 +331,21 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         gl[3] = min(float(loads.max() - loads.min()), 4.0)
         gl[4] = c.next_req / max(c.n, 1)
         gl[5] = sum(i.n_finished for i in c.instances) / max(c.n, 1)
+
+
+def _check_rate_range(rate_range: Any, workload: Any) -> tuple[float, float] | None:
+    """``rate_range``: None, or two finite rates ``0 < low <= high`` (req/s) for a synthetic workload."""
+    if rate_range is None:
+        return None
+    if isinstance(rate_range, (str, bytes)) or not hasattr(rate_range, "__len__") or len(rate_range) != 2:
+        raise ValueError(f"rate_range must be (low, high) in req/s, got {rate_range!r}")
+    low = check_number("rate_range[0]", rate_range[0], minimum=0.0, exclusive=True)
+    high = check_number("rate_range[1]", rate_range[1], minimum=0.0, exclusive=True)
+    if low > high:
+        raise ValueError(f"rate_range must have low <= high, got {rate_range!r}")
+    if workload is not None:
+        raise ValueError(f"rate_range applies to synthetic workloads (workload=None), got workload={workload!r}")
+    return float(low), float(high)
 
 
 DISAGG_NODE_FEATURES: tuple[str, ...] = (
