@@ -56,8 +56,9 @@ that copies it into its own storage, a benchmark, a greedy rollout) can opt out 
 **read-only views of the live arrays**, valid until the env's next ``step()`` or ``reset()`` (which
 change them in place), and no step cost grows with the padding. The terminal observation (the one
 returned with ``terminated or truncated``) is always a copy, so it survives the ``reset()`` that vector
-envs and SB3's ``terminal_observation`` bookkeeping do right after it. ``info["action_mask"]`` follows the
-observation (a copy by default and at the terminal step, else the same live view as ``obs["action_mask"]``).
+envs and SB3's ``terminal_observation`` bookkeeping do right after it. ``info["action_mask"]`` is the
+observation's own mask, the same array as ``obs["action_mask"]`` (the caller's copy by default, the live view
+under ``copy_obs=False``), except at the terminal step, where it is a copy of its own.
 Copy what you keep (``{k: v.copy() for k, v in obs.items()}``).
 """
 
@@ -400,6 +401,9 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         return obj
 
     graph: GraphObservation
+    #: the class of ``self.graph`` built by :meth:`_init_graph` (a subclass may pick a
+    #: :class:`GraphObservation` subclass with the same arrays, e.g. a faster :meth:`~GraphObservation.snapshot`)
+    graph_class: ClassVar[type[GraphObservation]] = GraphObservation
     _done: bool = True
     _has_step_info: ClassVar[bool] = False  # whether the class overrides _step_info (set per subclass)
     #: hand out copies (True, the default) or read-only live views (False) of the observation arrays;
@@ -417,7 +421,7 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
 
     def _init_graph(self, spec: GraphSpec) -> None:
         self.graph_spec = spec
-        self.graph = GraphObservation(spec)
+        self.graph = self.graph_class(spec)
         self.observation_space = graph_observation_space(spec)
         self.action_space = NodeActionSpace(spec.max_nodes, self.graph)
 
@@ -462,9 +466,7 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         self._reset_state(options)
         self._done = False
         self._elapsed_steps = 0
-        if self.copy_obs:
-            return self.graph.snapshot(), self._info(False)
-        obs = self.graph.view()
+        obs = self.graph.snapshot() if self.copy_obs else self.graph.view()
         return obs, self._info(False, obs["action_mask"])
 
     def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
@@ -483,9 +485,9 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         self._elapsed_steps += 1
         done = self._done = bool(terminated or truncated)
         # the terminal observation is always a copy: it outlives the reset() that usually follows it
-        if self.copy_obs or done:
-            return self.graph.snapshot(), float(reward), bool(terminated), bool(truncated), self._info(done)
-        obs = self.graph.view()
+        if done:
+            return self.graph.snapshot(), float(reward), bool(terminated), bool(truncated), self._info(True)
+        obs = self.graph.snapshot() if self.copy_obs else self.graph.view()
         info = {"action_mask": obs["action_mask"]}  # = self._info(False, obs["action_mask"]), inlined
         if self._has_step_info:
             info.update(self._step_info())

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import dataclass
+from sys import getrefcount
 from typing import Any
 
 import numpy as np
 
-from ..core import GraphSchedulingEnv, GraphSpec, Objective, check_number
+from ..core import GraphObservation, GraphSchedulingEnv, GraphSpec, Objective, check_number
 from .family import pick_instance, resolve_instance, rule_attributes
 from .instance import MAX_DURATION, JobShopInstance
 from .state import SCHEDULE_BUILDERS, JobShopState, ScheduleBuilder
@@ -26,6 +29,7 @@ NODE_FEATURES: tuple[str, ...] = (
 )
 GLOBAL_FEATURES: tuple[str, ...] = ("progress", "makespan_lower_bound", "ops_per_machine")
 EDGE_JOB, EDGE_MACHINE = 0, 1
+_CPYTHON = sys.implementation.name == "cpython"
 
 
 def _swap_candidates(old: list[int], new: list[int], mask: memoryview, x: memoryview, f: int) -> None:
@@ -43,6 +47,108 @@ def _swap_candidates(old: list[int], new: list[int], mask: memoryview, x: memory
         if op not in old_in:
             mask[op] = 1
             x[op * f + 3] = 1.0
+
+
+class RecyclingGraphObservation(GraphObservation):
+    """A :class:`GraphObservation` whose :meth:`snapshot` reuses the memory of earlier snapshots that
+    nothing references any more.
+
+    The arrays are the fields of one structured record in one buffer (same dtypes, shapes and values as
+    the base class), so a snapshot is one ``memcpy`` into a buffer of the same layout plus a new dict of
+    eight field views. The buffers of the last :attr:`POOL` snapshots are kept; one is written again only
+    when CPython's reference counts show that nothing outside this pool holds its buffer, any of its eight
+    arrays or any view of them (NumPy views of views hold the buffer itself): the caller has dropped that
+    observation, so no array it can still reach ever changes. Otherwise (the caller keeps its
+    observations) a new buffer is allocated, as the base class does. Only for CPython (elsewhere reference
+    counts say nothing): on other interpreters every snapshot is a new buffer."""
+
+    #: how many earlier snapshots' buffers are kept for reuse
+    POOL = 3
+
+    def __init__(self, spec: GraphSpec) -> None:
+        n, e = spec.max_nodes, spec.max_edges
+        self._dtype = np.dtype(
+            [("nodes", np.float32, (n, spec.node_features)), ("node_type", np.int64, (n,)),
+             ("edge_index", np.int64, (2, e)), ("edge_type", np.int64, (e,)), ("counts", np.int64, (2,)),
+             ("action_mask", np.int8, (n,)), ("globals", np.float32, (spec.global_features,))],
+            align=True,
+        )
+        self._raw = np.zeros(self._dtype.itemsize, np.uint8)
+        super().__init__(spec)
+
+    def _make_views(self) -> None:
+        rec = np.ndarray((), self._dtype, self._raw)
+        for key in ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals"):
+            setattr(self, key, rec[key])
+        super()._make_views()
+        # the counts live in the record too (the base class keeps them in a separate two-element array)
+        self._counts = rec["counts"]
+        self._counts_mv = memoryview(self._counts)
+        self._n_nodes_arr = self._counts[0:1]
+        self._n_edges_arr = self._counts[1:2]
+        for key, arr in (("n_nodes", self._n_nodes_arr), ("n_edges", self._n_edges_arr)):
+            v = arr.view()
+            v.flags.writeable = False
+            self._views[key] = v
+        self._pool: list[list[Any]] = []  # [buffer, observation dict, (buffer, *arrays), reference count]
+        self._last = -1  # the slot handed out last
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        for key in ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals", "_pool"):
+            del state[key]  # fields of _raw (rebuilt from it) and buffers handed out before pickling
+        return state
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        counts = self._counts_mv
+        counts[0] = self.n_nodes
+        counts[1] = self.n_edges
+        pool = self._pool
+        n = len(pool)
+        i = self._last
+        for _ in range(n):  # from the slot after the one handed out last (the caller may still hold that one)
+            i = i + 1 if i + 1 < n else 0
+            slot = pool[i]
+            if sum(map(getrefcount, slot[2])) == slot[3]:  # nothing outside the pool holds any of it
+                np.copyto(slot[0], self._raw)
+                self._last = i
+                return slot[1].copy()
+        slot = self._new_slot()
+        slot[3] = sum(map(getrefcount, slot[2])) if _CPYTHON else -1  # the same count as above, unheld (-1: no reuse)
+        i = n if n < self.POOL else (self._last + 1) % n  # a full pool drops its oldest (the caller keeps that one)
+        if i == n:
+            pool.append(slot)
+        else:
+            pool[i] = slot
+        self._last = i
+        return slot[1].copy()
+
+    def _new_slot(self) -> list[Any]:
+        raw = self._raw.copy()
+        r = np.ndarray((), self._dtype, raw)
+        c = r["counts"]
+        obs = {"nodes": r["nodes"], "node_type": r["node_type"], "edge_index": r["edge_index"],
+               "edge_type": r["edge_type"], "n_nodes": c[0:1], "n_edges": c[1:2], "action_mask": r["action_mask"],
+               "globals": r["globals"]}
+        return [raw, obs, (raw, *obs.values()), 0]
+
+
+@dataclass(frozen=True, eq=False)
+class _EpisodeStart:
+    """The start of an episode on one instance: the empty schedule and its observation arrays (full
+    padded copies, never handed out), which each reset of the same instance copies back."""
+
+    instance: JobShopInstance
+    state: JobShopState  # a template: each episode runs on its own ``state.fresh()``
+    nodes: np.ndarray
+    node_type: np.ndarray
+    edge_index: np.ndarray
+    edge_type: np.ndarray
+    action_mask: np.ndarray
+    globals: np.ndarray
+    n_nodes: int
+    n_edges: int
+    cand_ops: list[int]
 
 
 class JobShopEnv(GraphSchedulingEnv):
@@ -118,6 +224,7 @@ class JobShopEnv(GraphSchedulingEnv):
     """
 
     objective = Objective("makespan", "min")
+    graph_class = RecyclingGraphObservation
 
     def __init__(
         self,
@@ -174,15 +281,38 @@ class JobShopEnv(GraphSchedulingEnv):
         )
         self.instance: JobShopInstance | None = None
         self.state: JobShopState | None = None
+        self._start: _EpisodeStart | None = None
 
     # ------------------------------------------------------------------ episode
     def _reset_state(self, options: dict[str, Any] | None) -> None:
         inst = pick_instance(self, options, fits="within")
+        start = self._start
+        if start is None or start.instance is not inst:
+            start = self._start = self._prepare(inst)
         self.instance = inst
-        self.state = JobShopState(inst, self.schedule_builder)
+        self.state = start.state.fresh()
+        g = self.graph
+        np.copyto(g.nodes, start.nodes)
+        np.copyto(g.node_type, start.node_type)
+        np.copyto(g.edge_index, start.edge_index)
+        np.copyto(g.edge_type, start.edge_type)
+        np.copyto(g.action_mask, start.action_mask)
+        np.copyto(g.globals, start.globals)
+        g.n_nodes, g.n_edges = start.n_nodes, start.n_edges
+        self._offset = [0.0] * inst.n_jobs
+        self._max_lb = self._lb0
+        self._cand_ops = start.cand_ops.copy()
+
+    def _prepare(self, inst: JobShopInstance) -> _EpisodeStart:
+        """Compute what depends on the instance alone (the scales, the precedence lower bounds, the
+        observation of the empty schedule) and return the episode start that later resets of the same
+        instance object copy instead of recomputing it (instances are immutable)."""
+        state = JobShopState(inst, self.schedule_builder)
+        self.state = state
         n, m = inst.shape
         self._m = m
-        self._lb_scale = float(max(1, inst.lower_bound()))
+        self._lower_bound = inst.lower_bound()
+        self._lb_scale = float(max(1, self._lower_bound))
         self._scale = self.reward_scale if self.reward_scale is not None else 1.0 / self._lb_scale
         d = inst.durations.astype(np.float64)
         # precedence-only completion lower bounds; cum[j, k] = sum of d[j, :k+1]
@@ -222,6 +352,9 @@ class JobShopEnv(GraphSchedulingEnv):
         gl[0] = 0.0
         gl[1] = self._max_lb / self._lb_scale
         gl[2] = n / 100.0
+        return _EpisodeStart(inst, state, g.nodes.copy(), g.node_type.copy(), g.edge_index.copy(),
+                             g.edge_type.copy(), g.action_mask.copy(), g.globals.copy(), g.n_nodes, g.n_edges,
+                             self._cand_ops.copy())
 
     def _set_candidates(self) -> None:
         """Mask and ``candidate`` feature of the builder's candidate set: only the ops that enter or
@@ -316,7 +449,7 @@ class JobShopEnv(GraphSchedulingEnv):
         st = self.state
         return {
             "makespan": float(st.makespan),
-            "lower_bound": float(self.instance.lower_bound()),
+            "lower_bound": float(self._lower_bound),
             "n_operations": float(st.n_jobs * st.n_machines),
         }
 

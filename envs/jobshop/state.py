@@ -80,6 +80,12 @@ class JobShopState:
         self._op_base = [j * m for j in range(n)]
         self._n_ops = n * m
         self._has_zero = bool((self.durations == 0).any())
+        # the empty schedule's per-job / per-machine values, copied by reset()
+        self._first_machines = [row[0] for row in self._machines_list]
+        self._first_durations = [row[0] for row in self._durations_list]
+        self._first_waiting: list[list[int]] = [[] for _ in range(m)]
+        for j, mach in enumerate(self._first_machines):
+            self._first_waiting[mach].append(j)
         self.reset()
 
     def reset(self) -> None:
@@ -95,18 +101,27 @@ class JobShopState:
         self._machine_ready_list = [0] * m
         self._machine_last_list = [-1] * m
         self._next_list = [0] * n
-        self._next_machine_list = [row[0] for row in self._machines_list]  # -1 once the job is done
-        self._next_duration_list = [row[0] for row in self._durations_list]  # 0 once the job is done
+        self._next_machine_list = self._first_machines.copy()  # -1 once the job is done
+        self._next_duration_list = self._first_durations.copy()  # 0 once the job is done
         # earliest start of each job's next operation (_INF once done) and the jobs whose next
         # operation needs each machine (ascending job index)
         self._est = [0] * n
-        self._waiting: list[list[int]] = [[] for _ in range(m)]
-        for j, mach in enumerate(self._next_machine_list):
-            self._waiting[mach].append(j)
+        self._waiting: list[list[int]] = [w.copy() for w in self._first_waiting]
         self._unfinished = list(range(n))
         self._cand_list: list[int] = []
         self._cand_array: np.ndarray | None = None
         self._update_candidates()
+
+    def fresh(self) -> "JobShopState":
+        """A new state of the same instance and builder at the empty schedule.
+
+        The instance-derived tables (read-only: nothing mutates them after ``__init__``) are shared with
+        ``self``; every per-episode attribute is rebuilt by :meth:`reset`, so the two states are
+        independent. Cheaper than ``JobShopState(instance, builder)``, which rebuilds the tables."""
+        new = object.__new__(JobShopState)
+        new.__dict__.update(self.__dict__)
+        new.reset()
+        return new
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

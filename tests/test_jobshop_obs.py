@@ -1,0 +1,189 @@
+"""JobShop-v0's observation plumbing: recycled snapshot buffers (RecyclingGraphObservation), the per-instance
+episode start that resets copy back, JobShopState.fresh, and info's mask being the observation's own.
+
+Every check compares values; none depends on speed."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+from schedgym.envs.core import OBS_KEYS, GraphObservation
+from schedgym.envs.jobshop.env import JobShopEnv, RecyclingGraphObservation
+from schedgym.envs.jobshop.state import JobShopState
+from schedgym.envs.jobshop.taillard import taillard_instance
+
+
+class PlainJobShopEnv(JobShopEnv):
+    """The same env on the base class's observation (a fresh copy of each array per snapshot)."""
+
+    graph_class = GraphObservation
+
+
+def _copy(obs: dict) -> dict:
+    return {k: np.array(v, copy=True) for k, v in obs.items()}
+
+
+def _equal(a: dict, b: dict) -> bool:
+    return all(a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and np.array_equal(a[k], b[k]) for k in OBS_KEYS)
+
+
+def _first_legal(obs: dict) -> int:
+    return int(np.flatnonzero(obs["action_mask"])[0])
+
+
+def _random_legal(obs: dict, rng: np.random.Generator) -> int:
+    legal = np.flatnonzero(obs["action_mask"])
+    return int(legal[rng.integers(legal.size)])
+
+
+def test_recycled_observations_equal_the_base_class_copies_at_every_step() -> None:
+    fast, plain = JobShopEnv(instance="ft06"), PlainJobShopEnv(instance="ft06")
+    assert isinstance(fast.graph, RecyclingGraphObservation) and type(plain.graph) is GraphObservation
+    rng = np.random.default_rng(0)
+    for seed in (0, 1, 2):  # several episodes: resets go through the episode start copied back
+        oa, ia = fast.reset(seed=seed)
+        ob, ib = plain.reset(seed=seed)
+        done = False
+        while True:
+            assert _equal(oa, ob) and np.array_equal(ia["action_mask"], ib["action_mask"])
+            assert fast.observation_space.contains(oa)
+            if done:
+                assert ia["metrics"] == ib["metrics"] and ia["solution"] == ib["solution"]
+                break
+            a = _random_legal(oa, rng)
+            oa, ra, done, _, ia = fast.step(a)
+            ob, rb, _, _, ib = plain.step(a)
+            assert ra == rb
+
+
+def test_a_kept_observation_never_changes_and_a_dropped_one_is_reused() -> None:
+    env = JobShopEnv(instance="ft06")
+    obs, _ = env.reset(seed=0)
+    kept = []
+    buffers = set()
+    step = 0
+    while True:
+        buffers.add(obs["nodes"].base.ctypes.data)
+        if step % 7 == 0:
+            kept.append((obs, _copy(obs)))  # the caller keeps these
+        obs, _, done, _, _ = env.step(_first_legal(obs))
+        step += 1
+        if done:
+            break
+    env.reset(seed=1)
+    for returned, at_the_time in kept:
+        assert _equal(returned, at_the_time)
+    g = env.graph
+    live = [g.nodes, g.node_type, g.edge_index, g.edge_type, g.action_mask, g.globals]
+    assert not any(np.shares_memory(obs[k], a) for k in OBS_KEYS for a in live)
+    # the dropped observations went back to a few pooled buffers; the kept ones each had their own
+    assert len(buffers) <= len(kept) + RecyclingGraphObservation.POOL + 1 < step
+
+
+def test_any_reference_into_a_dropped_observation_keeps_its_buffer() -> None:
+    """A slice, a memoryview or one array taken out of the dict is enough to keep a buffer from reuse."""
+    env = JobShopEnv(instance="ft06")
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(_first_legal(obs))
+    row = obs["nodes"][3]  # a view of a view: NumPy points it at the buffer itself
+    row_then = row.copy()
+    mv = memoryview(obs["edge_index"])
+    edges_then = np.array(mv, copy=True)
+    mask = obs["action_mask"]
+    mask_then = mask.copy()
+    counts = obs["n_edges"]
+    n_edges_then = int(counts[0])
+    a = _first_legal(obs)
+    del obs
+    for _ in range(10):
+        o, *_ = env.step(a)
+        a = _first_legal(o)
+    np.testing.assert_array_equal(row, row_then)
+    np.testing.assert_array_equal(np.asarray(mv), edges_then)
+    np.testing.assert_array_equal(mask, mask_then)
+    assert int(counts[0]) == n_edges_then
+
+
+def test_writing_into_an_observation_touches_neither_the_env_nor_later_observations() -> None:
+    env, plain = JobShopEnv(instance="ft06"), PlainJobShopEnv(instance="ft06")
+    oa, _ = env.reset(seed=0)
+    ob, _ = plain.reset(seed=0)
+    for _ in range(12):
+        a = _first_legal(oa)
+        for k in OBS_KEYS:
+            assert oa[k].flags.writeable
+            oa[k][...] = 1  # the caller's to change
+        oa, *_ = env.step(a)
+        ob, *_ = plain.step(a)
+        assert _equal(oa, ob)
+
+
+def test_info_mask_is_the_observations_own_copy() -> None:
+    env = JobShopEnv(instance="ft06")
+    obs, info = env.reset(seed=0)
+    assert info["action_mask"] is obs["action_mask"]
+    done = False
+    while not done:
+        assert not np.shares_memory(info["action_mask"], env.graph.action_mask)
+        obs, _, done, _, info = env.step(_first_legal(obs))
+        if not done:
+            assert info["action_mask"] is obs["action_mask"]
+    # the terminal step: a copy of its own, equal to the observation's
+    assert info["action_mask"] is not obs["action_mask"]
+    np.testing.assert_array_equal(info["action_mask"], obs["action_mask"])
+
+
+@pytest.mark.parametrize("make", [copy.deepcopy, lambda e: pickle.loads(pickle.dumps(e))])
+def test_a_copied_env_has_its_own_buffers(make) -> None:
+    env = JobShopEnv(instance="ft06")
+    obs, _ = env.reset(seed=4)
+    for _ in range(5):
+        obs, *_ = env.step(_first_legal(obs))
+    clone = make(env)
+    assert isinstance(clone.graph, RecyclingGraphObservation)
+    g, h = env.graph, clone.graph
+    assert not np.shares_memory(g.nodes, h.nodes) and np.shares_memory(h.nodes, h._raw)
+    done = False
+    while not done:
+        a = _first_legal(obs)
+        obs, _, done, _, info = env.step(a)
+        o2, _, _, _, i2 = clone.step(a)
+        assert _equal(obs, o2) and not np.shares_memory(obs["nodes"], o2["nodes"])
+    assert info["solution"] == i2["solution"]
+
+
+def test_reset_copies_back_the_start_of_each_instance() -> None:
+    """Resets that switch instances (options) give what a fresh env gives, in both directions."""
+    six, fifteen = "ft06", taillard_instance("ta01")  # 6x6 and 15x15 (the padding)
+    env = JobShopEnv(n_jobs=15, n_machines=15)
+    for inst in (six, fifteen, six, six, fifteen):
+        fresh = JobShopEnv(n_jobs=15, n_machines=15)
+        oa, _ = env.reset(seed=0, options={"instance": inst})
+        ob, _ = fresh.reset(seed=0, options={"instance": inst})
+        rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+        for _ in range(20):
+            assert _equal(oa, ob)
+            oa, *_ = env.step(_random_legal(oa, rng_a))
+            ob, *_ = fresh.step(_random_legal(ob, rng_b))
+        assert env.state is not fresh.state
+
+
+def test_state_fresh_is_an_independent_empty_schedule() -> None:
+    inst = taillard_instance("ta01")
+    for builder in ("nondelay", "active", "serial"):
+        st = JobShopState(inst, builder)
+        st.schedule(int(st.candidates()[0]))
+        new = st.fresh()
+        ref = JobShopState(inst, builder)
+        assert new.n_scheduled == 0 and (new.start == -1).all()
+        np.testing.assert_array_equal(new.candidates(), ref.candidates())
+        while not new.done:  # the same schedule as a state built from scratch, without touching `st`
+            j = int(new.candidates()[-1])
+            assert new.schedule(j) == ref.schedule(j)
+        np.testing.assert_array_equal(new.start, ref.start)
+        assert st.n_scheduled == 1 and (st.start >= 0).sum() == 1
+        assert not np.shares_memory(new.start, st.start)
