@@ -225,6 +225,12 @@ class JobShopEnv(GraphSchedulingEnv):
 
     objective = Objective("makespan", "min")
     graph_class = RecyclingGraphObservation
+    # slots for what a step reads (about twenty attribute reads per step): slot reads stay fast, whereas the
+    # instance ``__dict__`` of an env (Gymnasium's attributes, the base class's, this class's) holds more
+    # than the 30 keys CPython shares between instances, which makes every read through it slower
+    __slots__ = ("state", "graph", "graph_spec", "copy_obs", "_done", "_elapsed_steps", "_m", "_f", "_op_base",
+                 "_n_ops", "_max_edges", "_lb_scale", "_scale", "_dense", "_cum_list", "_cum_scaled_list", "_offset",
+                 "_max_lb", "_cand_ops")
 
     def __init__(
         self,
@@ -243,6 +249,7 @@ class JobShopEnv(GraphSchedulingEnv):
             raise ValueError(f"schedule_builder must be one of {SCHEDULE_BUILDERS}, got {schedule_builder!r}")
         if reward not in ("dense", "sparse"):
             raise ValueError(f"reward must be 'dense' or 'sparse', got {reward!r}")
+        self._done = True  # no episode yet (a slot here: the base class's default does not reach it)
         self._init_render(render_mode)
         if not isinstance(copy_obs, (bool, np.bool_)):
             raise ValueError(f"JobShopEnv: copy_obs must be a bool, got {copy_obs!r}")
@@ -407,24 +414,23 @@ class JobShopEnv(GraphSchedulingEnv):
         n = st.n_scheduled
         n_ops = self._n_ops
         gv[0] = n / n_ops
-        # the candidate set (as _set_candidates, inlined: this is the hot path)
+        # the candidate set (as _set_candidates, inlined: this is the hot path). Short sets: clear every op
+        # that was a candidate, then set every op that is one (idempotent scalar writes, cheaper than
+        # membership tests); long ones (the serial builder) write only the changes.
         nxt, base = st._next_list, self._op_base
-        cands = st._cand_list
+        ops = [base[j] + nxt[j] for j in st._cand_list]
         old = self._cand_ops
-        if len(cands) == 1 and len(old) == 1:  # the most common case under the non-delay builder
-            j = cands[0]
-            new = base[j] + nxt[j]
-            gone = old[0]  # always the op just scheduled, so never `new`
-            mask = g.mv_action_mask
-            mask[gone] = 0
-            xv[gone * f + 3] = 0.0
-            mask[new] = 1
-            xv[new * f + 3] = 1.0
-            self._cand_ops = [new]
+        mask = g.mv_action_mask
+        if len(old) + len(ops) <= 12:
+            for op in old:
+                mask[op] = 0
+                xv[op * f + 3] = 0.0
+            for op in ops:
+                mask[op] = 1
+                xv[op * f + 3] = 1.0
         else:
-            ops = [base[j] + nxt[j] for j in cands]
-            _swap_candidates(old, ops, g.mv_action_mask, xv, f)
-            self._cand_ops = ops
+            _swap_candidates(old, ops, mask, xv, f)
+        self._cand_ops = ops
         if self._dense:
             return -(self._max_lb - old_max) * self._scale, n == n_ops, False
         if n != n_ops:

@@ -43,9 +43,13 @@ def _argmins(values: list[int]) -> list[int]:
     """Indices of the minimum of ``values``, ascending: C-level scans (``min``, ``count``, ``index``), so
     the Python work grows with the number of ties, not with the length of the list."""
     t = min(values)
-    i = values.index(t)
+    return _ties(values, t, values.index(t), values.count(t))
+
+
+def _ties(values: list[int], t: int, i: int, count: int) -> list[int]:
+    """The ``count`` indices of ``t`` in ``values``, ascending, the first being ``i``."""
     out = [i]
-    for _ in range(values.count(t) - 1):
+    for _ in range(count - 1):
         i = values.index(t, i + 1)
         out.append(i)
     return out
@@ -63,11 +67,25 @@ class JobShopState:
     :meth:`_candidates_reference` recomputes the set from scratch (the definition; tests compare both).
     """
 
+    #: what depends on the instance and builder alone (set once; never mutated afterwards)
+    _STATIC = ("instance", "builder", "_nondelay", "n_jobs", "n_machines", "durations", "machines", "_jobs",
+               "_machines_list", "_durations_list", "_ops", "_op_base", "_n_ops", "_has_zero", "_first_machines",
+               "_first_durations", "_first_waiting")
+    #: what :meth:`reset` rebuilds for each episode
+    _EPISODE = ("start", "_start_mv", "machine_sequence", "n_scheduled", "makespan", "_job_ready_list",
+                "_machine_ready_list", "_machine_last_list", "_next_list", "_next_machine_list",
+                "_next_duration_list", "_est", "_waiting", "_unfinished", "_cand_list", "_cand_array")
+    # slots: the transition reads some twenty attributes per call, and slot reads stay fast however the
+    # state was made (an instance ``__dict__`` that was materialized, or holds more than CPython's 30
+    # shared keys, makes every attribute read slower); ``__dict__`` keeps extra attributes possible
+    __slots__ = _STATIC + _EPISODE + ("__dict__",)
+
     def __init__(self, instance: JobShopInstance, builder: ScheduleBuilder = "nondelay") -> None:
         if builder not in SCHEDULE_BUILDERS:
             raise ValueError(f"unknown schedule builder {builder!r}; choose one of {SCHEDULE_BUILDERS}")
         self.instance = instance
         self.builder = builder
+        self._nondelay = builder == "nondelay"
         n, m = instance.shape
         self.n_jobs, self.n_machines = n, m
         self.durations = instance.durations
@@ -119,17 +137,19 @@ class JobShopState:
         ``self``; every per-episode attribute is rebuilt by :meth:`reset`, so the two states are
         independent. Cheaper than ``JobShopState(instance, builder)``, which rebuilds the tables."""
         new = object.__new__(JobShopState)
-        new.__dict__.update(self.__dict__)
+        for name in self._STATIC:
+            setattr(new, name, getattr(self, name))
         new.reset()
         return new
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        del state["_start_mv"]  # a memoryview does not pickle; rebuilt below
+        state = {name: getattr(self, name) for name in self._STATIC + self._EPISODE if name != "_start_mv"}
+        state.update(self.__dict__)  # a memoryview does not pickle: _start_mv is rebuilt below
         return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        for name, value in state.items():
+            setattr(self, name, value)
         self._start_mv = memoryview(self.start).cast("B").cast("q")
 
     # ------------------------------------------------------------------ queries
@@ -290,12 +310,15 @@ class JobShopState:
         n_done = self.n_scheduled = self.n_scheduled + 1
         if end > self.makespan:
             self.makespan = end
-        # the candidate set (inlined for the default builder)
+        # the candidate set (inlined for the default builder: one minimum, most often unique)
         self._cand_array = None
         if n_done == self._n_ops:
             self._cand_list = []
-        elif self.builder == "nondelay":
-            self._cand_list = _argmins(est)
+        elif self._nondelay:
+            t = min(est)
+            i = est.index(t)
+            c = est.count(t)
+            self._cand_list = [i] if c == 1 else _ties(est, t, i, c)
         else:
             self._update_candidates()
         return op_id, start, end, prev
