@@ -77,10 +77,10 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     ## Rewards
     As ``schedgym/LLMServe-v0``: ``"goodput"`` (+1/N per request finished within its SLOs; the return is
     the SLO attainment) or ``"latency"`` (-latency / (N * latency_scale) per finished request); or
-    ``"ttft"``: a tail-weighted TTFT penalty whose return is -mean over requests of (TTFT /
-    latency_scale)^2, paid as it accrues: each step costs the growth of the sum of (wait /
-    latency_scale)^2 / N over the dispatched requests, a request's wait being its age until its first
-    token is out, then its TTFT (the square weights the tail).
+    ``"ttft"``: a TTFT penalty whose return is -mean over requests of (TTFT / latency_scale)^ttft_power,
+    paid as it accrues: each step costs the growth of the sum of (wait / latency_scale)^ttft_power / N
+    over the dispatched requests, a request's wait being its age until its first token is out, then its
+    TTFT (``ttft_power`` 2, the default, weights the tail; 1 is the mean TTFT).
 
     ## Starting State
     Idle instances at time 0; the first observation is the first request's dispatch.
@@ -100,7 +100,8 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     arguments (``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``, ``class_mix``, ``rate_scale``, ``load``),
     ``rate_range`` (``(low, high)`` req/s, synthetic workloads only: each episode draws its rate uniformly
     from it, with the episode's generator, instead of using ``rate``),
-    ``reward``, ``latency_scale``, ``max_steps``, ``render_mode`` (``"rgb_array"`` or None).
+    ``reward``, ``latency_scale``, ``ttft_power`` (>= 1, the ``"ttft"`` reward's exponent), ``max_steps``,
+    ``render_mode`` (``"rgb_array"`` or None).
 
     ## Rendering
     ``render_mode="rgb_array"``: :meth:`render` returns a picture of the episode so far (an RGB array):
@@ -140,6 +141,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         max_steps: int | None = None,
         render_mode: str | None = None,
         rate_range: tuple[float, float] | list[float] | None = None,
+        ttft_power: float = 2.0,
     ) -> None:
         self._init_render(render_mode)
         if local_order not in ORDERS:
@@ -148,6 +150,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
             raise ValueError(f"reward must be one of {CLUSTER_REWARDS}, got {reward!r}")
         max_candidates = check_number("max_candidates", max_candidates, minimum=1, integer=True)
         self.rate_range = _check_rate_range(rate_range, workload)
+        self.ttft_power = float(check_number("ttft_power", ttft_power, minimum=1.0))
         config = ServingConfig(model=model, hardware=hardware, tp=tp, token_budget=token_budget,
                                chunked_prefill=chunked_prefill, batching=batching, max_num_seqs=max_num_seqs,
                                preemption=preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
@@ -190,10 +193,10 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         self._build_obs()
 
     def _ttft_penalty(self, final: bool) -> float:
-        """Sum over the dispatched, not rejected requests of (wait / latency_scale)^2, where a request's wait
-        is its TTFT once its first token is out by now (every request's at the end, ``final``) and its age
-        otherwise.
-        Read from each request's current instance (a migrated request carries its first-token time)."""
+        """Sum over the dispatched, not rejected requests of (wait / latency_scale)^ttft_power, where a
+        request's wait is its TTFT once its first token is out by now (every request's at the end,
+        ``final``) and its age otherwise. Read from each request's current instance (a migrated request
+        carries its first-token time)."""
         c = self.cluster
         now = float(c.now)
         arrival = self.workload.arrival
@@ -206,7 +209,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
             first = inst.first_token_t[mine]
             end = np.where(np.isnan(first), now, first if final else np.minimum(first, now))
             wait = np.nan_to_num(end - arrival[mine]) / self.latency_scale
-            total += float(np.dot(wait, wait))
+            total += float(np.sum(wait ** self.ttft_power))
         return total
 
     def _apply(self, action: int) -> tuple[float, bool, bool]:
