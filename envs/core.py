@@ -491,7 +491,7 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
         info = {"action_mask": obs["action_mask"]}  # = self._info(False, obs["action_mask"]), inlined
         if self._has_step_info:
             info.update(self._step_info())
-        return obs, float(reward), bool(terminated), bool(truncated), info
+        return obs, float(reward), False, False, info  # not done: neither flag is set
 
     def _check_action(self, action: Any) -> int:
         if isinstance(action, (int, np.integer)) and not isinstance(action, (bool, np.bool_)):  # fast path

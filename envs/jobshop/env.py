@@ -376,7 +376,7 @@ class JobShopEnv(GraphSchedulingEnv):
         # scalar writes go through the graph's flat memoryviews (row * n_features + column)
         st = self.state
         job = action // self._m
-        op_id, start, end, prev = st.schedule(job, check=False)  # legality checked against the mask
+        op_id, start, end, prev = st.schedule(job, False)  # legality checked against the mask
         k = op_id - self._op_base[job]
         g = self.graph
         xv = g.mv_nodes
@@ -418,19 +418,30 @@ class JobShopEnv(GraphSchedulingEnv):
         # that was a candidate, then set every op that is one (idempotent scalar writes, cheaper than
         # membership tests); long ones (the serial builder) write only the changes.
         nxt, base = st._next_list, self._op_base
-        ops = [base[j] + nxt[j] for j in st._cand_list]
+        cands = st._cand_list
         old = self._cand_ops
         mask = g.mv_action_mask
-        if len(old) + len(ops) <= 12:
-            for op in old:
-                mask[op] = 0
-                xv[op * f + 3] = 0.0
-            for op in ops:
-                mask[op] = 1
-                xv[op * f + 3] = 1.0
+        if len(cands) == 1 and len(old) == 1:  # the most common case under the non-delay builder
+            j = cands[0]
+            new = base[j] + nxt[j]
+            gone = old[0]
+            mask[gone] = 0
+            xv[gone * f + 3] = 0.0
+            mask[new] = 1
+            xv[new * f + 3] = 1.0
+            self._cand_ops = [new]
         else:
-            _swap_candidates(old, ops, mask, xv, f)
-        self._cand_ops = ops
+            ops = [base[j] + nxt[j] for j in cands]
+            if len(old) + len(ops) <= 12:
+                for op in old:
+                    mask[op] = 0
+                    xv[op * f + 3] = 0.0
+                for op in ops:
+                    mask[op] = 1
+                    xv[op * f + 3] = 1.0
+            else:
+                _swap_candidates(old, ops, mask, xv, f)
+            self._cand_ops = ops
         if self._dense:
             return -(self._max_lb - old_max) * self._scale, n == n_ops, False
         if n != n_ops:
