@@ -78,6 +78,7 @@ class RecyclingGraphObservation(GraphObservation):
 
     def _make_views(self) -> None:
         rec = np.ndarray((), self._dtype, self._raw)
+        self._raw_mv = memoryview(self._raw)  # a memoryview slice assignment is the cheapest memcpy from Python
         for key in ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals"):
             setattr(self, key, rec[key])
         super()._make_views()
@@ -90,12 +91,13 @@ class RecyclingGraphObservation(GraphObservation):
             v = arr.view()
             v.flags.writeable = False
             self._views[key] = v
-        self._pool: list[list[Any]] = []  # [buffer, observation dict, (buffer, *arrays), reference count]
+        # [memoryview of the buffer, observation dict, (buffer, *arrays), reference count]
+        self._pool: list[list[Any]] = []
         self._last = -1  # the slot handed out last
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        for key in ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals", "_pool"):
+        for key in ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals", "_pool", "_raw_mv"):
             del state[key]  # fields of _raw (rebuilt from it) and buffers handed out before pickling
         return state
 
@@ -110,7 +112,7 @@ class RecyclingGraphObservation(GraphObservation):
             i = i + 1 if i + 1 < n else 0
             slot = pool[i]
             if sum(map(getrefcount, slot[2])) == slot[3]:  # nothing outside the pool holds any of it
-                np.copyto(slot[0], self._raw)
+                slot[0][:] = self._raw_mv
                 self._last = i
                 return slot[1].copy()
         slot = self._new_slot()
@@ -130,7 +132,7 @@ class RecyclingGraphObservation(GraphObservation):
         obs = {"nodes": r["nodes"], "node_type": r["node_type"], "edge_index": r["edge_index"],
                "edge_type": r["edge_type"], "n_nodes": c[0:1], "n_edges": c[1:2], "action_mask": r["action_mask"],
                "globals": r["globals"]}
-        return [raw, obs, (raw, *obs.values()), 0]
+        return [memoryview(raw), obs, (raw, *obs.values()), 0]
 
 
 @dataclass(frozen=True, eq=False)
