@@ -108,6 +108,22 @@ def test_any_reference_into_a_dropped_observation_keeps_its_buffer() -> None:
     assert int(counts[0]) == n_edges_then
 
 
+def test_a_tensor_or_ctypes_object_sharing_the_memory_keeps_its_buffer() -> None:
+    torch = pytest.importorskip("torch")
+    env = JobShopEnv(instance="ft06")
+    obs, _ = env.reset(seed=0)
+    tensor = torch.from_numpy(obs["nodes"])
+    raw = np.ctypeslib.as_ctypes(obs["globals"])
+    nodes_then, globals_then = obs["nodes"].copy(), obs["globals"].copy()
+    a = _first_legal(obs)
+    del obs
+    for _ in range(10):
+        o, *_ = env.step(a)
+        a = _first_legal(o)
+    np.testing.assert_array_equal(tensor.numpy(), nodes_then)
+    np.testing.assert_array_equal(np.ctypeslib.as_array(raw), globals_then)
+
+
 def test_writing_into_an_observation_touches_neither_the_env_nor_later_observations() -> None:
     env, plain = JobShopEnv(instance="ft06"), PlainJobShopEnv(instance="ft06")
     oa, _ = env.reset(seed=0)

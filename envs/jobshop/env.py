@@ -59,8 +59,11 @@ class RecyclingGraphObservation(GraphObservation):
     when CPython's reference counts show that nothing outside this pool holds its buffer, any of its eight
     arrays or any view of them (NumPy views of views hold the buffer itself): the caller has dropped that
     observation, so no array it can still reach ever changes. Otherwise (the caller keeps its
-    observations) a new buffer is allocated, as the base class does. Only for CPython (elsewhere reference
-    counts say nothing): on other interpreters every snapshot is a new buffer."""
+    observations) a new buffer is allocated, as the base class does. What counts as holding: any strong
+    reference, including a memoryview, a tensor that shares the memory (``torch.from_numpy``) or a
+    ctypes object made by ``np.ctypeslib.as_ctypes``; a ``weakref`` does not (an observation reached only
+    through one may be reused), nor does a raw address kept without its array. Only for CPython
+    (elsewhere reference counts say nothing): on other interpreters every snapshot is a new buffer."""
 
     #: how many earlier snapshots' buffers are kept for reuse
     POOL = 3
@@ -102,6 +105,8 @@ class RecyclingGraphObservation(GraphObservation):
         return state
 
     def snapshot(self) -> dict[str, np.ndarray]:
+        """A copy of the observation, the caller's own (as the base class's): the arrays of a pooled
+        buffer that nothing else references, or of a new one."""
         counts = self._counts_mv
         counts[0] = self.n_nodes
         counts[1] = self.n_edges
@@ -208,9 +213,13 @@ class JobShopEnv(GraphSchedulingEnv):
     job's remaining operations when it had to wait, one machine arc, the operations entering or leaving
     the candidate set, two globals. The simulator keeps the candidate set incrementally
     (:class:`~schedgym.envs.jobshop.state.JobShopState`; its per-step scans over the jobs are C-level
-    list scans). With ``copy_obs=True`` each step also copies every padded array, a cost that grows with
-    the number of operations; ``copy_obs=False`` leaves it out. ``schedgym-bench domains=[jobshop]``
-    measures both against JSSEnv and job_shop_lib (:mod:`schedgym.envs.jobshop.bench`).
+    list scans). With ``copy_obs=True`` each step also copies the padded arrays, a cost that grows with
+    the number of operations: one ``memcpy`` of one buffer holding all of them, into the buffer of an
+    earlier observation that nothing references any more when there is one
+    (:class:`RecyclingGraphObservation`), else into a new buffer. ``copy_obs=False`` leaves the copy out.
+    A reset of the same instance copies back the episode start computed at its first reset. The attributes
+    a step reads are slots. ``schedgym-bench domains=[jobshop]`` measures both modes against JSSEnv and
+    job_shop_lib (:mod:`schedgym.envs.jobshop.bench`).
 
     Example::
 
