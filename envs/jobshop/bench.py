@@ -17,13 +17,14 @@ after it ran them. Each figure is given by the wall clock and by the process's C
 the wall clock also counts waiting for a core, so the CPU-time ratios are the steadier ones. Each env is
 used unwrapped (no Gymnasium wrappers) with its own mask: ``obs["action_mask"]`` for JobShop-v0 and JSSEnv
 (whose mask includes its no-op action), ``info["available_operations_with_ids"]`` for job_shop_lib.
-JobShop-v0 runs twice: as constructed by default (``copy_obs=True``: every observation a fresh copy) and
-with ``copy_obs=False`` (read-only live views, as JSSEnv hands out its own live arrays; see
-:mod:`schedgym.envs.core`). The rows give episodes/s with the policy and of the env alone (the recorded
-actions replayed), by wall clock and per CPU-second, steps per episode, and the ratios JobShop-v0 / peer
-(with the policy by wall clock and CPU time, env alone by CPU time). A peer that
-is not installed (or fails to import) gives one row saying it was skipped and why (value NaN, shown as
-``n/a``); install the peers with ``pip install 'schedgym[peers]'``.
+JobShop-v0 runs twice: as constructed by default (``copy_obs=True``: every observation a copy the caller owns,
+written into the buffer of an earlier one that nothing references any more when there is one; see
+:class:`~schedgym.envs.jobshop.env.RecyclingGraphObservation`) and with ``copy_obs=False`` (read-only live views,
+as JSSEnv hands out its own live arrays; see :mod:`schedgym.envs.core`). The rows give episodes/s with the
+policy and of the env alone (the recorded actions replayed), by wall clock and per CPU-second, steps per
+episode, and the ratios JobShop-v0 / peer (with the policy by wall clock and CPU time, env alone by CPU
+time). A peer that is not installed (or fails to import) gives one row saying it was skipped and why (value
+NaN, shown as ``n/a``); install the peers with ``pip install 'schedgym[peers]'``.
 """
 
 from __future__ import annotations
