@@ -432,12 +432,12 @@ class JobShopEnv(GraphSchedulingEnv):
         cands = st._cand_list
         old = self._cand_ops
         mask = g.mv_action_mask
-        if len(cands) == 1 and len(old) == 1:  # the most common case under the non-delay builder
+        if len(cands) == 1:  # the most common case under the non-delay builder
             j = cands[0]
             new = base[j] + nxt[j]
-            gone = old[0]
-            mask[gone] = 0
-            xv[gone * f + 3] = 0.0
+            for op in old:
+                mask[op] = 0
+                xv[op * f + 3] = 0.0
             mask[new] = 1
             xv[new * f + 3] = 1.0
             self._cand_ops = [new]
