@@ -188,6 +188,18 @@ def test_reset_copies_back_the_start_of_each_instance() -> None:
         assert env.state is not fresh.state
 
 
+def test_a_changed_builder_or_reward_scale_takes_effect_at_the_next_reset() -> None:
+    env = JobShopEnv(instance="ft06")
+    env.reset(seed=0)
+    env.schedule_builder, env.reward_scale = "serial", 1.0
+    obs, _ = env.reset(seed=0)
+    ref = JobShopEnv(instance="ft06", schedule_builder="serial", reward_scale=1.0)
+    ob, _ = ref.reset(seed=0)
+    assert env.state.builder == "serial" and _equal(obs, ob)
+    a = _first_legal(obs)
+    assert env.step(a)[1] == ref.step(a)[1]
+
+
 def test_state_fresh_is_an_independent_empty_schedule() -> None:
     inst = taillard_instance("ta01")
     for builder in ("nondelay", "active", "serial"):

@@ -146,6 +146,7 @@ class _EpisodeStart:
     padded copies, never handed out), which each reset of the same instance copies back."""
 
     instance: JobShopInstance
+    settings: tuple[str, float | None]  # the env's schedule builder and reward scale it was computed for
     state: JobShopState  # a template: each episode runs on its own ``state.fresh()``
     nodes: np.ndarray
     node_type: np.ndarray
@@ -305,7 +306,7 @@ class JobShopEnv(GraphSchedulingEnv):
     def _reset_state(self, options: dict[str, Any] | None) -> None:
         inst = pick_instance(self, options, fits="within")
         start = self._start
-        if start is None or start.instance is not inst:
+        if start is None or start.instance is not inst or start.settings != (self.schedule_builder, self.reward_scale):
             start = self._start = self._prepare(inst)
         self.instance = inst
         self.state = start.state.fresh()
@@ -370,9 +371,9 @@ class JobShopEnv(GraphSchedulingEnv):
         gl[0] = 0.0
         gl[1] = self._max_lb / self._lb_scale
         gl[2] = n / 100.0
-        return _EpisodeStart(inst, state, g.nodes.copy(), g.node_type.copy(), g.edge_index.copy(),
-                             g.edge_type.copy(), g.action_mask.copy(), g.globals.copy(), g.n_nodes, g.n_edges,
-                             self._cand_ops.copy())
+        return _EpisodeStart(inst, (self.schedule_builder, self.reward_scale), state, g.nodes.copy(),
+                             g.node_type.copy(), g.edge_index.copy(), g.edge_type.copy(), g.action_mask.copy(),
+                             g.globals.copy(), g.n_nodes, g.n_edges, self._cand_ops.copy())
 
     def _set_candidates(self) -> None:
         """Mask and ``candidate`` feature of the builder's candidate set: only the ops that enter or
