@@ -474,20 +474,21 @@ class GraphSchedulingEnv(gym.Env[dict, int]):
             raise EpisodeOverError(
                 f"{type(self).__name__}.step() called after the episode ended; call reset() first"
             )
+        graph = self.graph
         # fast path: a legal Python / NumPy integer (anything else goes through the full check)
         if not (
             type(action) in _INT_TYPES
             and 0 <= (a := int(action)) < self.graph_spec.max_nodes
-            and self.graph.mv_action_mask[a]
+            and graph.mv_action_mask[a]
         ):
             a = self._check_action(action)
         reward, terminated, truncated = self._apply(a)
         self._elapsed_steps += 1
-        done = self._done = bool(terminated or truncated)
         # the terminal observation is always a copy: it outlives the reset() that usually follows it
-        if done:
-            return self.graph.snapshot(), float(reward), bool(terminated), bool(truncated), self._info(True)
-        obs = self.graph.snapshot() if self.copy_obs else self.graph.view()
+        if terminated or truncated:
+            self._done = True
+            return graph.snapshot(), float(reward), bool(terminated), bool(truncated), self._info(True)
+        obs = graph.snapshot() if self.copy_obs else graph.view()  # (self._done is still False, as reset left it)
         info = {"action_mask": obs["action_mask"]}  # = self._info(False, obs["action_mask"]), inlined
         if self._has_step_info:
             info.update(self._step_info())

@@ -241,7 +241,7 @@ class JobShopEnv(GraphSchedulingEnv):
     # instance ``__dict__`` of an env (Gymnasium's attributes, the base class's, this class's) holds more
     # than the 30 keys CPython shares between instances, which makes every read through it slower
     __slots__ = ("state", "graph", "graph_spec", "copy_obs", "_done", "_elapsed_steps", "_m", "_f", "_op_base",
-                 "_n_ops", "_max_edges", "_lb_scale", "_scale", "_dense", "_cum_list", "_cum_scaled_list", "_offset",
+                 "_n_ops", "_max_edges", "_lb_scale", "_scale", "_dense", "_op_table", "_cum_scaled_list", "_offset",
                  "_max_lb", "_cand_ops")
 
     def __init__(
@@ -336,7 +336,8 @@ class JobShopEnv(GraphSchedulingEnv):
         d = inst.durations.astype(np.float64)
         # precedence-only completion lower bounds; cum[j, k] = sum of d[j, :k+1]
         self._cum = np.cumsum(d, axis=1)
-        self._cum_list = self._cum.tolist()
+        # per operation id: (job, k, precedence-only completion LB of op k, the job's work after op k)
+        self._op_table = [(j, k, c[k], c[-1] - c[k]) for j, c in enumerate(self._cum.tolist()) for k in range(m)]
         self._cum_scaled = self._cum / self._lb_scale  # (n, m) precedence LBs in feature units
         self._cum_scaled_list = self._cum_scaled.tolist()
         lb = self._cum.copy()
@@ -387,9 +388,8 @@ class JobShopEnv(GraphSchedulingEnv):
     def _apply(self, action: int) -> tuple[float, bool, bool]:
         # scalar writes go through the graph's flat memoryviews (row * n_features + column)
         st = self.state
-        job = action // self._m
-        op_id, start, end, prev = st.schedule(job, False)  # legality checked against the mask
-        k = op_id - self._op_base[job]
+        job, k, cum_k, tail = self._op_table[action]
+        op_id, start, end, prev = st.schedule(job, False)  # legality checked against the mask (op_id == action)
         g = self.graph
         xv = g.mv_nodes
         f = self._f
@@ -397,8 +397,7 @@ class JobShopEnv(GraphSchedulingEnv):
         # completion LBs of this op and its job successors shift to the actual end (only when the op
         # had to wait: otherwise they already equal it). Same float64 sums, then float32, as a vector
         # update would give.
-        cum = self._cum_list[job]
-        offset = end - cum[k]
+        offset = end - cum_k
         offsets = self._offset
         if offset != offsets[job]:
             offsets[job] = offset
@@ -418,7 +417,7 @@ class JobShopEnv(GraphSchedulingEnv):
             g.mv_edge_type[ne] = EDGE_MACHINE
             g.n_edges = ne + 1
         old_max = self._max_lb
-        last = end + cum[-1] - cum[k]
+        last = end + tail
         gv = g.mv_globals
         if last > old_max:
             self._max_lb = last
