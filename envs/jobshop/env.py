@@ -96,11 +96,13 @@ class RecyclingGraphObservation(GraphObservation):
             self._views[key] = v
         # [memoryview of the buffer, observation dict, (buffer, *arrays), reference count]
         self._pool: list[list[Any]] = []
-        self._last = -1  # the slot handed out last
+        self._order: tuple[tuple[int, ...], ...] = ()
+        self._try: tuple[int, ...] = ()  # the slots to try at the next snapshot, in order
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        for key in ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals", "_pool", "_raw_mv"):
+        for key in ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals", "_raw_mv", "_pool",
+                    "_order", "_try"):
             del state[key]  # fields of _raw (rebuilt from it) and buffers handed out before pickling
         return state
 
@@ -111,23 +113,25 @@ class RecyclingGraphObservation(GraphObservation):
         counts[0] = self.n_nodes
         counts[1] = self.n_edges
         pool = self._pool
-        n = len(pool)
-        i = self._last
-        for _ in range(n):  # from the slot after the one handed out last (the caller may still hold that one)
-            i = i + 1 if i + 1 < n else 0
+        for i in self._try:  # from the slot after the one handed out last (the caller may still hold that one)
             slot = pool[i]
             if sum(map(getrefcount, slot[2])) == slot[3]:  # nothing outside the pool holds any of it
                 slot[0][:] = self._raw_mv
-                self._last = i
+                self._try = self._order[i]
                 return slot[1].copy()
         slot = self._new_slot()
         slot[3] = sum(map(getrefcount, slot[2])) if _CPYTHON else -1  # the same count as above, unheld (-1: no reuse)
-        i = n if n < self.POOL else (self._last + 1) % n  # a full pool drops its oldest (the caller keeps that one)
+        n = len(pool)
+        # a full pool replaces the slot after the one handed out last, its oldest (the caller keeps that one)
+        i = n if n < self.POOL else self._try[0]
         if i == n:
             pool.append(slot)
+            n += 1
+            # the order in which to try the slots after handing out slot i
+            self._order = tuple(tuple((j + 1 + d) % n for d in range(n)) for j in range(n))
         else:
             pool[i] = slot
-        self._last = i
+        self._try = self._order[i]
         return slot[1].copy()
 
     def _new_slot(self) -> list[Any]:
