@@ -134,7 +134,6 @@ def test_a_tiny_run_of_the_preset_imitates_then_trains_and_writes_a_loadable_che
     assert np.isfinite(result.metrics["goodput_req_s"])
 
 
-@pytest.mark.slow
 def test_the_released_policy_beats_sarathi_and_vllm_on_the_suite_windows_at_1_4x() -> None:
     """The leaderboard's claim on the suite's own windows (600 requests, load 1.4x, seeds 0 and 1), side by
     side: higher mean SLO attainment and goodput than sarathi:512 and vllm-fcfs."""
