@@ -59,7 +59,10 @@ returned with ``terminated or truncated``) is always a copy, so it survives the 
 envs and SB3's ``terminal_observation`` bookkeeping do right after it. ``info["action_mask"]`` is the
 observation's own mask, the same array as ``obs["action_mask"]`` (the caller's copy by default, the live view
 under ``copy_obs=False``), except at the terminal step, where it is a copy of its own.
-Copy what you keep (``{k: v.copy() for k, v in obs.items()}``).
+Copy what you keep (``{k: v.copy() for k, v in obs.items()}``). An env may hand out its arrays as views
+of one buffer (JobShop-v0 does, so that a snapshot is one copy): keeping a single array (say, only the
+mask of every step) then keeps that whole buffer alive; copy the array (``obs["action_mask"].copy()``)
+to keep just its own bytes.
 """
 
 from __future__ import annotations

@@ -215,3 +215,35 @@ def test_state_fresh_is_an_independent_empty_schedule() -> None:
         np.testing.assert_array_equal(new.start, ref.start)
         assert st.n_scheduled == 1 and (st.start >= 0).sum() == 1
         assert not np.shares_memory(new.start, st.start)
+
+
+def _run(env: JobShopEnv, obs: dict, seed: int) -> list[dict]:
+    rng, seen = np.random.default_rng(seed), [_copy(obs)]
+    done = False
+    while not done:
+        obs, _, term, trunc, _ = env.step(_random_legal(obs, rng))
+        seen.append(_copy(obs))
+        done = term or trunc
+    return seen
+
+
+def test_fixed_instance_is_cached_from_its_second_reset_and_random_instances_never() -> None:
+    """A fixed instance: the 1st reset builds in place, the 2nd keeps a copy, the 3rd copies it back; every
+    episode equals a fresh env's. A new random instance per reset is built in place and never copied."""
+    env = JobShopEnv(instance="ft06")
+    cached = []
+    for episode in range(3):
+        obs, _ = env.reset(seed=episode)
+        cached.append(env._start is not None)
+        fresh = JobShopEnv(instance="ft06")
+        ref, _ = fresh.reset(seed=episode)
+        assert all(_equal(a, b) for a, b in zip(_run(env, obs, episode), _run(fresh, ref, episode), strict=True))
+    assert cached == [False, True, True]
+
+    env = JobShopEnv(n_jobs=6, n_machines=5)
+    for seed in range(4):
+        obs, _ = env.reset(seed=seed)
+        assert env._start is None
+        fresh = JobShopEnv(n_jobs=6, n_machines=5)
+        ref, _ = fresh.reset(seed=seed)
+        assert all(_equal(a, b) for a, b in zip(_run(env, obs, seed), _run(fresh, ref, seed), strict=True))

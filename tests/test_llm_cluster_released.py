@@ -151,3 +151,25 @@ def test_a_tiny_run_of_the_train_preset_writes_a_loadable_checkpoint(tmp_path: P
     result = run_episode(env, policy, seed=3)
     env.close()
     assert result.validated_objective == pytest.approx(result.objective)
+
+
+def test_the_released_policy_mostly_decides_what_llumnix_decides() -> None:
+    """It is Llumnix's clone: along its own trajectory, where there is a choice (dispatch or migrate), it mostly
+    picks what ``llumnix`` picks in the same state (93.3% on the held-out demonstration states)."""
+    policy = make_policy("gnn:llm-cluster", env_id=CLUSTER_ID)
+    llumnix = make_policy("llumnix", env_id=CLUSTER_ID)
+    env = gym.make(CLUSTER_ID, **SMALL, rate=20.0, **policy.env_kwargs)
+    with_choice = agree = 0
+    obs, info = env.reset(seed=4)
+    policy.reset(env.unwrapped, 4)
+    llumnix.reset(env.unwrapped, 4)
+    done = False
+    while not done:
+        action = int(policy.act(obs, info))
+        if np.count_nonzero(obs["action_mask"]) > 1:
+            with_choice += 1
+            agree += action == int(llumnix.act(obs, info))
+        obs, _, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+    env.close()
+    assert with_choice >= 30 and agree / with_choice >= 0.85, (agree, with_choice)

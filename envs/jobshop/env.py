@@ -305,14 +305,31 @@ class JobShopEnv(GraphSchedulingEnv):
         self.instance: JobShopInstance | None = None
         self.state: JobShopState | None = None
         self._start: _EpisodeStart | None = None
+        self._prepared_for: JobShopInstance | None = None  # the instance (and settings) the last miss built
+        self._prepared_settings: tuple[str, float | None] | None = None
 
     # ------------------------------------------------------------------ episode
     def _reset_state(self, options: dict[str, Any] | None) -> None:
         inst = pick_instance(self, options, fits="within")
+        settings = (self.schedule_builder, self.reward_scale)
         start = self._start
-        if start is None or start.instance is not inst or start.settings != (self.schedule_builder, self.reward_scale):
-            start = self._start = self._prepare(inst)
         self.instance = inst
+        if start is not None and start.instance is inst and start.settings == settings:
+            self._restore(start)
+            return
+        # A miss builds this episode's start in place. Its copies are kept only when the same instance
+        # comes back right after (a fixed instance, or one passed again through options), so an env that
+        # draws a new random instance at every reset pays no copies at all.
+        repeat = self._prepared_for is inst and self._prepared_settings == settings
+        self._start = None
+        self._prepare(inst)
+        self._prepared_for, self._prepared_settings = inst, settings
+        if repeat:
+            self._start = self._snapshot_start(inst, settings)
+            self.state = self._start.state.fresh()
+
+    def _restore(self, start: _EpisodeStart) -> None:
+        """Copy a cached episode start back into the live state and graph."""
         self.state = start.state.fresh()
         g = self.graph
         np.copyto(g.nodes, start.nodes)
@@ -322,14 +339,22 @@ class JobShopEnv(GraphSchedulingEnv):
         np.copyto(g.action_mask, start.action_mask)
         np.copyto(g.globals, start.globals)
         g.n_nodes, g.n_edges = start.n_nodes, start.n_edges
-        self._offset = [0.0] * inst.n_jobs
+        self._offset = [0.0] * start.instance.n_jobs
         self._max_lb = self._lb0
         self._cand_ops = start.cand_ops.copy()
 
-    def _prepare(self, inst: JobShopInstance) -> _EpisodeStart:
+    def _snapshot_start(self, inst: JobShopInstance, settings: tuple[str, float | None]) -> _EpisodeStart:
+        """The episode start just built by :meth:`_prepare` (the live state becomes the template; the
+        caller runs the episode on a ``fresh()`` copy of it), for later resets of the same instance."""
+        g = self.graph
+        return _EpisodeStart(inst, settings, self.state, g.nodes.copy(), g.node_type.copy(), g.edge_index.copy(),
+                             g.edge_type.copy(), g.action_mask.copy(), g.globals.copy(), g.n_nodes, g.n_edges,
+                             self._cand_ops.copy())
+
+    def _prepare(self, inst: JobShopInstance) -> None:
         """Compute what depends on the instance alone (the scales, the precedence lower bounds, the
-        observation of the empty schedule) and return the episode start that later resets of the same
-        instance object copy instead of recomputing it (instances are immutable)."""
+        observation of the empty schedule) into the live state and graph; :meth:`_snapshot_start` keeps a
+        copy for later resets of the same instance object (instances are immutable)."""
         state = JobShopState(inst, self.schedule_builder)
         self.state = state
         n, m = inst.shape
@@ -376,9 +401,6 @@ class JobShopEnv(GraphSchedulingEnv):
         gl[0] = 0.0
         gl[1] = self._max_lb / self._lb_scale
         gl[2] = n / 100.0
-        return _EpisodeStart(inst, (self.schedule_builder, self.reward_scale), state, g.nodes.copy(),
-                             g.node_type.copy(), g.edge_index.copy(), g.edge_type.copy(), g.action_mask.copy(),
-                             g.globals.copy(), g.n_nodes, g.n_edges, self._cand_ops.copy())
 
     def _set_candidates(self) -> None:
         """Mask and ``candidate`` feature of the builder's candidate set: only the ops that enter or
