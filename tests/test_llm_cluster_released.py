@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import schedgym.envs  # noqa: F401 - registers the ids
+from agreement_checks import play_and_ask  # tests/agreement_checks.py
 from schedgym.agents import make_policy, run_episode
 from schedgym.envs.llm.cluster_env import LLMClusterEnv
 
@@ -159,17 +160,6 @@ def test_the_released_policy_mostly_decides_what_llumnix_decides() -> None:
     policy = make_policy("gnn:llm-cluster", env_id=CLUSTER_ID)
     llumnix = make_policy("llumnix", env_id=CLUSTER_ID)
     env = gym.make(CLUSTER_ID, **SMALL, rate=20.0, **policy.env_kwargs)
-    with_choice = agree = 0
-    obs, info = env.reset(seed=4)
-    policy.reset(env.unwrapped, 4)
-    llumnix.reset(env.unwrapped, 4)
-    done = False
-    while not done:
-        action = int(policy.act(obs, info))
-        if np.count_nonzero(obs["action_mask"]) > 1:
-            with_choice += 1
-            agree += action == int(llumnix.act(obs, info))
-        obs, _, terminated, truncated, info = env.step(action)
-        done = terminated or truncated
+    _, agree, with_choice = play_and_ask(env, policy, llumnix, seed=4)
     env.close()
     assert with_choice >= 30 and agree / with_choice >= 0.85, (agree, with_choice)

@@ -15,6 +15,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the released GNN policy needs the [train] extra (torch, torch-geometric)")
 
 import schedgym.envs  # noqa: F401 - registers the ids
+from agreement_checks import play_and_ask  # tests/agreement_checks.py
 from schedgym.agents import make_policy, run_episode
 from schedgym.agents.gnn.checkpoint import RELEASED_DIR, load_checkpoint
 from schedgym.train.cli import train
@@ -73,18 +74,9 @@ def test_the_released_policy_is_deterministic_and_mostly_picks_what_spf_picks() 
     runs: list[list[int]] = []
     with_choice = agree = 0
     for _ in range(2):
-        obs, info = env.reset(seed=3)
-        policy.reset(env.unwrapped, 3)
-        spf.reset(env.unwrapped, 3)
-        taken, done = [], False
-        while not done:
-            action = int(policy.act(obs, info))
-            if np.count_nonzero(obs["action_mask"]) > 1:
-                with_choice += 1
-                agree += action == int(spf.act(obs, info))
-            taken.append(action)
-            obs, _, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
+        taken, same, choices = play_and_ask(env, policy, spf, seed=3)
+        agree += same
+        with_choice += choices
         runs.append(taken)
     env.close()
     assert runs[0] == runs[1]
