@@ -11,7 +11,7 @@ import pickle
 import numpy as np
 import pytest
 
-from schedgym.envs.core import OBS_KEYS, GraphObservation
+from schedgym.envs.core import OBS_KEYS, EpisodeOverError, GraphObservation, GraphSchedulingEnv, IllegalActionError
 from schedgym.envs.jobshop.env import JobShopEnv, RecyclingGraphObservation
 from schedgym.envs.jobshop.state import JobShopState
 from schedgym.envs.jobshop.taillard import taillard_instance
@@ -247,3 +247,86 @@ def test_fixed_instance_is_cached_from_its_second_reset_and_random_instances_nev
         fresh = JobShopEnv(n_jobs=6, n_machines=5)
         ref, _ = fresh.reset(seed=seed)
         assert all(_equal(a, b) for a, b in zip(_run(env, obs, seed), _run(fresh, ref, seed), strict=True))
+
+
+class GeneralStepJobShopEnv(JobShopEnv):
+    """The same env stepped through the base class's general step (no fast path)."""
+
+    step = GraphSchedulingEnv.step
+
+
+class StepInfoJobShopEnv(JobShopEnv):
+    """A subclass that adds a per-step info entry (which the fast path does not know about)."""
+
+    def _step_info(self) -> dict:
+        return {"scheduled": self.state.n_scheduled}
+
+
+def test_fast_step_equals_the_general_step_for_every_action_type_and_builder() -> None:
+    assert JobShopEnv._fast_step and not GeneralStepJobShopEnv._fast_step and not StepInfoJobShopEnv._fast_step
+    for builder in ("nondelay", "active", "serial"):
+        for copy_obs in (True, False):
+            fast = JobShopEnv(instance="ft06", schedule_builder=builder, copy_obs=copy_obs)
+            general = GeneralStepJobShopEnv(instance="ft06", schedule_builder=builder, copy_obs=copy_obs)
+            rng = np.random.default_rng(3)
+            for seed in (0, 1):
+                oa, _ = fast.reset(seed=seed)
+                ob, _ = general.reset(seed=seed)
+                done, t = False, 0
+                while not done:
+                    a = _random_legal(oa, rng)
+                    action = (a, np.int64(a), np.int32(a), np.uint16(a))[t % 4]
+                    oa, ra, done, trunc, ia = fast.step(action)
+                    ob, rb, done_b, trunc_b, ib = general.step(action)
+                    assert _equal(oa, ob) and (ra, done, trunc) == (rb, done_b, trunc_b) and type(ra) is float
+                    assert sorted(ia) == sorted(ib) and np.array_equal(ia["action_mask"], ib["action_mask"])
+                    assert oa["nodes"].flags.writeable == copy_obs or done
+                    t += 1
+                assert ia["metrics"] == ib["metrics"] and ia["solution"] == ib["solution"]
+                assert fast._elapsed_steps == general._elapsed_steps == t
+
+
+def test_fast_step_hands_illegal_actions_and_a_finished_episode_to_the_base_class() -> None:
+    env = JobShopEnv(instance="ft06")
+    obs, _ = env.reset(seed=0)
+    illegal = int(np.flatnonzero(obs["action_mask"] == 0)[0])
+    for bad in (illegal, np.int64(illegal), -1, 36, True, 1.0, "0"):
+        with pytest.raises(IllegalActionError):
+            env.step(bad)
+    obs, *_ = env.step(np.array([_first_legal(obs)]))  # a one-element array: the general path
+    done = False
+    while not done:
+        obs, _, done, _, _ = env.step(_first_legal(obs))
+    with pytest.raises(EpisodeOverError):
+        env.step(0)
+
+
+def test_a_subclass_with_step_info_keeps_its_entries() -> None:
+    env = StepInfoJobShopEnv(instance="ft06")
+    obs, info = env.reset(seed=0)
+    assert info["scheduled"] == 0
+    obs, _, _, _, info = env.step(_first_legal(obs))
+    assert info["scheduled"] == 1 and info["action_mask"] is obs["action_mask"]
+
+
+def test_an_unpickled_env_steps_through_its_own_graph() -> None:
+    env = JobShopEnv(instance="ft06")
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(_first_legal(obs))
+    clone = pickle.loads(pickle.dumps(env))
+    for view in ("_xv", "_ev", "_etv", "_gv", "_maskv"):
+        assert getattr(clone, view).obj is not getattr(env, view).obj  # bound to the clone's own buffer
+    a = _first_legal(obs)
+    o1, r1, *_ = env.step(a)
+    o2, r2, *_ = clone.step(a)
+    assert _equal(o1, o2) and r1 == r2 and _equal(clone.graph.view(), env.graph.view())
+
+
+@pytest.mark.parametrize("reward", ["dense", "sparse"])
+def test_fast_step_rewards_are_python_floats_whatever_the_scale_type(reward: str) -> None:
+    env = JobShopEnv(instance="ft06", reward=reward, reward_scale=np.float32(0.5))
+    obs, _ = env.reset(seed=0)
+    done = False
+    while not done:
+        obs, r, done, _, _ = env.step(_first_legal(obs))
+        assert type(r) is float

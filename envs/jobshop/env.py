@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import GraphObservation, GraphSchedulingEnv, GraphSpec, Objective, check_number
+from ..core import _INT_TYPES, GraphObservation, GraphSchedulingEnv, GraphSpec, Objective, check_number
 from .family import pick_instance, resolve_instance, rule_attributes
 from .instance import MAX_DURATION, JobShopInstance
 from .state import SCHEDULE_BUILDERS, JobShopState, ScheduleBuilder
@@ -30,6 +30,8 @@ NODE_FEATURES: tuple[str, ...] = (
 GLOBAL_FEATURES: tuple[str, ...] = ("progress", "makespan_lower_bound", "ops_per_machine")
 EDGE_JOB, EDGE_MACHINE = 0, 1
 _CPYTHON = sys.implementation.name == "cpython"
+#: JobShopEnv's slots bound to the graph's flat memoryviews (not pickled: rebound from the graph)
+_VIEW_SLOTS = ("_xv", "_ev", "_etv", "_gv", "_maskv")
 
 
 def _swap_candidates(old: list[int], new: list[int], mask: memoryview, x: memoryview, f: int) -> None:
@@ -241,12 +243,13 @@ class JobShopEnv(GraphSchedulingEnv):
 
     objective = Objective("makespan", "min")
     graph_class = RecyclingGraphObservation
+    _fast_step = True  # see __init_subclass__
     # slots for what a step reads (about twenty attribute reads per step): slot reads stay fast, whereas the
     # instance ``__dict__`` of an env (Gymnasium's attributes, the base class's, this class's) holds more
     # than the 30 keys CPython shares between instances, which makes every read through it slower
     __slots__ = ("state", "graph", "graph_spec", "copy_obs", "_done", "_elapsed_steps", "_m", "_f", "_op_base",
                  "_n_ops", "_max_edges", "_lb_scale", "_scale", "_dense", "_op_table", "_cum_scaled_list", "_offset",
-                 "_max_lb", "_cand_ops")
+                 "_max_lb", "_cand_ops", "_n_max", *_VIEW_SLOTS)
 
     def __init__(
         self,
@@ -308,6 +311,29 @@ class JobShopEnv(GraphSchedulingEnv):
         self._prepared_for: JobShopInstance | None = None  # the instance (and settings) the last miss built
         self._prepared_settings: tuple[str, float | None] | None = None
 
+    def _init_graph(self, spec: GraphSpec) -> None:
+        super()._init_graph(spec)
+        self._bind_views()
+
+    def _bind_views(self) -> None:
+        """Bind the graph's flat memoryviews that a step writes through to slots (one slot read each)."""
+        g = self.graph
+        self._xv, self._ev, self._etv = g.mv_nodes, g.mv_edge_index, g.mv_edge_type
+        self._gv, self._maskv = g.mv_globals, g.mv_action_mask
+        self._n_max = g.spec.max_nodes
+
+    def __getstate__(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        # memoryviews do not pickle: they are rebound from the (unpickled) graph
+        state, slots = super().__getstate__()
+        return state, {k: v for k, v in slots.items() if k not in _VIEW_SLOTS}
+
+    def __setstate__(self, state: tuple[dict[str, Any] | None, dict[str, Any]]) -> None:
+        attrs, slots = state
+        self.__dict__.update(attrs or {})
+        for key, value in slots.items():
+            setattr(self, key, value)
+        self._bind_views()
+
     # ------------------------------------------------------------------ episode
     def _reset_state(self, options: dict[str, Any] | None) -> None:
         inst = pick_instance(self, options, fits="within")
@@ -361,7 +387,8 @@ class JobShopEnv(GraphSchedulingEnv):
         self._m = m
         self._lower_bound = inst.lower_bound()
         self._lb_scale = float(max(1, self._lower_bound))
-        self._scale = self.reward_scale if self.reward_scale is not None else 1.0 / self._lb_scale
+        # a Python float (the fast step hands the reward out as it is)
+        self._scale = float(self.reward_scale) if self.reward_scale is not None else 1.0 / self._lb_scale
         d = inst.durations.astype(np.float64)
         # precedence-only completion lower bounds; cum[j, k] = sum of d[j, :k+1]
         self._cum = np.cumsum(d, axis=1)
@@ -412,14 +439,14 @@ class JobShopEnv(GraphSchedulingEnv):
         self._cand_ops = ops
 
     def _apply(self, action: int) -> tuple[float, bool, bool]:
-        # scalar writes go through the graph's flat memoryviews (row * n_features + column)
+        # scalar writes go through the graph's flat memoryviews (row * n_features + column), bound to slots
         st = self.state
         job, k, cum_k, tail = self._op_table[action]
         op_id, start, end, prev = st.schedule(job, False)  # legality checked against the mask (op_id == action)
-        g = self.graph
-        xv = g.mv_nodes
+        xv = self._xv
         f = self._f
         lb = self._lb_scale
+        row = op_id * f
         # completion LBs of this op and its job successors shift to the actual end (only when the op
         # had to wait: otherwise they already equal it). Same float64 sums, then float32, as a vector
         # update would give.
@@ -428,23 +455,23 @@ class JobShopEnv(GraphSchedulingEnv):
         if offset != offsets[job]:
             offsets[job] = offset
             d = offset / lb
-            i = op_id * f + 1
+            i = row + 1
             for c in self._cum_scaled_list[job][k:]:
                 xv[i] = c + d
                 i += f
-        row = op_id * f
         xv[row + 2] = 1.0
         xv[row + 7] = start / lb
         if prev >= 0:
+            g = self.graph
             ne = g.n_edges
-            ev = g.mv_edge_index
+            ev = self._ev
             ev[ne] = prev
             ev[self._max_edges + ne] = op_id
-            g.mv_edge_type[ne] = EDGE_MACHINE
+            self._etv[ne] = EDGE_MACHINE
             g.n_edges = ne + 1
         old_max = self._max_lb
         last = end + tail
-        gv = g.mv_globals
+        gv = self._gv
         if last > old_max:
             self._max_lb = last
             gv[1] = last / lb
@@ -457,33 +484,56 @@ class JobShopEnv(GraphSchedulingEnv):
         nxt, base = st._next_list, self._op_base
         cands = st._cand_list
         old = self._cand_ops
-        mask = g.mv_action_mask
-        if len(cands) == 1:  # the most common case under the non-delay builder
-            j = cands[0]
-            new = base[j] + nxt[j]
+        mask = self._maskv
+        if len(old) + len(cands) <= 12:
             for op in old:
                 mask[op] = 0
                 xv[op * f + 3] = 0.0
-            mask[new] = 1
-            xv[new * f + 3] = 1.0
-            self._cand_ops = [new]
-        else:
-            ops = [base[j] + nxt[j] for j in cands]
-            if len(old) + len(ops) <= 12:
-                for op in old:
-                    mask[op] = 0
-                    xv[op * f + 3] = 0.0
-                for op in ops:
+            if len(cands) == 1:  # the most common case under the non-delay builder
+                j = cands[0]
+                op = base[j] + nxt[j]
+                mask[op] = 1
+                xv[op * f + 3] = 1.0
+                self._cand_ops = [op]
+            else:
+                self._cand_ops = new = []
+                for j in cands:
+                    op = base[j] + nxt[j]
                     mask[op] = 1
                     xv[op * f + 3] = 1.0
-            else:
-                _swap_candidates(old, ops, mask, xv, f)
+                    new.append(op)
+        else:
+            ops = [base[j] + nxt[j] for j in cands]
+            _swap_candidates(old, ops, mask, xv, f)
             self._cand_ops = ops
         if self._dense:
             return -(self._max_lb - old_max) * self._scale, n == n_ops, False
         if n != n_ops:
             return 0.0, False, False
         return -float(st.makespan) * self._scale, True, False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # a subclass that changes what a step does (its _apply, extra step info, its own step) takes the
+        # base class's general step (the fast path below assumes this class's _apply)
+        cls._fast_step = (cls._apply is JobShopEnv._apply and not cls._has_step_info
+                          and cls.step is JobShopEnv.step)
+
+    def step(self, action: int) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """The contract's step (:meth:`GraphSchedulingEnv.step`), with a fast path for its common case: an
+        episode under way and a legal ``int`` / NumPy integer action. Anything else (an episode that is
+        over, an illegal or odd action, a subclass that changes the step) goes through the base class,
+        which raises what the contract says. Same observation, reward, flags and ``info``."""
+        if not (self._fast_step and not self._done and type(action) in _INT_TYPES
+                and 0 <= (a := int(action)) < self._n_max and self._maskv[a]):
+            return super().step(action)
+        reward, terminated, _ = self._apply(a)  # a float, whether every op is scheduled, never truncated
+        self._elapsed_steps += 1
+        if terminated:  # the terminal observation is always a copy (it outlives the reset that follows)
+            self._done = True
+            return self.graph.snapshot(), reward, True, False, self._info(True)
+        obs = self.graph.snapshot() if self.copy_obs else self.graph.view()
+        return obs, reward, False, False, {"action_mask": obs["action_mask"]}
 
     def _describe_illegal(self, action: int) -> str:
         st = self.state
