@@ -71,7 +71,7 @@ def test_presets_resolve() -> None:
         ("nonsense=1", "nonsense"),
         ("backend=jax", "backend"),
         ("agent.model.conv=mlp", "conv"),
-        ("trainer.total_steps=0", "trainer.total_steps"),
+        ("trainer.total_steps=-1", "trainer.total_steps"),
         ("env=no-such-env-preset", "no-such-env-preset"),
     ],
 )

@@ -129,6 +129,10 @@ def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
     from .imitation import check_imitation
 
     check_imitation(cfg)  # an imitation.expert that cannot act on the training env: likewise
+    if not resume:
+        from .common import load_init
+
+        load_init(cfg)  # an agent.init that is missing or does not fit agent.model / the env: likewise
     if resume:
         check_resumable(run_dir)  # a damaged or older run folder: refused before config.yaml is rewritten
     ckpts = CheckpointSet(run_dir)

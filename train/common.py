@@ -439,3 +439,86 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state({**np_state, "state": {**np_state["state"],
                                                "key": np.asarray(np_state["state"]["key"], dtype=np.uint32)}})
     torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+
+
+# ---------------------------------------------------------------------------------------------- agent.init
+def _init_spec(cfg: DictConfig) -> str | None:
+    """``agent.init`` without a ``gnn:`` prefix (None when unset); options (``#k=8``) are refused."""
+    if cfg.agent.init is None:
+        return None
+    spec = str(cfg.agent.init).strip()
+    if spec.startswith("gnn:"):
+        spec = spec[len("gnn:"):]
+    if "#" in spec:
+        raise ConfigError(f"key 'agent.init': {cfg.agent.init!r} names acting options ('#...'); give only the "
+                          "checkpoint (a .pt file, a run folder or a released name)")
+    return spec
+
+
+def _model_mismatch(cfg: DictConfig, saved_model: dict[str, Any]) -> list[str]:
+    """The ``agent.model`` keys whose value differs from the checkpoint's model config (``compile`` aside:
+    an execution option)."""
+    from ..agents.gnn import model as gnn_model
+
+    want = gnn_model.GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model)).to_dict()  # type: ignore[arg-type]
+    # a key the checkpoint does not record has its default (as GraphActorCritic.rebuild reads it)
+    have = {**gnn_model.GNNConfig().to_dict(), **saved_model}
+    execution = set(getattr(gnn_model, "EXECUTION_OPTIONS", ("compile",)))  # how the function runs, not which
+    return [f"agent.model.{k}={want[k]!r} but the checkpoint has {have.get(k)!r}"
+            for k in want if k not in execution and have.get(k) != want[k]]
+
+
+def load_init(cfg: DictConfig) -> tuple[str, dict[str, torch.Tensor]] | None:
+    """The weights ``agent.init`` names, checked against the run: ``(checkpoint path, state_dict)``, or None
+    when ``agent.init`` is null.
+
+    Raises :class:`ConfigError` naming ``agent.init`` when the checkpoint is missing or unreadable, when its
+    model config differs from ``agent.model``, or when its graph spec does not fit the training env (feature
+    counts or names, node / edge type counts)."""
+    spec = _init_spec(cfg)
+    if spec is None:
+        return None
+    from ..agents.gnn.checkpoint import CheckpointError, load_checkpoint
+    from ..agents.gnn.model import GNNConfig, compatible
+    from ..envs.core import GraphSpec, graph_spec_of
+
+    try:
+        trained, meta = load_checkpoint(spec)
+    except (FileNotFoundError, CheckpointError) as exc:
+        raise ConfigError(f"key 'agent.init': {str(exc).splitlines()[0]}") from None
+    where = meta["path"]
+    bad = _model_mismatch(cfg, dict(meta["module"].get("model") or {}))
+    if bad:
+        raise ConfigError(f"key 'agent.init': {where} has another model config than the run: {'; '.join(bad)} "
+                          "(set agent.model to the checkpoint's)")
+    env = make_env(str(cfg.env.id), env_kwargs(cfg))
+    try:
+        full = getattr(env.unwrapped, "graph_spec", None)
+        space_spec = graph_spec_of(env.observation_space)
+    finally:
+        env.close()
+    why = compatible(trained.spec, full if isinstance(full, GraphSpec) else space_spec)
+    fresh = GraphActorCritic(space_spec, GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model)))  # type: ignore[arg-type]
+    if why is None:
+        try:
+            fresh.load_state_dict(trained.state_dict())
+        except RuntimeError as exc:  # e.g. fewer node types in the env than embedded in the checkpoint
+            why = " ".join(str(exc).split())[:300]
+    if why:
+        raise ConfigError(f"key 'agent.init': {where} (trained on {meta.get('env_id')}) does not fit "
+                          f"{cfg.env.id} with env.kwargs {env_kwargs(cfg)}: {why}")
+    return where, {k: v.detach().clone() for k, v in trained.state_dict().items()}
+
+
+def apply_init(module: GraphActorCritic, cfg: DictConfig) -> str | None:
+    """Load ``agent.init``'s weights into ``module`` in place (on its device); returns the checkpoint path, or
+    None when ``agent.init`` is null."""
+    found = load_init(cfg)
+    if found is None:
+        return None
+    path, state = found
+    device = next(module.parameters()).device
+    with torch.no_grad():
+        module.load_state_dict({k: v.to(device) for k, v in state.items()})
+    print(f"agent.init: starting from the weights of {path}")
+    return path

@@ -59,6 +59,9 @@ class ModelConfig:
     #: run the GIN layers of PPO's gradient passes through ``torch.compile`` (CPU, one torch thread; a
     #: compiler failure warns and runs eagerly); an execution option: checkpoints record false
     compile: bool = False
+    #: "bfloat16": the encoder of gradient passes (the PPO update, imitation) under bfloat16 autocast; sampling,
+    #: evaluation and the weights stay float32; an execution option: checkpoints record "float32"
+    precision: str = "float32"
 
 
 @dataclass
@@ -83,10 +86,17 @@ class PPOConfig:
 class AgentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    #: start from a checkpoint's weights instead of a fresh init: a ``.pt`` file, a run folder (its
+    #: ``best.pt``) or a released name (``jobshop-10x10``), resolved as ``gnn:<name>`` resolves; its model
+    #: config must equal ``agent.model`` and its graph spec fit the env (checked before training). Imitation,
+    #: when on, clones from these weights; a resume keeps its own weights. null: a fresh init
+    init: Optional[str] = None
 
 
 @dataclass
 class TrainerConfig:
+    #: PPO env steps; 0 runs no PPO (e.g. imitation only) and still writes ``last.pt``, ``best.pt``,
+    #: ``checkpoints/step_0.pt`` and a resumable checkpoint set
     total_steps: int = 50_000
     n_envs: int = 4
     #: "subproc", "dummy", or "auto" (dummy when n_envs == 1)
@@ -335,8 +345,11 @@ def check(cfg: DictConfig) -> None:
     if len(cfg.val.seeds) == 0:
         raise ConfigError("val.seeds must list at least one seed (the validation set; e.g. val.seeds=[0,1,2,3])")
     _check_device(str(cfg.trainer.device))
+    if cfg.trainer.total_steps < 0:
+        raise ConfigError(f"trainer.total_steps must be >= 0 (0: no PPO steps), got {cfg.trainer.total_steps}")
+    if cfg.agent.init is not None and not str(cfg.agent.init).strip():
+        raise ConfigError("agent.init must name a checkpoint (a .pt file, a run folder or a released name) or be null")
     positive = {
-        "trainer.total_steps": cfg.trainer.total_steps,
         "trainer.n_envs": cfg.trainer.n_envs,
         "trainer.torch_threads": cfg.trainer.torch_threads,
         "trainer.checkpoint_every": cfg.trainer.checkpoint_every,

@@ -32,6 +32,7 @@ from ..agents.gnn.model import GNNConfig, GraphActorCritic
 from .config import resolve_device
 from .common import (
     CheckpointSet,
+    apply_init,
     MetricLog,
     env_kwargs,
     load_resume_state,
@@ -109,10 +110,26 @@ def _imitation_warm_start(algo: Any, module: GraphActorCritic, cfg: DictConfig, 
 
     module_state_to_gnn(_learner_module_state(algo), module)
     report = warm_start_run(module, cfg, run_dir, validator, log, state)
+    _set_learner_weights(algo, module)
+    return report
+
+
+def _set_learner_weights(algo: Any, module: GraphActorCritic) -> None:
+    """Set ``module``'s weights on the learner and sync them to every env runner (the local one too)."""
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
     weights = {f"gnn.{k}": v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     algo.learner_group.set_weights({DEFAULT_MODULE_ID: weights})
     algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
-    return report
+
+
+def _apply_init(algo: Any, module: GraphActorCritic, cfg: DictConfig) -> str | None:
+    """``agent.init``: load the checkpoint's weights into ``module`` and onto the learner and every env
+    runner, so that imitation (if on) and the first PPO iteration start from them; returns the path."""
+    path = apply_init(module, cfg)
+    if path is not None:
+        _set_learner_weights(algo, module)
+    return path
 
 
 def _nested(d: dict[str, Any], *keys: str, default: Any = None) -> Any:
@@ -140,6 +157,41 @@ def init_ray(cfg: DictConfig) -> bool:
     return True
 
 
+def _validate_and_checkpoint(algo: Any, module: GraphActorCritic, cfg: DictConfig, run_dir: Path, validator: Any,
+                             log: MetricLog, state: dict[str, Any], bar: Any, final: bool) -> None:
+    """After an iteration (or, with ``trainer.total_steps=0``, instead of any): validate when due (``best.pt``
+    when better) and write the checkpoint set, ``step_<t>.pt`` and ``last.pt`` when due; always at the end."""
+    from ..agents.gnn.rllib import module_state_to_gnn
+
+    t = state["timesteps"]
+    every_eval = int(cfg.trainer.eval_every)
+    do_eval = final or (every_eval > 0 and t >= state["next_eval"])
+    do_ckpt = final or t >= state["next_ckpt"]
+    if do_eval or do_ckpt:
+        module_state_to_gnn(_learner_module_state(algo), module)
+    val = None
+    if do_eval:
+        while every_eval > 0 and state["next_eval"] <= t:
+            state["next_eval"] += every_eval
+        val = validator.run(module)
+        log.log(t, val)
+        bar.set_postfix({validator.objective.name: f"{val['val/objective']:.4g}"})
+        if validator.better(val["val/objective"], state["best_val"]):
+            state["best_val"], state["best_step"] = val["val/objective"], t
+            write_gnn_checkpoint(run_dir / "best.pt", module, cfg, t, val)
+    if do_ckpt:
+        while state["next_ckpt"] <= t:
+            state["next_ckpt"] += int(cfg.trainer.checkpoint_every)
+        ckpt_dir = run_dir / "checkpoints"
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        write_gnn_checkpoint(ckpt_dir / f"step_{t}.pt", module, cfg, t, val)
+        ckpts = CheckpointSet(run_dir)
+        staging = ckpts.begin()
+        algo.save_to_path(str((staging / "rllib").resolve()))
+        ckpts.commit({**state, "rng": rng_state(), "wandb_id": log.run_id}, log.size())
+        write_gnn_checkpoint(run_dir / "last.pt", module, cfg, t, val)
+
+
 def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
     """Train (or resume) with RLlib PPO; returns a summary."""
     import ray
@@ -148,7 +200,6 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
 
     torch.set_num_threads(int(cfg.trainer.torch_threads))
     ckpt_dir = run_dir / "checkpoints"
-    ckpts = CheckpointSet(run_dir)
     found = load_resume_state(run_dir, resume)
     saved, state_dir = found if found is not None else (None, None)
     validator = make_validator(cfg, saved)
@@ -177,6 +228,7 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
                 "best_step": None,
             }
         state["baselines"] = validator.baseline_objectives
+        init_path = _apply_init(algo, module, cfg) if saved is None else None
         imitation = None
         if saved is None and cfg.imitation.expert:  # a fresh run: PPO starts from the expert's clone
             imitation = _imitation_warm_start(algo, module, cfg, run_dir, validator, log, state)
@@ -190,7 +242,6 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
         c0 = time.process_time()
         steps0 = state["timesteps"]
-        obj_name = validator.objective.name
         while state["timesteps"] < total:
             result = algo.train()
             sampled = int(_nested(result, "env_runners", "num_env_steps_sampled", default=0) or 0)
@@ -209,31 +260,9 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
                 "train/total_loss": learner.get("total_loss"),
             }
             log.log(t, {k: v for k, v in values.items() if v is not None})
-            final = t >= total
-            every_eval = int(cfg.trainer.eval_every)
-            do_eval = final or (every_eval > 0 and t >= state["next_eval"])
-            do_ckpt = final or t >= state["next_ckpt"]
-            if do_eval or do_ckpt:
-                module_state_to_gnn(_learner_module_state(algo), module)
-            val = None
-            if do_eval:
-                while every_eval > 0 and state["next_eval"] <= t:
-                    state["next_eval"] += every_eval
-                val = validator.run(module)
-                log.log(t, val)
-                bar.set_postfix({obj_name: f"{val['val/objective']:.4g}"})
-                if validator.better(val["val/objective"], state["best_val"]):
-                    state["best_val"], state["best_step"] = val["val/objective"], t
-                    write_gnn_checkpoint(run_dir / "best.pt", module, cfg, t, val)
-            if do_ckpt:
-                while state["next_ckpt"] <= t:
-                    state["next_ckpt"] += int(cfg.trainer.checkpoint_every)
-                ckpt_dir.mkdir(parents=True, exist_ok=True)
-                write_gnn_checkpoint(ckpt_dir / f"step_{t}.pt", module, cfg, t, val)
-                staging = ckpts.begin()
-                algo.save_to_path(str((staging / "rllib").resolve()))
-                ckpts.commit({**state, "rng": rng_state(), "wandb_id": log.run_id}, log.size())
-                write_gnn_checkpoint(run_dir / "last.pt", module, cfg, t, val)
+            _validate_and_checkpoint(algo, module, cfg, run_dir, validator, log, state, bar, final=t >= total)
+        if steps0 == 0 and state["timesteps"] == 0:  # trainer.total_steps=0: no PPO, the run's checkpoints all the same
+            _validate_and_checkpoint(algo, module, cfg, run_dir, validator, log, state, bar, final=True)
         bar.close()
         wall = time.perf_counter() - t0
         return {
@@ -244,6 +273,7 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
             "best_val": state["best_val"],
             "best_step": state["best_step"],
             **({"imitation": imitation} if imitation is not None else {}),
+            **({"init": init_path} if init_path is not None else {}),
         }
     finally:
         if algo is not None:

@@ -31,6 +31,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from .config import ConfigError, resolve_device
 from .common import (
     CheckpointSet,
+    apply_init,
     MetricLog,
     Validator,
     env_kwargs,
@@ -240,6 +241,15 @@ def load_without_unpickling(path: Path, cfg: DictConfig, venv: VecEnv) -> Any:
     return MaskablePPO.load(path, env=venv, device=resolve_device(str(cfg.trainer.device)), custom_objects=custom)
 
 
+def _checkpoint_without_steps(model: Any, callback: TrainCallback) -> None:
+    """A fresh run with ``trainer.total_steps=0``: ``checkpoints/step_0.pt``, the final validation, ``best.pt``
+    (if not already the imitation clone's), ``last.pt`` and a resumable checkpoint set, as ``learn`` would
+    have written them at its end."""
+    callback.init_callback(model)
+    write_gnn_checkpoint(callback.ckpt_dir / "step_0.pt", model.policy.gnn, callback.cfg, 0)
+    callback.maybe_checkpoint(final=True)
+
+
 def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
     """Train (or resume) with MaskablePPO; returns a summary."""
     torch.set_num_threads(int(cfg.trainer.torch_threads))
@@ -250,6 +260,7 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
                     truncate_to=saved["metrics_bytes"] if saved else 0)
     venv = build_vec_env(cfg)
     seed = int(cfg.trainer.seed)
+    init_path = None
     try:
         if saved is not None:
             model = load_without_unpickling(state_dir / "last.zip", cfg, venv)
@@ -259,6 +270,7 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
             state = {k: saved[k] for k in ("next_ckpt", "next_eval", "best_val", "best_step")}
         else:
             model = _new_model(cfg, venv)
+            init_path = apply_init(model.policy.gnn, cfg)  # agent.init: the checkpoint's weights
             state = {
                 "next_ckpt": int(cfg.trainer.checkpoint_every),
                 "next_eval": int(cfg.trainer.eval_every) or int(cfg.trainer.total_steps),
@@ -279,6 +291,8 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
         steps0 = int(model.num_timesteps)
         if remaining > 0:
             model.learn(total_timesteps=remaining, reset_num_timesteps=saved is None, callback=callback, log_interval=1)
+        elif saved is None:  # trainer.total_steps=0: no PPO, but the run's checkpoints all the same
+            _checkpoint_without_steps(model, callback)
         wall = time.perf_counter() - t0
         return {
             "timesteps": int(model.num_timesteps),
@@ -289,6 +303,7 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
             "best_step": state["best_step"],
             "n_updates": int(model._n_updates),
             **({"imitation": imitation} if imitation is not None else {}),
+            **({"init": init_path} if init_path is not None else {}),
         }
     finally:
         venv.close()

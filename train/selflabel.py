@@ -1,0 +1,267 @@
+"""Self-labeling rounds (Corsini et al. 2024) for a GNN policy: the policy labels fresh instances with the
+best of its own ``k`` schedules and is trained to imitate them (cross-entropy on the best sample only).
+
+Usage::
+
+    python -m schedgym.train.selflabel rounds=8 run_dir=runs/selflabel            # preset jobshop-selflabel
+    python -m schedgym.train.selflabel rounds=3 k=32 init=runs/selflabel/best.pt run_dir=runs/more \\
+        imitation.episodes=60                                                      # any training key
+
+Round ``r`` (1, 2, ...) is an ordinary ``schedgym-train`` run in ``<run_dir>/round_<r>`` on the preset,
+with ``agent.init`` and ``imitation.expert=gnn:<prev>#k=<k>`` both set to ``prev``: ``init`` for round 1,
+round ``r - 1``'s ``best.pt`` after it. Each round labels new instances (``imitation.seed`` advances by
+``imitation.episodes`` a round). With the preset's ``trainer.total_steps=0`` a round is imitation only; a
+positive value adds that many PPO steps after the cloning.
+
+Every round's policy is validated on the preset's validation set (``val.*``: random instances, not a
+benchmark), and so is ``init`` (round 0). ``<run_dir>/selflabel.json`` lists each round (validation
+objective and gap to the baselines, the labels' mean objective, the clone's accuracy, wall seconds) and the
+chosen one (best validation objective); ``<run_dir>/best.pt`` is a copy of the chosen checkpoint and
+``<run_dir>/selflabel.png`` the validation curve over rounds. A rerun with the same ``run_dir`` reuses the
+finished rounds (those with a ``summary.json``), resumes an interrupted one and goes on to ``rounds``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from ..configs.grammar import UsageError, parse_overrides, run_cli
+from .config import ConfigError, resolve_config
+
+SUMMARY_FILE = "selflabel.json"
+FORMAT = "schedgym-selflabel/1"
+
+
+@dataclass
+class SelfLabelCLI:
+    """Keys of the driver itself (the rest are training-config overrides applied to every round)."""
+
+    preset: str = "jobshop-selflabel"  # the train preset of each round (configs/train/)
+    rounds: int = 1  # how many self-labeling rounds in all (finished ones in run_dir are reused)
+    k: int = 16  # schedules per labeled instance: the greedy one and k - 1 sampled; the best is the label
+    init: Optional[str] = None  # round 1's labeler and starting weights (null: the preset's agent.init)
+    run_dir: Optional[str] = None  # the folder holding round_<r>/ and selflabel.json (required)
+    figure: bool = True  # write <run_dir>/selflabel.png (the validation objective over rounds)
+
+
+_OWN = {f.name for f in fields(SelfLabelCLI)}
+HELP = ("Self-labeling rounds: each round, the current policy labels new instances with the best of k of its "
+        "own schedules and is cloned onto them (schedgym-train with agent.init and imitation.expert=gnn:<prev>#k=<k>).")
+EXAMPLES = ("rounds=8 run_dir=runs/selflabel", "rounds=3 k=32 init=runs/selflabel/best.pt run_dir=runs/more imitation.episodes=60")
+
+
+def split_args(argv: list[str]) -> tuple[SelfLabelCLI, list[str]]:
+    """The driver's own keys and the training-config overrides; checks the driver's values."""
+    bad = [a for a in argv if "=" not in a or a.startswith("-")]
+    if bad and not any(a in ("-h", "--help", "--version") for a in argv):
+        raise UsageError(f"argument {bad[0]!r} is not key=value (see --help)")
+    own = [a for a in argv if a.split("=", 1)[0] in _OWN or a in ("-h", "--help", "--version")]
+    cli: SelfLabelCLI = OmegaConf.to_object(parse_overrides("selflabel", own, SelfLabelCLI, HELP, EXAMPLES))  # type: ignore[assignment]
+    rest = [a for a in argv if a not in own]
+    if cli.rounds < 1:
+        raise UsageError(f"rounds must be >= 1, got {cli.rounds}")
+    if cli.k < 2:
+        raise UsageError(f"k must be >= 2 (the greedy schedule and at least one sample), got {cli.k}")
+    if not cli.run_dir:
+        raise UsageError("run_dir is required (the folder of the rounds)")
+    for a in rest:
+        key = a.split("=", 1)[0]
+        if key in ("run_dir", "agent.init", "imitation.expert", "imitation.seed", "name"):
+            raise UsageError(f"{key} is set by the driver for each round; give init=/k=/run_dir= instead")
+    return cli, rest
+
+
+def round_config(cli: SelfLabelCLI, overrides: list[str], r: int, prev: str) -> DictConfig:
+    """The training config of round ``r`` (labeled and started by ``prev``)."""
+    base = resolve_config(cli.preset, overrides)
+    episodes = int(base.imitation.episodes)
+    seed0 = int(base.trainer.seed if base.imitation.seed is None else base.imitation.seed)
+    root = Path(str(cli.run_dir))
+    return resolve_config(cli.preset, [
+        *overrides,
+        f"name={base.name}-round{r}",
+        f"run_dir={root / f'round_{r}'}",
+        f"agent.init={prev}",
+        f"imitation.expert=gnn:{prev}#k={cli.k}",
+        f"imitation.seed={seed0 + (r - 1) * episodes}",
+    ])
+
+
+def first_labeler(cli: SelfLabelCLI, overrides: list[str]) -> str:
+    """Round 1's checkpoint: ``init=``, else the preset's ``agent.init`` (one of them is required)."""
+    if cli.init:
+        return str(cli.init)
+    base = resolve_config(cli.preset, overrides)
+    if not base.agent.init:
+        raise ConfigError("selflabel needs a first labeler: init=<checkpoint> or a preset with agent.init")
+    return str(base.agent.init)
+
+
+def validate_checkpoint(cfg: DictConfig, path: str) -> dict[str, float]:
+    """The validation record (``val/*``) of the checkpoint ``path`` on ``cfg``'s validation set."""
+    from ..agents.gnn.checkpoint import load_checkpoint
+    from .common import Validator
+
+    module, _ = load_checkpoint(path)
+    validator = Validator(cfg)
+    validator.compute_baselines()
+    return validator.run(module)
+
+
+def run_round(cfg: DictConfig) -> dict[str, Any]:
+    """Train one round (or resume / reuse it); returns its ``summary.json``."""
+    from .cli import train
+    from .common import CheckpointSet
+
+    run_dir = Path(str(cfg.run_dir))
+    done = run_dir / "summary.json"
+    if done.is_file():
+        print(f"selflabel: {run_dir} is finished, reused")
+        return json.loads(done.read_text())
+    resume = (run_dir / "config.yaml").is_file() and CheckpointSet(run_dir).latest() is not None
+    return train(cfg, run_dir, resume)
+
+
+def round_record(r: int, checkpoint: str, summary: dict[str, Any] | None, val: dict[str, float],
+                 seconds: float | None) -> dict[str, Any]:
+    """One row of ``selflabel.json``."""
+    im = (summary or {}).get("imitation") or {}
+    return {
+        "round": r,
+        "checkpoint": checkpoint,
+        "val_objective": val.get("val/objective"),
+        "val_gap_to_best_baseline": val.get("val/gap_to_best_baseline"),
+        "label_objective": im.get("expert_objective"),
+        "label_states": im.get("train_states"),
+        "clone_accuracy": im.get("accuracy"),
+        "clone_holdout_accuracy": im.get("holdout_accuracy"),
+        "ppo_steps": (summary or {}).get("timesteps"),
+        "seconds": seconds,
+    }
+
+
+def round_validation(run_dir: Path) -> dict[str, float]:
+    """The validation record (``val/*``) of a finished round's ``best.pt``, as written in it."""
+    from ..agents.gnn.checkpoint import load_checkpoint
+
+    _, meta = load_checkpoint(Path(run_dir) / "best.pt")
+    if not meta.get("validation"):
+        raise ValueError(f"{run_dir}/best.pt holds no validation record")
+    return dict(meta["validation"])
+
+
+def choose(rows: list[dict[str, Any]], sense: str) -> dict[str, Any]:
+    """The row with the best validation objective (the earliest on a tie)."""
+    best = rows[0]
+    for row in rows[1:]:
+        a, b = row["val_objective"], best["val_objective"]
+        if (a < b) if sense == "min" else (a > b):
+            best = row
+    return best
+
+
+def plot(rows: list[dict[str, Any]], baselines: dict[str, float], out: Path, title: str) -> Path:
+    """The validation objective over rounds (round 0: the first labeler), the baselines dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    xs = [row["round"] for row in rows]
+    ax.plot(xs, [row["val_objective"] for row in rows], "o-", label="GNN greedy (round 0: the first labeler)")
+    for i, (name, value) in enumerate(sorted(baselines.items())):
+        ax.axhline(value, ls="--", lw=1, color=f"C{i + 1}", label=name)
+    ax.set_xlabel("self-labeling round")
+    ax.set_ylabel("validation objective (mean)")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks(xs)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def write_summary(root: Path, rows: list[dict[str, Any]], cfg: DictConfig, cli: SelfLabelCLI,
+                  baselines: dict[str, float]) -> dict[str, Any]:
+    """``selflabel.json`` and ``best.pt`` (a copy of the chosen round's checkpoint)."""
+    from .common import Validator, write_text_atomic
+
+    chosen = choose(rows, Validator(cfg).objective.sense)
+    summary = {"format": FORMAT, "preset": cli.preset, "k": cli.k, "rounds": rows, "chosen_round": chosen["round"],
+               "chosen_checkpoint": chosen["checkpoint"], "val_baselines": baselines,
+               "val_seeds": list(cfg.val.seeds), "val_env_kwargs": OmegaConf.to_container(cfg.val.env_kwargs),
+               "train_env_kwargs": OmegaConf.to_container(cfg.env.kwargs),
+               "train_seconds": sum(float(row["seconds"] or 0.0) for row in rows)}
+    write_text_atomic(root / SUMMARY_FILE, json.dumps(summary, indent=2))
+    from ..agents.gnn.checkpoint import resolve_checkpoint_path
+
+    src = resolve_checkpoint_path(chosen["checkpoint"])
+    tmp = root / "best.pt.tmp"
+    shutil.copyfile(src, tmp)
+    tmp.replace(root / "best.pt")
+    return summary
+
+
+def selflabel(cli: SelfLabelCLI, overrides: list[str]) -> dict[str, Any]:
+    """Run (or continue) the rounds; returns the ``selflabel.json`` summary."""
+    import torch
+
+    root = Path(str(cli.run_dir))
+    prev = first_labeler(cli, overrides)
+    cfg1 = round_config(cli, overrides, 1, prev)
+    from .common import load_init
+
+    load_init(cfg1)  # a missing or unfitting first labeler fails here, naming agent.init
+    torch.set_num_threads(int(cfg1.trainer.torch_threads))
+    root.mkdir(parents=True, exist_ok=True)
+    old = json.loads((root / SUMMARY_FILE).read_text()) if (root / SUMMARY_FILE).is_file() else {}
+    round0 = next((row for row in old.get("rounds", []) if row["round"] == 0 and row["checkpoint"] == prev), None)
+    val0 = validate_checkpoint(cfg1, prev) if round0 is None else {"val/objective": round0["val_objective"],
+                                                                    "val/gap_to_best_baseline": round0["val_gap_to_best_baseline"]}
+    baselines = {k[len("val/baseline/"):]: v for k, v in val0.items() if k.startswith("val/baseline/")} or old.get("val_baselines", {})
+    rows = [round_record(0, prev, None, val0, None)]
+    seconds_of = {row["round"]: row["seconds"] for row in old.get("rounds", [])}
+    for r in range(1, cli.rounds + 1):
+        cfg = round_config(cli, overrides, r, prev)
+        run_dir = Path(str(cfg.run_dir))
+        reused = (run_dir / "summary.json").is_file()
+        t0 = time.perf_counter()
+        summary = run_round(cfg)
+        seconds = seconds_of.get(r) if reused else time.perf_counter() - t0
+        prev = str(run_dir / "best.pt")
+        rows.append(round_record(r, prev, summary, round_validation(run_dir), seconds))
+        print(f"selflabel: round {r}: validation {rows[-1]['val_objective']:.2f} "
+              f"(round 0: {rows[0]['val_objective']:.2f}), labels {rows[-1]['label_objective']}")
+        out = write_summary(root, rows, cfg1, cli, baselines)
+        if cli.figure:
+            plot(rows, baselines, root / "selflabel.png",
+                 f"{cli.preset}: k={cli.k}, validation {dict(OmegaConf.to_container(cfg1.val.env_kwargs))}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..agents.spec import PolicyError
+
+    def body() -> int:
+        cli, rest = split_args(list(sys.argv[1:] if argv is None else argv))
+        summary = selflabel(cli, rest)
+        chosen = summary["chosen_round"]
+        print(json.dumps({"chosen_round": chosen, "best": str(Path(str(cli.run_dir)) / "best.pt"),
+                          "val_objective": [row["val_objective"] for row in summary["rounds"]]}, indent=1))
+        return 0
+
+    return run_cli("selflabel", body, usage_errors=(ConfigError, PolicyError))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
