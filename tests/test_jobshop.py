@@ -392,6 +392,8 @@ def test_incremental_candidates_match_the_definition(builder: str) -> None:
                 alive = st.next_op < m
                 est = st.earliest_starts()
                 assert (est[~alive] > 10**15).all() and (est[alive] >= st.job_ready[alive]).all()
+                if builder == "nondelay":  # the time the set was found at (kept while ties remain) is theirs
+                    assert (est[ref] == st._cand_time).all() and st._cand_time == est.min()
                 st.schedule(int(rng.choice(ref)))
             assert st.makespan == int(st.end.max())
             assert validate_schedule(inst, st.start) == st.makespan

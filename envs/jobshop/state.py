@@ -63,7 +63,9 @@ class JobShopState:
     The candidate set is maintained incrementally: each job's earliest start (``est``) lives in a
     Python list, and scheduling an operation updates only the job that moved and the jobs waiting for
     the same machine, so a transition costs a few list operations plus one C-level scan of ``n_jobs``
-    values (no NumPy call on the hot path besides scalar writes to the public arrays).
+    values (no NumPy call on the hot path besides scalar writes to the public arrays). Under the non-delay
+    builder the scan is skipped while jobs of the last candidate set still start at its time (earliest
+    starts never decrease, so those jobs are then the whole new set).
     :meth:`_candidates_reference` recomputes the set from scratch (the definition; tests compare both).
     """
 
@@ -74,7 +76,7 @@ class JobShopState:
     #: what :meth:`reset` rebuilds for each episode
     _EPISODE = ("start", "_start_mv", "machine_sequence", "n_scheduled", "makespan", "_job_ready_list",
                 "_machine_ready_list", "_machine_last_list", "_next_list", "_next_machine_list",
-                "_next_duration_list", "_est", "_waiting", "_unfinished", "_cand_list", "_cand_array")
+                "_next_duration_list", "_est", "_waiting", "_unfinished", "_cand_list", "_cand_array", "_cand_time")
     # slots: the transition reads some twenty attributes per call, and slot reads stay fast however the
     # state was made (an instance ``__dict__`` that was materialized, or holds more than CPython's 30
     # shared keys, makes every attribute read slower); ``__dict__`` keeps extra attributes possible
@@ -128,6 +130,7 @@ class JobShopState:
         self._unfinished = list(range(n))
         self._cand_list: list[int] = []
         self._cand_array: np.ndarray | None = None
+        self._cand_time = 0  # the earliest start of the non-delay candidate set (the time they all start at)
         self._update_candidates()
 
     def fresh(self) -> "JobShopState":
@@ -151,6 +154,8 @@ class JobShopState:
         for name, value in state.items():
             setattr(self, name, value)
         self._start_mv = memoryview(self.start).cast("B").cast("q")
+        if "_cand_time" not in state:  # pickled before the non-delay set kept its time
+            self._cand_time = min(self._est, default=0)
 
     # ------------------------------------------------------------------ queries
     # each of these builds a fresh array from the state (reading them costs O(size); the transition
@@ -212,6 +217,7 @@ class JobShopState:
         est = self._est
         if self.builder == "nondelay":
             self._cand_list = _argmins(est)
+            self._cand_time = est[self._cand_list[0]]
         elif self.builder == "active":
             ect = list(map(add, est, self._next_duration_list))
             best = min(ect)
@@ -315,7 +321,16 @@ class JobShopState:
         if n_done == self._n_ops:
             self._cand_list = []
         elif self._nondelay:
-            t = min(est)
+            # earliest starts never decrease, so the jobs of the last set that still start at its time t* are
+            # the whole new set when there are any (every other job started later before and still does)
+            old = self._cand_list
+            if len(old) > 1:
+                t = self._cand_time
+                new = [j for j in old if est[j] == t]
+                if new:
+                    self._cand_list = new
+                    return op_id, start, end, prev
+            t = self._cand_time = min(est)
             i = est.index(t)
             c = est.count(t)
             self._cand_list = [i] if c == 1 else _ties(est, t, i, c)
