@@ -1,6 +1,6 @@
 """Cluster baselines for ``schedgym/LLMCluster-v0``: where each arriving request goes, and (Llumnix)
 which running request migrates at a migration check. All of them answer no-op at migration checks
-except ``llumnix``."""
+except ``llumnix`` and ``llumnix-growth``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import gymnasium as gym
 import numpy as np
 
 from schedgym.agents.base import BasePolicy
+from schedgym.envs.core import check_number
+from schedgym.envs.llm.cluster import Instance
 from schedgym.envs.llm.types import ClusterView
 
 
@@ -18,15 +20,21 @@ class ClusterPolicy(BasePolicy):
     running + queued + swapped + migrating in), ``"kv-jsq"`` (join the instance with the lowest
     Llumnix virtual KV usage: blocks held plus those its queue needs) or ``"llumnix"`` (``kv-jsq``
     dispatch plus migration from the most to the least loaded instance whenever their load gap
-    exceeds ``gap``; the env must run migration checks, see ``env_kwargs``)."""
+    exceeds ``gap``; the env must run migration checks, see ``env_kwargs``) or ``"llumnix-growth"``
+    (``llumnix`` whose dispatch also counts the KV each resident request is still expected to grow:
+    :func:`growth_load` with ``growth_tokens`` tokens per running, migrating-in, queued or swapped
+    request; migration as ``llumnix``, with its own ``gap``)."""
 
-    RULES = ("rr", "random", "lor", "kv-jsq", "llumnix")
+    RULES = ("rr", "random", "lor", "kv-jsq", "llumnix", "llumnix-growth")
 
-    def __init__(self, rule: str, gap: float = 0.1, env_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(self, rule: str, gap: float = 0.1, env_kwargs: dict[str, Any] | None = None,
+                 growth_tokens: float = 0.0) -> None:
         if rule not in self.RULES:
             raise ValueError(f"unknown cluster rule {rule!r}; known: {self.RULES}")
-        super().__init__(f"cluster-{rule}" if rule != "llumnix" else "llumnix", env_kwargs)
-        self.rule, self.gap = rule, float(gap)
+        check_number("gap", gap, minimum=0.0)
+        check_number("growth_tokens", growth_tokens, minimum=0.0)
+        super().__init__(rule if rule.startswith("llumnix") else f"cluster-{rule}", env_kwargs)
+        self.rule, self.gap, self.growth_tokens = rule, float(gap), float(growth_tokens)
         self._next = 0
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
@@ -48,16 +56,52 @@ class ClusterPolicy(BasePolicy):
                 k = int(self.rng.integers(n))
             elif self.rule == "lor":
                 k = int(np.argmin([i.outstanding() for i in c.instances]))
+            elif self.rule == "llumnix-growth":
+                k = int(np.argmin([growth_load(i, self.growth_tokens) for i in c.instances]))
             else:
                 k = int(np.argmin([i.load() for i in c.instances]))
             return 1 + k
         # migration check
-        if self.rule == "llumnix" and env.candidates:
+        if self.rule.startswith("llumnix") and env.candidates:
             loads = [i.load() for i in c.instances]
             src, r, dst = env.candidates[0]  # most loaded source, smallest KV first (see the env)
             if loads[src] - loads[dst] > self.gap:
                 return env.new_node + 1
         return 0
+
+
+def growth_load(instance: Instance, growth_tokens: float) -> float:
+    """Llumnix's virtual usage of ``instance`` (:meth:`Instance.load`) plus ``growth_tokens`` KV tokens for
+    each request resident there (running, migrating in, queued or swapped), over the KV capacity: the KV its
+    requests are still expected to add by decoding. Output lengths are not read (they are unknown to a
+    dispatcher); ``growth_tokens`` is one number for every request."""
+    resident = len(instance.running) + len(instance.migrating_in) + len(instance.queue) + len(instance.swapped)
+    return instance.load() + growth_tokens * resident / (instance.block_size * instance.total_blocks)
+
+
+#: ``llumnix-growth`` defaults, chosen on selection seeds 100-159 of the ``llm-cluster`` suite's cluster
+#: (docs/llm.md, "Second attempt"): 240 tokens per resident request, migration gap 0.07
+GROWTH_TOKENS, GROWTH_GAP = 240.0, 0.07
+
+
+def llumnix_growth(variant: str | None = None, **kw: Any) -> ClusterPolicy:
+    """``llumnix-growth[:<migration interval s>]`` (default 0.5 s, as ``llumnix``): growth-aware dispatch
+    (:func:`growth_load`) plus Llumnix's migration with gap ``GROWTH_GAP``. Keyword overrides:
+    ``growth_tokens``, ``gap``."""
+    interval = _interval(variant, "llumnix-growth")
+    return ClusterPolicy("llumnix-growth", gap=kw.get("gap", GROWTH_GAP), env_kwargs={"migration_interval": interval},
+                         growth_tokens=kw.get("growth_tokens", GROWTH_TOKENS))
+
+
+def _interval(variant: str | None, name: str) -> float:
+    """The migration check interval a ``<name>:<seconds>`` variant asks for (default 0.5 s)."""
+    try:
+        interval = float(variant) if variant else 0.5
+    except ValueError:
+        raise ValueError(f"{name}: the variant is the migration interval in seconds, got {variant!r}") from None
+    if not interval > 0 or interval == float("inf"):
+        raise ValueError(f"{name} migration interval must be > 0 s, got {variant!r}")
+    return interval
 
 
 def _factory(rule: str, **defaults: Any):

@@ -1,0 +1,114 @@
+"""``llumnix-growth`` (agents/llm/cluster.py): Llumnix whose dispatch also counts the KV each resident request is
+still expected to grow (:func:`growth_load`), with its own migration gap. Reached by its module path
+(``schedgym.agents.llm.cluster:llumnix_growth``) until the registry lists it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import schedgym.envs  # noqa: F401 - registers the ids
+from schedgym.agents import make_policy
+from schedgym.agents.llm.cluster import GROWTH_GAP, GROWTH_TOKENS, ClusterPolicy, growth_load, llumnix_growth
+from schedgym.envs.llm.cluster_env import LLMClusterEnv
+
+SPEC = "schedgym.agents.llm.cluster:llumnix_growth"
+#: the llm-cluster suite's cluster, small enough for CI
+SMALL = {"n_instances": 4, "max_kv_blocks": 1500, "n_requests": 80, "migration_interval": 0.5}
+
+
+def _actions(env: LLMClusterEnv, policy, seed: int) -> tuple[list[int], dict]:
+    """Play one episode; return the actions and the final info."""
+    obs, info = env.reset(seed=seed)
+    policy.reset(env, seed)
+    taken = []
+    while True:
+        action = int(policy.act(obs, info))
+        taken.append(action)
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            return taken, info
+
+
+def test_the_spec_builds_it_with_llumnix_interval_and_the_chosen_defaults() -> None:
+    policy = make_policy(SPEC, env_id="schedgym/LLMCluster-v0")
+    assert policy.name == "llumnix-growth"
+    assert policy.env_kwargs == make_policy("llumnix").env_kwargs == {"migration_interval": 0.5}
+    assert (policy.growth_tokens, policy.gap) == (GROWTH_TOKENS, GROWTH_GAP) == (240.0, 0.07)
+    assert llumnix_growth("0.2").env_kwargs == {"migration_interval": 0.2}
+
+
+@pytest.mark.parametrize("variant, words", [("0", "> 0 s"), ("-1", "> 0 s"), ("soon", "interval in seconds"),
+                                            ("inf", "> 0 s")])
+def test_a_bad_interval_is_refused_naming_it(variant: str, words: str) -> None:
+    with pytest.raises(ValueError, match="llumnix-growth") as err:
+        llumnix_growth(variant)
+    assert words in str(err.value)
+
+
+@pytest.mark.parametrize("kw, name", [({"gap": -0.1}, "gap"), ({"growth_tokens": float("nan")}, "growth_tokens")])
+def test_bad_parameters_are_refused_naming_them(kw: dict, name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        llumnix_growth(None, **kw)
+
+
+def test_with_no_growth_and_llumnix_gap_it_is_llumnix_decision_for_decision() -> None:
+    env = LLMClusterEnv(**SMALL, rate=20.0)
+    expected, m_expected = _actions(env, make_policy("llumnix"), seed=3)
+    got, m_got = _actions(env, llumnix_growth(None, growth_tokens=0.0, gap=0.1), seed=3)
+    assert got == expected
+    assert m_got["metrics"]["ttft_p99"] == m_expected["metrics"]["ttft_p99"]
+
+
+def test_growth_load_adds_the_growth_of_every_resident_request() -> None:
+    env = LLMClusterEnv(**SMALL, rate=26.0)
+    obs, info = env.reset(seed=1)
+    policy = make_policy("llumnix")
+    policy.reset(env, 1)
+    checked = 0
+    while not checked or env.event is not None:
+        for inst in env.cluster.instances:
+            resident = len(inst.running) + len(inst.migrating_in) + len(inst.queue) + len(inst.swapped)
+            assert growth_load(inst, 0.0) == inst.load()
+            extra = 160.0 * resident / (inst.block_size * inst.total_blocks)
+            assert growth_load(inst, 160.0) == pytest.approx(inst.load() + extra)
+            checked += resident > 0
+        obs, _, terminated, truncated, info = env.step(policy.act(obs, info))
+        if terminated or truncated:
+            break
+    assert checked > 50  # busy instances were seen, not only empty ones
+
+
+def test_it_dispatches_to_the_lowest_growth_load_and_never_reads_output_lengths() -> None:
+    """At every dispatch it picks the instance of lowest growth_load; hiding the true output lengths (set to
+    random values in every instance) does not change any decision it takes."""
+    env = LLMClusterEnv(**SMALL, rate=26.0)
+    policy = llumnix_growth()
+    obs, info = env.reset(seed=2)
+    policy.reset(env, 2)
+    rng = np.random.default_rng(0)
+    dispatches = migrations = 0
+    while True:
+        action = int(policy.act(obs, info))
+        kept = [inst.output.copy() for inst in env.cluster.instances]
+        for inst in env.cluster.instances:
+            inst.output[:] = rng.integers(1, 2000, inst.output.shape)
+        assert int(policy.act(obs, info)) == action
+        for inst, out in zip(env.cluster.instances, kept):
+            inst.output[:] = out
+        if env.event == "dispatch":
+            scores = [growth_load(i, GROWTH_TOKENS) for i in env.cluster.instances]
+            assert action == 1 + int(np.argmin(scores))
+            dispatches += 1
+        else:
+            migrations += action != 0
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            break
+    assert dispatches == SMALL["n_requests"] and migrations > 0
+    assert env.validate_solution(info["solution"]) == pytest.approx(info["metrics"]["slo_attainment"])
+
+
+def test_an_unknown_rule_is_refused_listing_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="llumnix-growth"):
+        ClusterPolicy("llumnix-grow")
