@@ -225,8 +225,10 @@ class JobShopEnv(GraphSchedulingEnv):
     earlier observation that nothing references any more when there is one
     (:class:`RecyclingGraphObservation`), else into a new buffer. ``copy_obs=False`` leaves the copy out.
     A reset of the same instance copies back the episode start computed at its first reset. The attributes
-    a step reads are slots. ``schedgym-bench domains=[jobshop]`` measures both modes against JSSEnv and
-    job_shop_lib (:mod:`schedgym.envs.jobshop.bench`).
+    a step reads are slots, and so are the flat memoryviews it writes through. :meth:`step` has a fast path
+    for a legal integer action during an episode (everything else goes through the base class's checks).
+    ``schedgym-bench domains=[jobshop]`` measures both modes against JSSEnv and job_shop_lib
+    (:mod:`schedgym.envs.jobshop.bench`).
 
     Example::
 
@@ -249,7 +251,7 @@ class JobShopEnv(GraphSchedulingEnv):
     # than the 30 keys CPython shares between instances, which makes every read through it slower
     __slots__ = ("state", "graph", "graph_spec", "copy_obs", "_done", "_elapsed_steps", "_m", "_f", "_op_base",
                  "_n_ops", "_max_edges", "_lb_scale", "_scale", "_dense", "_op_table", "_cum_scaled_list", "_offset",
-                 "_max_lb", "_cand_ops", "_n_max", *_VIEW_SLOTS)
+                 "_max_lb", "_cand_ops", "_n_max", "_cand_index", *_VIEW_SLOTS)
 
     def __init__(
         self,
@@ -320,7 +322,9 @@ class JobShopEnv(GraphSchedulingEnv):
         g = self.graph
         self._xv, self._ev, self._etv = g.mv_nodes, g.mv_edge_index, g.mv_edge_type
         self._gv, self._maskv = g.mv_globals, g.mv_action_mask
-        self._n_max = g.spec.max_nodes
+        self._n_max = n = g.spec.max_nodes
+        f = g.spec.node_features
+        self._cand_index = [op * f + 3 for op in range(n)]  # where each op's ``candidate`` feature is in xv
 
     def __getstate__(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         # memoryviews do not pickle: they are rebound from the (unpickled) graph
@@ -485,22 +489,23 @@ class JobShopEnv(GraphSchedulingEnv):
         cands = st._cand_list
         old = self._cand_ops
         mask = self._maskv
+        flag = self._cand_index  # op id -> index of its ``candidate`` feature in xv
         if len(old) + len(cands) <= 12:
             for op in old:
                 mask[op] = 0
-                xv[op * f + 3] = 0.0
+                xv[flag[op]] = 0.0
             if len(cands) == 1:  # the most common case under the non-delay builder
                 j = cands[0]
                 op = base[j] + nxt[j]
                 mask[op] = 1
-                xv[op * f + 3] = 1.0
+                xv[flag[op]] = 1.0
                 self._cand_ops = [op]
             else:
                 self._cand_ops = new = []
                 for j in cands:
                     op = base[j] + nxt[j]
                     mask[op] = 1
-                    xv[op * f + 3] = 1.0
+                    xv[flag[op]] = 1.0
                     new.append(op)
         else:
             ops = [base[j] + nxt[j] for j in cands]
