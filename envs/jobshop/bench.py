@@ -134,15 +134,19 @@ def _job_shop_lib_peer(inst: JobShopInstance) -> PeerEnv:
                    lambda ep: env.reset(seed=ep), step, lambda obs, info: info["available_operations_with_ids"])
 
 
-def peer_rows(instance: str | JobShopInstance = "ta01", episodes: dict[str, int] | None = None, rounds: int = 5,
+def peer_rows(instance: str | JobShopInstance = "ta01", episodes: dict[str, int] | None = None, rounds: int = 25,
               peers: tuple[str, ...] = ("JSSEnv", "job_shop_lib"), seed: int = 0) -> list[dict[str, Any]]:
     """JobShop-v0 against JSSEnv and job_shop_lib on one instance (see the module docstring).
 
     ``episodes``: episodes per round of each env, keyed ``"schedgym"`` / ``"JSSEnv"`` / ``"job_shop_lib"``
-    (defaults 50 / 5 / 1: each a fraction of a second on ta01); ``rounds``: interleaved rounds, each env's
-    episodes replayed (without the policy) right after it ran them. Figures are totals over the rounds."""
+    (defaults 10 / 1 / 1: about 10 ms each for JobShop-v0 and JSSEnv on ta01); ``rounds``: interleaved rounds,
+    each env's episodes replayed (without the policy) right after it ran them. Figures are totals over the
+    rounds. Short turns over many rounds keep the ratios steady on a loaded machine: a JSSEnv episode's CPU time
+    varies by several percent with the load, and turns of 10 ms let the load change hit both envs alike (on
+    2026-12-07, 2-core VM at load average 4.9: six runs of 5 rounds of 50 / 5 episodes gave JobShop-v0 / JSSEnv
+    with the policy 9.8-11.8x, six runs of 25 rounds of 10 / 1 gave 9.9-10.4x)."""
     inst = resolve_instance(instance)
-    counts = {"schedgym": 50, "JSSEnv": 5, "job_shop_lib": 1}
+    counts = {"schedgym": 10, "JSSEnv": 1, "job_shop_lib": 1}
     counts.update(episodes or {})
     label = f"peers {inst.name} ({inst.n_jobs}x{inst.n_machines}), uniform random masked policy"
     rows: list[dict[str, Any]] = []
@@ -198,4 +202,4 @@ def bench_rows(quick: bool = False, instance: str | None = None, episodes: int |
     episodes = episodes or (3 if quick else 200)
     rows = [row for builder in builders for row in jobshop_rows(instance, episodes, builder)]
     peer_counts = {"schedgym": 3, "JSSEnv": 2, "job_shop_lib": 1} if quick else None
-    return rows + peer_rows(instance, episodes=peer_counts, rounds=1 if quick else 5)
+    return rows + peer_rows(instance, episodes=peer_counts, rounds=1 if quick else 25)
