@@ -19,9 +19,11 @@ disturbs much less than wall time.
 preset ``jobshop-10x10`` (GIN 3x64, 10x10 random job shops), 8 environments sampled in the training
 process (SB3: the preset's 8 ``DummyVecEnv`` envs; RLlib: ``num_env_runners=0``,
 ``num_envs_per_env_runner=8``), so both backends update on 1,024 samples per PPO iteration, one torch
-thread; and SB3 again with ``agent.model.compile=true`` (the GIN layers of the PPO update through
-``torch.compile``), measured after a 1,024-step warm-up run in the same process that compiles them (its
-wall time is a row of its own: seconds with a warm inductor cache, about a minute without).
+thread; SB3 again with ``agent.model.compile=true`` (the GIN layers of the PPO update through
+``torch.compile``), and both backends with ``agent.model.compile=true agent.model.precision=bfloat16``
+(the encoder of the update in bfloat16 autocast as well), each compiled setup measured after a 1,024-step
+warm-up run in the same process that compiles it (its wall time is a row of its own: seconds with a warm
+inductor cache, about a minute without).
 """
 
 from __future__ import annotations
@@ -128,14 +130,22 @@ PPO_BENCH_SETUPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("sb3, 8 envs in process, agent.model.compile=true", "sb3",
      {"n_envs": 8, "vec_env": "dummy", "runners": 0, "envs_per_runner": 1, "extra": ["agent.model.compile=true"],
       "warmup_steps": 1024}),
+    ("sb3, 8 envs in process, agent.model.compile=true precision=bfloat16", "sb3",
+     {"n_envs": 8, "vec_env": "dummy", "runners": 0, "envs_per_runner": 1,
+      "extra": ["agent.model.compile=true", "agent.model.precision=bfloat16"], "warmup_steps": 1024}),
+    ("rllib, 8 envs in the driver, agent.model.compile=true precision=bfloat16", "rllib",
+     {"n_envs": 1, "vec_env": "dummy", "runners": 0, "envs_per_runner": 8,
+      "extra": ["agent.model.compile=true", "agent.model.precision=bfloat16"], "warmup_steps": 1024}),
 )
 
 
-def _compile_key_missing() -> bool:
-    """True while the training config schema has no ``agent.model.compile`` key (train/config.py)."""
+def _missing_model_keys(overrides: list[str]) -> list[str]:
+    """The ``agent.model.<key>`` of ``overrides`` that the training config schema does not have (yet)."""
     from .config import ModelConfig
 
-    return "compile" not in getattr(ModelConfig, "__dataclass_fields__", {})
+    known = getattr(ModelConfig, "__dataclass_fields__", {})
+    keys = [o.split("=", 1)[0].removeprefix("agent.model.") for o in overrides if o.startswith("agent.model.")]
+    return [k for k in keys if k not in known]
 
 
 def ppo_bench_rows(quick: bool = False) -> list[dict[str, Any]]:
@@ -161,8 +171,9 @@ def ppo_bench_rows(quick: bool = False) -> list[dict[str, Any]]:
         compiles = any(o.startswith("agent.model.compile") for o in setup_extra)
         if compiles and quick:  # a smoke test of the rows: no compiler run
             continue
-        if compiles and _compile_key_missing():
-            rows.append({"benchmark": name, "measure": f"{label}: skipped (train/config.py has no agent.model.compile)",
+        missing = _missing_model_keys(setup_extra)
+        if missing:
+            rows.append({"benchmark": name, "measure": f"{label}: skipped (train/config.py has no agent.model.{missing[0]})",
                          "value": float("nan"), "unit": ""})
             continue
         try:

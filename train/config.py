@@ -62,6 +62,9 @@ class ModelConfig:
     #: "bfloat16": the encoder of gradient passes (the PPO update, imitation) under bfloat16 autocast; sampling,
     #: evaluation and the weights stay float32; an execution option: checkpoints record "float32"
     precision: str = "float32"
+    #: graphs per chunk of a forward pass (0: the whole minibatch at once): the same loss and gradients up to
+    #: float rounding, at lower cost when chunks keep the activations in the CPU caches; an execution option
+    micro_batch: int = 0
 
 
 @dataclass
