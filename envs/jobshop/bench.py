@@ -143,8 +143,8 @@ def peer_rows(instance: str | JobShopInstance = "ta01", episodes: dict[str, int]
     each env's episodes replayed (without the policy) right after it ran them. Figures are totals over the
     rounds. Short turns over many rounds keep the ratios steady on a loaded machine: a JSSEnv episode's CPU time
     varies by several percent with the load, and turns of 10 ms let the load change hit both envs alike (on
-    2026-12-07, 2-core VM at load average 4.9: six runs of 5 rounds of 50 / 5 episodes gave JobShop-v0 / JSSEnv
-    with the policy 9.8-11.8x, six runs of 25 rounds of 10 / 1 gave 9.9-10.4x)."""
+    2026-12-07, 2-core VM at load average 5.9-6.5, the two protocols in alternate runs, six each: JobShop-v0 /
+    JSSEnv with the policy 9.9-10.7x with 5 rounds of 50 / 5 episodes, 10.3-10.7x with 25 rounds of 10 / 1)."""
     inst = resolve_instance(instance)
     counts = {"schedgym": 10, "JSSEnv": 1, "job_shop_lib": 1}
     counts.update(episodes or {})
