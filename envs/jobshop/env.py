@@ -79,7 +79,18 @@ class RecyclingGraphObservation(GraphObservation):
             align=True,
         )
         self._raw = np.zeros(self._dtype.itemsize, np.uint8)
+        self._counts_mv = memoryview(np.ndarray((), self._dtype, self._raw)["counts"])  # n_nodes below
         super().__init__(spec)
+
+    @property  # type: ignore[override]
+    def n_nodes(self) -> int:
+        """How many node rows are real, kept in the record itself (it changes only at resets, so a snapshot
+        does not write it)."""
+        return self._counts_mv[0]
+
+    @n_nodes.setter
+    def n_nodes(self, value: int) -> None:
+        self._counts_mv[0] = value
 
     def _make_views(self) -> None:
         rec = np.ndarray((), self._dtype, self._raw)
@@ -111,9 +122,7 @@ class RecyclingGraphObservation(GraphObservation):
     def snapshot(self) -> dict[str, np.ndarray]:
         """A copy of the observation, the caller's own (as the base class's): the arrays of a pooled
         buffer that nothing else references, or of a new one."""
-        counts = self._counts_mv
-        counts[0] = self.n_nodes
-        counts[1] = self.n_edges
+        self._counts_mv[1] = self.n_edges  # (n_nodes lives in the record already)
         pool = self._pool
         for i in self._try:  # from the slot after the one handed out last (the caller may still hold that one)
             slot = pool[i]
@@ -163,6 +172,7 @@ class _EpisodeStart:
     n_nodes: int
     n_edges: int
     cand_ops: list[int]
+    raw: np.ndarray | None = None  # the whole record of a RecyclingGraphObservation (restored in one copy)
 
 
 class JobShopEnv(GraphSchedulingEnv):
@@ -362,12 +372,15 @@ class JobShopEnv(GraphSchedulingEnv):
         """Copy a cached episode start back into the live state and graph."""
         self.state = start.state.fresh()
         g = self.graph
-        np.copyto(g.nodes, start.nodes)
-        np.copyto(g.node_type, start.node_type)
-        np.copyto(g.edge_index, start.edge_index)
-        np.copyto(g.edge_type, start.edge_type)
-        np.copyto(g.action_mask, start.action_mask)
-        np.copyto(g.globals, start.globals)
+        if start.raw is not None:
+            g._raw_mv[:] = start.raw
+        else:
+            np.copyto(g.nodes, start.nodes)
+            np.copyto(g.node_type, start.node_type)
+            np.copyto(g.edge_index, start.edge_index)
+            np.copyto(g.edge_type, start.edge_type)
+            np.copyto(g.action_mask, start.action_mask)
+            np.copyto(g.globals, start.globals)
         g.n_nodes, g.n_edges = start.n_nodes, start.n_edges
         self._offset = [0.0] * start.instance.n_jobs
         self._max_lb = self._lb0
@@ -379,7 +392,8 @@ class JobShopEnv(GraphSchedulingEnv):
         g = self.graph
         return _EpisodeStart(inst, settings, self.state, g.nodes.copy(), g.node_type.copy(), g.edge_index.copy(),
                              g.edge_type.copy(), g.action_mask.copy(), g.globals.copy(), g.n_nodes, g.n_edges,
-                             self._cand_ops.copy())
+                             self._cand_ops.copy(),
+                             g._raw.copy() if isinstance(g, RecyclingGraphObservation) else None)
 
     def _prepare(self, inst: JobShopInstance) -> None:
         """Compute what depends on the instance alone (the scales, the precedence lower bounds, the
