@@ -261,7 +261,8 @@ class JobShopEnv(GraphSchedulingEnv):
     # than the 30 keys CPython shares between instances, which makes every read through it slower
     __slots__ = ("state", "graph", "graph_spec", "copy_obs", "_done", "_elapsed_steps", "_m", "_f", "_op_base",
                  "_n_ops", "_max_edges", "_lb_scale", "_scale", "_dense", "_op_table", "_cum_scaled_list", "_offset",
-                 "_max_lb", "_cand_ops", "_n_max", "_cand_index", *_VIEW_SLOTS)
+                 "_max_lb", "_cand_ops", "_n_max", "_cand_index", "_short_sets",
+                 *_VIEW_SLOTS)
 
     def __init__(
         self,
@@ -441,6 +442,7 @@ class JobShopEnv(GraphSchedulingEnv):
         self._f = g.spec.node_features
         self._max_edges = g.spec.max_edges
         self._cand_ops: list[int] = []
+        self._short_sets = self.schedule_builder != "serial"  # see _apply
         self._set_candidates()
         gl = g.globals
         gl[0] = 0.0
@@ -487,24 +489,25 @@ class JobShopEnv(GraphSchedulingEnv):
             ev[self._max_edges + ne] = op_id
             self._etv[ne] = EDGE_MACHINE
             g.n_edges = ne + 1
-        old_max = self._max_lb
+        max_lb = old_max = self._max_lb
         last = end + tail
         gv = self._gv
         if last > old_max:
-            self._max_lb = last
+            self._max_lb = max_lb = last
             gv[1] = last / lb
         n = st.n_scheduled
         n_ops = self._n_ops
         gv[0] = n / n_ops
-        # the candidate set (as _set_candidates, inlined: this is the hot path). Short sets: clear every op
-        # that was a candidate, then set every op that is one (idempotent scalar writes, cheaper than
-        # membership tests); long ones (the serial builder) write only the changes.
+        # the candidate set (as _set_candidates, inlined: this is the hot path). The non-delay and active
+        # builders' sets are short: clear every op that was a candidate, then set every op that is one
+        # (idempotent scalar writes, cheaper than membership tests); the serial builder's (every unfinished
+        # job) are long: write only the changes.
         nxt, base = st._next_list, self._op_base
         cands = st._cand_list
         old = self._cand_ops
         mask = self._maskv
         flag = self._cand_index  # op id -> index of its ``candidate`` feature in xv
-        if len(old) + len(cands) <= 12:
+        if self._short_sets:
             for op in old:
                 mask[op] = 0
                 xv[flag[op]] = 0.0
@@ -526,7 +529,7 @@ class JobShopEnv(GraphSchedulingEnv):
             _swap_candidates(old, ops, mask, xv, f)
             self._cand_ops = ops
         if self._dense:
-            return -(self._max_lb - old_max) * self._scale, n == n_ops, False
+            return -(max_lb - old_max) * self._scale, n == n_ops, False
         if n != n_ops:
             return 0.0, False, False
         return -float(st.makespan) * self._scale, True, False
