@@ -326,14 +326,17 @@ class JobShopState:
             old = self._cand_list
             if len(old) > 1:
                 t = self._cand_time
-                new = [j for j in old if est[j] == t]
+                new = []
+                for j in old:  # (a loop, not a list comprehension: CPython 3.11 makes a function object for those)
+                    if est[j] == t:
+                        new.append(j)
                 if new:
                     self._cand_list = new
                     return op_id, start, end, prev
             t = self._cand_time = min(est)
             i = est.index(t)
             c = est.count(t)
-            self._cand_list = [i] if c == 1 else _ties(est, t, i, c)
+            self._cand_list = [i] if c == 1 else [i, est.index(t, i + 1)] if c == 2 else _ties(est, t, i, c)
         else:
             self._update_candidates()
         return op_id, start, end, prev
