@@ -1,6 +1,7 @@
-"""``llumnix-growth`` (agents/llm/cluster.py): Llumnix whose dispatch also counts the KV each resident request is
-still expected to grow (:func:`growth_load`), with its own migration gap. Reached by its module path
-(``schedgym.agents.llm.cluster:llumnix_growth``) until the registry lists it."""
+"""``llumnix-growth`` and ``llumnix-sita`` (agents/llm/cluster.py): Llumnix whose dispatch also counts the KV each
+resident request is still expected to grow (:func:`growth_load`), with its own migration gap, and the same with a
+size split (long prompts prefer instance 0). Reached by their module paths
+(``schedgym.agents.llm.cluster:llumnix_growth`` / ``:llumnix_sita``) until the registry lists them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 import schedgym.envs  # noqa: F401 - registers the ids
 from schedgym.agents import make_policy
-from schedgym.agents.llm.cluster import GROWTH_GAP, GROWTH_TOKENS, ClusterPolicy, growth_load, llumnix_growth
+from schedgym.agents.llm.cluster import (GROWTH_GAP, GROWTH_TOKENS, SITA_AFFINITY, SITA_LONG_PROMPT, SITA_N_LONG,
+                                         ClusterPolicy, growth_load, llumnix_growth, llumnix_sita)
 from schedgym.envs.llm.cluster_env import LLMClusterEnv
 
 SPEC = "schedgym.agents.llm.cluster:llumnix_growth"
@@ -112,3 +114,62 @@ def test_it_dispatches_to_the_lowest_growth_load_and_never_reads_output_lengths(
 def test_an_unknown_rule_is_refused_listing_the_known_ones() -> None:
     with pytest.raises(ValueError, match="llumnix-growth"):
         ClusterPolicy("llumnix-grow")
+
+
+# ---------------------------------------------------------------- llumnix-sita: llumnix-growth plus a size split
+SITA_SPEC = "schedgym.agents.llm.cluster:llumnix_sita"
+
+
+def test_sita_builds_with_llumnix_interval_and_the_chosen_defaults() -> None:
+    policy = make_policy(SITA_SPEC, env_id="schedgym/LLMCluster-v0")
+    assert policy.name == "llumnix-sita" and policy.env_kwargs == {"migration_interval": 0.5}
+    assert (policy.long_prompt, policy.n_long, policy.affinity) == (SITA_LONG_PROMPT, SITA_N_LONG, SITA_AFFINITY)
+    assert (policy.growth_tokens, policy.gap) == (GROWTH_TOKENS, GROWTH_GAP)
+
+
+def test_sita_without_affinity_is_llumnix_growth_decision_for_decision() -> None:
+    env = LLMClusterEnv(**SMALL, rate=26.0)
+    expected, _ = _actions(env, llumnix_growth(), seed=5)
+    got, _ = _actions(env, llumnix_sita(None, affinity=0.0), seed=5)
+    assert got == expected
+
+
+def test_sita_sends_long_prompts_to_the_long_instances_while_loads_are_close() -> None:
+    """At each dispatch: the lowest growth_load plus the affinity on the instances the request does not prefer.
+    With a large affinity the split is strict: long prompts only on instance 0, short ones never there."""
+    env = LLMClusterEnv(**SMALL, rate=20.0)
+    policy = llumnix_sita(None, long_prompt=1500, affinity=0.3)
+    obs, info = env.reset(seed=6)
+    policy.reset(env, 6)
+    seen = {True: 0, False: 0}
+    while True:
+        action = int(policy.act(obs, info))
+        if env.event == "dispatch":
+            c = env.cluster
+            long = bool(env.workload.prompt[c.next_req] >= 1500)
+            scores = [growth_load(i, GROWTH_TOKENS) + (0.3 if (k == 0) != long else 0.0)
+                      for k, i in enumerate(c.instances)]
+            assert action == 1 + int(np.argmin(scores))
+            seen[long] += 1
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            break
+    assert seen[True] > 5 and seen[False] > 5  # both sizes were dispatched
+    assert env.validate_solution(info["solution"]) == pytest.approx(info["metrics"]["slo_attainment"])
+    strict = llumnix_sita(None, long_prompt=1500, affinity=100.0)
+    obs, info = env.reset(seed=6)
+    strict.reset(env, 6)
+    while env.event is not None:
+        action = int(strict.act(obs, info))
+        if env.event == "dispatch":
+            assert (action == 1) == bool(env.workload.prompt[env.cluster.next_req] >= 1500)
+        obs, _, terminated, truncated, info = env.step(action)
+
+
+def test_sita_refuses_a_split_that_leaves_no_short_instance() -> None:
+    env = LLMClusterEnv(**{**SMALL, "n_instances": 2}, rate=10.0)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="n_long=2"):
+        llumnix_sita(None, n_long=2).reset(env, 0)
+    with pytest.raises(ValueError, match="affinity"):
+        llumnix_sita(None, affinity=-1.0)

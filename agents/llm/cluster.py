@@ -1,6 +1,6 @@
 """Cluster baselines for ``schedgym/LLMCluster-v0``: where each arriving request goes, and (Llumnix)
 which running request migrates at a migration check. All of them answer no-op at migration checks
-except ``llumnix`` and ``llumnix-growth``."""
+except ``llumnix``, ``llumnix-growth`` and ``llumnix-sita``."""
 
 from __future__ import annotations
 
@@ -23,26 +23,46 @@ class ClusterPolicy(BasePolicy):
     exceeds ``gap``; the env must run migration checks, see ``env_kwargs``) or ``"llumnix-growth"``
     (``llumnix`` whose dispatch also counts the KV each resident request is still expected to grow:
     :func:`growth_load` with ``growth_tokens`` tokens per running, migrating-in, queued or swapped
-    request; migration as ``llumnix``, with its own ``gap``)."""
+    request; migration as ``llumnix``, with its own ``gap``) or ``"llumnix-sita"`` (``llumnix-growth``
+    plus a size split, as SITA: a request whose prompt has at least ``long_prompt`` tokens prefers the
+    first ``n_long`` instances and a shorter one the others; the instances it does not prefer count
+    ``affinity`` more load, so a split is kept only while the loads stay within ``affinity``)."""
 
-    RULES = ("rr", "random", "lor", "kv-jsq", "llumnix", "llumnix-growth")
+    RULES = ("rr", "random", "lor", "kv-jsq", "llumnix", "llumnix-growth", "llumnix-sita")
 
     def __init__(self, rule: str, gap: float = 0.1, env_kwargs: dict[str, Any] | None = None,
-                 growth_tokens: float = 0.0) -> None:
+                 growth_tokens: float = 0.0, long_prompt: int = 2500, n_long: int = 1,
+                 affinity: float = 0.0) -> None:
         if rule not in self.RULES:
             raise ValueError(f"unknown cluster rule {rule!r}; known: {self.RULES}")
         check_number("gap", gap, minimum=0.0)
         check_number("growth_tokens", growth_tokens, minimum=0.0)
+        check_number("long_prompt", long_prompt, minimum=1, integer=True)
+        check_number("n_long", n_long, minimum=1, integer=True)
+        check_number("affinity", affinity, minimum=0.0)
         super().__init__(rule if rule.startswith("llumnix") else f"cluster-{rule}", env_kwargs)
         self.rule, self.gap, self.growth_tokens = rule, float(gap), float(growth_tokens)
+        self.long_prompt, self.n_long, self.affinity = int(long_prompt), int(n_long), float(affinity)
         self._next = 0
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         super().reset(env, seed)
         if not isinstance(env, ClusterView):
             raise TypeError(f"{self.name} needs schedgym/LLMCluster-v0 (a ClusterView), got {type(env).__name__}")
+        if self.rule == "llumnix-sita" and self.n_long >= env.n_instances:
+            raise ValueError(f"{self.name}: n_long={self.n_long} leaves no instance for short prompts "
+                             f"(the cluster has {env.n_instances})")
         self.env: ClusterView = env
         self._next = 0
+
+    def sita_scores(self) -> np.ndarray:
+        """``llumnix-sita``'s dispatch score of each instance for the arriving request (lowest wins)."""
+        c = self.env.cluster
+        long = int(c.workload.prompt[c.next_req]) >= self.long_prompt
+        scores = np.array([growth_load(i, self.growth_tokens) for i in c.instances])
+        preferred = np.arange(len(scores)) < self.n_long
+        scores[preferred != long] += self.affinity
+        return scores
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
         env = self.env
@@ -58,6 +78,8 @@ class ClusterPolicy(BasePolicy):
                 k = int(np.argmin([i.outstanding() for i in c.instances]))
             elif self.rule == "llumnix-growth":
                 k = int(np.argmin([growth_load(i, self.growth_tokens) for i in c.instances]))
+            elif self.rule == "llumnix-sita":
+                k = int(np.argmin(self.sita_scores()))
             else:
                 k = int(np.argmin([i.load() for i in c.instances]))
             return 1 + k
@@ -91,6 +113,22 @@ def llumnix_growth(variant: str | None = None, **kw: Any) -> ClusterPolicy:
     interval = _interval(variant, "llumnix-growth")
     return ClusterPolicy("llumnix-growth", gap=kw.get("gap", GROWTH_GAP), env_kwargs={"migration_interval": interval},
                          growth_tokens=kw.get("growth_tokens", GROWTH_TOKENS))
+
+
+#: ``llumnix-sita`` defaults, chosen on selection seeds 100-129 (docs/llm.md, "Second attempt"): prompts of
+#: 2,500 tokens or more prefer instance 0, shorter ones the others, with a 0.2 load affinity
+SITA_LONG_PROMPT, SITA_N_LONG, SITA_AFFINITY = 2500, 1, 0.2
+
+
+def llumnix_sita(variant: str | None = None, **kw: Any) -> ClusterPolicy:
+    """``llumnix-sita[:<migration interval s>]`` (default 0.5 s): ``llumnix-growth`` with a size split of the
+    dispatch (see :class:`ClusterPolicy`). Keyword overrides: ``long_prompt``, ``n_long``, ``affinity``,
+    ``growth_tokens``, ``gap``."""
+    interval = _interval(variant, "llumnix-sita")
+    return ClusterPolicy("llumnix-sita", gap=kw.get("gap", GROWTH_GAP), env_kwargs={"migration_interval": interval},
+                         growth_tokens=kw.get("growth_tokens", GROWTH_TOKENS),
+                         long_prompt=kw.get("long_prompt", SITA_LONG_PROMPT), n_long=kw.get("n_long", SITA_N_LONG),
+                         affinity=kw.get("affinity", SITA_AFFINITY))
 
 
 def _interval(variant: str | None, name: str) -> float:
