@@ -223,8 +223,10 @@ class JobShopState:
             best = min(ect)
             j_star = ect.index(best)  # first (lowest job index) on ties
             # the conflict set always holds the operation achieving c* (which matters when it takes 0 time)
-            on_m = self._waiting[self._next_machine_list[j_star]]
-            self._cand_list = [j for j in on_m if est[j] < best or j == j_star]
+            cands = self._cand_list = []  # (a loop: a list comprehension makes a function object per call)
+            for j in self._waiting[self._next_machine_list[j_star]]:
+                if est[j] < best or j == j_star:
+                    cands.append(j)
         else:
             self._cand_list = self._unfinished
 
@@ -312,7 +314,9 @@ class JobShopState:
             self._next_machine_list[job] = -1
             self._next_duration_list[job] = 0
             est[job] = _INF
-            self._unfinished = [j for j in self._unfinished if j != job]
+            unfinished = self._unfinished.copy()  # a new list: the serial builder hands the old one out
+            unfinished.remove(job)
+            self._unfinished = unfinished
         n_done = self.n_scheduled = self.n_scheduled + 1
         if end > self.makespan:
             self.makespan = end
