@@ -20,10 +20,11 @@ preset ``jobshop-10x10`` (GIN 3x64, 10x10 random job shops), 8 environments samp
 process (SB3: the preset's 8 ``DummyVecEnv`` envs; RLlib: ``num_env_runners=0``,
 ``num_envs_per_env_runner=8``), so both backends update on 1,024 samples per PPO iteration, one torch
 thread; SB3 again with ``agent.model.compile=true`` (the GIN layers of the PPO update through
-``torch.compile``), and both backends with ``agent.model.compile=true agent.model.precision=bfloat16``
-(the encoder of the update in bfloat16 autocast as well), each compiled setup measured after a 1,024-step
-warm-up run in the same process that compiles it (its wall time is a row of its own: seconds with a warm
-inductor cache, about a minute without).
+``torch.compile``), then with ``micro_batch=128`` as well (the update's forward in chunks of 128 graphs: the
+same function), then with ``precision=bfloat16`` as well (the encoder of the update in bfloat16 autocast: a
+slightly different function, see docs/training.md), and RLlib with all three; each compiled setup measured
+after a 1,024-step warm-up run in the same process that compiles it (its wall time is a row of its own:
+seconds with a warm inductor cache, about a minute without).
 """
 
 from __future__ import annotations
@@ -130,12 +131,17 @@ PPO_BENCH_SETUPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("sb3, 8 envs in process, agent.model.compile=true", "sb3",
      {"n_envs": 8, "vec_env": "dummy", "runners": 0, "envs_per_runner": 1, "extra": ["agent.model.compile=true"],
       "warmup_steps": 1024}),
-    ("sb3, 8 envs in process, agent.model.compile=true precision=bfloat16", "sb3",
+    ("sb3, 8 envs in process, agent.model.compile=true micro_batch=128", "sb3",
      {"n_envs": 8, "vec_env": "dummy", "runners": 0, "envs_per_runner": 1,
-      "extra": ["agent.model.compile=true", "agent.model.precision=bfloat16"], "warmup_steps": 1024}),
-    ("rllib, 8 envs in the driver, agent.model.compile=true precision=bfloat16", "rllib",
+      "extra": ["agent.model.compile=true", "agent.model.micro_batch=128"], "warmup_steps": 1024}),
+    ("sb3, 8 envs in process, agent.model.compile=true micro_batch=128 precision=bfloat16", "sb3",
+     {"n_envs": 8, "vec_env": "dummy", "runners": 0, "envs_per_runner": 1,
+      "extra": ["agent.model.compile=true", "agent.model.micro_batch=128", "agent.model.precision=bfloat16"],
+      "warmup_steps": 1024}),
+    ("rllib, 8 envs in the driver, agent.model.compile=true micro_batch=128 precision=bfloat16", "rllib",
      {"n_envs": 1, "vec_env": "dummy", "runners": 0, "envs_per_runner": 8,
-      "extra": ["agent.model.compile=true", "agent.model.precision=bfloat16"], "warmup_steps": 1024}),
+      "extra": ["agent.model.compile=true", "agent.model.micro_batch=128", "agent.model.precision=bfloat16"],
+      "warmup_steps": 1024}),
 )
 
 
