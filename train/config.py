@@ -60,7 +60,7 @@ class ModelConfig:
     #: compiler failure warns and runs eagerly); an execution option: checkpoints record false
     compile: bool = False
     #: "bfloat16": the encoder of gradient passes (the PPO update, imitation) under bfloat16 autocast; sampling,
-    #: evaluation and the weights stay float32; an execution option: checkpoints record "float32"
+    #: evaluation and the weights stay float32; an execution option that checkpoints leave out
     precision: str = "float32"
     #: graphs per chunk of a forward pass (0: the whole minibatch at once): the same loss and gradients up to
     #: float rounding, at lower cost when chunks keep the activations in the CPU caches; an execution option

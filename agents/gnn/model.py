@@ -73,13 +73,14 @@ class GNNConfig:
     #: bfloat16 inputs and accumulate in float32 - while parameters, gradients, optimizer state, pooling and
     #: the actor / critic heads stay float32, and passes without gradients (sampling, evaluation) run in
     #: float32. Several times cheaper matrix products on CPUs with AVX512-BF16 or AMX and on GPUs; an
-    #: execution option: checkpoints record ``"float32"`` (see :meth:`GraphActorCritic._autocast`)
+    #: execution option: checkpoints leave it out (it loads as ``"float32"``; see
+    #: :meth:`GraphActorCritic._autocast`)
     precision: str = "float32"
     #: graphs per chunk of a forward pass (0: the whole batch at once). Each chunk's activations stay in the
     #: CPU caches: a 256-graph PPO minibatch of 10x10 job shops makes 6.5 MB tensors per layer, and its
     #: forward+backward costs about 1.3-1.4x what it costs in chunks of 64-128 graphs. Outputs are
     #: concatenated, so the loss and one backward are unchanged: the same function, gradients summed in
-    #: another order (float rounding). An execution option: checkpoints record 0
+    #: another order (float rounding). An execution option: checkpoints leave it out (it loads as 0)
     micro_batch: int = 0
 
     def __post_init__(self) -> None:
@@ -333,16 +334,19 @@ class GraphActorCritic(nn.Module):
         """``obs`` cut along the batch axis into consecutive chunks of ``size`` graphs (views, no copies), or
         None when one pass does (``size`` 0 or at least the batch). Graphs are independent in every layer
         (messages stay inside a graph, pooling is per graph), so chunks give the same outputs."""
+        if size <= 0:
+            return None
         n = int(len(obs["n_nodes"]))
-        if size <= 0 or n <= size:
+        if n <= size:
             return None
         return [{k: v[i:i + size] for k, v in obs.items()} for i in range(0, n, size)]
 
     def extra_state(self) -> dict[str, Any]:
         """What is needed besides the ``state_dict`` to rebuild this module."""
-        defaults = GNNConfig()
-        return {"spec": asdict(self.spec),
-                "model": {**self.config.to_dict(), **{k: getattr(defaults, k) for k in EXECUTION_OPTIONS}}}
+        model = {k: v for k, v in self.config.to_dict().items() if k not in EXECUTION_OPTIONS}
+        # ``compile: false`` stays, as checkpoints have always had it; the later execution options are left out
+        # (``rebuild`` gives them their defaults) so that a checkpoint also loads where they do not exist yet
+        return {"spec": asdict(self.spec), "model": {**model, "compile": False}}
 
     @classmethod
     def rebuild(cls, extra: Mapping[str, Any]) -> "GraphActorCritic":

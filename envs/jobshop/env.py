@@ -335,12 +335,20 @@ class JobShopEnv(GraphSchedulingEnv):
         self._gv, self._maskv = g.mv_globals, g.mv_action_mask
         self._n_max = n = g.spec.max_nodes
         f = g.spec.node_features
-        self._cand_index = [op * f + 3 for op in range(n)]  # where each op's ``candidate`` feature is in xv
+        candidate = NODE_FEATURES.index("candidate")
+        self._cand_index = [op * f + candidate for op in range(n)]  # where each op's ``candidate`` feature is in xv
 
     def __getstate__(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        # memoryviews do not pickle: they are rebound from the (unpickled) graph
-        state, slots = super().__getstate__()
-        return state, {k: v for k, v in slots.items() if k not in _VIEW_SLOTS}
+        """``(__dict__, slots)`` without the memoryview slots, which do not pickle (they are rebound from the
+        unpickled graph). Built by hand: ``object.__getstate__`` exists from Python 3.11 only."""
+        slots: dict[str, Any] = {}
+        for cls in type(self).__mro__:
+            names = getattr(cls, "__slots__", ())
+            for key in (names,) if isinstance(names, str) else names:
+                if key in ("__dict__", "__weakref__") or key in _VIEW_SLOTS or key in slots or not hasattr(self, key):
+                    continue
+                slots[key] = getattr(self, key)
+        return dict(self.__dict__), slots
 
     def __setstate__(self, state: tuple[dict[str, Any] | None, dict[str, Any]]) -> None:
         attrs, slots = state
