@@ -18,7 +18,6 @@ import dataclasses
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 import pytest
 import torch
 
@@ -29,18 +28,13 @@ from schedgym.agents.gnn.model import EXECUTION_OPTIONS, GNNConfig, GraphActorCr
 from schedgym.envs.core import graph_spec_of
 from schedgym.train.config import resolve_config
 
+from random_play import random_masked_observations  # tests/random_play.py
+
 
 def _states(n: int, n_jobs: int = 10, n_machines: int = 10, seed: int = 0) -> dict[str, torch.Tensor]:
     """``n`` states of random masked play on random job shops, stacked as SB3 hands them over (float32)."""
     env = gym.make("schedgym/JobShop-v0", n_jobs=n_jobs, n_machines=n_machines)
-    rng = np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
-    kept = []
-    while len(kept) < n:
-        kept.append({k: np.array(v) for k, v in obs.items()})
-        obs, _, terminated, truncated, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
-        if terminated or truncated:
-            obs, _ = env.reset(seed=seed + len(kept))
+    kept = random_masked_observations(env, n, seed)
     return {k: torch.as_tensor(v).float() for k, v in stack_observations(kept).items()}
 
 

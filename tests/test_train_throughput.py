@@ -21,20 +21,14 @@ from schedgym.envs import ENV_IDS
 from schedgym.envs.core import graph_spec_of
 from schedgym.train.config import ConfigError, resolve_config, resolve_device
 
+from random_play import random_masked_observations  # tests/random_play.py
+
 SMALL_KWARGS: dict[str, dict] = {"schedgym/JobShop-v0": {"n_jobs": 4, "n_machines": 3}}
 
 
 def _observations(env_id: str, n: int = 12, seed: int = 0) -> tuple[gym.Env, list[dict[str, np.ndarray]]]:
     env = gym.make(env_id, **SMALL_KWARGS.get(env_id, {}))
-    rng = np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
-    out = []
-    while len(out) < n:
-        out.append({k: np.array(v) for k, v in obs.items()})
-        obs, _, term, trunc, _ = env.step(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
-        if term or trunc:
-            obs, _ = env.reset()
-    return env, out
+    return env, random_masked_observations(env, n, seed)
 
 
 def _reference_forward(model: GraphActorCritic, obs) -> tuple[torch.Tensor, torch.Tensor]:
