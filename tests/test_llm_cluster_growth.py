@@ -136,9 +136,9 @@ def test_sita_without_affinity_is_llumnix_growth_decision_for_decision() -> None
 
 def test_sita_sends_long_prompts_to_the_long_instances_while_loads_are_close() -> None:
     """At each dispatch: the lowest growth_load plus the affinity on the instances the request does not prefer.
-    With a large affinity the split is strict: long prompts only on instance 0, short ones never there."""
+    With a large affinity the split is strict: long prompts only on the first n_long instances, short ones never there."""
     env = LLMClusterEnv(**SMALL, rate=20.0)
-    policy = llumnix_sita(None, long_prompt=1500, affinity=0.3)
+    policy = llumnix_sita(None, long_prompt=1500, n_long=1, affinity=0.3)
     obs, info = env.reset(seed=6)
     policy.reset(env, 6)
     seen = {True: 0, False: 0}
@@ -156,14 +156,15 @@ def test_sita_sends_long_prompts_to_the_long_instances_while_loads_are_close() -
             break
     assert seen[True] > 5 and seen[False] > 5  # both sizes were dispatched
     assert env.validate_solution(info["solution"]) == pytest.approx(info["metrics"]["slo_attainment"])
-    strict = llumnix_sita(None, long_prompt=1500, affinity=100.0)
-    obs, info = env.reset(seed=6)
-    strict.reset(env, 6)
-    while env.event is not None:
-        action = int(strict.act(obs, info))
-        if env.event == "dispatch":
-            assert (action == 1) == bool(env.workload.prompt[env.cluster.next_req] >= 1500)
-        obs, _, terminated, truncated, info = env.step(action)
+    for n_long in (1, 2):
+        strict = llumnix_sita(None, long_prompt=1500, n_long=n_long, affinity=100.0)
+        obs, info = env.reset(seed=6)
+        strict.reset(env, 6)
+        while env.event is not None:
+            action = int(strict.act(obs, info))
+            if env.event == "dispatch":
+                assert (action <= n_long) == bool(env.workload.prompt[env.cluster.next_req] >= 1500)
+            obs, _, terminated, truncated, info = env.step(action)
 
 
 def test_sita_refuses_a_split_that_leaves_no_short_instance() -> None:

@@ -115,9 +115,10 @@ def llumnix_growth(variant: str | None = None, **kw: Any) -> ClusterPolicy:
                          growth_tokens=kw.get("growth_tokens", GROWTH_TOKENS))
 
 
-#: ``llumnix-sita`` defaults, chosen on selection seeds 100-129 (docs/llm.md, "Second attempt"): prompts of
-#: 2,500 tokens or more prefer instance 0, shorter ones the others, with a 0.2 load affinity
-SITA_LONG_PROMPT, SITA_N_LONG, SITA_AFFINITY = 2500, 1, 0.2
+#: ``llumnix-sita`` defaults, chosen on selection seeds 100-159 and checked on fresh seeds 400-459 (docs/llm.md,
+#: "Second attempt"): prompts of 1,500 tokens or more prefer instances 0 and 1, shorter ones the others, with a
+#: 0.2 load affinity
+SITA_LONG_PROMPT, SITA_N_LONG, SITA_AFFINITY = 1500, 2, 0.2
 
 
 def llumnix_sita(variant: str | None = None, **kw: Any) -> ClusterPolicy:
