@@ -183,3 +183,20 @@ def test_selflabel_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert selflabel.main(["rounds=1", f"run_dir={tmp_path / 'x'}", "init=/no/such.pt"]) == 2
     assert "agent.init" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_released_selflabel_checkpoint() -> None:
+    """``gnn:jobshop-selflabel`` (round 8 of docs/jobshop-selflabel.md's run) loads by name without arbitrary
+    unpickling, is not the released 10x10 policy it started from, and reproduces its greedy ta01 makespan
+    (1396; gnn:jobshop-10x10: 1420)."""
+    from schedgym.agents.gnn.checkpoint import RELEASED_DIR
+
+    assert torch.load(RELEASED_DIR / "jobshop-selflabel.pt", weights_only=True)
+    module, meta = load_checkpoint("jobshop-selflabel")
+    assert meta["env_id"] == "schedgym/JobShop-v0" and meta["policy_env_kwargs"] == {"schedule_builder": "nondelay"}
+    assert meta["config"]["agent"]["init"].endswith("round_7/best.pt") and meta["timesteps"] == 0
+    assert not same(module.state_dict(), load_checkpoint("jobshop-10x10")[0].state_dict())
+    policy = make_policy("gnn:jobshop-selflabel")
+    env = gym.make("schedgym/JobShop-v0", instance="ta01", **policy.env_kwargs)
+    result = run_episode(env, policy, seed=0)
+    assert result.validated_objective == 1396.0
