@@ -1,7 +1,7 @@
 """``llumnix-growth`` and ``llumnix-sita`` (agents/llm/cluster.py): Llumnix whose dispatch also counts the KV each
 resident request is still expected to grow (:func:`growth_load`), with its own migration gap, and the same with a
-size split (long prompts prefer instance 0). Reached by their module paths
-(``schedgym.agents.llm.cluster:llumnix_growth`` / ``:llumnix_sita``) until the registry lists them."""
+size split (long prompts prefer the first instances). Registered as ``llumnix-growth`` / ``llumnix-sita``; their
+module paths (``schedgym.agents.llm.cluster:llumnix_growth`` / ``:llumnix_sita``) build the same policies."""
 
 from __future__ import annotations
 
@@ -38,6 +38,23 @@ def test_the_spec_builds_it_with_llumnix_interval_and_the_chosen_defaults() -> N
     assert policy.env_kwargs == make_policy("llumnix").env_kwargs == {"migration_interval": 0.5}
     assert (policy.growth_tokens, policy.gap) == (GROWTH_TOKENS, GROWTH_GAP) == (240.0, 0.07)
     assert llumnix_growth("0.2").env_kwargs == {"migration_interval": 0.2}
+
+
+@pytest.mark.parametrize("name", ["llumnix-growth", "llumnix-sita"])
+def test_registered_names_build_the_rules_and_serve_only_the_cluster(name: str) -> None:
+    from schedgym.agents.spec import PolicyError
+
+    policy = make_policy(f"{name}:0.2", env_id="schedgym/LLMCluster-v0")
+    assert policy.name == name and policy.env_kwargs == {"migration_interval": 0.2}
+    assert make_policy(name).env_kwargs == {"migration_interval": 0.5}
+    with pytest.raises(PolicyError, match="does not serve"):
+        make_policy(name, env_id="schedgym/LLMServe-v0")
+
+
+@pytest.mark.parametrize("factory", [llumnix_growth, llumnix_sita])
+def test_an_unknown_keyword_is_refused(factory) -> None:
+    with pytest.raises(TypeError, match="gapp"):
+        factory(None, gapp=1.0)
 
 
 @pytest.mark.parametrize("variant, words", [("0", "> 0 s"), ("-1", "> 0 s"), ("soon", "interval in seconds"),

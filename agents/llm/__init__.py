@@ -38,7 +38,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..spec import PolicyEntry
-from .cluster import CLUSTER_POLICIES, ClusterPolicy
+from .cluster import CLUSTER_POLICIES, ClusterPolicy, llumnix_growth, llumnix_sita
 from .disagg import DISAGG_POLICIES, DISAGG_SUMMARY, DisaggPolicy
 from .layered import make_layered
 from .serve import OrderPolicy
@@ -171,6 +171,13 @@ _CLUSTER_SUMMARY = {
 for _name, _factory in CLUSTER_POLICIES.items():
     _summary, _options = _CLUSTER_SUMMARY[_name]
     POLICIES[_name] = _entry(_factory, _summary, _options, env_ids=_CLUSTER)
+POLICIES["llumnix-growth"] = _entry(
+    llumnix_growth, "Llumnix with growth-aware dispatch (240 more KV tokens per resident request) and a 0.07 "
+    "migration gap", "migration check interval in seconds (default 0.5)", env_ids=_CLUSTER)
+POLICIES["llumnix-sita"] = _entry(
+    llumnix_sita, "llumnix-growth plus a size split: prompts of 1,500+ tokens prefer instances 0-1, shorter ones "
+    "the others", "migration check interval in seconds (default 0.5)", env_ids=_CLUSTER,
+    examples=("llumnix-sita", "llumnix-sita:0.2"))
 for _name, _factory in DISAGG_POLICIES.items():
     _summary, _options = DISAGG_SUMMARY[_name]
     POLICIES[_name] = _entry(_factory, _summary, _options, env_ids=("schedgym/LLMDisagg-v0",))

@@ -106,13 +106,14 @@ def growth_load(instance: Instance, growth_tokens: float) -> float:
 GROWTH_TOKENS, GROWTH_GAP = 240.0, 0.07
 
 
-def llumnix_growth(variant: str | None = None, **kw: Any) -> ClusterPolicy:
+def llumnix_growth(variant: str | None = None, *, gap: float = GROWTH_GAP,
+                   growth_tokens: float = GROWTH_TOKENS) -> ClusterPolicy:
     """``llumnix-growth[:<migration interval s>]`` (default 0.5 s, as ``llumnix``): growth-aware dispatch
-    (:func:`growth_load`) plus Llumnix's migration with gap ``GROWTH_GAP``. Keyword overrides:
-    ``growth_tokens``, ``gap``."""
+    (:func:`growth_load`) plus Llumnix's migration with gap ``gap``; ``growth_tokens`` expected KV tokens per
+    resident request."""
     interval = _interval(variant, "llumnix-growth")
-    return ClusterPolicy("llumnix-growth", gap=kw.get("gap", GROWTH_GAP), env_kwargs={"migration_interval": interval},
-                         growth_tokens=kw.get("growth_tokens", GROWTH_TOKENS))
+    return ClusterPolicy("llumnix-growth", gap=gap, env_kwargs={"migration_interval": interval},
+                         growth_tokens=growth_tokens)
 
 
 #: ``llumnix-sita`` defaults, chosen on selection seeds 100-159 and checked on fresh seeds 400-459 (docs/llm.md,
@@ -121,15 +122,15 @@ def llumnix_growth(variant: str | None = None, **kw: Any) -> ClusterPolicy:
 SITA_LONG_PROMPT, SITA_N_LONG, SITA_AFFINITY = 1500, 2, 0.2
 
 
-def llumnix_sita(variant: str | None = None, **kw: Any) -> ClusterPolicy:
+def llumnix_sita(variant: str | None = None, *, long_prompt: int = SITA_LONG_PROMPT, n_long: int = SITA_N_LONG,
+                 affinity: float = SITA_AFFINITY, growth_tokens: float = GROWTH_TOKENS,
+                 gap: float = GROWTH_GAP) -> ClusterPolicy:
     """``llumnix-sita[:<migration interval s>]`` (default 0.5 s): ``llumnix-growth`` with a size split of the
-    dispatch (see :class:`ClusterPolicy`). Keyword overrides: ``long_prompt``, ``n_long``, ``affinity``,
-    ``growth_tokens``, ``gap``."""
+    dispatch (see :class:`ClusterPolicy`): prompts of ``long_prompt`` tokens or more prefer the first
+    ``n_long`` instances, shorter ones the others, with load affinity ``affinity``."""
     interval = _interval(variant, "llumnix-sita")
-    return ClusterPolicy("llumnix-sita", gap=kw.get("gap", GROWTH_GAP), env_kwargs={"migration_interval": interval},
-                         growth_tokens=kw.get("growth_tokens", GROWTH_TOKENS),
-                         long_prompt=kw.get("long_prompt", SITA_LONG_PROMPT), n_long=kw.get("n_long", SITA_N_LONG),
-                         affinity=kw.get("affinity", SITA_AFFINITY))
+    return ClusterPolicy("llumnix-sita", gap=gap, env_kwargs={"migration_interval": interval},
+                         growth_tokens=growth_tokens, long_prompt=long_prompt, n_long=n_long, affinity=affinity)
 
 
 def _interval(variant: str | None, name: str) -> float:
@@ -148,10 +149,7 @@ def _factory(rule: str, **defaults: Any):
         env_kwargs = {}
         gap = 0.1
         if rule == "llumnix":
-            interval = float(variant) if variant else 0.5
-            if interval <= 0:
-                raise ValueError(f"llumnix migration interval must be > 0 s, got {variant!r}")
-            env_kwargs = {"migration_interval": interval}
+            env_kwargs = {"migration_interval": _interval(variant, "llumnix")}
         elif variant:
             raise ValueError(f"policy cluster-{rule} takes no variant, got {variant!r}")
         return ClusterPolicy(rule, gap=kw.get("gap", gap), env_kwargs=env_kwargs)
