@@ -170,8 +170,11 @@ def test_selflabel_rounds(tmp_path: Path, start: Path) -> None:
     assert run_episode(env, policy, seed=5).validated_objective is not None
     # a rerun with one more round reuses rounds 1 and 2 (their weights unchanged)
     before = weights(root / "round_2" / "best.pt")
-    assert selflabel.main([a if a != "rounds=2" else "rounds=3" for a in args]) == 0
+    assert not (root / "selflabel.png").exists()
+    rerun = [{"rounds=2": "rounds=3", "figure=false": "figure=true"}.get(a, a) for a in args]
+    assert selflabel.main(rerun) == 0
     assert same(weights(root / "round_2" / "best.pt"), before)
+    assert (root / "selflabel.png").stat().st_size > 0
     assert [r["round"] for r in json.loads((root / "selflabel.json").read_text())["rounds"]] == [0, 1, 2, 3]
 
 

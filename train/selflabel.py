@@ -175,20 +175,29 @@ def plot(rows: list[dict[str, Any]], baselines: dict[str, float], out: Path, tit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(7.2, 3.8))
     xs = [row["round"] for row in rows]
     ax.plot(xs, [row["val_objective"] for row in rows], "o-", label="GNN greedy (round 0: the first labeler)")
     for i, (name, value) in enumerate(sorted(baselines.items())):
         ax.axhline(value, ls="--", lw=1, color=f"C{i + 1}", label=name)
     ax.set_xlabel("self-labeling round")
     ax.set_ylabel("validation objective (mean)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=7.5)
     ax.set_xticks(xs)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def plot_title(cli: SelfLabelCLI, cfg: DictConfig) -> str:
+    """``<preset>: labels best of k on <train kwargs>; greedy validation on <val kwargs>, <n> seeds``."""
+    def kw(d: Any) -> str:
+        return ", ".join(f"{k}={v}" for k, v in dict(OmegaConf.to_container(d)).items()) or "the training env"  # type: ignore[arg-type]
+
+    return (f"{cli.preset}: labels best of k={cli.k} on {kw(cfg.env.kwargs)}\n"
+            f"greedy validation on {kw(cfg.val.env_kwargs)}, {len(cfg.val.seeds)} seeds")
 
 
 def write_summary(root: Path, rows: list[dict[str, Any]], cfg: DictConfig, cli: SelfLabelCLI,
@@ -244,8 +253,7 @@ def selflabel(cli: SelfLabelCLI, overrides: list[str]) -> dict[str, Any]:
               f"(round 0: {rows[0]['val_objective']:.2f}), labels {rows[-1]['label_objective']}")
         out = write_summary(root, rows, cfg1, cli, baselines)
         if cli.figure:
-            plot(rows, baselines, root / "selflabel.png",
-                 f"{cli.preset}: k={cli.k}, validation {dict(OmegaConf.to_container(cfg1.val.env_kwargs))}")
+            plot(rows, baselines, root / "selflabel.png", plot_title(cli, cfg1))
     return out
 
 
