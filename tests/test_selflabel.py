@@ -143,7 +143,7 @@ def test_init_from_another_env_is_refused(tmp_path: Path, capsys: pytest.Capture
     assert not run.exists()
 
 
-def test_selflabel_rounds(tmp_path: Path, start: Path) -> None:
+def test_selflabel_rounds(tmp_path: Path, start: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Two real rounds: round 1 is labeled by ``start``, round 2 by round 1's output; a rerun reuses them."""
     root = tmp_path / "sl"
     args = ["rounds=2", "k=4", f"init={start}", f"run_dir={root}", "figure=false", *TINY,
@@ -171,10 +171,20 @@ def test_selflabel_rounds(tmp_path: Path, start: Path) -> None:
     # a rerun with one more round reuses rounds 1 and 2 (their weights unchanged)
     before = weights(root / "round_2" / "best.pt")
     assert not (root / "selflabel.png").exists()
-    rerun = [{"rounds=2": "rounds=3", "figure=false": "figure=true"}.get(a, a) for a in args]
+    # (``init=gnn:<path>`` names the same first labeler as ``init=<path>``)
+    rerun = [{"rounds=2": "rounds=3", "figure=false": "figure=true", f"init={start}": f"init=gnn:{start}"}.get(a, a)
+             for a in args]
     assert selflabel.main(rerun) == 0
     assert same(weights(root / "round_2" / "best.pt"), before)
     assert (root / "selflabel.png").stat().st_size > 0
+    assert [r["round"] for r in json.loads((root / "selflabel.json").read_text())["rounds"]] == [0, 1, 2, 3]
+    # a rerun with another k would mix two lineages in one folder: refused, naming what differs, nothing changed
+    capsys.readouterr()
+    other_k = [{"k=4": "k=3"}.get(a, a) for a in args]
+    assert selflabel.main(other_k) == 2
+    err = capsys.readouterr().err
+    assert "round_1" in err and "imitation" in err and "#k=3" in err and "#k=4" in err, err
+    assert same(weights(root / "round_2" / "best.pt"), before)
     assert [r["round"] for r in json.loads((root / "selflabel.json").read_text())["rounds"]] == [0, 1, 2, 3]
 
 
@@ -185,6 +195,8 @@ def test_selflabel_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "agent.init is set by the driver" in capsys.readouterr().err
     assert selflabel.main(["rounds=1", f"run_dir={tmp_path / 'x'}", "init=/no/such.pt"]) == 2
     assert "agent.init" in capsys.readouterr().err
+    assert selflabel.main(["rounds=1", f"run_dir={tmp_path / 'x'}", "init=gnn:jobshop-10x10#k=4"]) == 2
+    assert "'init'" in (err := capsys.readouterr().err) and "acting options" in err, err
     assert not (tmp_path / "x").exists()
 
 

@@ -442,28 +442,34 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- agent.init
-def _init_spec(cfg: DictConfig) -> str | None:
-    """``agent.init`` without a ``gnn:`` prefix (None when unset); options (``#k=8``) are refused."""
-    if cfg.agent.init is None:
-        return None
-    spec = str(cfg.agent.init).strip()
+def checkpoint_spec(value: Any, key: str) -> str:
+    """A checkpoint named by ``key`` (``agent.init``, selflabel's ``init``) without a ``gnn:`` prefix; acting
+    options (``#k=8``) are refused with a :class:`ConfigError` naming ``key``."""
+    spec = str(value).strip()
     if spec.startswith("gnn:"):
         spec = spec[len("gnn:"):]
     if "#" in spec:
-        raise ConfigError(f"key 'agent.init': {cfg.agent.init!r} names acting options ('#...'); give only the "
+        raise ConfigError(f"key '{key}': {value!r} names acting options ('#...'); give only the "
                           "checkpoint (a .pt file, a run folder or a released name)")
     return spec
 
 
+def _init_spec(cfg: DictConfig) -> str | None:
+    """``agent.init`` without a ``gnn:`` prefix (None when unset); options (``#k=8``) are refused."""
+    if cfg.agent.init is None:
+        return None
+    return checkpoint_spec(cfg.agent.init, "agent.init")
+
+
 def _model_mismatch(cfg: DictConfig, saved_model: dict[str, Any]) -> list[str]:
-    """The ``agent.model`` keys whose value differs from the checkpoint's model config (``compile`` aside:
-    an execution option)."""
+    """The ``agent.model`` keys whose value differs from the checkpoint's model config (execution options
+    aside: :data:`schedgym.agents.gnn.model.EXECUTION_OPTIONS`)."""
     from ..agents.gnn import model as gnn_model
 
     want = gnn_model.GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model)).to_dict()  # type: ignore[arg-type]
     # a key the checkpoint does not record has its default (as GraphActorCritic.rebuild reads it)
     have = {**gnn_model.GNNConfig().to_dict(), **saved_model}
-    execution = set(getattr(gnn_model, "EXECUTION_OPTIONS", ("compile",)))  # how the function runs, not which
+    execution = set(gnn_model.EXECUTION_OPTIONS)  # how the function runs, not which
     return [f"agent.model.{k}={want[k]!r} but the checkpoint has {have.get(k)!r}"
             for k in want if k not in execution and have.get(k) != want[k]]
 

@@ -97,12 +97,14 @@ def round_config(cli: SelfLabelCLI, overrides: list[str], r: int, prev: str) -> 
 
 def first_labeler(cli: SelfLabelCLI, overrides: list[str]) -> str:
     """Round 1's checkpoint: ``init=``, else the preset's ``agent.init`` (one of them is required)."""
+    from .common import checkpoint_spec
+
     if cli.init:
-        return str(cli.init)
+        return checkpoint_spec(cli.init, "init")
     base = resolve_config(cli.preset, overrides)
     if not base.agent.init:
         raise ConfigError("selflabel needs a first labeler: init=<checkpoint> or a preset with agent.init")
-    return str(base.agent.init)
+    return checkpoint_spec(base.agent.init, "agent.init")
 
 
 def validate_checkpoint(cfg: DictConfig, path: str) -> dict[str, float]:
@@ -124,10 +126,36 @@ def run_round(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(str(cfg.run_dir))
     done = run_dir / "summary.json"
     if done.is_file():
+        refuse_other_lineage(cfg, run_dir)
         print(f"selflabel: {run_dir} is finished, reused")
         return json.loads(done.read_text())
     resume = (run_dir / "config.yaml").is_file() and CheckpointSet(run_dir).latest() is not None
     return train(cfg, run_dir, resume)
+
+
+#: the keys of a round's config that make it the same round: reusing a finished round made with other values
+#: would mix two lineages in one run folder
+LINEAGE_KEYS: tuple[str, ...] = ("env", "agent.model", "agent.init", "imitation", "val.seeds", "val.env_kwargs",
+                                 "trainer.seed")
+
+
+def refuse_other_lineage(cfg: DictConfig, run_dir: Path) -> None:
+    """Raise :class:`ConfigError` when the finished round in ``run_dir`` was made with other
+    :data:`LINEAGE_KEYS` values than ``cfg`` (another ``init=``, ``k=``, preset or override), naming them."""
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = OmegaConf.load(saved_path)
+    differ = []
+    for key in LINEAGE_KEYS:
+        mine, theirs = OmegaConf.select(cfg, key), OmegaConf.select(saved, key)
+        mine = OmegaConf.to_container(mine) if OmegaConf.is_config(mine) else mine
+        theirs = OmegaConf.to_container(theirs) if OmegaConf.is_config(theirs) else theirs
+        if mine != theirs:
+            differ.append(f"{key}: {theirs!r} there, {mine!r} now")
+    if differ:
+        raise ConfigError(f"selflabel: {run_dir} holds a finished round made with other settings ("
+                          + "; ".join(differ) + "); use another run_dir= or the settings it was made with")
 
 
 def round_record(r: int, checkpoint: str, summary: dict[str, Any] | None, val: dict[str, float],
