@@ -78,6 +78,12 @@ def test_zero_steps_rllib(tmp_path: Path, start: Path) -> None:
         assert (run / name).exists(), name
     assert same(weights(run / "last.pt"), weights(start))  # read back from the learner: the init's weights
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 0
+    # resuming the finished run has nothing left to do: no second validation, no checkpoint rewritten
+    written = {name: (run / name).stat().st_mtime_ns for name in ("checkpoints/step_0.pt", "best.pt", "last.pt")}
+    metrics = (run / "metrics.jsonl").read_bytes()
+    assert main([f"resume={run}"]) == 0
+    assert {name: (run / name).stat().st_mtime_ns for name in written} == written
+    assert (run / "metrics.jsonl").read_bytes() == metrics
 
 
 @pytest.mark.parametrize("backend", [[], RLLIB], ids=["sb3", "rllib"])

@@ -232,7 +232,7 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
         imitation = None
         if saved is None and cfg.imitation.expert:  # a fresh run: PPO starts from the expert's clone
             imitation = _imitation_warm_start(algo, module, cfg, run_dir, validator, log, state)
-        if state["timesteps"] == 0:  # the initial weights, for comparisons
+        if saved is None:  # the initial weights, for comparisons (a resume has them already)
             write_gnn_checkpoint(ckpt_dir / "step_0.pt", module_state_to_gnn(_learner_module_state(algo), module), cfg, 0)
         total = int(cfg.trainer.total_steps)
         from tqdm.auto import tqdm
@@ -261,7 +261,8 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
             }
             log.log(t, {k: v for k, v in values.items() if v is not None})
             _validate_and_checkpoint(algo, module, cfg, run_dir, validator, log, state, bar, final=t >= total)
-        if steps0 == 0 and state["timesteps"] == 0:  # trainer.total_steps=0: no PPO, the run's checkpoints all the same
+        if saved is None and state["timesteps"] == 0:  # trainer.total_steps=0: no PPO, the run's checkpoints all the same
+            # (a resume of such a finished run has nothing left to do, as on SB3)
             _validate_and_checkpoint(algo, module, cfg, run_dir, validator, log, state, bar, final=True)
         bar.close()
         wall = time.perf_counter() - t0
