@@ -129,10 +129,11 @@ def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
     from .imitation import check_imitation
 
     check_imitation(cfg)  # an imitation.expert that cannot act on the training env: likewise
+    init = None
     if not resume:
         from .common import load_init
 
-        load_init(cfg)  # an agent.init that is missing or does not fit agent.model / the env: likewise
+        init = load_init(cfg)  # an agent.init that is missing or does not fit agent.model / the env: likewise
     if resume:
         check_resumable(run_dir)  # a damaged or older run folder: refused before config.yaml is rewritten
     ckpts = CheckpointSet(run_dir)
@@ -145,11 +146,11 @@ def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
     if cfg.backend == "sb3":
         from .sb3_backend import train_sb3
 
-        summary = train_sb3(cfg, run_dir, resume)
+        summary = train_sb3(cfg, run_dir, resume, init=init)
     else:
         from .rllib_backend import train_rllib
 
-        summary = train_rllib(cfg, run_dir, resume)
+        summary = train_rllib(cfg, run_dir, resume, init=init)
     summary["run_dir"] = str(run_dir)
     write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary

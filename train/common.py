@@ -474,7 +474,11 @@ def _model_mismatch(cfg: DictConfig, saved_model: dict[str, Any]) -> list[str]:
             for k in want if k not in execution and have.get(k) != want[k]]
 
 
-def load_init(cfg: DictConfig) -> tuple[str, dict[str, torch.Tensor]] | None:
+#: what :func:`load_init` returns for a run with ``agent.init``: ``(checkpoint path, state_dict)``
+InitWeights = tuple[str, dict[str, torch.Tensor]]
+
+
+def load_init(cfg: DictConfig) -> InitWeights | None:
     """The weights ``agent.init`` names, checked against the run: ``(checkpoint path, state_dict)``, or None
     when ``agent.init`` is null.
 
@@ -516,10 +520,9 @@ def load_init(cfg: DictConfig) -> tuple[str, dict[str, torch.Tensor]] | None:
     return where, {k: v.detach().clone() for k, v in trained.state_dict().items()}
 
 
-def apply_init(module: GraphActorCritic, cfg: DictConfig) -> str | None:
-    """Load ``agent.init``'s weights into ``module`` in place (on its device); returns the checkpoint path, or
-    None when ``agent.init`` is null."""
-    found = load_init(cfg)
+def apply_init(module: GraphActorCritic, found: InitWeights | None) -> str | None:
+    """Load the weights :func:`load_init` checked (once, before the run folder was written) into ``module`` in
+    place (on its device); returns the checkpoint path, or None when the run has no ``agent.init``."""
     if found is None:
         return None
     path, state = found

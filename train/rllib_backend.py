@@ -32,6 +32,7 @@ from ..agents.gnn.model import GNNConfig, GraphActorCritic
 from .config import resolve_device
 from .common import (
     CheckpointSet,
+    InitWeights,
     apply_init,
     MetricLog,
     env_kwargs,
@@ -123,10 +124,10 @@ def _set_learner_weights(algo: Any, module: GraphActorCritic) -> None:
     algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
 
 
-def _apply_init(algo: Any, module: GraphActorCritic, cfg: DictConfig) -> str | None:
+def _apply_init(algo: Any, module: GraphActorCritic, init: InitWeights | None) -> str | None:
     """``agent.init``: load the checkpoint's weights into ``module`` and onto the learner and every env
     runner, so that imitation (if on) and the first PPO iteration start from them; returns the path."""
-    path = apply_init(module, cfg)
+    path = apply_init(module, init)
     if path is not None:
         _set_learner_weights(algo, module)
     return path
@@ -192,8 +193,9 @@ def _validate_and_checkpoint(algo: Any, module: GraphActorCritic, cfg: DictConfi
         write_gnn_checkpoint(run_dir / "last.pt", module, cfg, t, val)
 
 
-def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
-    """Train (or resume) with RLlib PPO; returns a summary."""
+def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool, init: InitWeights | None = None) -> dict[str, Any]:
+    """Train (or resume) with RLlib PPO; returns a summary. ``init``: the ``agent.init`` weights
+    (:func:`~schedgym.train.common.load_init`) a fresh run starts from."""
     import ray
 
     from ..agents.gnn.rllib import module_state_to_gnn
@@ -228,7 +230,7 @@ def train_rllib(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
                 "best_step": None,
             }
         state["baselines"] = validator.baseline_objectives
-        init_path = _apply_init(algo, module, cfg) if saved is None else None
+        init_path = _apply_init(algo, module, init) if saved is None else None
         imitation = None
         if saved is None and cfg.imitation.expert:  # a fresh run: PPO starts from the expert's clone
             imitation = _imitation_warm_start(algo, module, cfg, run_dir, validator, log, state)

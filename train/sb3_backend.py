@@ -31,6 +31,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from .config import ConfigError, resolve_device
 from .common import (
     CheckpointSet,
+    InitWeights,
     apply_init,
     MetricLog,
     Validator,
@@ -250,8 +251,9 @@ def _checkpoint_without_steps(model: Any, callback: TrainCallback) -> None:
     callback.maybe_checkpoint(final=True)
 
 
-def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
-    """Train (or resume) with MaskablePPO; returns a summary."""
+def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool, init: InitWeights | None = None) -> dict[str, Any]:
+    """Train (or resume) with MaskablePPO; returns a summary. ``init``: the ``agent.init`` weights
+    (:func:`~schedgym.train.common.load_init`) a fresh run starts from."""
     torch.set_num_threads(int(cfg.trainer.torch_threads))
     found = load_resume_state(run_dir, resume)
     saved, state_dir = found if found is not None else (None, None)
@@ -270,7 +272,7 @@ def train_sb3(cfg: DictConfig, run_dir: Path, resume: bool) -> dict[str, Any]:
             state = {k: saved[k] for k in ("next_ckpt", "next_eval", "best_val", "best_step")}
         else:
             model = _new_model(cfg, venv)
-            init_path = apply_init(model.policy.gnn, cfg)  # agent.init: the checkpoint's weights
+            init_path = apply_init(model.policy.gnn, init)  # agent.init: the checkpoint's weights
             state = {
                 "next_ckpt": int(cfg.trainer.checkpoint_every),
                 "next_eval": int(cfg.trainer.eval_every) or int(cfg.trainer.total_steps),
