@@ -50,8 +50,9 @@ CONV_TYPES: tuple[str, ...] = ("gin", "gatv2")
 #: values of ``GNNConfig.precision``: the dtype the encoder's matrix products run in
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 
-#: ``GNNConfig`` fields that choose how the function is computed, not which function: checkpoints record
-#: their defaults, and a checkpoint loads into a run whatever their values
+#: ``GNNConfig`` fields that choose how the function is computed, not which function: checkpoints leave them
+#: out (``compile: false`` aside, as checkpoints have always had it), and a checkpoint loads into a run
+#: whatever their values
 EXECUTION_OPTIONS: tuple[str, ...] = ("compile", "precision", "micro_batch")
 
 

@@ -56,12 +56,15 @@ class ClusterPolicy(BasePolicy):
         self._next = 0
 
     def sita_scores(self) -> np.ndarray:
-        """``llumnix-sita``'s dispatch score of each instance for the arriving request (lowest wins)."""
+        """``llumnix-growth``'s and ``llumnix-sita``'s dispatch score of each instance for the arriving request
+        (lowest wins): :func:`growth_load`, plus ``affinity`` where the request's size does not belong (0 for
+        ``llumnix-growth``, whose ``affinity`` is 0)."""
         c = self.env.cluster
-        long = int(c.workload.prompt[c.next_req]) >= self.long_prompt
         scores = np.array([growth_load(i, self.growth_tokens) for i in c.instances])
-        preferred = np.arange(len(scores)) < self.n_long
-        scores[preferred != long] += self.affinity
+        if self.affinity:
+            long = int(c.workload.prompt[c.next_req]) >= self.long_prompt
+            preferred = np.arange(len(scores)) < self.n_long
+            scores[preferred != long] += self.affinity
         return scores
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
@@ -76,9 +79,7 @@ class ClusterPolicy(BasePolicy):
                 k = int(self.rng.integers(n))
             elif self.rule == "lor":
                 k = int(np.argmin([i.outstanding() for i in c.instances]))
-            elif self.rule == "llumnix-growth":
-                k = int(np.argmin([growth_load(i, self.growth_tokens) for i in c.instances]))
-            elif self.rule == "llumnix-sita":
+            elif self.rule in ("llumnix-growth", "llumnix-sita"):
                 k = int(np.argmin(self.sita_scores()))
             else:
                 k = int(np.argmin([i.load() for i in c.instances]))
@@ -97,8 +98,7 @@ def growth_load(instance: Instance, growth_tokens: float) -> float:
     each request resident there (running, migrating in, queued or swapped), over the KV capacity: the KV its
     requests are still expected to add by decoding. Output lengths are not read (they are unknown to a
     dispatcher); ``growth_tokens`` is one number for every request."""
-    resident = len(instance.running) + len(instance.migrating_in) + len(instance.queue) + len(instance.swapped)
-    return instance.load() + growth_tokens * resident / (instance.block_size * instance.total_blocks)
+    return instance.load() + growth_tokens * instance.outstanding() / (instance.block_size * instance.total_blocks)
 
 
 #: ``llumnix-growth`` defaults, chosen on selection seeds 100-159 of the ``llm-cluster`` suite's cluster
