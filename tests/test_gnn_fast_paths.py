@@ -182,6 +182,23 @@ def test_functional_gin_layer_is_the_module_layer_bit_for_bit(activation: str) -
         x = ref
 
 
+@pytest.mark.parametrize("n_types, n_rows", [(1, 1200), (2, 12800), (5, 3333), (8, 37)])
+def test_type_embedding_rows_by_index_select_are_nn_embedding_bit_for_bit(n_types: int, n_rows: int) -> None:
+    """The encoder reads the node / edge type embeddings with ``weight.index_select`` (a cheaper backward than
+    ``nn.Embedding``'s on the CPU): the same rows and the same weight gradients, bit for bit."""
+    gen = torch.Generator().manual_seed(n_types * 1000 + n_rows)
+    emb = torch.nn.Embedding(n_types, 64)
+    index = torch.randint(0, n_types, (n_rows,), generator=gen)
+    upstream = torch.randn(n_rows, 64, generator=gen)
+    emb(index).backward(upstream)
+    reference = emb.weight.grad.clone()
+    emb.weight.grad = None
+    rows = emb.weight.index_select(0, index)
+    rows.backward(upstream)
+    assert torch.equal(rows, emb(index))
+    assert torch.equal(emb.weight.grad, reference)
+
+
 def test_compile_option_is_checked_and_not_saved() -> None:
     assert GNNConfig.from_dict({"compile": True}).compile is True
     with pytest.raises(ValueError, match="agent.model.compile"):
