@@ -108,3 +108,14 @@ def test_time_scale_check_uses_the_largest_size_and_probability() -> None:
     # 3 x 2 ops x 10^9 at p = 0.5 is far over MAX_EXPECTED_FAILURES; a list naming it must be refused too
     with pytest.raises(ValueError, match="MAX_EXPECTED_FAILURES"):
         ISBJobShopEnv(sizes=[[1, 1], [3, 2]], duration_high=10**9, shutdown_prob=[0.0, 0.5])
+
+
+@pytest.mark.parametrize("explicit", [{"n_jobs": 6}, {"n_machines": 4}, {"n_jobs": 30, "n_machines": 15}])
+def test_sizes_with_n_jobs_or_n_machines_is_refused(explicit: dict) -> None:
+    """``sizes=`` sets the padding itself: an ``n_jobs`` / ``n_machines`` beside it that differs from it was
+    silently ignored, now it is an error naming both; equal ones are fine."""
+    with pytest.raises(ValueError, match="either sizes= or n_jobs=/n_machines="):
+        ISBJobShopEnv(sizes=[[3, 3], [5, 2]], **explicit)
+    env = ISBJobShopEnv(sizes=[[3, 3], [5, 2]], n_jobs=5, n_machines=3)
+    assert (env.n_jobs, env.n_machines) == (5, 3)
+    assert ISBJobShopEnv().n_jobs == 6 and ISBJobShopEnv().n_machines == 4  # the defaults without sizes

@@ -71,6 +71,10 @@ def parse_shutdown_probs(value: Any) -> tuple[float, ...]:
     return (check_probability(value, "ISBJobShopEnv: shutdown_prob"),)
 
 
+#: the random instance size without ``sizes`` or ``instance`` (``n_jobs`` x ``n_machines``)
+DEFAULT_N_JOBS, DEFAULT_N_MACHINES = 6, 4
+
+
 def parse_sizes(value: Any) -> tuple[tuple[int, int], ...]:
     """``sizes`` as a tuple of ``(n_jobs, n_machines)`` pairs of positive integers; ``ValueError`` naming
     the entry otherwise."""
@@ -149,9 +153,11 @@ class ISBJobShopEnv(GraphSchedulingEnv):
     the swaps, checked by :func:`schedgym.envs.isbjobshop.validate.validate_isb_schedule`.
 
     ## Arguments
-    ``instance``, ``n_jobs``, ``n_machines``, ``sizes`` (a list of ``(n_jobs, n_machines)`` pairs: each
-    reset draws one uniformly from ``self.np_random`` for its random instance; the padding is the largest
-    ``n_jobs`` x the largest ``n_machines``; not with ``instance``), ``blocking`` (default True),
+    ``instance``, ``n_jobs``, ``n_machines`` (default 6 x 4), ``sizes`` (a list of ``(n_jobs, n_machines)``
+    pairs: each reset draws one uniformly from ``self.np_random`` for its random instance; the padding is the
+    largest ``n_jobs`` x the largest ``n_machines``; not with ``instance``, nor with an ``n_jobs`` or
+    ``n_machines`` other than those largest ones),
+    ``blocking`` (default True),
     ``shutdown_prob`` (in [0, 1), default 0; or a list of such probabilities: each reset draws one
     uniformly, see :attr:`shutdown_probs`), ``repair`` (default ``("uniform", 1, 10)``; also an int, ``("constant", d)``,
     ``("geometric", mean)`` or a dict), ``interruption`` (``"resume"``/``"restart"``), ``schedule_builder``
@@ -182,8 +188,8 @@ class ISBJobShopEnv(GraphSchedulingEnv):
     def __init__(
         self,
         instance: JobShopInstance | str | os.PathLike[str] | None = None,
-        n_jobs: int = 6,
-        n_machines: int = 4,
+        n_jobs: int | None = None,
+        n_machines: int | None = None,
         blocking: bool = True,
         shutdown_prob: float = 0.0,
         repair: Any = ("uniform", 1, 10),
@@ -226,10 +232,16 @@ class ISBJobShopEnv(GraphSchedulingEnv):
             if self.fixed_instance is not None:
                 raise ValueError("ISBJobShopEnv: give either instance= or sizes= (random instance sizes), not both")
             self.sizes = parse_sizes(sizes)
-            n_jobs = max(n for n, _ in self.sizes)
-            n_machines = max(m for _, m in self.sizes)
+            padding = (max(n for n, _ in self.sizes), max(m for _, m in self.sizes))
+            if (n_jobs is not None and n_jobs != padding[0]) or (n_machines is not None and n_machines != padding[1]):
+                raise ValueError(
+                    f"ISBJobShopEnv: give either sizes= or n_jobs=/n_machines=, not both: sizes={sizes!r} pads to "
+                    f"n_jobs={padding[0]}, n_machines={padding[1]}, but n_jobs={n_jobs!r}, n_machines={n_machines!r}")
+            n_jobs, n_machines = padding
         if self.fixed_instance is not None:
             n_jobs, n_machines = self.fixed_instance.shape
+        n_jobs = DEFAULT_N_JOBS if n_jobs is None else n_jobs
+        n_machines = DEFAULT_N_MACHINES if n_machines is None else n_machines
         owner = "ISBJobShopEnv"
         n_jobs = check_number("n_jobs", n_jobs, minimum=1, integer=True, owner=owner)
         n_machines = check_number("n_machines", n_machines, minimum=1, integer=True, owner=owner)
