@@ -30,11 +30,16 @@ NODE_FEATURES: tuple[str, ...] = (
     "migration_gain",  # candidate: load(source) - load(destination)
     "legal",
 )
+#: the opt-in instance identity column (``instance_index_feature=True``), appended after :data:`NODE_FEATURES`:
+#: instance ``k`` of ``n`` carries ``k / (n - 1)`` (0 for a single instance), every other node 0
+INSTANCE_INDEX_FEATURE = "instance_index"
 GLOBAL_FEATURES: tuple[str, ...] = ("dispatch_event", "migrate_event", "mean_load", "load_spread",
                                     "arrived_share", "finished_share")
 NT_NOOP, NT_INSTANCE, NT_REQUEST = 0, 1, 2
 ET_REQ_TO_INST, ET_INST_TO_REQ, ET_NEW_TO_INST, ET_INST_TO_NEW, ET_NOOP = 0, 1, 2, 3, 4
 NOOP = 0
+#: ``rate`` (req/s) when neither ``rate`` nor ``rate_range`` is given
+DEFAULT_RATE = 30.0
 #: reward modes of ``schedgym/LLMCluster-v0``: the serving ones plus ``"ttft"`` (a tail-weighted TTFT penalty)
 CLUSTER_REWARDS: tuple[str, ...] = (*REWARDS, "ttft")
 
@@ -72,7 +77,12 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     The contract's padded graph: the no-op node (type 0), instance nodes (type 1) and request nodes
     (type 2: the arriving request, or the migration candidates). Edges: candidate -> its instance (0)
     and back (1), arriving request -> every instance (2) and back (3), no-op -> every instance (4).
-    Features :data:`NODE_FEATURES`, globals :data:`GLOBAL_FEATURES`, all ratios.
+    Features :data:`NODE_FEATURES`, globals :data:`GLOBAL_FEATURES`, all ratios. With
+    ``instance_index_feature=True`` one more node feature, ``"instance_index"``
+    (:data:`INSTANCE_INDEX_FEATURE`), follows them: instance ``k`` (node ``1 + k``) of ``n_instances``
+    carries ``k / (n_instances - 1)`` (0 with one instance), every other node 0. It gives the instances an
+    identity, so a policy can treat them differently (e.g. reserve some for long prompts); the default
+    (False) keeps the observation of earlier versions.
 
     ## Rewards
     As ``schedgym/LLMServe-v0``: ``"goodput"`` (+1/N per request finished within its SLOs; the return is
@@ -97,9 +107,11 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     ``network_bandwidth`` (bytes/s, 12.5e9 = 100 Gb/s), ``max_candidates`` (migration candidates shown,
     by source load then KV size), engine arguments as ``schedgym/LLMServe-v0`` (``model``, ``hardware``,
     ``tp``, ``token_budget``, ``chunked_prefill``, ``batching``, ``max_kv_blocks``...), workload
-    arguments (``workload``, ``n_requests``, ``rate``, ``cv``, ``lengths``, ``class_mix``, ``rate_scale``, ``load``),
+    arguments (``workload``, ``n_requests``, ``rate`` (req/s; default 30), ``cv``, ``lengths``, ``class_mix``,
+    ``rate_scale``, ``load``),
     ``rate_range`` (``(low, high)`` req/s, synthetic workloads only: each episode draws its rate uniformly
-    from it, with the episode's generator, instead of using ``rate``),
+    from it, with the episode's generator; giving ``rate`` too is an error),
+    ``instance_index_feature`` (bool, default False: the ``"instance_index"`` node feature above),
     ``reward``, ``latency_scale``, ``ttft_power`` (>= 1, the ``"ttft"`` reward's exponent), ``max_steps``,
     ``render_mode`` (``"rgb_array"`` or None).
 
@@ -130,7 +142,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         overlength: str = "reject",
         workload: Workload | str | os.PathLike[str] | None = None,
         n_requests: int = 120,
-        rate: float = 30.0,
+        rate: float | None = None,
         cv: float = 2.0,
         lengths: str = "azure-conv",
         class_mix: dict[str, float] | str | None = None,
@@ -142,6 +154,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         render_mode: str | None = None,
         rate_range: tuple[float, float] | list[float] | None = None,
         ttft_power: float = 2.0,
+        instance_index_feature: bool = False,
     ) -> None:
         self._init_render(render_mode)
         if local_order not in ORDERS:
@@ -150,6 +163,12 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
             raise ValueError(f"reward must be one of {CLUSTER_REWARDS}, got {reward!r}")
         max_candidates = check_number("max_candidates", max_candidates, minimum=1, integer=True)
         self.rate_range = _check_rate_range(rate_range, workload)
+        if self.rate_range is not None and rate is not None:
+            raise ValueError(f"give rate or rate_range, not both: rate={rate!r} would be ignored, since "
+                             f"rate_range={rate_range!r} draws each episode's rate")
+        if not isinstance(instance_index_feature, (bool, np.bool_)):
+            raise ValueError(f"instance_index_feature must be True or False, got {instance_index_feature!r}")
+        self.instance_index_feature = bool(instance_index_feature)
         self.ttft_power = float(check_number("ttft_power", ttft_power, minimum=1.0))
         config = ServingConfig(model=model, hardware=hardware, tp=tp, token_budget=token_budget,
                                chunked_prefill=chunked_prefill, batching=batching, max_num_seqs=max_num_seqs,
@@ -159,17 +178,18 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         self.n_instances = int(n_instances)
         self.max_candidates = int(max_candidates)
         # the serving episode knows goodput / latency; "ttft" is this env's own (see _ttft_penalty)
-        self._init_episode(workload, n_requests, rate, cv, lengths, class_mix, rate_scale,
-                           "latency" if reward == "ttft" else reward, latency_scale, max_steps)
+        self._init_episode(workload, n_requests, DEFAULT_RATE if rate is None else rate, cv, lengths, class_mix,
+                           rate_scale, "latency" if reward == "ttft" else reward, latency_scale, max_steps)
         self.reward_mode = reward
         self._set_load(load)
         self._ttft_paid = 0.0
         n = 2 + self.n_instances + self.max_candidates
         self.max_nodes = n
         self.new_node = 1 + self.n_instances
+        names = (*NODE_FEATURES, INSTANCE_INDEX_FEATURE) if self.instance_index_feature else NODE_FEATURES
         self._init_graph(GraphSpec(max_nodes=n, max_edges=4 * self.n_instances + 2 * self.max_candidates,
-                                   node_features=len(NODE_FEATURES), n_node_types=3, n_edge_types=5,
-                                   global_features=len(GLOBAL_FEATURES), node_feature_names=NODE_FEATURES,
+                                   node_features=len(names), n_node_types=3, n_edge_types=5,
+                                   global_features=len(GLOBAL_FEATURES), node_feature_names=names,
                                    global_feature_names=GLOBAL_FEATURES))
         self.candidates: list[tuple[int, int, int]] = []
         self.event: str | None = None
@@ -284,6 +304,8 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
             row[5] = (inst.total_blocks - inst.free_blocks) / inst.total_blocks
             row[6] = min(len(inst.queue) / inst.config.max_num_seqs, 4.0)
             row[7] = len(inst.running) / inst.config.max_num_seqs
+        if self.instance_index_feature:
+            x[inst_nodes, len(NODE_FEATURES)] = np.arange(ni) / max(ni - 1, 1)
         g.n_nodes = 1 + ni
         g.add_edges(np.zeros(ni, np.int64), inst_nodes, ET_NOOP)
         log_ctx = np.log1p(c.instances[0].max_context)
