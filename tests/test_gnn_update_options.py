@@ -231,7 +231,7 @@ def test_ppo_trains_in_bfloat16_with_micro_batches(backend: str, tmp_path: Path,
     first = run("a")
     assert (16, 64) in chunked  # the 64-sample minibatches of the update went through in chunks of 16
     assert all(v.dtype == torch.float32 for v in first.values())
-    if backend == "sb3":  # (RLlib's determinism given a seed is tested in test_train_rllib.py)
+    if backend == "sb3":  # (RLlib's determinism given a seed: test_train_rllib.py)
         second = run("b")
         assert all(torch.equal(first[k], second[k]) for k in first)
     full = run("c", "float32")

@@ -69,6 +69,37 @@ def test_tiny_rllib_run_and_resume(tmp_path: Path) -> None:
     assert load_checkpoint(run_dir / "last.pt")[1]["timesteps"] == summary["timesteps"]
 
 
+def test_rllib_is_deterministic_for_a_seed_and_leaves_torch_deterministic_mode_off(tmp_path: Path) -> None:
+    """Two tiny runs with one seed give the same weights, and RLlib's seeding no longer leaves
+    ``torch.use_deterministic_algorithms`` on in the process (CUDA-less torch; see
+    ``undo_rllib_deterministic_flag``: the flag slows the compiled GIN backward, and is not needed)."""
+    weights = []
+    for name in ("a", "b"):
+        run_dir = tmp_path / name
+        train(tiny_config("schedgym/JobShop-v0", run_dir, ["trainer.torch_threads=1", "trainer.eval_every=0"]),
+              run_dir, resume=False)
+        weights.append(load_checkpoint(run_dir / "last.pt")[0].state_dict())
+        if torch.version.cuda is None:
+            assert not torch.are_deterministic_algorithms_enabled()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_the_module_turns_off_the_flag_rllib_seeding_turns_on() -> None:
+    from ray.rllib.utils.torch_utils import set_torch_seed
+
+    from schedgym.agents.gnn.rllib import undo_rllib_deterministic_flag
+
+    set_torch_seed(0)
+    try:
+        if torch.version.cuda is None:
+            assert torch.are_deterministic_algorithms_enabled()  # what RLlib does on CUDA-less torch
+        undo_rllib_deterministic_flag()
+        if torch.version.cuda is None:
+            assert not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", sorted(ENV_IDS))
 def test_rllib_every_id(tmp_path: Path, env_id: str) -> None:
