@@ -172,12 +172,14 @@ def test_a_copied_env_has_its_own_buffers(make) -> None:
     assert info["solution"] == i2["solution"]
 
 
-def test_reset_copies_back_the_start_of_each_instance() -> None:
-    """Resets that switch instances (options) give what a fresh env gives, in both directions."""
+@pytest.mark.parametrize("env_class", [JobShopEnv, PlainJobShopEnv])
+def test_reset_copies_back_the_start_of_each_instance(env_class: type) -> None:
+    """Resets that switch instances (options) give what a fresh env gives, in both directions, with the
+    recycled record (restored in one copy) and with the base class's observation (array by array)."""
     six, fifteen = "ft06", taillard_instance("ta01")  # 6x6 and 15x15 (the padding)
-    env = JobShopEnv(n_jobs=15, n_machines=15)
+    env = env_class(n_jobs=15, n_machines=15)
     for inst in (six, fifteen, six, six, fifteen):
-        fresh = JobShopEnv(n_jobs=15, n_machines=15)
+        fresh = env_class(n_jobs=15, n_machines=15)
         oa, _ = env.reset(seed=0, options={"instance": inst})
         ob, _ = fresh.reset(seed=0, options={"instance": inst})
         rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)

@@ -157,22 +157,22 @@ class RecyclingGraphObservation(GraphObservation):
 
 @dataclass(frozen=True, eq=False)
 class _EpisodeStart:
-    """The start of an episode on one instance: the empty schedule and its observation arrays (full
-    padded copies, never handed out), which each reset of the same instance copies back."""
+    """The start of an episode on one instance: the empty schedule and copies of its observation arrays
+    (never handed out), which each reset of the same instance copies back."""
 
     instance: JobShopInstance
     settings: tuple[str, float | None]  # the env's schedule builder and reward scale it was computed for
     state: JobShopState  # a template: each episode runs on its own ``state.fresh()``
-    nodes: np.ndarray
-    node_type: np.ndarray
-    edge_index: np.ndarray
-    edge_type: np.ndarray
-    action_mask: np.ndarray
-    globals: np.ndarray
+    #: the observation's arrays by attribute name (``nodes``, ``node_type``, ...), or, for a
+    #: RecyclingGraphObservation, its whole record under ``"raw"`` (restored in one copy)
+    arrays: dict[str, np.ndarray]
     n_nodes: int
     n_edges: int
     cand_ops: list[int]
-    raw: np.ndarray | None = None  # the whole record of a RecyclingGraphObservation (restored in one copy)
+
+
+#: the arrays of a graph observation an episode start copies (without a record to copy at once)
+_START_ARRAYS: tuple[str, ...] = ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals")
 
 
 class JobShopEnv(GraphSchedulingEnv):
@@ -381,15 +381,11 @@ class JobShopEnv(GraphSchedulingEnv):
         """Copy a cached episode start back into the live state and graph."""
         self.state = start.state.fresh()
         g = self.graph
-        if start.raw is not None:
-            g._raw_mv[:] = start.raw
-        else:
-            np.copyto(g.nodes, start.nodes)
-            np.copyto(g.node_type, start.node_type)
-            np.copyto(g.edge_index, start.edge_index)
-            np.copyto(g.edge_type, start.edge_type)
-            np.copyto(g.action_mask, start.action_mask)
-            np.copyto(g.globals, start.globals)
+        for name, saved in start.arrays.items():
+            if name == "raw":
+                g._raw_mv[:] = saved
+            else:
+                np.copyto(getattr(g, name), saved)
         g.n_nodes, g.n_edges = start.n_nodes, start.n_edges
         self._offset = [0.0] * start.instance.n_jobs
         self._max_lb = self._lb0
@@ -399,10 +395,11 @@ class JobShopEnv(GraphSchedulingEnv):
         """The episode start just built by :meth:`_prepare` (the live state becomes the template; the
         caller runs the episode on a ``fresh()`` copy of it), for later resets of the same instance."""
         g = self.graph
-        return _EpisodeStart(inst, settings, self.state, g.nodes.copy(), g.node_type.copy(), g.edge_index.copy(),
-                             g.edge_type.copy(), g.action_mask.copy(), g.globals.copy(), g.n_nodes, g.n_edges,
-                             self._cand_ops.copy(),
-                             g._raw.copy() if isinstance(g, RecyclingGraphObservation) else None)
+        if isinstance(g, RecyclingGraphObservation):
+            arrays = {"raw": g._raw.copy()}
+        else:
+            arrays = {name: getattr(g, name).copy() for name in _START_ARRAYS}
+        return _EpisodeStart(inst, settings, self.state, arrays, g.n_nodes, g.n_edges, self._cand_ops.copy())
 
     def _prepare(self, inst: JobShopInstance) -> None:
         """Compute what depends on the instance alone (the scales, the precedence lower bounds, the
