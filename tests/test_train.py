@@ -127,6 +127,33 @@ def test_sb3_deterministic_for_a_seed(tmp_path: Path) -> None:
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
 
 
+def test_reuse_freed_memory_is_applied_when_on_and_changes_no_numbers(tmp_path: Path, monkeypatch) -> None:
+    """``trainer.reuse_freed_memory`` (on by default) sets the process's C allocator before the backend runs;
+    off, it is left alone; the weights a seed gives are the same bit for bit either way."""
+    from schedgym.train import allocator
+
+    calls: list[int] = []
+    real = allocator.reuse_freed_memory
+    monkeypatch.setattr(allocator, "reuse_freed_memory", lambda: calls.append(1) or real())
+    runs = []
+    for name, on in (("off", "false"), ("on", "true")):
+        cfg = tiny_config("schedgym/JobShop-v0", tmp_path / name, ["trainer.seed=3", f"trainer.reuse_freed_memory={on}"])
+        train(cfg, tmp_path / name, resume=False)
+        runs.append(weights(tmp_path / name / "last.pt"))
+        assert len(calls) == (1 if on == "true" else 0)
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+    assert resolve_config("jobshop-small", []).trainer.reuse_freed_memory is True
+
+
+def test_reuse_freed_memory_on_glibc_and_nothing_elsewhere(monkeypatch) -> None:
+    from schedgym.train import allocator
+
+    if allocator._glibc() is not None:
+        assert allocator.reuse_freed_memory() and allocator.reuse_freed_memory()  # accepted, and again
+    monkeypatch.setattr(allocator.sys, "platform", "darwin")
+    assert allocator._glibc() is None and allocator.reuse_freed_memory() is False
+
+
 def test_subproc_vec_env_and_cli(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     over = [o for o in TINY if not o.startswith("trainer.vec_env")]

@@ -106,6 +106,9 @@ class TrainerConfig:
     vec_env: str = "auto"
     seed: int = 0
     torch_threads: int = 1
+    #: keep and reuse freed large blocks of memory in the training process (glibc's ``mallopt``: fewer page
+    #: faults in the PPO update, the same numbers; see :mod:`schedgym.train.allocator`); ignored off glibc
+    reuse_freed_memory: bool = True
     #: torch device: ``cpu``, ``cuda``, ``cuda:<n>``, ``mps`` or ``auto`` (``cuda`` when torch sees a GPU,
     #: else ``cpu``; the same code path either way); checked: must exist here
     device: str = "cpu"
