@@ -111,11 +111,13 @@ def test_time_scale_check_uses_the_largest_size_and_probability() -> None:
 
 
 @pytest.mark.parametrize("explicit", [{"n_jobs": 6}, {"n_machines": 4}, {"n_jobs": 30, "n_machines": 15}])
-def test_sizes_with_n_jobs_or_n_machines_is_refused(explicit: dict) -> None:
+def test_sizes_with_another_n_jobs_or_n_machines_is_refused(explicit: dict[str, int]) -> None:
     """``sizes=`` sets the padding itself: an ``n_jobs`` / ``n_machines`` beside it that differs from it was
     silently ignored, now it is an error naming both; equal ones are fine."""
-    with pytest.raises(ValueError, match="either sizes= or n_jobs=/n_machines="):
+    with pytest.raises(ValueError, match=r"sizes=\[\[3, 3\], \[5, 2\]\] pads to n_jobs=5, n_machines=3; an n_jobs="):
         ISBJobShopEnv(sizes=[[3, 3], [5, 2]], **explicit)
     env = ISBJobShopEnv(sizes=[[3, 3], [5, 2]], n_jobs=5, n_machines=3)
     assert (env.n_jobs, env.n_machines) == (5, 3)
+    # beside instance= they are ignored (training configs merge random-instance sizes with a validation instance)
+    assert ISBJobShopEnv(instance="ft06", **explicit).n_jobs == 6
     assert ISBJobShopEnv().n_jobs == 6 and ISBJobShopEnv().n_machines == 4  # the defaults without sizes

@@ -38,8 +38,10 @@ def undo_rllib_deterministic_flag() -> None:
     CPU with one torch thread (the presets' setting) its passes repeat bit for bit, as on SB3, which never sets
     it. And the flag is costly: it makes ``torch.compile`` (``agent.model.compile``) replace the fused scatter in
     the backward of the GIN layers by a serial ``index_put_`` (measured on the ``jobshop-10x10`` bench row with
-    ``compile + micro_batch=128 + bfloat16``: 562 and 584 against 718 and 739 env steps per CPU-second). So the
-    module turns it off where RLlib turned it on (CUDA-less torch) and leaves it alone elsewhere."""
+    ``compile + micro_batch=128 + bfloat16``: 562 and 584 against 718 and 739 env steps/s), and, the flag being
+    process-wide, it slowed whatever trained in the process afterwards (SB3 runs too). So on CUDA-less torch
+    the module turns it off whoever set it (a user's own ``use_deterministic_algorithms(True)`` is undone as
+    well); with CUDA torch, where RLlib does not set it, the flag is left alone."""
     if torch.version.cuda is None and torch.are_deterministic_algorithms_enabled():
         torch.use_deterministic_algorithms(False)
 

@@ -71,8 +71,19 @@ def parse_shutdown_probs(value: Any) -> tuple[float, ...]:
     return (check_probability(value, "ISBJobShopEnv: shutdown_prob"),)
 
 
-#: the random instance size without ``sizes`` or ``instance`` (``n_jobs`` x ``n_machines``)
-DEFAULT_N_JOBS, DEFAULT_N_MACHINES = 6, 4
+#: the random instances' ``n_jobs`` without ``sizes`` or ``instance``
+DEFAULT_N_JOBS: int = 6
+#: the random instances' ``n_machines`` without ``sizes`` or ``instance``
+DEFAULT_N_MACHINES: int = 4
+
+
+def _fixed_shape(what: str, shape: tuple[int, int], n_jobs: int | None, n_machines: int | None) -> tuple[int, int]:
+    """``shape`` (``n_jobs, n_machines``) set by ``sizes``; an ``n_jobs`` / ``n_machines`` given beside it must
+    equal it (it used to be ignored silently): ``ValueError`` naming both otherwise."""
+    if (n_jobs is not None and n_jobs != shape[0]) or (n_machines is not None and n_machines != shape[1]):
+        raise ValueError(f"ISBJobShopEnv: {what} n_jobs={shape[0]}, n_machines={shape[1]}; an n_jobs=/n_machines= "
+                         f"beside it must equal that, got n_jobs={n_jobs!r}, n_machines={n_machines!r}")
+    return int(shape[0]), int(shape[1])
 
 
 def parse_sizes(value: Any) -> tuple[tuple[int, int], ...]:
@@ -155,8 +166,8 @@ class ISBJobShopEnv(GraphSchedulingEnv):
     ## Arguments
     ``instance``, ``n_jobs``, ``n_machines`` (default 6 x 4), ``sizes`` (a list of ``(n_jobs, n_machines)``
     pairs: each reset draws one uniformly from ``self.np_random`` for its random instance; the padding is the
-    largest ``n_jobs`` x the largest ``n_machines``; not with ``instance``, nor with an ``n_jobs`` or
-    ``n_machines`` other than those largest ones),
+    largest ``n_jobs`` x the largest ``n_machines``; not with ``instance``; an ``n_jobs`` or ``n_machines``
+    beside ``sizes`` must equal that padding; beside ``instance`` they are ignored: its shape is the padding),
     ``blocking`` (default True),
     ``shutdown_prob`` (in [0, 1), default 0; or a list of such probabilities: each reset draws one
     uniformly, see :attr:`shutdown_probs`), ``repair`` (default ``("uniform", 1, 10)``; also an int, ``("constant", d)``,
@@ -233,12 +244,10 @@ class ISBJobShopEnv(GraphSchedulingEnv):
                 raise ValueError("ISBJobShopEnv: give either instance= or sizes= (random instance sizes), not both")
             self.sizes = parse_sizes(sizes)
             padding = (max(n for n, _ in self.sizes), max(m for _, m in self.sizes))
-            if (n_jobs is not None and n_jobs != padding[0]) or (n_machines is not None and n_machines != padding[1]):
-                raise ValueError(
-                    f"ISBJobShopEnv: give either sizes= or n_jobs=/n_machines=, not both: sizes={sizes!r} pads to "
-                    f"n_jobs={padding[0]}, n_machines={padding[1]}, but n_jobs={n_jobs!r}, n_machines={n_machines!r}")
-            n_jobs, n_machines = padding
+            n_jobs, n_machines = _fixed_shape(f"sizes={sizes!r} pads to", padding, n_jobs, n_machines)
         if self.fixed_instance is not None:
+            # the instance's shape, whatever n_jobs / n_machines say: training configs merge their random-instance
+            # sizes with a validation instance (env.kwargs + val.env_kwargs), so they are not an error here
             n_jobs, n_machines = self.fixed_instance.shape
         n_jobs = DEFAULT_N_JOBS if n_jobs is None else n_jobs
         n_machines = DEFAULT_N_MACHINES if n_machines is None else n_machines

@@ -51,6 +51,11 @@ def _swap_candidates(old: list[int], new: list[int], mask: memoryview, x: memory
             x[op * f + 3] = 1.0
 
 
+#: the arrays of a graph observation that live in a RecyclingGraphObservation's record (the counts aside) and
+#: that an episode start copies back
+OBS_ARRAYS: tuple[str, ...] = ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals")
+
+
 class RecyclingGraphObservation(GraphObservation):
     """A :class:`GraphObservation` whose :meth:`snapshot` reuses the memory of earlier snapshots that
     nothing references any more.
@@ -95,7 +100,7 @@ class RecyclingGraphObservation(GraphObservation):
     def _make_views(self) -> None:
         rec = np.ndarray((), self._dtype, self._raw)
         self._raw_mv = memoryview(self._raw)  # a memoryview slice assignment is the cheapest memcpy from Python
-        for key in ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals"):
+        for key in OBS_ARRAYS:
             setattr(self, key, rec[key])
         super()._make_views()
         # the counts live in the record too (the base class keeps them in a separate two-element array)
@@ -114,8 +119,7 @@ class RecyclingGraphObservation(GraphObservation):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        for key in ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals", "_raw_mv", "_pool",
-                    "_order", "_try"):
+        for key in (*OBS_ARRAYS, "_raw_mv", "_pool", "_order", "_try"):
             del state[key]  # fields of _raw (rebuilt from it) and buffers handed out before pickling
         return state
 
@@ -163,16 +167,13 @@ class _EpisodeStart:
     instance: JobShopInstance
     settings: tuple[str, float | None]  # the env's schedule builder and reward scale it was computed for
     state: JobShopState  # a template: each episode runs on its own ``state.fresh()``
-    #: the observation's arrays by attribute name (``nodes``, ``node_type``, ...), or, for a
-    #: RecyclingGraphObservation, its whole record under ``"raw"`` (restored in one copy)
-    arrays: dict[str, np.ndarray]
     n_nodes: int
     n_edges: int
     cand_ops: list[int]
-
-
-#: the arrays of a graph observation an episode start copies (without a record to copy at once)
-_START_ARRAYS: tuple[str, ...] = ("nodes", "node_type", "edge_index", "edge_type", "action_mask", "globals")
+    #: a RecyclingGraphObservation's whole record (restored in one copy), else None
+    raw: np.ndarray | None
+    #: without a record, the observation's :data:`OBS_ARRAYS` by name; empty with one
+    arrays: dict[str, np.ndarray]
 
 
 class JobShopEnv(GraphSchedulingEnv):
@@ -381,11 +382,10 @@ class JobShopEnv(GraphSchedulingEnv):
         """Copy a cached episode start back into the live state and graph."""
         self.state = start.state.fresh()
         g = self.graph
+        if start.raw is not None:
+            g._raw_mv[:] = start.raw
         for name, saved in start.arrays.items():
-            if name == "raw":
-                g._raw_mv[:] = saved
-            else:
-                np.copyto(getattr(g, name), saved)
+            np.copyto(getattr(g, name), saved)
         g.n_nodes, g.n_edges = start.n_nodes, start.n_edges
         self._offset = [0.0] * start.instance.n_jobs
         self._max_lb = self._lb0
@@ -395,11 +395,10 @@ class JobShopEnv(GraphSchedulingEnv):
         """The episode start just built by :meth:`_prepare` (the live state becomes the template; the
         caller runs the episode on a ``fresh()`` copy of it), for later resets of the same instance."""
         g = self.graph
-        if isinstance(g, RecyclingGraphObservation):
-            arrays = {"raw": g._raw.copy()}
-        else:
-            arrays = {name: getattr(g, name).copy() for name in _START_ARRAYS}
-        return _EpisodeStart(inst, settings, self.state, arrays, g.n_nodes, g.n_edges, self._cand_ops.copy())
+        recycling = isinstance(g, RecyclingGraphObservation)
+        raw = g._raw.copy() if recycling else None
+        arrays = {} if recycling else {name: getattr(g, name).copy() for name in OBS_ARRAYS}
+        return _EpisodeStart(inst, settings, self.state, g.n_nodes, g.n_edges, self._cand_ops.copy(), raw, arrays)
 
     def _prepare(self, inst: JobShopInstance) -> None:
         """Compute what depends on the instance alone (the scales, the precedence lower bounds, the
