@@ -15,6 +15,7 @@ import pytest
 
 import schedgym.envs  # noqa: F401 - registers the ids
 from agreement_checks import play_and_ask  # tests/agreement_checks.py
+from cluster_runs import tiny_cluster_run  # tests/cluster_runs.py
 from schedgym.agents import make_policy, run_episode
 from schedgym.envs.llm.cluster_env import LLMClusterEnv
 
@@ -133,15 +134,8 @@ def test_the_released_policy_plays_a_validated_cluster_episode_at_llumnix_interv
 
 # ---------------------------------------------------------------- the recipe, tiny
 def test_a_tiny_run_of_the_train_preset_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
-    from schedgym.train.cli import main
-
     run = tmp_path / "run"
-    argv = ["preset=llm-cluster", f"run_dir={run}", "trainer.progress_bar=false", "wandb.mode=disabled",
-            "env.kwargs.n_requests=40", "imitation.episodes=3", "imitation.epochs=2",
-            "trainer.total_steps=512", "agent.ppo.n_steps=128", "agent.ppo.batch_size=128",
-            "trainer.eval_every=512", "trainer.checkpoint_every=512", "val.seeds=[10000]"]
-    assert main(argv) == 0
-    summary = json.loads((run / "summary.json").read_text())
+    summary = tiny_cluster_run("llm-cluster", run, 512)
     assert summary["timesteps"] >= 512
     assert summary["imitation"]["expert"] == "llumnix" and summary["imitation"]["train_states"] > 0
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -1,16 +1,17 @@
 """The ``llm-cluster-sita`` train preset (a GNN clone of ``llumnix-sita`` on the ``llm-cluster-indexed`` env, whose
 instance nodes carry their index): a tiny real run writes a checkpoint that carries ``instance_index_feature`` and
-Llumnix's migration interval, so ``gnn:<checkpoint>`` builds its env with them and refuses an env without them."""
+Llumnix's migration interval, so ``gnn:<checkpoint>`` builds its env with them and refuses an env without them;
+the released clone ``gnn:llm-cluster-sita`` loads by name and plays a validated episode with them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import gymnasium as gym
 import pytest
 
 import schedgym.envs  # noqa: F401 - registers the ids
+from cluster_runs import tiny_cluster_run  # tests/cluster_runs.py
 from schedgym.agents import make_policy, run_episode
 
 torch = pytest.importorskip("torch", reason="the GNN needs the [train] extra (torch, torch-geometric)")
@@ -20,15 +21,8 @@ SMALL = {"n_instances": 4, "max_kv_blocks": 1500, "n_requests": 30, "rate": 20.0
 
 
 def test_a_tiny_run_of_the_sita_preset_writes_a_checkpoint_that_carries_the_feature(tmp_path: Path) -> None:
-    from schedgym.train.cli import main
-
     run = tmp_path / "run"
-    argv = ["preset=llm-cluster-sita", f"run_dir={run}", "trainer.progress_bar=false", "wandb.mode=disabled",
-            "env.kwargs.n_requests=40", "imitation.episodes=3", "imitation.epochs=2",
-            "trainer.total_steps=256", "agent.ppo.n_steps=128", "agent.ppo.batch_size=128",
-            "trainer.eval_every=256", "trainer.checkpoint_every=256", "val.seeds=[10000]"]
-    assert main(argv) == 0
-    summary = json.loads((run / "summary.json").read_text())
+    summary = tiny_cluster_run("llm-cluster-sita", run, 256)
     assert summary["imitation"]["expert"] == "llumnix-sita" and summary["imitation"]["train_states"] > 0
     policy = make_policy(f"gnn:{run / 'checkpoints' / 'imitation.pt'}", env_id=CLUSTER_ID)
     assert policy.env_kwargs == {"migration_interval": 0.5, "instance_index_feature": True}
@@ -42,3 +36,18 @@ def test_a_tiny_run_of_the_sita_preset_writes_a_checkpoint_that_carries_the_feat
     with pytest.raises(ValueError, match="node_features 13 != trained 14.*instance_index"):
         run_episode(plain, policy, seed=3)
     plain.close()
+
+
+def test_the_released_clone_loads_by_name_and_plays_a_validated_episode_with_its_env_kwargs() -> None:
+    from schedgym.agents.gnn.checkpoint import RELEASED_DIR, load_checkpoint
+
+    assert torch.load(RELEASED_DIR / "llm-cluster-sita.pt", weights_only=True)  # no arbitrary unpickling
+    _, meta = load_checkpoint("llm-cluster-sita")
+    assert meta["env_id"] == CLUSTER_ID and meta["config"]["imitation"]["expert"] == "llumnix-sita"
+    policy = make_policy("gnn:llm-cluster-sita", env_id=CLUSTER_ID)
+    assert policy.env_kwargs == {"migration_interval": 0.5, "instance_index_feature": True}
+    env = gym.make(CLUSTER_ID, **SMALL, **policy.env_kwargs)
+    result = run_episode(env, policy, seed=0)  # validated by the cluster validator
+    env.close()
+    assert result.validated_objective == pytest.approx(result.objective)
+    assert result.metrics["n_finished"] + result.metrics["n_rejected"] == SMALL["n_requests"]

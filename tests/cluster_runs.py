@@ -1,0 +1,20 @@
+"""Shared by the LLMCluster preset tests: a tiny real run of a cluster train preset (imitation, then PPO)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def tiny_cluster_run(preset: str, run_dir: Path, total_steps: int) -> dict[str, Any]:
+    """Run ``preset`` tiny (40-request episodes, 3 demonstration episodes, 2 epochs, ``total_steps`` PPO steps in
+    128-step rollouts, one validation seed) into ``run_dir``; returns its ``summary.json``."""
+    from schedgym.train.cli import main
+
+    argv = [f"preset={preset}", f"run_dir={run_dir}", "trainer.progress_bar=false", "wandb.mode=disabled",
+            "env.kwargs.n_requests=40", "imitation.episodes=3", "imitation.epochs=2",
+            f"trainer.total_steps={total_steps}", "agent.ppo.n_steps=128", "agent.ppo.batch_size=128",
+            f"trainer.eval_every={total_steps}", f"trainer.checkpoint_every={total_steps}", "val.seeds=[10000]"]
+    assert main(argv) == 0
+    return json.loads((Path(run_dir) / "summary.json").read_text())
