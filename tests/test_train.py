@@ -127,31 +127,53 @@ def test_sb3_deterministic_for_a_seed(tmp_path: Path) -> None:
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
 
 
-def test_reuse_freed_memory_is_applied_when_on_and_changes_no_numbers(tmp_path: Path, monkeypatch) -> None:
+def _train_in_a_fresh_process(run_dir: Path, overrides: list[str]) -> None:
+    """A tiny ``jobshop-small`` run in its own Python process (process-wide settings do not leak between runs)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys; from schedgym.train.cli import main; sys.exit(main(sys.argv[1:]))"
+    subprocess.run([sys.executable, "-c", code, "preset=jobshop-small", "env=jobshop-3x3", f"run_dir={run_dir}",
+                    *TINY, *overrides],
+                   check=True, env={**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"},
+                   capture_output=True)
+
+
+def test_reuse_freed_memory_changes_no_numbers(tmp_path: Path) -> None:
+    """The weights a seed gives are the same bit for bit with ``trainer.reuse_freed_memory`` on and off, each run
+    in a fresh process (``mallopt`` is process-wide and never undone)."""
+    runs = []
+    for on in ("false", "true"):
+        _train_in_a_fresh_process(tmp_path / on, ["trainer.seed=3", f"trainer.reuse_freed_memory={on}"])
+        runs.append(weights(tmp_path / on / "last.pt"))
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_reuse_freed_memory_is_applied_only_when_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``trainer.reuse_freed_memory`` (on by default) sets the process's C allocator before the backend runs;
-    off, it is left alone; the weights a seed gives are the same bit for bit either way."""
+    off, it is left alone."""
     from schedgym.train import allocator
 
     calls: list[int] = []
     real = allocator.reuse_freed_memory
     monkeypatch.setattr(allocator, "reuse_freed_memory", lambda: calls.append(1) or real())
-    runs = []
+    monkeypatch.setattr(allocator, "on_glibc", lambda: True)
     for name, on in (("off", "false"), ("on", "true")):
-        cfg = tiny_config("schedgym/JobShop-v0", tmp_path / name, ["trainer.seed=3", f"trainer.reuse_freed_memory={on}"])
+        cfg = tiny_config("schedgym/JobShop-v0", tmp_path / name, [f"trainer.reuse_freed_memory={on}"])
         train(cfg, tmp_path / name, resume=False)
-        runs.append(weights(tmp_path / name / "last.pt"))
         assert len(calls) == (1 if on == "true" else 0)
-    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
     assert resolve_config("jobshop-small", []).trainer.reuse_freed_memory is True
 
 
-def test_reuse_freed_memory_on_glibc_and_nothing_elsewhere(monkeypatch) -> None:
+def test_reuse_freed_memory_on_glibc_and_nothing_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On glibc every setting is accepted (again on a second call); elsewhere nothing is set and it says so."""
     from schedgym.train import allocator
 
-    if allocator._glibc() is not None:
-        assert allocator.reuse_freed_memory() and allocator.reuse_freed_memory()  # accepted, and again
+    if allocator.on_glibc():
+        assert allocator.reuse_freed_memory() and allocator.reuse_freed_memory()
     monkeypatch.setattr(allocator.sys, "platform", "darwin")
-    assert allocator._glibc() is None and allocator.reuse_freed_memory() is False
+    assert not allocator.on_glibc() and allocator.reuse_freed_memory() is False
 
 
 def test_subproc_vec_env_and_cli(tmp_path: Path, capsys) -> None:

@@ -144,9 +144,12 @@ def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg))
     if cfg.trainer.reuse_freed_memory:
-        from .allocator import reuse_freed_memory
+        from .allocator import on_glibc, reuse_freed_memory
 
-        reuse_freed_memory()  # the process's C allocator: the same numbers, fewer page faults
+        # the process's C allocator: the same numbers, fewer page faults (off glibc there is nothing to set)
+        if on_glibc() and not reuse_freed_memory():
+            print("trainer.reuse_freed_memory: glibc refused a mallopt setting; training goes on with its defaults "
+                  "for that setting")
     if cfg.backend == "sb3":
         from .sb3_backend import train_sb3
 
