@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -22,7 +23,7 @@ SMALL = {"n_instances": 4, "max_kv_blocks": 1500, "n_requests": 40, "rate": 20.0
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def _indexed(**kw) -> LLMClusterEnv:
+def _indexed(**kw: Any) -> LLMClusterEnv:
     return LLMClusterEnv(**{**SMALL, **kw}, instance_index_feature=True)
 
 
@@ -63,13 +64,15 @@ def test_the_feature_is_the_instance_index_scaled_to_one_and_nothing_else_change
 
 
 @pytest.mark.parametrize("bad", ["yes", 1, 0.0, None, [True]])
-def test_a_non_bool_is_refused_naming_the_option(bad) -> None:
+def test_a_non_bool_is_refused_naming_the_option(bad: object) -> None:
     with pytest.raises(ValueError, match="instance_index_feature must be True or False"):
         LLMClusterEnv(**SMALL, instance_index_feature=bad)
 
 
 def test_the_public_contract_holds_with_the_feature() -> None:
-    make = lambda: _indexed(n_requests=30)  # noqa: E731
+    def make() -> LLMClusterEnv:
+        return _indexed(n_requests=30)
+
     testing.check_gymnasium_api(make)
     testing.check_determinism(make)
     testing.check_pickling(make)
