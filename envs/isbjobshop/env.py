@@ -77,13 +77,16 @@ DEFAULT_N_JOBS: int = 6
 DEFAULT_N_MACHINES: int = 4
 
 
-def _fixed_shape(what: str, shape: tuple[int, int], n_jobs: int | None, n_machines: int | None) -> tuple[int, int]:
-    """``shape`` (``n_jobs, n_machines``) set by ``sizes``; an ``n_jobs`` / ``n_machines`` given beside it must
-    equal it (it used to be ignored silently): ``ValueError`` naming both otherwise."""
-    if (n_jobs is not None and n_jobs != shape[0]) or (n_machines is not None and n_machines != shape[1]):
-        raise ValueError(f"ISBJobShopEnv: {what} n_jobs={shape[0]}, n_machines={shape[1]}; an n_jobs=/n_machines= "
-                         f"beside it must equal that, got n_jobs={n_jobs!r}, n_machines={n_machines!r}")
-    return int(shape[0]), int(shape[1])
+def sizes_padding(sizes: tuple[tuple[int, int], ...], given: Any, n_jobs: int | None,
+                  n_machines: int | None) -> tuple[int, int]:
+    """The padding ``(n_jobs, n_machines)`` of random instances drawn from ``sizes`` (the largest of each); an
+    ``n_jobs`` / ``n_machines`` given beside ``sizes`` must equal it (it used to be ignored silently):
+    ``ValueError`` naming both otherwise (``given``: ``sizes`` as the caller wrote it, for the message)."""
+    padding = (max(n for n, _ in sizes), max(m for _, m in sizes))
+    if (n_jobs is not None and n_jobs != padding[0]) or (n_machines is not None and n_machines != padding[1]):
+        raise ValueError(f"ISBJobShopEnv: sizes={given!r} pads to n_jobs={padding[0]}, n_machines={padding[1]}; an "
+                         f"n_jobs=/n_machines= beside it must equal that, got n_jobs={n_jobs!r}, n_machines={n_machines!r}")
+    return padding
 
 
 def parse_sizes(value: Any) -> tuple[tuple[int, int], ...]:
@@ -243,8 +246,7 @@ class ISBJobShopEnv(GraphSchedulingEnv):
             if self.fixed_instance is not None:
                 raise ValueError("ISBJobShopEnv: give either instance= or sizes= (random instance sizes), not both")
             self.sizes = parse_sizes(sizes)
-            padding = (max(n for n, _ in self.sizes), max(m for _, m in self.sizes))
-            n_jobs, n_machines = _fixed_shape(f"sizes={sizes!r} pads to", padding, n_jobs, n_machines)
+            n_jobs, n_machines = sizes_padding(self.sizes, sizes, n_jobs, n_machines)
         if self.fixed_instance is not None:
             # the instance's shape, whatever n_jobs / n_machines say: training configs merge their random-instance
             # sizes with a validation instance (env.kwargs + val.env_kwargs), so they are not an error here
