@@ -147,7 +147,7 @@ def train(cfg: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
         from .allocator import on_glibc, reuse_freed_memory
 
         # the process's C allocator: the same numbers, fewer page faults (off glibc there is nothing to set)
-        if on_glibc() and not reuse_freed_memory():
+        if not reuse_freed_memory() and on_glibc():
             print("trainer.reuse_freed_memory: glibc refused a mallopt setting; training goes on with its defaults "
                   "for that setting")
     if cfg.backend == "sb3":

@@ -55,7 +55,7 @@ class ClusterPolicy(BasePolicy):
         self.env: ClusterView = env
         self._next = 0
 
-    def sita_scores(self) -> np.ndarray:
+    def dispatch_scores(self) -> np.ndarray:
         """``llumnix-growth``'s and ``llumnix-sita``'s dispatch score of each instance for the arriving request
         (lowest wins): :func:`growth_load`, plus ``affinity`` where the request's size does not belong (0 for
         ``llumnix-growth``, whose ``affinity`` is 0)."""
@@ -80,7 +80,7 @@ class ClusterPolicy(BasePolicy):
             elif self.rule == "lor":
                 k = int(np.argmin([i.outstanding() for i in c.instances]))
             elif self.rule in ("llumnix-growth", "llumnix-sita"):
-                k = int(np.argmin(self.sita_scores()))
+                k = int(np.argmin(self.dispatch_scores()))
             else:
                 k = int(np.argmin([i.load() for i in c.instances]))
             return 1 + k
