@@ -19,7 +19,12 @@ import numpy as np
 
 @runtime_checkable
 class Policy(Protocol):
-    """Anything that picks a legal node of the current graph."""
+    """Anything that picks a legal node of the current graph.
+
+    Optional attribute: ``labels_any_state`` (default False when absent), True when ``act`` reads only the
+    env's current state (and the seed), never what the policy itself did earlier in the episode; such a
+    policy can label states another policy reached (DAgger, ``imitation.dagger_rounds``).
+    """
 
     name: str
     env_kwargs: dict[str, Any]
@@ -36,6 +41,10 @@ class BasePolicy:
 
     name: str = "policy"
     env_kwargs: dict[str, Any]
+    #: ``act`` reads only the env's current state (and the seed), not the policy's own earlier choices in the
+    #: episode, so it can label any state another policy reached (DAgger, ``imitation.dagger_rounds``).
+    #: False for policies that keep per-episode commitments or replay a plan made at reset.
+    labels_any_state: bool = False
 
     def __init__(self, name: str | None = None, env_kwargs: dict[str, Any] | None = None) -> None:
         if name is not None:
@@ -59,6 +68,7 @@ class RandomPolicy(BasePolicy):
     """Uniformly random legal node (seeded by ``reset``); a domain-independent baseline."""
 
     name = "random"
+    labels_any_state = True
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> int:
         legal = np.flatnonzero(obs["action_mask"])

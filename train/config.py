@@ -174,6 +174,15 @@ class ImitationConfig:
     vf_coef: float = 0.5
     #: first episode seed and the shuffling seed (null: trainer.seed)
     seed: Optional[int] = None
+    #: DAgger rounds after the cloning (0: none). Each round the clone plays ``dagger_episodes`` new episodes
+    #: greedily (seeds after the demonstrations'), the expert labels every state the clone reaches, and the
+    #: clone trains again on all the states so far. Needs an expert that labels any state (rules that read
+    #: only the env's current state, ``gnn:<ckpt>`` without best-of-k)
+    dagger_rounds: int = 0
+    #: episodes the clone plays per DAgger round (null: imitation.episodes)
+    dagger_episodes: Optional[int] = None
+    #: passes over the aggregated states after each DAgger round (null: imitation.epochs)
+    dagger_epochs: Optional[int] = None
 
 
 @dataclass
@@ -394,6 +403,11 @@ def _check_imitation(cfg: DictConfig) -> None:
         raise ConfigError(f"imitation.holdout must be in [0, 1), got {im.holdout}")
     if im.vf_coef < 0:
         raise ConfigError(f"imitation.vf_coef must be >= 0, got {im.vf_coef}")
+    if not im.dagger_rounds >= 0:
+        raise ConfigError(f"imitation.dagger_rounds must be >= 0, got {im.dagger_rounds}")
+    for key in ("dagger_episodes", "dagger_epochs"):
+        if im[key] is not None and not im[key] > 0:
+            raise ConfigError(f"imitation.{key} must be > 0 or null, got {im[key]}")
 
 
 def _check_resolvable(cfg: DictConfig) -> None:

@@ -18,16 +18,24 @@ expert (``etf``, ``mwkr:nondelay``, ``mem-xla``, even ``gnn:<checkpoint>``). The
    action's agreement with the expert (``argmax`` of the logits, as :class:`~schedgym.agents.gnn.policy.GNNPolicy`
    acts) is logged on the training and the held-out states (``imitation/accuracy``,
    ``imitation/holdout_accuracy``, at env step 0 of ``metrics.jsonl``).
-3. PPO starts from the cloned weights.
+3. **DAgger** (``imitation.dagger_rounds``, optional). Each round the clone plays ``imitation.dagger_episodes``
+   new episodes greedily (seeds ``imitation.seed + episodes + (r - 1) * dagger_episodes + i`` for round ``r``),
+   the expert is asked what it would do at every state the clone reaches (``expert.act`` on that state;
+   the clone's action is the one played), and the clone trains ``imitation.dagger_epochs`` more passes
+   on all the states so far (Ross et al., 2011). The returns of those states are the clone's own. Each
+   round logs the clone's agreement with the expert along its own trajectory, before training on it
+   (``imitation/dagger_agreement``), and the clone's mean objective on those episodes. Only an expert
+   whose ``labels_any_state`` is True can serve: one whose ``act`` reads the env's current state only
+   (dispatching rules, the cluster and serving rules, ``gnn:<ckpt>`` without best-of-k).
+4. PPO starts from the cloned weights.
 
 The expert's own env kwargs (e.g. a dispatching rule's ``schedule_builder``) must agree with
 ``env.kwargs``: the demonstrations are played on the training env itself, so an expert that needs another
 env is refused before anything is written, naming the key to set.
 
-DAgger (rolling out the cloned net and asking the expert to label the states it reaches) is not offered:
-the Policy protocol lets a policy act only along its own episode (rules such as the SoC ones keep
-per-episode commitments; static and exact policies replay a plan made at reset), so there is no clean
-way to ask an arbitrary expert about a state it did not reach itself.
+DAgger is refused for the other experts: rules such as the SoC ones keep per-episode commitments, and
+static and exact policies replay a plan made at reset, so they cannot be asked about a state they did not
+reach themselves.
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ class Demonstrations:
     states: list[dict[str, np.ndarray]] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
     returns: list[float] = field(default_factory=list)
+    #: the action played at each state (the expert's own in demonstrations, the clone's in DAgger rounds)
+    played: list[int] = field(default_factory=list)
     #: episode index of each state
     episode: list[int] = field(default_factory=list)
     #: the expert's objective per episode (the env's objective metric)
@@ -65,6 +75,17 @@ class Demonstrations:
 
     def __len__(self) -> int:
         return len(self.actions)
+
+    def extend(self, other: "Demonstrations") -> np.ndarray:
+        """Append ``other``'s episodes (numbered after these); returns the indices of the appended states."""
+        first, n_ep = len(self), len(self.objectives)
+        self.states.extend(other.states)
+        self.actions.extend(other.actions)
+        self.played.extend(other.played)
+        self.returns.extend(other.returns)
+        self.episode.extend(n_ep + e for e in other.episode)
+        self.objectives.extend(other.objectives)
+        return np.arange(first, len(self), dtype=np.int64)
 
 
 @dataclass
@@ -80,6 +101,9 @@ class ImitationReport:
     holdout_accuracy: float | None
     final_loss: float
     seconds: float
+    #: one record per DAgger round: episodes, states, the clone's agreement with the expert along its own
+    #: trajectory (before training on it), the clone's mean objective there, training accuracy after the round
+    dagger: list[dict[str, float]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -110,6 +134,11 @@ def make_expert(cfg: DictConfig) -> Any:
         sets = " ".join(f"env.kwargs.{k}={v}" for k, v in unset.items())
         raise ConfigError(f"key 'imitation.expert': {spec!r} acts on an env built with {unset}, which env.kwargs "
                           f"does not set (the demonstrations are played on the training env): add {sets}")
+    if int(cfg.imitation.dagger_rounds) > 0 and not getattr(expert, "labels_any_state", False):
+        raise ConfigError(f"key 'imitation.dagger_rounds': the expert {spec!r} cannot label states it did not reach "
+                          f"itself (its labels_any_state is False: it keeps per-episode state or replays a plan made "
+                          f"at reset); set imitation.dagger_rounds=0 or use an expert that acts on the current "
+                          f"state only")
     return expert
 
 
@@ -131,8 +160,12 @@ def _unpadded(obs: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
-def collect(cfg: DictConfig, expert: Any, episodes: int, seed: int) -> Demonstrations:
-    """``episodes`` expert episodes on the training env (seeds ``seed + i``), every state recorded."""
+def collect(cfg: DictConfig, expert: Any, episodes: int, seed: int,
+            actor: Callable[[Mapping[str, Any]], int] | None = None) -> Demonstrations:
+    """``episodes`` episodes on the training env (seeds ``seed + i``), every state recorded with the expert's
+    action there. ``actor`` None: the expert plays (demonstrations). Otherwise ``actor(obs)`` picks the action
+    played and the expert only labels the states it reaches (DAgger); the returns and objectives are then the
+    actor's."""
     from .common import env_kwargs, make_env
 
     gamma = float(cfg.agent.ppo.gamma)
@@ -140,6 +173,7 @@ def collect(cfg: DictConfig, expert: Any, episodes: int, seed: int) -> Demonstra
     base = env.unwrapped
     objective = base.objective.name
     demos = Demonstrations()
+    what = "demonstration" if actor is None else "DAgger"
     try:
         for i in range(episodes):
             obs, info = env.reset(seed=seed + i)
@@ -149,13 +183,15 @@ def collect(cfg: DictConfig, expert: Any, episodes: int, seed: int) -> Demonstra
                 try:
                     action = int(expert.act(obs, info))
                     state = _unpadded(obs)
-                    obs, reward, terminated, truncated, info = env.step(action)
+                    played = action if actor is None else int(actor(obs))
+                    obs, reward, terminated, truncated, info = env.step(played)
                 except Exception as exc:  # noqa: BLE001 - reraised with where it happened
                     raise RuntimeError(f"imitation.expert {cfg.imitation.expert!r} failed on {cfg.env.id} in "
-                                       f"demonstration episode {i} (seed {seed + i}) at step {len(rewards)}: "
+                                       f"{what} episode {i} (seed {seed + i}) at step {len(rewards)}: "
                                        f"{type(exc).__name__}: {exc}") from exc
                 demos.states.append(state)
                 demos.actions.append(action)
+                demos.played.append(played)
                 demos.episode.append(i)
                 rewards.append(float(reward))
                 if terminated or truncated:
@@ -235,15 +271,24 @@ def split(demos: Demonstrations, holdout: float) -> tuple[np.ndarray, np.ndarray
 
 
 def clone(module: GraphActorCritic, demos: Demonstrations, train_idx: np.ndarray, holdout_idx: np.ndarray,
-          cfg: DictConfig, log: Callable[[dict[str, float]], None] | None = None) -> tuple[float, float, float | None]:
+          cfg: DictConfig, log: Callable[[dict[str, float]], None] | None = None, *, epochs: int | None = None,
+          first_epoch: int = 1, shuffle_seed: int | None = None,
+          tags: Mapping[str, float] | None = None) -> tuple[float, float, float | None]:
     """Train ``module`` on the demonstrations; returns ``(final cross-entropy, accuracy, held-out accuracy)``
     (accuracies over every state; ``imitation/holdout_accuracy_with_choice`` also logs it over the held-out
-    states with more than one legal action)."""
+    states with more than one legal action).
+
+    ``epochs`` passes (None: ``imitation.epochs``), logged as epochs ``first_epoch, first_epoch + 1, ...``
+    with ``tags`` added to each record (a DAgger round continues the numbering; the untrained epoch-0 record
+    is logged only when ``first_epoch`` is 1). The minibatch order comes from ``shuffle_seed`` (None: the
+    imitation seed)."""
     im = cfg.imitation
     bs = int(im.batch_size)
     vf_coef = float(im.vf_coef)
     max_norm = float(cfg.agent.ppo.max_grad_norm)
-    rng = np.random.default_rng(_seed(cfg))
+    rng = np.random.default_rng(_seed(cfg) if shuffle_seed is None else shuffle_seed)
+    n_epochs = int(im.epochs if epochs is None else epochs)
+    extra = dict(tags or {})
     device = _device(module)
     opt = torch.optim.Adam(module.parameters(), lr=float(im.lr))
     actions = torch.as_tensor(demos.actions, dtype=torch.long)
@@ -252,9 +297,9 @@ def clone(module: GraphActorCritic, demos: Demonstrations, train_idx: np.ndarray
     module.train()
     loss_mean = float("nan")
     acc, hold_acc = greedy_accuracy(module, demos, train_idx, bs), greedy_accuracy(module, demos, holdout_idx, bs)
-    if log is not None:
+    if log is not None and first_epoch == 1:
         log(_epoch_record(0, loss_mean, acc, hold_acc))
-    for epoch in range(1, int(im.epochs) + 1):
+    for epoch in range(first_epoch, first_epoch + n_epochs):
         losses = []
         order = rng.permutation(train_idx)
         for start in range(0, order.size, bs):
@@ -276,7 +321,7 @@ def clone(module: GraphActorCritic, demos: Demonstrations, train_idx: np.ndarray
             rec = _epoch_record(epoch, loss_mean, acc, hold_acc)
             rec["imitation/value_loss"] = float(np.mean([v for _, v in losses])) if losses else float("nan")
             rec["imitation/holdout_accuracy_with_choice"] = greedy_accuracy(module, demos, hold_choice, bs)
-            log(rec)
+            log({**rec, **extra})
     return loss_mean, acc, (None if math.isnan(hold_acc) else hold_acc)
 
 
@@ -292,27 +337,85 @@ def _seed(cfg: DictConfig) -> int:
     return int(cfg.trainer.seed if cfg.imitation.seed is None else cfg.imitation.seed)
 
 
+def greedy_actor(module: GraphActorCritic) -> Callable[[Mapping[str, Any]], int]:
+    """The clone's greedy action on one observation (argmax of the masked logits, as ``GNNPolicy`` acts).
+    The caller puts the module in eval mode for the rollout."""
+    device = _device(module)
+
+    @torch.no_grad()
+    def act(obs: Mapping[str, Any]) -> int:
+        logits, _ = module(collate([_unpadded(obs)], device))
+        return int(logits[0].argmax())
+
+    return act
+
+
+def dagger_round(module: GraphActorCritic, expert: Any, demos: Demonstrations, train_idx: np.ndarray,
+                 holdout_idx: np.ndarray, cfg: DictConfig, round_no: int, first_epoch: int,
+                 log: Callable[[dict[str, float]], None] | None = None
+                 ) -> tuple[np.ndarray, dict[str, float], tuple[float, float, float | None]]:
+    """One DAgger round: the clone plays, the expert labels what it reaches, the clone trains on everything.
+    Returns the grown training indices, the round's record and ``clone``'s result."""
+    im = cfg.imitation
+    n_dem = int(im.episodes)
+    n_ep = int(im.dagger_episodes or n_dem)
+    epochs = int(im.dagger_epochs or im.epochs)
+    seed = _seed(cfg) + n_dem + (round_no - 1) * n_ep
+    was_training = module.training
+    module.eval()
+    try:
+        reached = collect(cfg, expert, n_ep, seed, actor=greedy_actor(module))
+    finally:
+        module.train(was_training)
+    agreement = float(np.mean(np.asarray(reached.actions) == np.asarray(reached.played)))
+    train_idx = np.concatenate([train_idx, demos.extend(reached)])
+    record = {"imitation/dagger_round": float(round_no), "imitation/dagger_agreement": agreement,
+              "imitation/dagger_objective": float(np.mean(reached.objectives)),
+              "imitation/dagger_states": float(len(reached))}
+    if log is not None:
+        log(record)
+    result = clone(module, demos, train_idx, holdout_idx, cfg, log, epochs=epochs, first_epoch=first_epoch,
+                   shuffle_seed=_seed(cfg) + round_no, tags={"imitation/dagger_round": float(round_no)})
+    return train_idx, record, result
+
+
 def warm_start(module: GraphActorCritic, cfg: DictConfig,
                log: Callable[[dict[str, float]], None] | None = None) -> ImitationReport:
-    """Collect the expert's demonstrations and clone them into ``module`` (in place)."""
+    """Collect the expert's demonstrations and clone them into ``module`` (in place), then run the DAgger
+    rounds, if any."""
     t0 = time.perf_counter()
     expert = make_expert(cfg)
     seed = _seed(cfg)
+    rounds: list[dict[str, float]] = []
     with torch.random.fork_rng(devices=[]):  # PPO's own RNG stream is left as the run seed made it
         torch.manual_seed(seed)
         demos = collect(cfg, expert, int(cfg.imitation.episodes), seed)
+        expert_objective = float(np.mean(demos.objectives))
         train_idx, holdout_idx = split(demos, float(cfg.imitation.holdout))
         loss, acc, hold_acc = clone(module, demos, train_idx, holdout_idx, cfg, log)
+        epoch = int(cfg.imitation.epochs) + 1
+        for r in range(1, int(cfg.imitation.dagger_rounds) + 1):
+            train_idx, record, (loss, acc, hold_acc) = dagger_round(module, expert, demos, train_idx, holdout_idx,
+                                                                    cfg, r, epoch, log)
+            epoch += int(cfg.imitation.dagger_epochs or cfg.imitation.epochs)
+            rounds.append({"round": r, "episodes": int(cfg.imitation.dagger_episodes or cfg.imitation.episodes),
+                           "states": int(record["imitation/dagger_states"]),
+                           "agreement": record["imitation/dagger_agreement"],
+                           "clone_objective": record["imitation/dagger_objective"], "accuracy_after": acc})
+            print(f"DAgger round {r}: the clone agreed with the expert on {record['imitation/dagger_agreement']:.3f} "
+                  f"of the {int(record['imitation/dagger_states'])} states it reached (mean objective "
+                  f"{record['imitation/dagger_objective']:.4g}); accuracy after training {acc:.3f}")
     return ImitationReport(
         expert=str(cfg.imitation.expert),
-        episodes=len(demos.objectives),
+        episodes=int(cfg.imitation.episodes),
         train_states=int(train_idx.size),
         holdout_states=int(holdout_idx.size),
-        expert_objective=float(np.mean(demos.objectives)),
+        expert_objective=expert_objective,
         accuracy=acc,
         holdout_accuracy=hold_acc,
         final_loss=loss,
         seconds=time.perf_counter() - t0,
+        dagger=rounds,
     )
 
 

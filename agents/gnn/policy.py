@@ -87,6 +87,8 @@ class GNNPolicy(BasePolicy):
         super().__init__(name=name or f"gnn:{label}", env_kwargs=dict(self.meta.get("policy_env_kwargs") or {}))
         self.sample = sample or k > 1
         self.k = k
+        # acting one step from the observation labels any state; best of k replays a plan made at reset
+        self.labels_any_state = k == 1
         self._plan: list[int] | None = None
         self._torch_gen = torch.Generator().manual_seed(0)
         self.episode_extra: dict[str, Any] = {}

@@ -47,6 +47,8 @@ RULE_NAMES: tuple[str, ...] = (*_RULES, "random")
 class DispatchingRule(BasePolicy):
     """One priority dispatching rule; ``variant`` is the schedule builder (or None: the env's)."""
 
+    labels_any_state = True  # ranks the env's current dispatch candidates
+
     def __init__(self, rule: str, variant: str | None = None) -> None:
         if rule not in RULE_NAMES:
             raise ValueError(f"unknown dispatching rule {rule!r}; choose one of {RULE_NAMES}")

@@ -44,6 +44,8 @@ class ClusterPolicy(BasePolicy):
         self.rule, self.gap, self.growth_tokens = rule, float(gap), float(growth_tokens)
         self.long_prompt, self.n_long, self.affinity = int(long_prompt), int(n_long), float(affinity)
         self._next = 0
+        # every rule but round robin (which counts its own dispatches) reads the cluster's current state only
+        self.labels_any_state = rule != "rr"
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         super().reset(env, seed)

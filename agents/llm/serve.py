@@ -22,6 +22,8 @@ class OrderPolicy(BasePolicy):
     observation shows.
     """
 
+    labels_any_state = True  # reads the simulator's current queue only
+
     def __init__(self, name: str, order: str, strict: bool = False, oracle: bool = False,
                  env_kwargs: dict[str, Any] | None = None) -> None:
         if order not in ORDERS:
