@@ -190,7 +190,7 @@ def test_rllib_starts_from_the_clone(tmp_path: Path, monkeypatch) -> None:
             "trainer.total_steps=120", "trainer.checkpoint_every=60", "trainer.eval_every=60",
             "trainer.progress_bar=false", "agent.ppo.n_steps=60", "agent.ppo.batch_size=30", "agent.ppo.n_epochs=2",
             "val.seeds=[0,1]", "val.baselines=[]", "imitation.expert=mwkr:nondelay", "imitation.episodes=3",
-            "imitation.epochs=2"]
+            "imitation.epochs=2", "imitation.dagger_rounds=1", "imitation.dagger_episodes=2"]  # DAgger on RLlib too
     assert main(argv) == 0
     clone, start, last = (_weights(p) for p in (run / "checkpoints" / "imitation.pt",
                                                  run / "checkpoints" / "step_0.pt", run / "last.pt"))
@@ -198,6 +198,7 @@ def test_rllib_starts_from_the_clone(tmp_path: Path, monkeypatch) -> None:
     assert any(not torch.equal(clone[k], last[k]) for k in clone)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["imitation"]["expert"] == "mwkr:nondelay" and summary["timesteps"] >= 120
+    assert [r["round"] for r in summary["imitation"]["dagger"]] == [1]
     assert synced == [True]  # the env runner that samples the first iteration acts with the clone
 
 
