@@ -70,7 +70,7 @@ class Demonstrations:
     played: list[int] = field(default_factory=list)
     #: episode index of each state
     episode: list[int] = field(default_factory=list)
-    #: the expert's objective per episode (the env's objective metric)
+    #: the objective of each episode (the env's objective metric) for the policy that played it
     objectives: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
