@@ -77,23 +77,46 @@ def test_the_expert_as_the_actor_gives_the_demonstrations() -> None:
     assert demos.returns == played.returns and demos.objectives == played.objectives
 
 
-def test_dagger_rounds_add_the_clones_states_and_are_reported() -> None:
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_dagger_rounds_add_the_clones_states_and_are_reported(one_thread, monkeypatch) -> None:
+    from schedgym.train import imitation
+
+    calls: list[tuple[int, int, bool]] = []
+    real_collect = imitation.collect
+
+    def recorded(cfg, expert, episodes, seed, actor=None, what="demonstration"):
+        calls.append((seed, episodes, actor is not None))
+        return real_collect(cfg, expert, episodes, seed, actor=actor, what=what)
+
+    monkeypatch.setattr(imitation, "collect", recorded)
     plain_cfg = resolve_config("jobshop-small", [*DAGGER, "imitation.dagger_rounds=0"])
     plain = warm_start(_module(plain_cfg), plain_cfg)
     cfg = resolve_config("jobshop-small", DAGGER)
     module = _module(cfg)
     records: list[dict] = []
     report = warm_start(module, cfg, log=records.append)
+    # demonstrations on seeds 0-11, then the rounds on 12-16 and 17-21: no seed is played twice
+    assert calls == [(0, 12, False), (0, 12, False), (12, 5, True), (17, 5, True)]
     assert [r["round"] for r in report.dagger] == [1, 2]
     added = sum(r["states"] for r in report.dagger)
     assert added > 0 and report.train_states == plain.train_states + added
     assert report.holdout_states == plain.holdout_states  # the expert's held-out episodes stay the yardstick
     assert report.episodes == 12 and report.expert_objective == plain.expert_objective
-    for r in report.dagger:
-        assert 0.0 <= r["agreement"] <= 1.0 and r["episodes"] == 5 and r["clone_objective"] > 0
     rounds = [r for r in records if "imitation/dagger_agreement" in r]
     assert [r["imitation/dagger_round"] for r in rounds] == [1.0, 2.0]
+    for r, logged in zip(report.dagger, rounds):
+        assert r["episodes"] == 5 and r["states"] == logged["imitation/dagger_states"]
+        assert r["agreement"] == logged["imitation/dagger_agreement"] and 0.0 < r["agreement"] <= 1.0
+        # states with one legal action always agree, so agreement where there is a choice is the lower one
+        assert r["agreement_with_choice"] == logged["imitation/dagger_agreement_with_choice"] <= r["agreement"]
+        assert r["clone_objective"] == logged["imitation/dagger_objective"]
     epochs = [r["imitation/epoch"] for r in records if "imitation/epoch" in r]
     assert epochs == list(range(0, 4 + 2 * 2 + 1))  # 0 (untrained), 4 cloning epochs, 2 + 2 after the rounds
     # deterministic: the same config gives the same weights
@@ -116,6 +139,26 @@ def test_dagger_needs_an_expert_that_labels_any_state(tmp_path: Path, capsys) ->
         resolve_config("jobshop-small", ["imitation.expert=mwkr:nondelay", "imitation.dagger_episodes=0"])
     with pytest.raises(ConfigError, match="imitation.dagger_epochs"):
         resolve_config("jobshop-small", ["imitation.expert=mwkr:nondelay", "imitation.dagger_epochs=0"])
+    with pytest.raises(ConfigError, match="imitation.dagger_rounds needs imitation.expert"):
+        resolve_config("jobshop-small", ["imitation.dagger_rounds=2"])
+
+
+def test_a_failing_clone_is_named_with_the_round_and_where() -> None:
+    cfg = resolve_config("jobshop-small", ["imitation.expert=mwkr:nondelay"])
+
+    def broken(obs) -> int:
+        raise ValueError("no logits")
+
+    with pytest.raises(RuntimeError, match=r"the clone failed on schedgym/JobShop-v0 in DAgger round 3 episode 0 "
+                                           r"\(seed 4\) at step 0: ValueError: no logits"):
+        collect(cfg, make_expert(cfg), episodes=1, seed=4, actor=broken, what="DAgger round 3")
+
+    def illegal(obs) -> int:
+        return int(np.flatnonzero(~np.asarray(obs["action_mask"], dtype=bool))[0])
+
+    with pytest.raises(RuntimeError, match=r"the clone failed .* episode 0 \(seed 4\) at step 0: the env refused "
+                                           r"its action"):
+        collect(cfg, make_expert(cfg), episodes=1, seed=4, actor=illegal, what="DAgger round 1")
 
 
 @pytest.mark.parametrize("spec, env_id, labels", [
@@ -127,6 +170,13 @@ def test_dagger_needs_an_expert_that_labels_any_state(tmp_path: Path, capsys) ->
     ("gnn:jobshop-10x10", "schedgym/JobShop-v0", True),
     ("gnn:jobshop-10x10#k=2", "schedgym/JobShop-v0", False),  # best of k replays a plan made at reset
     ("etf", "schedgym/SoCDAG-v0", False),  # keeps per-PE commitments
+    ("mem-lowest-offset", "schedgym/MemoryMap-v0", True),
+    ("mem-all-slow", "schedgym/MemoryMap-v0", True),
+    ("mem-xla", "schedgym/MemoryMap-v0", False),  # replays a plan made at reset
+    ("agent-ttl", "schedgym/LLMServe-v0", True),
+    ("vllm-fcfs", "schedgym/LLMServe-v0", True),
+    ("disagg-ll", "schedgym/LLMDisagg-v0", True),
+    ("disagg-rr", "schedgym/LLMDisagg-v0", False),  # counts its own choices
 ])
 def test_which_policies_label_any_state(spec: str, env_id: str, labels: bool) -> None:
     assert getattr(make_policy(spec, env_id=env_id), "labels_any_state", False) is labels

@@ -394,6 +394,13 @@ def check(cfg: DictConfig) -> None:
 def _check_imitation(cfg: DictConfig) -> None:
     """``imitation.*`` values (the expert itself is built and checked against env.id before training)."""
     im = cfg.imitation
+    if not im.dagger_rounds >= 0:
+        raise ConfigError(f"imitation.dagger_rounds must be >= 0, got {im.dagger_rounds}")
+    for key in ("dagger_episodes", "dagger_epochs"):
+        if im[key] is not None and not im[key] > 0:
+            raise ConfigError(f"imitation.{key} must be > 0 or null, got {im[key]}")
+    if im.dagger_rounds > 0 and not im.expert:
+        raise ConfigError("imitation.dagger_rounds needs imitation.expert (the policy that labels the clone's states)")
     if not im.expert:
         return
     for key in ("episodes", "epochs", "batch_size", "lr"):
@@ -403,11 +410,6 @@ def _check_imitation(cfg: DictConfig) -> None:
         raise ConfigError(f"imitation.holdout must be in [0, 1), got {im.holdout}")
     if im.vf_coef < 0:
         raise ConfigError(f"imitation.vf_coef must be >= 0, got {im.vf_coef}")
-    if not im.dagger_rounds >= 0:
-        raise ConfigError(f"imitation.dagger_rounds must be >= 0, got {im.dagger_rounds}")
-    for key in ("dagger_episodes", "dagger_epochs"):
-        if im[key] is not None and not im[key] > 0:
-            raise ConfigError(f"imitation.{key} must be > 0 or null, got {im[key]}")
 
 
 def _check_resolvable(cfg: DictConfig) -> None:

@@ -103,7 +103,7 @@ class ImitationReport:
     seconds: float
     #: one record per DAgger round: episodes, states, the clone's agreement with the expert along its own
     #: trajectory (before training on it), the clone's mean objective there, training accuracy after the round
-    dagger: list[dict[str, float]] = field(default_factory=list)
+    dagger: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -161,11 +161,11 @@ def _unpadded(obs: Mapping[str, Any]) -> dict[str, np.ndarray]:
 
 
 def collect(cfg: DictConfig, expert: Any, episodes: int, seed: int,
-            actor: Callable[[Mapping[str, Any]], int] | None = None) -> Demonstrations:
+            actor: Callable[[Mapping[str, Any]], int] | None = None, what: str = "demonstration") -> Demonstrations:
     """``episodes`` episodes on the training env (seeds ``seed + i``), every state recorded with the expert's
     action there. ``actor`` None: the expert plays (demonstrations). Otherwise ``actor(obs)`` picks the action
     played and the expert only labels the states it reaches (DAgger); the returns and objectives are then the
-    actor's."""
+    actor's. ``what`` names the episodes in errors (e.g. ``"DAgger round 2"``)."""
     from .common import env_kwargs, make_env
 
     gamma = float(cfg.agent.ppo.gamma)
@@ -173,21 +173,28 @@ def collect(cfg: DictConfig, expert: Any, episodes: int, seed: int,
     base = env.unwrapped
     objective = base.objective.name
     demos = Demonstrations()
-    what = "demonstration" if actor is None else "DAgger"
     try:
         for i in range(episodes):
             obs, info = env.reset(seed=seed + i)
             expert.reset(base, seed + i)
             rewards: list[float] = []
             while True:
+                where = f"on {cfg.env.id} in {what} episode {i} (seed {seed + i}) at step {len(rewards)}"
+                expert_name = f"imitation.expert {cfg.imitation.expert!r}"
                 try:
                     action = int(expert.act(obs, info))
-                    state = _unpadded(obs)
+                except Exception as exc:  # noqa: BLE001 - reraised with where it happened
+                    raise RuntimeError(f"{expert_name} failed {where}: {type(exc).__name__}: {exc}") from exc
+                state = _unpadded(obs)
+                try:
                     played = action if actor is None else int(actor(obs))
+                except Exception as exc:  # noqa: BLE001 - reraised with where it happened
+                    raise RuntimeError(f"the clone failed {where}: {type(exc).__name__}: {exc}") from exc
+                try:
                     obs, reward, terminated, truncated, info = env.step(played)
                 except Exception as exc:  # noqa: BLE001 - reraised with where it happened
-                    raise RuntimeError(f"imitation.expert {cfg.imitation.expert!r} failed on {cfg.env.id} in "
-                                       f"{what} episode {i} (seed {seed + i}) at step {len(rewards)}: "
+                    player = expert_name if actor is None else "the clone"
+                    raise RuntimeError(f"{player} failed {where}: the env refused its action {played}: "
                                        f"{type(exc).__name__}: {exc}") from exc
                 demos.states.append(state)
                 demos.actions.append(action)
@@ -364,12 +371,14 @@ def dagger_round(module: GraphActorCritic, expert: Any, demos: Demonstrations, t
     was_training = module.training
     module.eval()
     try:
-        reached = collect(cfg, expert, n_ep, seed, actor=greedy_actor(module))
+        reached = collect(cfg, expert, n_ep, seed, actor=greedy_actor(module), what=f"DAgger round {round_no}")
     finally:
         module.train(was_training)
-    agreement = float(np.mean(np.asarray(reached.actions) == np.asarray(reached.played)))
+    agree = np.asarray(reached.actions) == np.asarray(reached.played)
+    choice = with_choice(reached, np.arange(len(reached)))
     train_idx = np.concatenate([train_idx, demos.extend(reached)])
-    record = {"imitation/dagger_round": float(round_no), "imitation/dagger_agreement": agreement,
+    record = {"imitation/dagger_round": float(round_no), "imitation/dagger_agreement": float(agree.mean()),
+              "imitation/dagger_agreement_with_choice": float(agree[choice].mean()) if choice.size else float("nan"),
               "imitation/dagger_objective": float(np.mean(reached.objectives)),
               "imitation/dagger_states": float(len(reached))}
     if log is not None:
@@ -401,9 +410,11 @@ def warm_start(module: GraphActorCritic, cfg: DictConfig,
             rounds.append({"round": r, "episodes": int(cfg.imitation.dagger_episodes or cfg.imitation.episodes),
                            "states": int(record["imitation/dagger_states"]),
                            "agreement": record["imitation/dagger_agreement"],
+                           "agreement_with_choice": record["imitation/dagger_agreement_with_choice"],
                            "clone_objective": record["imitation/dagger_objective"], "accuracy_after": acc})
             print(f"DAgger round {r}: the clone agreed with the expert on {record['imitation/dagger_agreement']:.3f} "
-                  f"of the {int(record['imitation/dagger_states'])} states it reached (mean objective "
+                  f"of the {int(record['imitation/dagger_states'])} states it reached "
+                  f"({record['imitation/dagger_agreement_with_choice']:.3f} where it had a choice; mean objective "
                   f"{record['imitation/dagger_objective']:.4g}); accuracy after training {acc:.3f}")
     return ImitationReport(
         expert=str(cfg.imitation.expert),
@@ -429,8 +440,10 @@ def warm_start_run(module: GraphActorCritic, cfg: DictConfig, run_dir: Any, vali
     from .common import write_gnn_checkpoint
 
     report = warm_start(module, cfg, log=lambda rec: log.log(0, rec))
-    print(f"imitation warm start ({report.expert}): {report.train_states} states from {report.episodes} episodes, "
-          f"accuracy {report.accuracy:.3f}, held out {report.holdout_accuracy}, {report.seconds:.1f} s")
+    dagger = (f" + {len(report.dagger)} DAgger rounds ({sum(r['episodes'] for r in report.dagger)} episodes)"
+              if report.dagger else "")
+    print(f"imitation warm start ({report.expert}): {report.train_states} states from {report.episodes} episodes"
+          f"{dagger}, accuracy {report.accuracy:.3f}, held out {report.holdout_accuracy}, {report.seconds:.1f} s")
     val = validator.run(module)
     log.log(0, {**val, "imitation/expert_objective": report.expert_objective,
                 "imitation/final_accuracy": report.accuracy,

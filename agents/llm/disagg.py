@@ -40,6 +40,7 @@ class DisaggPolicy(BasePolicy):
         super().__init__(name, env_kwargs)
         self.rule = rule
         self._next = {"dispatch": 0, "route": 0}
+        self.labels_any_state = rule == "ll"  # round robin counts its own choices
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         super().reset(env, seed)

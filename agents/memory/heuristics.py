@@ -188,6 +188,7 @@ class AllSlowPolicy(BasePolicy):
     """Mapping: every buffer stays in slow memory (picks the stop node at once)."""
 
     name = "mem-all-slow"
+    labels_any_state = True
 
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
@@ -204,6 +205,7 @@ class LowestOffsetPolicy(BasePolicy):
     longer-lived, then lower index); in mapping mode only buffers with a benefit, then stop."""
 
     name = "mem-lowest-offset"
+    labels_any_state = True  # ranks the env's current legal buffers (by constants of the instance)
 
     def reset(self, env: Any, seed: int | None = None) -> None:
         super().reset(env, seed)
