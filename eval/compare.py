@@ -11,7 +11,7 @@ The leaderboard compares every policy with the best baseline on the objective (w
 answers the next question a paper asks: is policy A's metric lower than the reference's on the same
 instances, by how much, and how sure is that? For each row group (``by``: a case, a group, or everything)
 and each policy, over the instances both ran (an instance is a suite, case, seed and settings; unvalidated
-and failed rows are left out):
+and failed rows, and instances where either lacks the metric, are left out):
 
 * ``policy`` and ``reference``: the metric's means;
 * ``difference``: the mean of the per-instance differences (policy minus reference), with a paired
@@ -165,7 +165,8 @@ def compare(df: pd.DataFrame, reference: str, metric: str = "objective", sense: 
         mine = df[df["policy"] == policy].set_index(keys)
         both = mine.index.intersection(ref.index)
         if both.empty:
-            continue
+            raise UsageError(f"key 'policies': {policy!r} ran no instance that {reference!r} ran (same suite, case, "
+                             f"seed and settings); compare results of the same suites and seeds")
         a, b = mine.loc[both], ref.loc[both]
         labels = a.reset_index()[group_cols].astype(str).agg(" / ".join, axis=1) if group_cols else pd.Series(
             ["all"] * len(both))
@@ -178,6 +179,8 @@ def compare(df: pd.DataFrame, reference: str, metric: str = "objective", sense: 
 def _row(label: str, policy: str, a: pd.DataFrame, b: pd.DataFrame, col: str, sense: str, also_cols: list[str],
          confidence: float, resamples: int, rng: np.random.Generator) -> dict[str, Any]:
     """One table row: ``a`` the policy's rows, ``b`` the reference's, aligned instance by instance."""
+    finite = np.isfinite(a[col].to_numpy(dtype=float)) & np.isfinite(b[col].to_numpy(dtype=float))
+    a, b = a[finite], b[finite]  # a metric a run could not measure (NaN) leaves that instance out
     x = a[col].to_numpy(dtype=float)
     y = b[col].to_numpy(dtype=float)
     diff = x - y

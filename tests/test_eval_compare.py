@@ -121,3 +121,13 @@ def test_a_file_that_is_not_results_is_named(tmp_path: Path, capsys) -> None:
     assert "lacks the columns" in capsys.readouterr().err
     with pytest.raises(UsageError, match="not a file"):
         load([tmp_path])
+
+
+def test_instances_without_the_metric_are_left_out_and_disjoint_runs_refused() -> None:
+    ref = _rows("ref", [2.0, 3.0, 4.0], [1.0, 1.0, 1.0])
+    mine = _rows("a", [1.0, float("nan"), 3.0], [1.0, 1.0, 1.0])
+    (row,) = compare(pd.DataFrame(ref + mine), "ref", "ttft_p99", "min").to_dict("records")
+    assert row["instances"] == 2 and row["difference"] == pytest.approx(-1.0)
+    other_seeds = _rows("b", [1.0], [1.0], seeds=[50])
+    with pytest.raises(UsageError, match="'b' ran no instance that 'ref' ran"):
+        compare(pd.DataFrame(ref + other_seeds), "ref", "ttft_p99", "min")
