@@ -30,3 +30,14 @@ def azure_dir() -> Path:
     if not AZURE.is_dir():
         pytest.skip(f"shared Azure trace not found at {AZURE}")
     return AZURE
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test (the compiled GNN layers repeat bit for bit only there), restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -7,28 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from schedgym.agents import make_policy
-from schedgym.agents.gnn.model import GNNConfig, GraphActorCritic
-from schedgym.envs.core import graph_spec_of
 from schedgym.train.cli import main
 from schedgym.train.common import env_kwargs, make_env
 from schedgym.train.config import ConfigError, resolve_config
 from schedgym.train.imitation import collect, make_expert, warm_start
+from test_imitation import _module  # tests/test_imitation.py: a seeded module for the config's env
 
 #: the jobshop-small preset (random 6x6, non-delay) cloning MWKR, then two DAgger rounds
 DAGGER = ["imitation.expert=mwkr:nondelay", "imitation.episodes=12", "imitation.epochs=4", "imitation.holdout=0.25",
           "imitation.seed=0", "trainer.seed=0", "imitation.dagger_rounds=2", "imitation.dagger_episodes=5",
           "imitation.dagger_epochs=2"]
-
-
-def _module(cfg) -> GraphActorCritic:
-    env = make_env(cfg.env.id, env_kwargs(cfg))
-    space = env.observation_space
-    env.close()
-    torch.manual_seed(0)
-    return GraphActorCritic(graph_spec_of(space), GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model)))
 
 
 def _random_actor(seed: int):
@@ -77,15 +67,7 @@ def test_the_expert_as_the_actor_gives_the_demonstrations() -> None:
     assert demos.returns == played.returns and demos.objectives == played.objectives
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_dagger_rounds_add_the_clones_states_and_are_reported(one_thread, monkeypatch) -> None:
+def test_dagger_rounds_add_the_clones_states_and_are_reported(one_torch_thread, monkeypatch) -> None:
     from schedgym.train import imitation
 
     calls: list[tuple[int, int, bool]] = []

@@ -210,15 +210,6 @@ def test_compile_option_is_checked_and_not_saved() -> None:
     assert GraphActorCritic.rebuild(extra).config.compile is False
 
 
-@pytest.fixture
-def one_torch_thread():
-    """The compiled layers run with one torch thread only (where they repeat bit for bit)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_compile_failure_warns_and_runs_eagerly(monkeypatch, one_torch_thread) -> None:
     """Where torch.compile cannot compile (no C++ compiler, ...), training goes on eagerly, same numbers."""
     import schedgym.agents.gnn.model as model_module
