@@ -86,3 +86,20 @@ def test_the_released_policy_keeps_its_lead_on_la01_la05_without_shutdowns(jspli
 
     gnn = mean_makespan("gnn:isb-lawrence")
     assert gnn < min(mean_makespan("mwkr:nondelay"), mean_makespan("lwkr:nondelay"))
+
+
+def test_the_released_larger_policy_loads_by_name_and_plays_a_validated_episode(jsplib_dir: Path) -> None:
+    """``gnn:isb-lawrence-base`` (GIN 3x64, preset ``isb-lawrence-base``): plain tensors, the recipe's env mix,
+    stored for eager evaluation (compile is a training option), and a validated la01 with shutdowns."""
+    assert torch.load(RELEASED_DIR / "isb-lawrence-base.pt", weights_only=True)
+    module, meta = load_checkpoint("isb-lawrence-base")
+    assert meta["env_id"] == ISB_ID and meta["policy_env_kwargs"] == {"schedule_builder": "nondelay"}
+    assert meta["env_kwargs"]["shutdown_prob"] == [0.0, 0.01, 0.05, 0.1] and "instance" not in meta["env_kwargs"]
+    assert meta["config"]["name"] == "isb-lawrence-base" and meta["config"]["imitation"]["expert"] == "mwkr:nondelay"
+    assert module.config.hidden == 64 and module.config.n_layers == 3 and module.config.compile is False
+    policy = make_policy("gnn:isb-lawrence-base", env_id=ISB_ID)
+    env = gym.make(ISB_ID, instance="la01", shutdown_prob=0.05, repair=["uniform", 1, 10], interruption="resume",
+                   **policy.env_kwargs)
+    result = run_episode(env, policy, seed=0)
+    assert validate_isb_schedule(env.unwrapped.instance, result.solution) == result.objective
+    assert result.metrics["n_failures"] > 0 and result.objective >= 793
