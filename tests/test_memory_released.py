@@ -27,6 +27,19 @@ def test_released_memory_map_runs_a_validated_episode() -> None:
     assert best.objective <= greedy.objective + 1e-9  # rollout 0 of best-of-k is the greedy one
 
 
+def test_released_memory_map_dagger_loads_by_name_and_runs_a_validated_episode() -> None:
+    """``gnn:memory-map-dagger``: the memory-map recipe with three DAgger rounds (preset memory-map-dagger)."""
+    from schedgym.agents.gnn.checkpoint import load_checkpoint
+
+    _, meta = load_checkpoint("memory-map-dagger")
+    assert meta["env_id"] == MAP_ID and meta["config"]["imitation"]["dagger_rounds"] == 3
+    assert meta["config"]["imitation"]["expert"] == "mem-lowest-offset"
+    env = MemoryEnv(mode="mapping", instance="gpt2-block-b1-s128")
+    greedy = run_episode(env, make_policy("gnn:memory-map-dagger", env_id=MAP_ID), seed=0)
+    assert greedy.validated_objective == pytest.approx(greedy.objective)
+    assert greedy.metrics["n_placed"] > 0 and greedy.metrics["speedup"] > 1.0
+
+
 def test_released_memory_alloc_solves_the_example_and_validates_on_tiled_instances() -> None:
     policy = make_policy("gnn:memory-alloc", env_id=ALLOC_ID)
     example = run_episode(MemoryEnv(mode="allocation", instance="minimalloc-example"), policy, seed=0)
@@ -42,7 +55,7 @@ def test_heldout_suite_is_not_trained_on_and_its_tight_group_follows_memory_mode
     suite = load_suite("memory-heldout")
     held = {c.env_kwargs["instance"] for c in suite.cases}
     assert len(held) == 5
-    for preset in ("memory-map", "memory-alloc", "memory-models", "memory-small"):
+    for preset in ("memory-map", "memory-map-dagger", "memory-alloc", "memory-models", "memory-small"):
         raw = yaml.safe_load(preset_path("train", preset).read_text())
         env = raw["env"]
         kwargs = env.get("kwargs", {}) if isinstance(env, dict) else yaml.safe_load(
