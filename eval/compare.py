@@ -15,8 +15,8 @@ and failed rows, and instances where either lacks the metric, are left out):
 
 * ``policy`` and ``reference``: the metric's means;
 * ``difference``: the mean of the per-instance differences (policy minus reference), with a paired
-  bootstrap percentile interval (``resamples`` resamples of the instances, seeded: the same input gives
-  the same interval);
+  bootstrap percentile interval (``resamples`` resamples of the instances, seeded per row by ``seed``, the
+  row's group and policy: the same instances give the same interval, whatever else is compared);
 * ``mean ratio``: the mean of the per-instance ratios (policy / reference);
 * ``better on``: the instances where the policy is strictly better in the metric's ``sense``;
 * for each metric of ``also`` (column ``also:<metric>``, interval ``also:<metric>:lo`` / ``:hi``): the ratio
@@ -30,6 +30,7 @@ later can be compared with a reference run before, as long as both ran the same 
 from __future__ import annotations
 
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -94,17 +95,17 @@ def load(paths: Sequence[str | Path]) -> pd.DataFrame:
             frame = pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise UsageError(f"key 'results': {str(path)!r} is not a readable CSV: {exc}") from None
-        missing = [c for c in ("policy", *PAIR_KEYS, "validated") if c not in frame.columns]
+        missing = [c for c in ("policy", "group", "sense", "objective", *PAIR_KEYS, "validated") if c not in frame.columns]
         if missing:
             raise UsageError(f"key 'results': {str(path)!r} lacks the columns {missing} (not a schedgym-eval results.csv)")
         frames.append(frame)
     df = pd.concat(frames, ignore_index=True)
     df = df.assign(**{k: df[k].astype(str) for k in PAIR_KEYS})
-    df = df.drop_duplicates(subset=["policy", *PAIR_KEYS], keep="last")
     ok = df["validated"].astype(str).str.lower().eq("true")
     if "error" in df.columns:
         ok &= df["error"].isna() | df["error"].astype(str).eq("")
-    return df[ok]
+    # a later file's row replaces an earlier one only where it is itself usable
+    return df[ok].drop_duplicates(subset=["policy", *PAIR_KEYS], keep="last")
 
 
 def metric_column(df: pd.DataFrame, metric: str, key: str = "metric") -> str:
@@ -156,7 +157,6 @@ def compare(df: pd.DataFrame, reference: str, metric: str = "objective", sense: 
     if sense not in SENSES:
         raise UsageError(f"key 'sense': {sense!r} is not min or max")
     also_cols = [metric_column(df, m, "also") for m in also]
-    rng = np.random.default_rng(seed)
     keys = list(PAIR_KEYS)
     group_cols = BY[by]
     ref = df[df["policy"] == reference].set_index(keys)
@@ -172,28 +172,40 @@ def compare(df: pd.DataFrame, reference: str, metric: str = "objective", sense: 
             ["all"] * len(both))
         for label in dict.fromkeys(labels):
             sel = (labels == label).to_numpy()
-            rows.append(_row(label, policy, a[sel], b[sel], col, sense, also_cols, confidence, resamples, rng))
+            # each row's own bootstrap stream: its interval does not depend on what else is compared
+            rng = np.random.default_rng([seed, zlib.crc32(f"{label}\0{policy}".encode())])
+            row = _row(label, policy, a[sel], b[sel], col, sense, also_cols, confidence, resamples, rng)
+            if row is not None:
+                rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _row(label: str, policy: str, a: pd.DataFrame, b: pd.DataFrame, col: str, sense: str, also_cols: list[str],
-         confidence: float, resamples: int, rng: np.random.Generator) -> dict[str, Any]:
-    """One table row: ``a`` the policy's rows, ``b`` the reference's, aligned instance by instance."""
+         confidence: float, resamples: int, rng: np.random.Generator) -> dict[str, Any] | None:
+    """One table row: ``a`` the policy's rows, ``b`` the reference's, aligned instance by instance (None when
+    no instance of the group has the metric for both). A ratio whose reference value is 0 is left out of the
+    mean ratio."""
     finite = np.isfinite(a[col].to_numpy(dtype=float)) & np.isfinite(b[col].to_numpy(dtype=float))
     a, b = a[finite], b[finite]  # a metric a run could not measure (NaN) leaves that instance out
+    if not len(a):
+        return None
     x = a[col].to_numpy(dtype=float)
     y = b[col].to_numpy(dtype=float)
     diff = x - y
     lo, hi = _bootstrap(diff, lambda d: d.mean(axis=-1), resamples, confidence, rng)
     better = (x < y) if sense == "min" else (x > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = float(np.mean(x / y))
+    nonzero = y != 0
+    ratio = float(np.mean(x[nonzero] / y[nonzero])) if nonzero.any() else float("nan")
     row: dict[str, Any] = {"group": label, "policy": policy, "instances": int(x.size), "policy_mean": float(x.mean()),
                            "reference_mean": float(y.mean()), "difference": float(diff.mean()), "difference_lo": lo,
                            "difference_hi": hi, "mean_ratio": ratio, "better_on": int(better.sum())}
     for c in also_cols:
         name = c[2:] if c.startswith("m.") else c
         pair = np.stack([a[c].to_numpy(dtype=float), b[c].to_numpy(dtype=float)], axis=-1)
+        pair = pair[np.isfinite(pair).all(axis=1)]  # instances where either lacks this metric are left out of it
+        if not len(pair):
+            row[f"also:{name}"] = row[f"also:{name}:lo"] = row[f"also:{name}:hi"] = float("nan")
+            continue
         with np.errstate(divide="ignore", invalid="ignore"):
             row[f"also:{name}"] = float(pair[:, 0].mean() / pair[:, 1].mean())
             row[f"also:{name}:lo"], row[f"also:{name}:hi"] = _bootstrap(

@@ -78,8 +78,10 @@ def test_unvalidated_failed_and_replaced_rows(tmp_path: Path) -> None:
     failed[0]["error"] = "RuntimeError: boom"
     second = _write(tmp_path, _rows("a", [1.0], [1.0], seeds=[0]) + bad + failed, "b.csv")
     df = load([first, second])
-    # a's seed 0 is replaced by the later file; its seed 1 is unvalidated there (left out); the failed row is gone
-    assert sorted(df[df.policy == "a"]["seed"]) == ["0"]
+    # a's seed 0 is replaced by the later file; its seed 1 is unvalidated there, so the earlier valid row
+    # stays; the failed row is gone
+    a = df[df.policy == "a"].set_index("seed")["m.ttft_p99"]
+    assert a.to_dict() == {"0": 1.0, "1": 9.0}
     assert "5" not in set(df["seed"])
 
 
@@ -131,3 +133,26 @@ def test_instances_without_the_metric_are_left_out_and_disjoint_runs_refused() -
     other_seeds = _rows("b", [1.0], [1.0], seeds=[50])
     with pytest.raises(UsageError, match="'b' ran no instance that 'ref' ran"):
         compare(pd.DataFrame(ref + other_seeds), "ref", "ttft_p99", "min")
+
+
+def test_intervals_do_not_depend_on_what_else_is_compared() -> None:
+    rng = np.random.default_rng(3)
+    ref = list(rng.uniform(5, 10, size=12))
+    rows = _rows("ref", ref, [1.0] * 12) + _rows("a", [v + rng.normal() for v in ref], [1.0] * 12)
+    alone = compare(pd.DataFrame(rows), "ref", "ttft_p99", "min", policies=["a"], resamples=500)
+    more = compare(pd.DataFrame(rows + _rows("b", ref, [1.0] * 12)), "ref", "ttft_p99", "min", resamples=500,
+                   also=["throughput_tok_s"])
+    a_more = more[more.policy == "a"].iloc[0]
+    assert (a_more["difference_lo"], a_more["difference_hi"]) == (alone.iloc[0]["difference_lo"],
+                                                                alone.iloc[0]["difference_hi"])
+
+
+def test_nan_in_a_further_metric_and_groups_without_the_metric() -> None:
+    ref = _rows("ref", [2.0, 3.0, 4.0], [10.0, 10.0, 10.0])
+    mine = _rows("a", [1.0, 2.0, 3.0], [11.0, float("nan"), 11.0])
+    (row,) = compare(pd.DataFrame(ref + mine), "ref", "ttft_p99", "min", also=["throughput_tok_s"]).to_dict("records")
+    assert row["instances"] == 3 and row["also:throughput_tok_s"] == pytest.approx(1.1)
+    # a case where neither has the metric gives no row, not a row of NaNs
+    empty = _rows("ref", [float("nan")], [1.0], case="c2") + _rows("a", [float("nan")], [1.0], case="c2")
+    table = compare(pd.DataFrame(ref + mine + empty), "ref", "ttft_p99", "min")
+    assert list(table["group"]) == ["s / c1"]
