@@ -303,7 +303,9 @@ def clone(module: GraphActorCritic, demos: Demonstrations, train_idx: np.ndarray
     hold_choice = with_choice(demos, holdout_idx)
     module.train()
     loss_mean = float("nan")
-    acc, hold_acc = greedy_accuracy(module, demos, train_idx, bs), greedy_accuracy(module, demos, holdout_idx, bs)
+    acc = hold_acc = float("nan")
+    if first_epoch == 1 or n_epochs == 0:  # the untrained accuracies (a DAgger round starts from the last epoch's)
+        acc, hold_acc = greedy_accuracy(module, demos, train_idx, bs), greedy_accuracy(module, demos, holdout_idx, bs)
     if log is not None and first_epoch == 1:
         log(_epoch_record(0, loss_mean, acc, hold_acc))
     for epoch in range(first_epoch, first_epoch + n_epochs):
