@@ -1,4 +1,4 @@
-"""The released memory GNN policies (agents/gnn/released/memory-map.pt, memory-alloc.pt) and the held-out suite."""
+"""The released memory GNN policies (agents/gnn/released/memory-map.pt, memory-map-dagger.pt, memory-alloc.pt), a tiny run of the DAgger recipe, and the held-out suite."""
 
 from __future__ import annotations
 
@@ -67,3 +67,26 @@ def test_heldout_suite_is_not_trained_on_and_its_tight_group_follows_memory_mode
     assert len(tight) == 5
     for case in tight:
         assert case.env_kwargs["capacity"] == tight_rule[case.env_kwargs["instance"]]
+
+
+def test_a_tiny_run_of_the_dagger_recipe_writes_a_checkpoint_that_plays(tmp_path) -> None:
+    """``preset=memory-map-dagger`` end to end at toy size: cloning, one DAgger round, PPO, a checkpoint that
+    plays a validated traced program."""
+    import json
+
+    from schedgym.train.cli import main
+
+    run = tmp_path / "run"
+    argv = ["preset=memory-map-dagger", f"run_dir={run}", "env.kwargs.n_buffers=12", "imitation.episodes=3",
+            "imitation.epochs=1", "imitation.dagger_rounds=1", "imitation.dagger_episodes=2",
+            "trainer.total_steps=128", "agent.ppo.n_steps=32", "agent.ppo.batch_size=32", "agent.ppo.n_epochs=1",
+            "trainer.checkpoint_every=128", "trainer.eval_every=128", "trainer.progress_bar=false",
+            "val.seeds=[10000]", "val.baselines=[]", "agent.model.hidden=16", "agent.model.n_layers=1",
+            "agent.model.head_hidden=16"]
+    assert main(argv) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    (round_1,) = summary["imitation"]["dagger"]
+    assert round_1["episodes"] == 2 and round_1["states"] > 0 and 0.0 <= round_1["agreement"] <= 1.0
+    env = MemoryEnv(mode="mapping", instance="gpt2-block-b1-s128")
+    result = run_episode(env, make_policy(f"gnn:{run / 'best.pt'}", env_id=MAP_ID), seed=0)
+    assert result.validated_objective == pytest.approx(result.objective)
