@@ -1,4 +1,5 @@
-"""The released memory GNN policies (agents/gnn/released/memory-map.pt, memory-map-dagger.pt, memory-alloc.pt), a tiny run of the DAgger recipe, and the held-out suite."""
+"""The released memory GNN policies (agents/gnn/released/memory-map.pt, memory-map-dagger.pt, memory-alloc.pt),
+a tiny run of the DAgger recipe, and the held-out suite."""
 
 from __future__ import annotations
 
