@@ -40,9 +40,11 @@ import pandas as pd
 from omegaconf import MISSING
 
 from ..configs.grammar import UsageError, parse_overrides, run_cli
+from .leaderboard import load_results
+from .stats import INSTANCE_KEYS
 
 #: the columns that identify one instance across policies
-PAIR_KEYS = ("suite", "case", "seed", "settings")
+PAIR_KEYS = ("suite", *INSTANCE_KEYS)
 SENSES = ("min", "max")
 
 
@@ -92,7 +94,7 @@ def load(paths: Sequence[str | Path]) -> pd.DataFrame:
         if not path.is_file():
             raise UsageError(f"key 'results': {str(path)!r} is not a file (a schedgym-eval results.csv)")
         try:
-            frame = pd.read_csv(path)
+            frame = load_results(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise UsageError(f"key 'results': {str(path)!r} is not a readable CSV: {exc}") from None
         missing = [c for c in ("policy", "group", "sense", "objective", *PAIR_KEYS, "validated") if c not in frame.columns]

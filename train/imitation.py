@@ -173,29 +173,33 @@ def collect(cfg: DictConfig, expert: Any, episodes: int, seed: int,
     base = env.unwrapped
     objective = base.objective.name
     demos = Demonstrations()
+    expert_name = f"imitation.expert {cfg.imitation.expert!r}"
+    player = expert_name if actor is None else "the clone"
+
+    def failed(who: str, i: int, step: int, exc: Exception, detail: str = "") -> RuntimeError:
+        """The error for a failure at step ``step`` of episode ``i``, naming who failed and where."""
+        return RuntimeError(f"{who} failed on {cfg.env.id} in {what} episode {i} (seed {seed + i}) at step {step}: "
+                            f"{detail}{type(exc).__name__}: {exc}")
+
     try:
         for i in range(episodes):
             obs, info = env.reset(seed=seed + i)
             expert.reset(base, seed + i)
             rewards: list[float] = []
             while True:
-                where = f"on {cfg.env.id} in {what} episode {i} (seed {seed + i}) at step {len(rewards)}"
-                expert_name = f"imitation.expert {cfg.imitation.expert!r}"
                 try:
                     action = int(expert.act(obs, info))
                 except Exception as exc:  # noqa: BLE001 - reraised with where it happened
-                    raise RuntimeError(f"{expert_name} failed {where}: {type(exc).__name__}: {exc}") from exc
+                    raise failed(expert_name, i, len(rewards), exc) from exc
                 state = _unpadded(obs)
                 try:
                     played = action if actor is None else int(actor(obs))
                 except Exception as exc:  # noqa: BLE001 - reraised with where it happened
-                    raise RuntimeError(f"the clone failed {where}: {type(exc).__name__}: {exc}") from exc
+                    raise failed("the clone", i, len(rewards), exc) from exc
                 try:
                     obs, reward, terminated, truncated, info = env.step(played)
                 except Exception as exc:  # noqa: BLE001 - reraised with where it happened
-                    player = expert_name if actor is None else "the clone"
-                    raise RuntimeError(f"{player} failed {where}: the env refused its action {played}: "
-                                       f"{type(exc).__name__}: {exc}") from exc
+                    raise failed(player, i, len(rewards), exc, f"the env refused its action {played}: ") from exc
                 demos.states.append(state)
                 demos.actions.append(action)
                 demos.played.append(played)

@@ -39,10 +39,11 @@ class SessionPolicy(BasePolicy):
     """Strict FCFS admission of agent turns (request- or program-level, see the module docstring) on an
     engine with a KV TTL rule; launches when the head does not fit."""
 
+    labels_any_state = True  # reads the simulator's current queue only
+
     def __init__(self, name: str, program_fcfs: bool, env_kwargs: dict[str, Any]) -> None:
         super().__init__(name, {**_ENGINE, **env_kwargs})
         self.program_fcfs = program_fcfs
-        self.labels_any_state = True  # reads the simulator's current queue only
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         super().reset(env, seed)
