@@ -65,6 +65,9 @@ class ModelConfig:
     #: graphs per chunk of a forward pass (0: the whole minibatch at once): the same loss and gradients up to
     #: float rounding, at lower cost when chunks keep the activations in the CPU caches; an execution option
     micro_batch: int = 0
+    #: worker threads of gradient passes: the ``micro_batch`` chunks run forward and backward in parallel, one
+    #: core each, gradients summed in chunk order (a seed still fixes the run); 1: one thread. An execution option
+    threads: int = 1
 
 
 @dataclass

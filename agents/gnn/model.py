@@ -40,6 +40,7 @@ from torch_geometric.nn import GATv2Conv, GINEConv
 
 from ...envs.core import GraphSpec
 from .graph import FlatGraphs, flatten_batch
+from .threads import chunks_in_threads, release_gil_in_compiled_kernels
 
 #: logit given to padding and masked-out nodes: finite so that entropies and gradients stay finite
 #: (``-inf`` times a zero probability is NaN); ``exp`` of it is exactly 0 in float32.
@@ -53,7 +54,11 @@ PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 #: ``GNNConfig`` fields that choose how the function is computed, not which function: checkpoints leave them
 #: out (``compile: false`` aside, as checkpoints have always had it), and a checkpoint loads into a run
 #: whatever their values
-EXECUTION_OPTIONS: tuple[str, ...] = ("compile", "precision", "micro_batch")
+EXECUTION_OPTIONS: tuple[str, ...] = ("compile", "precision", "micro_batch", "threads")
+
+#: passes with gradients that run their chunks one after the other before ``threads`` takes effect, so that
+#: ``torch.compile`` builds the forward and backward graphs in one thread (see :mod:`.threads`)
+SERIAL_WARMUP_PASSES: int = 2
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,12 @@ class GNNConfig:
     #: concatenated, so the loss and one backward are unchanged: the same function, gradients summed in
     #: another order (float rounding). An execution option: checkpoints leave it out (it loads as 0)
     micro_batch: int = 0
+    #: worker threads for passes with gradients (the PPO update, imitation): the ``micro_batch`` chunks of a
+    #: pass run forward and backward in parallel threads, one core each, and the parameters' gradients are
+    #: summed in chunk order, so a seed still fixes the run (see :mod:`.threads`). 1: one thread, as before.
+    #: Needs ``micro_batch`` (at least two chunks per minibatch to gain anything). An execution option:
+    #: checkpoints leave it out (it loads as 1)
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.conv not in CONV_TYPES:
@@ -97,6 +108,11 @@ class GNNConfig:
             raise ValueError(f"agent.model.compile must be true or false, got {self.compile!r}")
         if isinstance(self.micro_batch, bool) or not isinstance(self.micro_batch, int) or self.micro_batch < 0:
             raise ValueError(f"agent.model.micro_batch must be an integer >= 0 (0: no chunks), got {self.micro_batch!r}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ValueError(f"agent.model.threads must be an integer >= 1, got {self.threads!r}")
+        if self.threads > 1 and self.micro_batch == 0:
+            raise ValueError(f"agent.model.threads={self.threads} runs the chunks of agent.model.micro_batch in "
+                             "parallel threads: set agent.model.micro_batch too (e.g. 128)")
         if self.precision not in PRECISIONS:
             raise ValueError(f"agent.model.precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.conv == "gatv2" and self.hidden % self.heads:
@@ -224,6 +240,8 @@ class GraphActorCritic(nn.Module):
         self.act = act()
         self.actor = _mlp([3 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
         self.critic = _mlp([2 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
+        if cfg.threads > 1 and cfg.compile:
+            release_gil_in_compiled_kernels()
 
     # ------------------------------------------------------------------ parts
     def _compiled_layer(self, device: torch.device | str = "cpu") -> Callable[..., torch.Tensor] | None:
@@ -250,7 +268,9 @@ class GraphActorCritic(nn.Module):
         differ from the sampling ones by bfloat16 rounding (released ``jobshop-10x10`` policy, 256 random
         10x10 states: mean |delta log p| 0.004, largest 0.03), well inside PPO's clipped ratio."""
         if self.config.precision == "bfloat16" and torch.is_grad_enabled():
-            return torch.autocast(device.type, dtype=torch.bfloat16)
+            # no cache of cast weights: it is one cache for the process, which threads would share (:mod:`.threads`);
+            # each weight is used once per chunk, so the cache saved nothing
+            return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)
         return contextlib.nullcontext()
 
     def encode(self, obs: Mapping[str, Any]) -> tuple[FlatGraphs, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -299,13 +319,19 @@ class GraphActorCritic(nn.Module):
 
     def forward(self, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits (B, N_max), value (B,))`` with padding and masked nodes at :data:`MASKED_LOGIT`; in
-        chunks of ``config.micro_batch`` graphs when set (see :meth:`_chunks`).
+        chunks of ``config.micro_batch`` graphs when set (see :meth:`_chunks`), in ``config.threads`` parallel threads
+        when that is above 1 and gradients are on (see :mod:`.threads`).
 
         The actor head runs on the legal nodes only (the others get :data:`MASKED_LOGIT` whatever it
         says, so computing it there would only cost time: on a 10x10 job shop at most 10 of 100 nodes)."""
         chunks = self._chunks(obs, self.config.micro_batch)
         if chunks is None:
             return self._logits_and_value(obs)
+        if self.config.threads > 1 and torch.is_grad_enabled():
+            passes = getattr(self, "_passes_in_threads", 0)
+            self._passes_in_threads = passes + 1
+            return chunks_in_threads(self._logits_and_value, chunks, list(self.parameters()), self.config.threads,
+                                     serial=passes < SERIAL_WARMUP_PASSES)
         parts = [self._logits_and_value(chunk) for chunk in chunks]
         return torch.cat([logits for logits, _ in parts]), torch.cat([value for _, value in parts])
 

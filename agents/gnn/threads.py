@@ -1,0 +1,168 @@
+"""Chunks of a training pass in parallel threads (the ``agent.model.threads`` execution option).
+
+The PPO update is most of a training run's CPU time, and one torch thread per process is the presets'
+setting: torch's own intra-op threads do not pay on these graphs (the compiled GIN layers' scatter then
+adds floats atomically, and the atomics cost more than the second core gives; docs/training.md, "Speed").
+Graphs are independent in every layer, so a minibatch cut into ``micro_batch`` chunks can instead run
+chunk by chunk in separate threads, each forward *and* backward on one core:
+
+* :func:`chunks_in_threads` runs every chunk's forward in a thread pool (with gradients, each chunk's
+  autograd graph kept), and returns the concatenated outputs as one autograd node, :class:`_ChunksInThreads`;
+* when the loss's backward reaches that node, it hands each chunk its slice of the output gradient and
+  runs ``torch.autograd.grad`` of every chunk in the pool, then sums the parameters' gradients **in chunk
+  order**, so that a run repeats bit for bit whatever order the threads finish in.
+
+The loss, its backward up to the model's outputs, the optimizer and everything around them are the
+backend's own (SB3's or RLlib's), unchanged. The function and its gradient are the same as in one thread
+(the chunks' parameter gradients are summed in another order: float rounding; tested).
+
+Torch releases Python's GIL inside its operators, so the chunks overlap except for Python's own work
+between the operators. TorchInductor's CPU kernels (the compiled GIN layers of ``agent.model.compile``) are
+called through Python bindings that hold the GIL while the kernel runs, so two threads could not run
+them at once (measured: no gain at all with compile). :func:`release_gil_in_compiled_kernels` makes
+the bindings compiled from then on release it around the kernel call (the arguments are read first, with
+the GIL; the kernels touch no Python object). It changes one template string of torch's private code
+cache, and only when that string is the one it knows; otherwise it warns and the threads still run,
+with less overlap.
+
+Thread safety: ``torch.autocast``'s cache of cast weights is one cache for the whole process, and a thread
+leaving autocast clears it while another reads it (a deadlock between that cache's mutex and the GIL,
+seen here); the model's autocast therefore runs with ``cache_enabled=False`` (one cast per chunk, as
+before: each weight is used once per chunk). The first pass of each module runs its chunks one after the
+other, so that ``torch.compile`` builds its forward and backward graphs in one thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
+
+import torch
+
+#: one pool per thread count, shared by every module of the process (a pool is not picklable, and modules
+#: are pickled by RLlib and copied by SB3)
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+ChunkFn = Callable[[dict[str, Any]], tuple[torch.Tensor, torch.Tensor]]
+
+
+#: TorchInductor's statement that calls a CPU kernel from its Python binding (torch 2.13), and the one that
+#: releases the GIL around the call (``{}``: the parsed arguments; braces doubled for ``str.format``)
+_KERNEL_CALL_HOLDING_GIL = "kernel({}); Py_RETURN_NONE;"
+_KERNEL_CALL_RELEASING_GIL = ("{{ auto parsed_args = std::make_tuple({}); Py_BEGIN_ALLOW_THREADS "
+                              "std::apply(kernel, parsed_args); Py_END_ALLOW_THREADS }} Py_RETURN_NONE;")
+
+
+def release_gil_in_compiled_kernels() -> bool:
+    """Make TorchInductor's CPU kernels compiled from now on in this process release the GIL while they run;
+    True if they do (now or already). Bindings are cached by their source, so kernels compiled before keep
+    holding it. Where torch's template is not the one this knows, nothing changes and it warns once."""
+    try:
+        from torch._inductor.codecache import CppPythonBindingsCodeCache as bindings
+    except ImportError:  # pragma: no cover - a torch without inductor: nothing compiles anyway
+        return False
+    if bindings.call_entry_function == _KERNEL_CALL_RELEASING_GIL:
+        return True
+    if bindings.call_entry_function != _KERNEL_CALL_HOLDING_GIL or "#include <sstream>" not in bindings.suffix_template:
+        warnings.warn("agent.model.threads: this torch's compiled CPU kernels cannot be made to release the GIL "
+                      "(unknown binding template); the compiled layers of parallel chunks will run one at a time",
+                      RuntimeWarning, stacklevel=2)
+        return False
+    bindings.suffix_template = bindings.suffix_template.replace("#include <sstream>", "#include <sstream>\n#include <tuple>", 1)
+    bindings.call_entry_function = _KERNEL_CALL_RELEASING_GIL
+    return True
+
+
+def pool_of(threads: int) -> ThreadPoolExecutor:
+    """The process's pool of ``threads`` worker threads (created on first use)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(threads)
+        if pool is None:
+            pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix=f"schedgym-chunks{threads}")
+        return pool
+
+
+def chunks_in_threads(fn: ChunkFn, chunks: Sequence[dict[str, Any]], params: Sequence[torch.nn.Parameter],
+                      threads: int, serial: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(cat of fn(chunk)[0], cat of fn(chunk)[1])`` over ``chunks``, with every chunk's forward and
+    backward run in a pool of ``threads`` threads (one chunk per thread at a time).
+
+    ``fn`` maps a chunk of observations to two tensors with the batch axis first (the model's logits and
+    values); ``params`` are the parameters whose gradients the backward computes (those that do not require
+    gradients are left alone). ``serial=True`` runs the chunks one after the other in the calling thread
+    (same results bit for bit: the first pass of a module, so that compiling happens in one thread)."""
+    trainable = [p for p in params if p.requires_grad]
+    run = _ChunkRun(fn, list(chunks), trainable, threads, serial)
+    return _ChunksInThreads.apply(run, *trainable)
+
+
+class _ChunkRun:
+    """The state one :class:`_ChunksInThreads` node keeps between its forward and its backward."""
+
+    def __init__(self, fn: ChunkFn, chunks: list[dict[str, Any]], params: list[torch.nn.Parameter],
+                 threads: int, serial: bool) -> None:
+        self.fn = fn
+        self.chunks = chunks
+        self.params = params
+        self.threads = threads
+        self.serial = serial
+        self.outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def _map(self, work: Callable[[int], Any]) -> list[Any]:
+        if self.serial:
+            return [work(i) for i in range(len(self.chunks))]
+        return list(pool_of(self.threads).map(work, range(len(self.chunks))))
+
+    def forward(self) -> None:
+        def one(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.enable_grad():
+                return self.fn(self.chunks[i])
+        self.outputs = self._map(one)
+
+    def backward(self, grad_first: torch.Tensor, grad_second: torch.Tensor) -> list[torch.Tensor | None]:
+        sizes = [int(first.shape[0]) for first, _ in self.outputs]
+        grads_first = grad_first.split(sizes)
+        grads_second = grad_second.split(sizes)
+
+        def one(i: int) -> tuple[torch.Tensor | None, ...]:
+            first, second = self.outputs[i]
+            outs = [o for o in (first, second) if o.requires_grad]
+            seeds = [g for o, g in zip((first, second), (grads_first[i], grads_second[i])) if o.requires_grad]
+            if not outs:
+                return tuple(None for _ in self.params)
+            return torch.autograd.grad(outs, self.params, seeds, allow_unused=True)
+
+        per_chunk = self._map(one)
+        self.outputs = []  # the chunks' graphs are freed with them
+        return [_sum_in_order(grads) for grads in zip(*per_chunk)]
+
+
+def _sum_in_order(grads: Sequence[torch.Tensor | None]) -> torch.Tensor | None:
+    """The sum of a parameter's gradients over the chunks, added in chunk order (None where no chunk has one)."""
+    total: torch.Tensor | None = None
+    for g in grads:
+        if g is not None:
+            total = g if total is None else total + g
+    return total
+
+
+class _ChunksInThreads(torch.autograd.Function):
+    """One autograd node for a pass whose chunks run forward and backward in worker threads."""
+
+    @staticmethod
+    def forward(ctx: Any, run: _ChunkRun, *params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        run.forward()
+        ctx.run = run
+        first = torch.cat([f.detach() for f, _ in run.outputs])
+        second = torch.cat([s.detach() for _, s in run.outputs])
+        return first, second
+
+    @staticmethod
+    def backward(ctx: Any, grad_first: torch.Tensor, grad_second: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        run: _ChunkRun = ctx.run
+        if not run.outputs:
+            raise RuntimeError("agent.model.threads: this pass's backward ran twice (retain_graph is not supported)")
+        return (None, *run.backward(grad_first, grad_second))

@@ -1,0 +1,239 @@
+"""``agent.model.threads`` (issue 13, item 1): the ``micro_batch`` chunks of a gradient pass run forward and
+backward in parallel worker threads (:mod:`schedgym.agents.gnn.threads`).
+
+What is checked: the option is validated (an integer >= 1 that needs ``micro_batch``) and left out of
+checkpoints; a threaded pass gives the one-thread logits and values bit for bit and the parameter gradients to
+float rounding (summed in chunk order), also on padded graphs and a short last chunk; the chunks really run on
+worker threads after the serial warm-up passes; a seed fixes the result whatever order the threads finish in;
+a second backward through one pass is refused with a clear error; compiled kernels release the GIL once the
+option asks for it (and an unknown torch template is left alone with a warning); PPO trains with it on both
+backends. No test depends on wall-clock speed (the speed is a ``schedgym-bench`` row).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+
+import schedgym.envs  # noqa: F401 - registers the ids
+from schedgym.agents.gnn import threads as threads_module
+from schedgym.agents.gnn.checkpoint import load_checkpoint
+from schedgym.agents.gnn.graph import stack_observations
+from schedgym.agents.gnn.model import EXECUTION_OPTIONS, SERIAL_WARMUP_PASSES, GNNConfig, GraphActorCritic
+from schedgym.envs.core import graph_spec_of
+from schedgym.train.config import ConfigError, resolve_config
+
+from random_play import random_masked_observations  # tests/random_play.py
+
+
+def _states(n: int, n_jobs: int, n_machines: int, seed: int) -> dict[str, torch.Tensor]:
+    env = gym.make("schedgym/JobShop-v0", n_jobs=n_jobs, n_machines=n_machines)
+    kept = random_masked_observations(env, n, seed)
+    return {k: torch.as_tensor(v).float() for k, v in stack_observations(kept).items()}
+
+
+def _mixed_batch() -> dict[str, torch.Tensor]:
+    """20 states of 6x5 job shops padded to the 8x6 layout, then 21 of 8x6 ones."""
+    small = _states(20, 6, 5, seed=3)
+    large = _states(21, 8, 6, seed=4)
+    out = {}
+    for k in small:
+        widths: list[int] = []
+        for s_dim, l_dim in zip(reversed(small[k].shape[1:]), reversed(large[k].shape[1:])):
+            widths += [0, l_dim - s_dim]
+        out[k] = torch.cat([torch.nn.functional.pad(small[k], widths), large[k]])
+    return out
+
+
+def _with(module: GraphActorCritic, **options) -> GraphActorCritic:
+    other = GraphActorCritic(module.spec, dataclasses.replace(module.config, **options))
+    other.load_state_dict(module.state_dict())
+    return other
+
+
+def _pass(module: GraphActorCritic, batch: dict[str, torch.Tensor]):
+    module.zero_grad()
+    logits, value = module(batch)
+    log_probs = torch.log_softmax(logits, -1)
+    (log_probs[batch["action_mask"].bool()].sum() + value.square().sum()).backward()
+    return logits.detach(), value.detach(), [p.grad.clone() for p in module.parameters()]
+
+
+def test_threads_is_checked_and_not_saved() -> None:
+    assert GNNConfig.from_dict({"threads": 2, "micro_batch": 64}).threads == 2
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="agent.model.threads must be an integer >= 1"):
+            GNNConfig(threads=bad, micro_batch=64)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="set agent.model.micro_batch too"):
+        GNNConfig(threads=2)
+    with pytest.raises(ConfigError, match="agent.model.micro_batch"):
+        resolve_config("jobshop-small", ["agent.model.threads=2"])
+    assert resolve_config("jobshop-small", ["agent.model.threads=2", "agent.model.micro_batch=64"]).agent.model.threads == 2
+    assert "threads" in EXECUTION_OPTIONS
+    env = gym.make("schedgym/JobShop-v0", n_jobs=3, n_machines=3)
+    module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, micro_batch=4, threads=2))
+    extra = module.extra_state()
+    assert "threads" not in extra["model"] and GraphActorCritic.rebuild(extra).config.threads == 1
+
+
+@pytest.mark.parametrize("chunk", [7, 20])
+def test_threaded_passes_give_the_one_thread_outputs_and_gradients(chunk: int, one_torch_thread) -> None:
+    """The released policy on 41 padded states of two sizes, chunks of 7 (a short last chunk) and 20 (a last
+    chunk of one graph): the serial warm-up passes and the threaded ones after them give the one-thread logits
+    and values bit for bit, and every parameter gradient to float rounding."""
+    module, _ = load_checkpoint("jobshop-10x10")
+    batch = _mixed_batch()
+    one = _with(module, micro_batch=chunk)
+    threaded = _with(module, micro_batch=chunk, threads=2)
+    ref = _pass(one, batch)
+    scale = max(float(g.abs().max()) for g in ref[2])
+    for _ in range(SERIAL_WARMUP_PASSES + 2):
+        got = _pass(threaded, batch)
+        assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+        for a, b in zip(got[2], ref[2]):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * scale)
+    with torch.no_grad():  # passes without gradients: one thread, as before
+        assert torch.equal(threaded(batch)[0], ref[0])
+
+
+def test_chunks_run_on_worker_threads_after_the_warm_up(one_torch_thread) -> None:
+    env = gym.make("schedgym/JobShop-v0", n_jobs=4, n_machines=3)
+    module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, micro_batch=3, threads=2))
+    batch = _states(9, 4, 3, seed=0)
+    seen: list[list[str]] = []
+    original = module._logits_and_value
+
+    def spy(obs):
+        seen[-1].append(threading.current_thread().name)
+        return original(obs)
+
+    module._logits_and_value = spy  # type: ignore[method-assign]
+    for _ in range(SERIAL_WARMUP_PASSES + 1):
+        seen.append([])
+        _pass(module, batch)
+    main = threading.current_thread().name
+    assert all(names == [main] * 3 for names in seen[:SERIAL_WARMUP_PASSES])
+    assert len(seen[-1]) == 3 and all(name.startswith("schedgym-chunks2") for name in seen[-1])
+
+
+def test_a_seed_fixes_the_threaded_result_whatever_the_thread_order(monkeypatch, one_torch_thread) -> None:
+    """Ten Adam steps with threads, twice, the second time with the chunks' work delayed so that the threads
+    finish in the reverse order: the same weights bit for bit (gradients are summed in chunk order)."""
+    batch = _states(24, 4, 4, seed=1)
+    env = gym.make("schedgym/JobShop-v0", n_jobs=4, n_machines=4)
+
+    def train(delay_first: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=16, n_layers=2, micro_batch=12,
+                                                                                  threads=2))
+        if delay_first:
+            original = module._logits_and_value
+            first_chunk = batch["n_nodes"][:12]
+
+            def slow_first(obs):
+                if torch.equal(obs["n_nodes"], first_chunk):
+                    threading.Event().wait(0.05)
+                return original(obs)
+
+            module._logits_and_value = slow_first  # type: ignore[method-assign]
+        opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+        for _ in range(10):
+            _pass(module, batch)
+            opt.step()
+        return [p.detach().clone() for p in module.parameters()]
+
+    a, b = train(False), train(True)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_a_second_backward_through_one_threaded_pass_is_refused(one_torch_thread) -> None:
+    env = gym.make("schedgym/JobShop-v0", n_jobs=3, n_machines=3)
+    module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, micro_batch=2, threads=2))
+    batch = _states(4, 3, 3, seed=0)
+    logits, value = module(batch)
+    loss = value.sum() + logits.clamp(min=-10).sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="agent.model.threads: this pass's backward ran twice"):
+        loss.backward()
+
+
+def test_release_gil_patch_applies_once_and_leaves_an_unknown_template_alone(monkeypatch) -> None:
+    from torch._inductor.codecache import CppPythonBindingsCodeCache as bindings
+
+    monkeypatch.setattr(bindings, "call_entry_function", threads_module._KERNEL_CALL_HOLDING_GIL)
+    monkeypatch.setattr(bindings, "suffix_template", "#include <sstream>\n{entry_func}")
+    assert threads_module.release_gil_in_compiled_kernels()
+    assert bindings.call_entry_function == threads_module._KERNEL_CALL_RELEASING_GIL
+    assert "Py_BEGIN_ALLOW_THREADS" in bindings.call_entry_function and "#include <tuple>" in bindings.suffix_template
+    assert threads_module.release_gil_in_compiled_kernels()  # idempotent
+    assert bindings.suffix_template.count("#include <tuple>") == 1
+    monkeypatch.setattr(bindings, "call_entry_function", "run_kernel({}); Py_RETURN_NONE;")
+    with pytest.warns(RuntimeWarning, match="cannot be made to release the GIL"):
+        assert not threads_module.release_gil_in_compiled_kernels()
+    assert bindings.call_entry_function == "run_kernel({}); Py_RETURN_NONE;"
+
+
+def test_compiled_threaded_pass_agrees_with_the_compiled_one_thread_pass(one_torch_thread) -> None:
+    """A real ``torch.compile`` with kernels that release the GIL, chunks on two threads: the one-thread
+    compiled logits and values bit for bit, gradients to float rounding, and the binding template really
+    changed."""
+    from torch._inductor.codecache import CppPythonBindingsCodeCache as bindings
+
+    module, _ = load_checkpoint("jobshop-10x10")
+    batch = _states(24, 6, 6, seed=2)
+    one = _with(module, compile=True, micro_batch=8)
+    ref = _pass(one, batch)
+    assert not getattr(one, "_compile_failed", False)
+    threaded = _with(module, compile=True, micro_batch=8, threads=2)
+    assert bindings.call_entry_function == threads_module._KERNEL_CALL_RELEASING_GIL
+    scale = max(float(g.abs().max()) for g in ref[2])
+    for _ in range(SERIAL_WARMUP_PASSES + 1):
+        got = _pass(threaded, batch)
+        assert not getattr(threaded, "_compile_failed", False)
+        assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+        for a, b in zip(got[2], ref[2]):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("backend", ["sb3", "rllib"])
+def test_ppo_trains_with_threads(backend: str, tmp_path: Path, monkeypatch) -> None:
+    """A tiny real PPO run with 16-graph chunks of its 64-sample minibatches on two threads, on each backend:
+    the chunks ran on worker threads, the checkpoint leaves the option out and loads, and on SB3 the same seed
+    gives the same weights."""
+    if backend == "rllib":
+        pytest.importorskip("ray")
+    from schedgym.train.cli import train
+
+    workers: set[str] = set()
+    original = GraphActorCritic._logits_and_value
+
+    def spy(self, obs):
+        workers.add(threading.current_thread().name)
+        return original(self, obs)
+
+    monkeypatch.setattr(GraphActorCritic, "_logits_and_value", spy)
+
+    def run(name: str) -> dict[str, torch.Tensor]:
+        over = [f"backend={backend}", "env=jobshop-3x3", f"run_dir={tmp_path / name}", "trainer.total_steps=256",
+                "trainer.n_envs=2", "trainer.vec_env=dummy", "trainer.eval_every=0", "trainer.checkpoint_every=256",
+                "trainer.progress_bar=false", "agent.ppo.n_steps=64", "agent.ppo.batch_size=64", "agent.ppo.n_epochs=2",
+                "agent.model.hidden=16", "agent.model.n_layers=2", "agent.model.head_hidden=16",
+                "agent.model.micro_batch=16", "agent.model.threads=2", "val.seeds=[0]", "val.baselines=[]",
+                "trainer.torch_threads=1"]
+        if backend == "rllib":
+            over += ["rllib.num_env_runners=0", "rllib.num_envs_per_env_runner=2", "rllib.num_cpus=1"]
+        train(resolve_config("jobshop-small", over), tmp_path / name, resume=False)
+        module, meta = load_checkpoint(str(tmp_path / name / "last.pt"))
+        assert "threads" not in meta["module"]["model"] and module.config.threads == 1
+        return {k: v.clone() for k, v in module.state_dict().items()}
+
+    first = run("a")
+    assert any(name.startswith("schedgym-chunks2") for name in workers)
+    if backend == "sb3":  # (RLlib's determinism given a seed: test_train_rllib.py)
+        second = run("b")
+        assert all(torch.equal(first[k], second[k]) for k in first)
