@@ -121,6 +121,27 @@ def test_chunks_run_on_worker_threads_after_the_warm_up(one_torch_thread) -> Non
     assert len(seen[-1]) == 3 and all(name.startswith("schedgym-chunks2") for name in seen[-1])
 
 
+def test_value_passes_without_gradients_run_their_chunks_in_threads(one_torch_thread) -> None:
+    """RLlib's value pass over a train batch (no gradients, ``value``): the one-thread values bit for bit, from
+    chunks computed on the worker threads."""
+    module, _ = load_checkpoint("jobshop-10x10")
+    batch = _mixed_batch()
+    threaded = _with(module, micro_batch=8, threads=2)
+    names: list[str] = []
+    original = threaded._value
+
+    def spy(obs):
+        names.append(threading.current_thread().name)
+        return original(obs)
+
+    threaded._value = spy  # type: ignore[method-assign]
+    with torch.no_grad():
+        got = threaded.value(batch)
+        ref = _with(module, micro_batch=8).value(batch)
+    assert torch.equal(got, ref)
+    assert len(names) == 6 and all(name.startswith("schedgym-chunks2") for name in names)
+
+
 def test_a_seed_fixes_the_threaded_result_whatever_the_thread_order(monkeypatch, one_torch_thread) -> None:
     """Ten Adam steps with threads, twice, the second time with the chunks' work delayed so that the threads
     finish in the reverse order: the same weights bit for bit (gradients are summed in chunk order)."""

@@ -22,7 +22,10 @@ process (SB3: the preset's 8 ``DummyVecEnv`` envs; RLlib: ``num_env_runners=0``,
 thread; SB3 again with ``agent.model.compile=true`` (the GIN layers of the PPO update through
 ``torch.compile``), then with ``micro_batch=128`` as well (the update's forward in chunks of 128 graphs: the
 same function), then with ``precision=bfloat16`` as well (the encoder of the update in bfloat16 autocast: a
-slightly different function, see docs/training.md), and RLlib with all three; each compiled setup measured
+slightly different function, see docs/training.md), and RLlib with all three; then, on each backend, the
+exact options (``compile=true micro_batch=128``) and all three with ``threads=2`` (the chunks of each minibatch
+forward and backward in two threads, one core each; the per-CPU-second row then counts both threads' CPU
+time); each compiled setup measured
 after a 1,024-step warm-up run in the same process that compiles it (its wall time is a row of its own:
 seconds with a warm inductor cache, about a minute without).
 """
@@ -149,6 +152,10 @@ PPO_BENCH_SETUPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     _setup("sb3", "compile=true", "micro_batch=128"),
     _setup("sb3", "compile=true", "micro_batch=128", "precision=bfloat16"),
     _setup("rllib", "compile=true", "micro_batch=128", "precision=bfloat16"),
+    _setup("sb3", "compile=true", "micro_batch=128", "threads=2"),
+    _setup("sb3", "compile=true", "micro_batch=128", "precision=bfloat16", "threads=2"),
+    _setup("rllib", "compile=true", "micro_batch=128", "threads=2"),
+    _setup("rllib", "compile=true", "micro_batch=128", "precision=bfloat16", "threads=2"),
 )
 
 

@@ -40,7 +40,7 @@ from torch_geometric.nn import GATv2Conv, GINEConv
 
 from ...envs.core import GraphSpec
 from .graph import FlatGraphs, flatten_batch
-from .threads import chunks_in_threads, release_gil_in_compiled_kernels
+from .threads import chunks_in_threads, map_in_threads, release_gil_in_compiled_kernels
 
 #: logit given to padding and masked-out nodes: finite so that entropies and gradients stay finite
 #: (``-inf`` times a zero probability is NaN); ``exp`` of it is exactly 0 in float32.
@@ -349,10 +349,13 @@ class GraphActorCritic(nn.Module):
 
     def value(self, obs: Mapping[str, Any], micro_batch: int | None = None) -> torch.Tensor:
         """The state value only (skips the actor head), in chunks of ``micro_batch`` graphs (None:
-        ``config.micro_batch``; the values are the same, chunks only keep the activations in cache)."""
+        ``config.micro_batch``; the values are the same, chunks only keep the activations in cache); without
+        gradients and with ``config.threads`` above 1, the chunks run in that many threads (the same values)."""
         chunks = self._chunks(obs, self.config.micro_batch if micro_batch is None else micro_batch)
         if chunks is None:
             return self._value(obs)
+        if self.config.threads > 1 and not torch.is_grad_enabled():
+            return torch.cat(map_in_threads(self._value, chunks, self.config.threads))
         return torch.cat([self._value(chunk) for chunk in chunks])
 
     def _value(self, obs: Mapping[str, Any]) -> torch.Tensor:

@@ -85,6 +85,16 @@ def pool_of(threads: int) -> ThreadPoolExecutor:
         return pool
 
 
+def map_in_threads(fn: Callable[[dict[str, Any]], Any], chunks: Sequence[dict[str, Any]], threads: int) -> list[Any]:
+    """``[fn(chunk) for chunk in chunks]`` computed in the pool of ``threads`` threads, for passes without
+    gradients (RLlib's value pass over a whole train batch): each chunk's outputs are what one thread gives,
+    bit for bit."""
+    def one(chunk: dict[str, Any]) -> Any:
+        with torch.no_grad():
+            return fn(chunk)
+    return list(pool_of(threads).map(one, chunks))
+
+
 def chunks_in_threads(fn: ChunkFn, chunks: Sequence[dict[str, Any]], params: Sequence[torch.nn.Parameter],
                       threads: int, serial: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``(cat of fn(chunk)[0], cat of fn(chunk)[1])`` over ``chunks``, with every chunk's forward and
