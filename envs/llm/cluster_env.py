@@ -42,6 +42,9 @@ NOOP = 0
 DEFAULT_RATE = 30.0
 #: reward modes of ``schedgym/LLMCluster-v0``: the serving ones plus ``"ttft"`` (a tail-weighted TTFT penalty)
 CLUSTER_REWARDS: tuple[str, ...] = (*REWARDS, "ttft")
+#: ``ttft_normalize`` choices (besides None): the reference dispatcher whose TTFT penalty on the episode's own
+#: workload divides the ``"ttft"`` reward (``"kv-jsq"``: join the lowest Llumnix virtual usage, no migration)
+TTFT_NORMALIZERS: tuple[str, ...] = ("kv-jsq",)
 
 
 class ClusterHistory:
@@ -92,6 +95,15 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     over the dispatched requests, a request's wait being its age until its first token is out, then its
     TTFT (``ttft_power`` 2, the default, weights the tail; 1 is the mean TTFT).
 
+    ``ttft_normalize="kv-jsq"`` (opt-in; default None: the ``"ttft"`` reward as above) weights every episode
+    evenly, whatever its load: at reset the env replays the episode's workload on a copy of the cluster
+    dispatched by ``kv-jsq`` (each request to the instance with the lowest Llumnix virtual usage, the lowest
+    index on ties; no migration) and divides every ``"ttft"`` reward by that reference's mean over requests of
+    (TTFT / latency_scale)^ttft_power. The return is then minus the ratio of the policy's penalty to the
+    reference's on the same requests (about -1 at every load, where the plain return grows several-fold with
+    the rate). ``info["metrics"]["ttft_reference"]`` reports the divisor. A reference whose penalty is 0 (every
+    request rejected) leaves the reward unscaled. It costs one dispatch-only simulation per reset.
+
     ## Starting State
     Idle instances at time 0; the first observation is the first request's dispatch.
 
@@ -112,7 +124,8 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     ``rate_range`` (``(low, high)`` req/s, synthetic workloads only: each episode draws its rate uniformly
     from it, with the episode's generator; giving ``rate`` too is an error),
     ``instance_index_feature`` (bool, default False: the ``"instance_index"`` node feature above),
-    ``reward``, ``latency_scale``, ``ttft_power`` (>= 1, the ``"ttft"`` reward's exponent), ``max_steps``,
+    ``reward``, ``latency_scale``, ``ttft_power`` (>= 1, the ``"ttft"`` reward's exponent),
+    ``ttft_normalize`` (None or ``"kv-jsq"``, with ``reward="ttft"`` only; see Rewards), ``max_steps``,
     ``render_mode`` (``"rgb_array"`` or None).
 
     ## Rendering
@@ -155,6 +168,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         rate_range: tuple[float, float] | list[float] | None = None,
         ttft_power: float = 2.0,
         instance_index_feature: bool = False,
+        ttft_normalize: str | None = None,
     ) -> None:
         self._init_render(render_mode)
         if local_order not in ORDERS:
@@ -170,11 +184,16 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
             raise ValueError(f"instance_index_feature must be True or False, got {instance_index_feature!r}")
         self.instance_index_feature = bool(instance_index_feature)
         self.ttft_power = float(check_number("ttft_power", ttft_power, minimum=1.0))
+        self.ttft_normalize = _check_ttft_normalize(ttft_normalize, reward)
         config = ServingConfig(model=model, hardware=hardware, tp=tp, token_budget=token_budget,
                                chunked_prefill=chunked_prefill, batching=batching, max_num_seqs=max_num_seqs,
                                preemption=preemption, max_kv_blocks=max_kv_blocks, overlength=overlength,
                                preempt_order=local_order)
         self.cluster = Cluster(config, n_instances, local_order, migration_interval, network_bandwidth)
+        # the dispatch-only copy that ttft_normalize replays each episode's workload on (no logs kept)
+        self._reference = (Cluster(config, n_instances, local_order, None, network_bandwidth, record=False)
+                           if self.ttft_normalize is not None else None)
+        self._ttft_scale = 1.0
         self.n_instances = int(n_instances)
         self.max_candidates = int(max_candidates)
         # the serving episode knows goodput / latency; "ttft" is this env's own (see _ttft_penalty)
@@ -206,18 +225,32 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     def _reset_state(self, options: dict[str, Any] | None) -> None:
         if self.rate_range is not None:
             self.rate = float(self.np_random.uniform(*self.rate_range))
-        self.cluster.reset(self._draw_workload(options))
+        workload = self._draw_workload(options)
+        self.cluster.reset(workload)
         self._ttft_paid = 0.0
+        self._ttft_scale = self._reference_ttft(workload) if self._reference is not None else 1.0
         self.history = ClusterHistory() if self.render_mode == "rgb_array" else None
         self.event = self.cluster.advance_to_event()
         self._build_obs()
 
-    def _ttft_penalty(self, final: bool) -> float:
+    def _reference_ttft(self, workload: Workload) -> float:
+        """``ttft_normalize``'s divisor: the mean over requests of (TTFT / latency_scale)^ttft_power when
+        ``workload`` is dispatched by ``kv-jsq`` (lowest Llumnix virtual usage, lowest index on ties) with no
+        migration; 1.0 if that penalty is 0 (nothing to compare with)."""
+        ref = self._reference
+        assert ref is not None
+        ref.reset(workload)
+        while ref.advance_to_event() == "dispatch":
+            ref.dispatch(int(np.argmin([inst.load() for inst in ref.instances])))
+        mean = self._ttft_penalty(True, ref) / max(ref.n, 1)
+        return mean if mean > 0.0 else 1.0
+
+    def _ttft_penalty(self, final: bool, cluster: Cluster | None = None) -> float:
         """Sum over the dispatched, not rejected requests of (wait / latency_scale)^ttft_power, where a
         request's wait is its TTFT once its first token is out by now (every request's at the end,
         ``final``) and its age otherwise. Read from each request's current instance (a migrated request
-        carries its first-token time)."""
-        c = self.cluster
+        carries its first-token time). ``cluster``: the env's own unless given."""
+        c = self.cluster if cluster is None else cluster
         now = float(c.now)
         arrival = self.workload.arrival
         total = 0.0
@@ -257,7 +290,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         reward, truncated = self._reward(c.n, good, lat, terminated)
         if self.reward_mode == "ttft":
             paid = self._ttft_penalty(terminated)
-            reward = -(paid - self._ttft_paid) / max(c.n, 1)
+            reward = -(paid - self._ttft_paid) / (max(c.n, 1) * self._ttft_scale)
             self._ttft_paid = paid
         self._build_obs()
         return reward, terminated, truncated
@@ -267,6 +300,8 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         m["steps"] = float(self._steps)
         if self.rate_range is not None:
             m["rate_drawn"] = self.rate
+        if self.ttft_normalize is not None:
+            m["ttft_reference"] = self._ttft_scale
         return m
 
     def _episode_solution(self) -> LLMClusterSolution:
@@ -356,6 +391,17 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         gl[3] = min(float(loads.max() - loads.min()), 4.0)
         gl[4] = c.next_req / max(c.n, 1)
         gl[5] = sum(i.n_finished for i in c.instances) / max(c.n, 1)
+
+
+def _check_ttft_normalize(ttft_normalize: Any, reward: str) -> str | None:
+    """``ttft_normalize``: None, or one of :data:`TTFT_NORMALIZERS`, and only with ``reward="ttft"``."""
+    if ttft_normalize is None:
+        return None
+    if not isinstance(ttft_normalize, str) or ttft_normalize not in TTFT_NORMALIZERS:
+        raise ValueError(f"ttft_normalize must be None or one of {TTFT_NORMALIZERS}, got {ttft_normalize!r}")
+    if reward != "ttft":
+        raise ValueError(f"ttft_normalize={ttft_normalize!r} scales the 'ttft' reward, but reward={reward!r}")
+    return ttft_normalize
 
 
 def _check_rate_range(rate_range: Any, workload: Any) -> tuple[float, float] | None:
