@@ -34,6 +34,7 @@ other, so that ``torch.compile`` builds its forward and backward graphs in one t
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,8 @@ import torch
 #: are pickled by RLlib and copied by SB3)
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's worker threads: it starts its own pools
+    os.register_at_fork(after_in_child=_POOLS.clear)
 
 ChunkFn = Callable[[dict[str, Any]], tuple[torch.Tensor, torch.Tensor]]
 
