@@ -183,11 +183,14 @@ _COMPILED_GIN_LAYER: Callable[..., torch.Tensor] | None = None
 def compiled_gin_layer() -> Callable[..., torch.Tensor] | None:
     """:func:`gin_layer` through ``torch.compile(dynamic=True)`` (TorchInductor: on the CPU it fuses the
     per-edge gather / add / ReLU / scatter and the element-wise ops around the matrix products into C++
-    loops, so no ``(edges, hidden)`` message tensor goes through memory), built once per process; None
-    where this torch has no ``torch.compile``. Compiling takes tens of seconds on the first training pass
+    loops, so no ``(edges, hidden)`` message tensor goes through memory), built once per process (with
+    :func:`~.threads.release_gil_in_compiled_kernels` first); None where this torch has no ``torch.compile``. Compiling takes tens of seconds on the first training pass
     (a C++ compiler must be present; if it fails, :class:`GraphActorCritic` warns and runs eagerly)."""
     global _COMPILED_GIN_LAYER
     if _COMPILED_GIN_LAYER is None and hasattr(torch, "compile"):
+        # before anything compiles: kernels that release the GIL, so that agent.model.threads can overlap them
+        # (the same kernels; with one thread it changes nothing)
+        release_gil_in_compiled_kernels()
         _COMPILED_GIN_LAYER = torch.compile(gin_layer, dynamic=True)
     return _COMPILED_GIN_LAYER
 
@@ -240,8 +243,6 @@ class GraphActorCritic(nn.Module):
         self.act = act()
         self.actor = _mlp([3 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
         self.critic = _mlp([2 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
-        if cfg.threads > 1 and cfg.compile:
-            release_gil_in_compiled_kernels()
 
     # ------------------------------------------------------------------ parts
     def _compiled_layer(self, device: torch.device | str = "cpu") -> Callable[..., torch.Tensor] | None:

@@ -23,7 +23,9 @@ them at once (measured: no gain at all with compile). :func:`release_gil_in_comp
 the bindings compiled from then on release it around the kernel call (the arguments are read first, with
 the GIL; the kernels touch no Python object). It changes one template string of torch's private code
 cache, and only when that string is the one it knows; otherwise it warns and the threads still run,
-with less overlap.
+with less overlap. The model applies it before it compiles its GIN layer for the first time in a process,
+whatever ``threads`` is (the kernels are the same; a module built later with threads then finds kernels
+it can overlap, whichever module compiled them).
 
 Thread safety: ``torch.autocast``'s cache of cast weights is one cache for the whole process, and a thread
 leaving autocast clears it while another reads it (a deadlock between that cache's mutex and the GIL,
