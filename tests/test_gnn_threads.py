@@ -12,7 +12,6 @@ backends. No test depends on wall-clock speed (the speed is a ``schedgym-bench``
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 
@@ -23,45 +22,24 @@ import torch
 import schedgym.envs  # noqa: F401 - registers the ids
 from schedgym.agents.gnn import threads as threads_module
 from schedgym.agents.gnn.checkpoint import load_checkpoint
-from schedgym.agents.gnn.graph import stack_observations
 from schedgym.agents.gnn.model import EXECUTION_OPTIONS, SERIAL_WARMUP_PASSES, GNNConfig, GraphActorCritic
 from schedgym.envs.core import graph_spec_of
 from schedgym.train.config import ConfigError, resolve_config
 
-from random_play import random_masked_observations  # tests/random_play.py
-
-
-def _states(n: int, n_jobs: int, n_machines: int, seed: int) -> dict[str, torch.Tensor]:
-    env = gym.make("schedgym/JobShop-v0", n_jobs=n_jobs, n_machines=n_machines)
-    kept = random_masked_observations(env, n, seed)
-    return {k: torch.as_tensor(v).float() for k, v in stack_observations(kept).items()}
+from random_play import gradient_pass, job_shop_states, padded_to, with_options  # tests/random_play.py
 
 
 def _mixed_batch() -> dict[str, torch.Tensor]:
     """20 states of 6x5 job shops padded to the 8x6 layout, then 21 of 8x6 ones."""
-    small = _states(20, 6, 5, seed=3)
-    large = _states(21, 8, 6, seed=4)
-    out = {}
-    for k in small:
-        widths: list[int] = []
-        for s_dim, l_dim in zip(reversed(small[k].shape[1:]), reversed(large[k].shape[1:])):
-            widths += [0, l_dim - s_dim]
-        out[k] = torch.cat([torch.nn.functional.pad(small[k], widths), large[k]])
-    return out
-
-
-def _with(module: GraphActorCritic, **options) -> GraphActorCritic:
-    other = GraphActorCritic(module.spec, dataclasses.replace(module.config, **options))
-    other.load_state_dict(module.state_dict())
-    return other
+    small = job_shop_states(20, 6, 5, seed=3)
+    large = job_shop_states(21, 8, 6, seed=4)
+    return {k: torch.cat([torch.nn.functional.pad(small[k], padded_to(small[k], large[k])), large[k]]) for k in small}
 
 
 def _pass(module: GraphActorCritic, batch: dict[str, torch.Tensor]):
-    module.zero_grad()
-    logits, value = module(batch)
-    log_probs = torch.log_softmax(logits, -1)
-    (log_probs[batch["action_mask"].bool()].sum() + value.square().sum()).backward()
-    return logits.detach(), value.detach(), [p.grad.clone() for p in module.parameters()]
+    """``(logits, values, parameter gradients)`` of :func:`gradient_pass`."""
+    logits, _, value, grads = gradient_pass(module, batch)
+    return logits, value, grads
 
 
 def test_threads_is_checked_and_not_saved() -> None:
@@ -88,8 +66,8 @@ def test_threaded_passes_give_the_one_thread_outputs_and_gradients(chunk: int, o
     and values bit for bit, and every parameter gradient to float rounding."""
     module, _ = load_checkpoint("jobshop-10x10")
     batch = _mixed_batch()
-    one = _with(module, micro_batch=chunk)
-    threaded = _with(module, micro_batch=chunk, threads=2)
+    one = with_options(module, micro_batch=chunk)
+    threaded = with_options(module, micro_batch=chunk, threads=2)
     ref = _pass(one, batch)
     scale = max(float(g.abs().max()) for g in ref[2])
     for _ in range(SERIAL_WARMUP_PASSES + 2):
@@ -104,7 +82,7 @@ def test_threaded_passes_give_the_one_thread_outputs_and_gradients(chunk: int, o
 def test_chunks_run_on_worker_threads_after_the_warm_up(one_torch_thread) -> None:
     env = gym.make("schedgym/JobShop-v0", n_jobs=4, n_machines=3)
     module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, micro_batch=3, threads=2))
-    batch = _states(9, 4, 3, seed=0)
+    batch = job_shop_states(9, 4, 3, seed=0)
     seen: list[list[str]] = []
     original = module._logits_and_value
 
@@ -126,7 +104,7 @@ def test_value_passes_without_gradients_run_their_chunks_in_threads(one_torch_th
     chunks computed on the worker threads."""
     module, _ = load_checkpoint("jobshop-10x10")
     batch = _mixed_batch()
-    threaded = _with(module, micro_batch=8, threads=2)
+    threaded = with_options(module, micro_batch=8, threads=2)
     names: list[str] = []
     original = threaded._value
 
@@ -137,7 +115,7 @@ def test_value_passes_without_gradients_run_their_chunks_in_threads(one_torch_th
     threaded._value = spy  # type: ignore[method-assign]
     with torch.no_grad():
         got = threaded.value(batch)
-        ref = _with(module, micro_batch=8).value(batch)
+        ref = with_options(module, micro_batch=8).value(batch)
     assert torch.equal(got, ref)
     assert len(names) == 6 and all(name.startswith("schedgym-chunks2") for name in names)
 
@@ -145,7 +123,7 @@ def test_value_passes_without_gradients_run_their_chunks_in_threads(one_torch_th
 def test_a_seed_fixes_the_threaded_result_whatever_the_thread_order(monkeypatch, one_torch_thread) -> None:
     """Ten Adam steps with threads, twice, the second time with the chunks' work delayed so that the threads
     finish in the reverse order: the same weights bit for bit (gradients are summed in chunk order)."""
-    batch = _states(24, 4, 4, seed=1)
+    batch = job_shop_states(24, 4, 4, seed=1)
     env = gym.make("schedgym/JobShop-v0", n_jobs=4, n_machines=4)
 
     def train(delay_first: bool) -> list[torch.Tensor]:
@@ -175,7 +153,7 @@ def test_a_seed_fixes_the_threaded_result_whatever_the_thread_order(monkeypatch,
 def test_a_second_backward_through_one_threaded_pass_is_refused(one_torch_thread) -> None:
     env = gym.make("schedgym/JobShop-v0", n_jobs=3, n_machines=3)
     module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, micro_batch=2, threads=2))
-    batch = _states(4, 3, 3, seed=0)
+    batch = job_shop_states(4, 3, 3, seed=0)
     logits, value = module(batch)
     loss = value.sum() + logits.clamp(min=-10).sum()
     loss.backward(retain_graph=True)
@@ -206,12 +184,12 @@ def test_compiled_threaded_pass_agrees_with_the_compiled_one_thread_pass(one_tor
     from torch._inductor.codecache import CppPythonBindingsCodeCache as bindings
 
     module, _ = load_checkpoint("jobshop-10x10")
-    batch = _states(24, 6, 6, seed=2)
-    one = _with(module, compile=True, micro_batch=8)
+    batch = job_shop_states(24, 6, 6, seed=2)
+    one = with_options(module, compile=True, micro_batch=8)
     ref = _pass(one, batch)
     assert not getattr(one, "_compile_failed", False)
     assert bindings.call_entry_function == threads_module._KERNEL_CALL_RELEASING_GIL  # before the first compile
-    threaded = _with(module, compile=True, micro_batch=8, threads=2)
+    threaded = with_options(module, compile=True, micro_batch=8, threads=2)
     scale = max(float(g.abs().max()) for g in ref[2])
     for _ in range(SERIAL_WARMUP_PASSES + 1):
         got = _pass(threaded, batch)

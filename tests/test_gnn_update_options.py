@@ -23,33 +23,22 @@ import torch
 
 import schedgym.envs  # noqa: F401 - registers the ids
 from schedgym.agents.gnn.checkpoint import load_checkpoint
-from schedgym.agents.gnn.graph import stack_observations
 from schedgym.agents.gnn.model import EXECUTION_OPTIONS, GNNConfig, GraphActorCritic
 from schedgym.envs.core import graph_spec_of
 from schedgym.train.config import resolve_config
 
-from random_play import random_masked_observations  # tests/random_play.py
+from random_play import gradient_pass, job_shop_states, padded_to, with_options  # tests/random_play.py
 
 
 def _states(n: int, n_jobs: int = 10, n_machines: int = 10, seed: int = 0) -> dict[str, torch.Tensor]:
-    """``n`` states of random masked play on random job shops, stacked as SB3 hands them over (float32)."""
-    env = gym.make("schedgym/JobShop-v0", n_jobs=n_jobs, n_machines=n_machines)
-    kept = random_masked_observations(env, n, seed)
-    return {k: torch.as_tensor(v).float() for k, v in stack_observations(kept).items()}
+    return job_shop_states(n, n_jobs, n_machines, seed)
 
 
 def _with_precision(module: GraphActorCritic, precision: str) -> GraphActorCritic:
-    other = GraphActorCritic(module.spec, dataclasses.replace(module.config, precision=precision))
-    other.load_state_dict(module.state_dict())
-    return other
+    return with_options(module, precision=precision)
 
 
-def _log_probs_value_grads(module: GraphActorCritic, batch: dict[str, torch.Tensor]):
-    module.zero_grad()
-    logits, value = module(batch)
-    log_probs = torch.log_softmax(logits, -1)
-    (log_probs[batch["action_mask"].bool()].sum() + value.square().sum()).backward()
-    return logits, log_probs.detach(), value.detach(), [p.grad.clone() for p in module.parameters()]
+_log_probs_value_grads = gradient_pass
 
 
 def test_precision_is_checked_and_recorded_as_float32() -> None:
@@ -150,7 +139,7 @@ def test_micro_batches_give_the_whole_batch_outputs_and_gradients(chunk: int) ->
     module, _ = load_checkpoint("jobshop-10x10")
     small = _states(20, 6, 5, seed=3)
     large = _states(20, 8, 6, seed=4)
-    batch = {k: torch.cat([torch.nn.functional.pad(small[k], _pad_to(small[k], large[k])), large[k]]) for k in small}
+    batch = {k: torch.cat([torch.nn.functional.pad(small[k], padded_to(small[k], large[k])), large[k]]) for k in small}
     chunked = GraphActorCritic(module.spec, dataclasses.replace(module.config, micro_batch=chunk))
     chunked.load_state_dict(module.state_dict())
     ref = _log_probs_value_grads(module, batch)
@@ -163,14 +152,6 @@ def test_micro_batches_give_the_whole_batch_outputs_and_gradients(chunk: int) ->
     with torch.no_grad():
         torch.testing.assert_close(chunked.value(batch), module.value(batch), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(module.value(batch, micro_batch=chunk), module.value(batch), rtol=1e-5, atol=1e-5)
-
-
-def _pad_to(small: torch.Tensor, large: torch.Tensor) -> list[int]:
-    """``F.pad`` widths that pad ``small``'s trailing axes to ``large``'s shape."""
-    widths: list[int] = []
-    for s_dim, l_dim in zip(reversed(small.shape[1:]), reversed(large.shape[1:])):
-        widths += [0, l_dim - s_dim]
-    return widths
 
 
 def test_rllib_value_pass_runs_in_chunks() -> None:
