@@ -12,6 +12,8 @@ backends. No test depends on wall-clock speed (the speed is a ``schedgym-bench``
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -52,6 +54,8 @@ def test_threads_is_checked_and_not_saved() -> None:
     with pytest.raises(ConfigError, match="agent.model.micro_batch"):
         resolve_config("jobshop-small", ["agent.model.threads=2"])
     assert resolve_config("jobshop-small", ["agent.model.threads=2", "agent.model.micro_batch=64"]).agent.model.threads == 2
+    with pytest.raises(ConfigError, match="set trainer.torch_threads=1"):
+        resolve_config("jobshop-small", ["agent.model.threads=2", "agent.model.micro_batch=64", "trainer.torch_threads=2"])
     assert "threads" in EXECUTION_OPTIONS
     env = gym.make("schedgym/JobShop-v0", n_jobs=3, n_machines=3)
     module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, micro_batch=4, threads=2))
@@ -59,15 +63,16 @@ def test_threads_is_checked_and_not_saved() -> None:
     assert "threads" not in extra["model"] and GraphActorCritic.rebuild(extra).config.threads == 1
 
 
-@pytest.mark.parametrize("chunk", [7, 20])
-def test_threaded_passes_give_the_one_thread_outputs_and_gradients(chunk: int, one_torch_thread) -> None:
+@pytest.mark.parametrize("chunk,precision", [(7, "float32"), (20, "float32"), (7, "bfloat16")])
+def test_threaded_passes_give_the_one_thread_outputs_and_gradients(chunk: int, precision: str, one_torch_thread) -> None:
     """The released policy on 41 padded states of two sizes, chunks of 7 (a short last chunk) and 20 (a last
-    chunk of one graph): the serial warm-up passes and the threaded ones after them give the one-thread logits
-    and values bit for bit, and every parameter gradient to float rounding."""
+    chunk of one graph), in float32 and in bfloat16 autocast (whose cast cache the threads must not share):
+    the serial warm-up passes and the threaded ones after them give the one-thread logits and values bit for
+    bit, and every parameter gradient to float rounding."""
     module, _ = load_checkpoint("jobshop-10x10")
     batch = _mixed_batch()
-    one = with_options(module, micro_batch=chunk)
-    threaded = with_options(module, micro_batch=chunk, threads=2)
+    one = with_options(module, micro_batch=chunk, precision=precision)
+    threaded = with_options(module, micro_batch=chunk, threads=2, precision=precision)
     ref = _pass(one, batch)
     scale = max(float(g.abs().max()) for g in ref[2])
     for _ in range(SERIAL_WARMUP_PASSES + 2):
@@ -75,8 +80,8 @@ def test_threaded_passes_give_the_one_thread_outputs_and_gradients(chunk: int, o
         assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
         for a, b in zip(got[2], ref[2]):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * scale)
-    with torch.no_grad():  # passes without gradients: one thread, as before
-        assert torch.equal(threaded(batch)[0], ref[0])
+    with torch.no_grad():  # passes without gradients (float32 whatever the precision): one thread, as before
+        assert torch.equal(threaded(batch)[0], one(batch)[0])
 
 
 def test_chunks_run_on_worker_threads_after_the_warm_up(one_torch_thread) -> None:
@@ -121,33 +126,96 @@ def test_value_passes_without_gradients_run_their_chunks_in_threads(one_torch_th
 
 
 def test_a_seed_fixes_the_threaded_result_whatever_the_thread_order(monkeypatch, one_torch_thread) -> None:
-    """Ten Adam steps with threads, twice, the second time with the chunks' work delayed so that the threads
-    finish in the reverse order: the same weights bit for bit (gradients are summed in chunk order)."""
+    """Ten Adam steps with threads, twice, the second time with the first chunk's backward delayed so that its
+    gradients come in last (checked): the same weights bit for bit, since they are summed in chunk order."""
     batch = job_shop_states(24, 4, 4, seed=1)
     env = gym.make("schedgym/JobShop-v0", n_jobs=4, n_machines=4)
+    first_chunk = batch["n_nodes"].data_ptr()  # chunks are views: the first one starts where the batch does
+    finished: list[int] = []
+    first_outputs: list[torch.Tensor] = []
+    original_grad = torch.autograd.grad
+
+    def recording_grad(outputs, *args, **kwargs):
+        grads = original_grad(outputs, *args, **kwargs)
+        finished.append(0 if any(o is first_outputs[-1] for o in outputs) else 1)
+        return grads
+
+    monkeypatch.setattr(torch.autograd, "grad", recording_grad)
 
     def train(delay_first: bool) -> list[torch.Tensor]:
         torch.manual_seed(0)
         module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=16, n_layers=2, micro_batch=12,
                                                                                   threads=2))
-        if delay_first:
-            original = module._logits_and_value
-            first_chunk = batch["n_nodes"][:12]
+        original = module._logits_and_value
 
-            def slow_first(obs):
-                if torch.equal(obs["n_nodes"], first_chunk):
-                    threading.Event().wait(0.05)
-                return original(obs)
+        def watched(obs):
+            logits, value = original(obs)
+            if obs["n_nodes"].data_ptr() == first_chunk:
+                first_outputs.append(logits)
+                if delay_first:
+                    logits.register_hook(lambda g: threading.Event().wait(0.05) or g)
+            return logits, value
 
-            module._logits_and_value = slow_first  # type: ignore[method-assign]
+        module._logits_and_value = watched  # type: ignore[method-assign]
         opt = torch.optim.Adam(module.parameters(), lr=1e-2)
-        for _ in range(10):
+        for step in range(10):
+            finished.clear()
             _pass(module, batch)
             opt.step()
+            if delay_first and step >= SERIAL_WARMUP_PASSES:
+                assert finished == [1, 0]  # the first chunk's gradients came in last
         return [p.detach().clone() for p in module.parameters()]
 
     a, b = train(False), train(True)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_an_output_the_loss_does_not_use_gives_no_gradient(one_torch_thread) -> None:
+    """A loss of the logits alone: the critic's parameters get no gradient (None), as in one thread, and the
+    others the one-thread gradients to float rounding."""
+    module, _ = load_checkpoint("jobshop-10x10")
+    batch = _mixed_batch()
+
+    def actor_only(m: GraphActorCritic) -> list[torch.Tensor | None]:
+        m.zero_grad(set_to_none=True)
+        logits, _ = m(batch)
+        torch.log_softmax(logits, -1)[batch["action_mask"].bool()].sum().backward()
+        return [None if p.grad is None else p.grad.clone() for p in m.parameters()]
+
+    ref = actor_only(with_options(module, micro_batch=8))
+    threaded = with_options(module, micro_batch=8, threads=2)
+    for _ in range(SERIAL_WARMUP_PASSES + 1):
+        got = actor_only(threaded)
+        assert [g is None for g in got] == [g is None for g in ref] and any(g is None for g in ref)
+        for a, b in zip(got, ref):
+            if b is not None:
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_workers_take_the_callers_torch_thread_count(one_torch_thread) -> None:
+    """A pool whose workers first ran under 2 torch threads: a later pass under 1 gives the one-thread values
+    bit for bit (each task sets its worker's count)."""
+    module, _ = load_checkpoint("jobshop-10x10")
+    batch = _mixed_batch()
+    threaded = with_options(module, micro_batch=8, threads=3)  # a pool of its own, made now
+    torch.set_num_threads(2)
+    try:
+        for _ in range(SERIAL_WARMUP_PASSES + 1):
+            _pass(threaded, batch)
+    finally:
+        torch.set_num_threads(1)
+    seen: list[int] = []
+    original = threaded._logits_and_value
+
+    def counting(obs):
+        seen.append(torch.get_num_threads())
+        return original(obs)
+
+    threaded._logits_and_value = counting  # type: ignore[method-assign]
+    got = _pass(threaded, batch)
+    ref = _pass(with_options(module, micro_batch=8), batch)
+    assert seen and set(seen) == {1}
+    assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
 
 
 def test_a_second_backward_through_one_threaded_pass_is_refused(one_torch_thread) -> None:
@@ -168,7 +236,7 @@ def test_release_gil_patch_applies_once_and_leaves_an_unknown_template_alone(mon
     monkeypatch.setattr(bindings, "suffix_template", "#include <sstream>\n{entry_func}")
     assert threads_module.release_gil_in_compiled_kernels()
     assert bindings.call_entry_function == threads_module._KERNEL_CALL_RELEASING_GIL
-    assert "Py_BEGIN_ALLOW_THREADS" in bindings.call_entry_function and "#include <tuple>" in bindings.suffix_template
+    assert "PyEval_SaveThread" in bindings.call_entry_function and "#include <tuple>" in bindings.suffix_template
     assert threads_module.release_gil_in_compiled_kernels()  # idempotent
     assert bindings.suffix_template.count("#include <tuple>") == 1
     monkeypatch.setattr(bindings, "call_entry_function", "run_kernel({}); Py_RETURN_NONE;")
@@ -197,13 +265,53 @@ def test_compiled_threaded_pass_agrees_with_the_compiled_one_thread_pass(one_tor
         assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
         for a, b in zip(got[2], ref[2]):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * scale)
+    # the kernels loaded in this process were built from the GIL-releasing binding
+    loaded = [Path(sys.modules[name].__file__).with_suffix(".cpp")
+              for name in bindings._loaded_module_names if name in sys.modules]
+    sources = [path.read_text() for path in loaded if path.is_file()]
+    assert sources and all("GilReleased" in source for source in sources)
+
+
+_OUT_OF_RANGE_INDEX = """
+import torch
+torch.set_num_threads(1)
+from schedgym.agents.gnn.model import compiled_gin_layer
+layer = compiled_gin_layer()
+h, n, e = 8, 20, 30
+g = torch.Generator().manual_seed(0)
+def args(bad):
+    src = torch.randint(0, n, (e,), generator=g)
+    if bad:
+        src[3] = n + 5
+    p = lambda *shape: torch.randn(*shape, generator=g, requires_grad=True)
+    return (p(n, h), src, torch.randint(0, n, (e,), generator=g), torch.randint(0, 4, (e,), generator=g), p(4, h),
+            p(h, h), p(h), p(1), p(h, h), p(h), p(h, h), p(h), p(h), p(h), "relu", 1e-5)
+layer(*args(False)).sum().backward()
+try:
+    layer(*args(True)).sum().backward()
+    print("no error")
+except RuntimeError as exc:
+    print("RuntimeError:", str(exc).splitlines()[0])
+"""
+
+
+def test_a_compiled_kernel_that_fails_raises_instead_of_crashing(tmp_path: Path) -> None:
+    """An edge index out of range makes the compiled kernel's bounds check throw while the GIL is released: the
+    binding takes the GIL back and raises a RuntimeError naming the bad index, as torch's own binding does
+    (releasing it with Py_BEGIN/END_ALLOW_THREADS crashed the process). In a subprocess: a crash must not take
+    the test session down."""
+    script = tmp_path / "out_of_range.py"
+    script.write_text(_OUT_OF_RANGE_INDEX)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "RuntimeError:" in done.stdout and "index out of bounds" in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize("backend", ["sb3", "rllib"])
 def test_ppo_trains_with_threads(backend: str, tmp_path: Path, monkeypatch) -> None:
     """A tiny real PPO run with 16-graph chunks of its 64-sample minibatches on two threads, on each backend:
-    the chunks ran on worker threads, the checkpoint leaves the option out and loads, and on SB3 the same seed
-    gives the same weights."""
+    the chunks ran on worker threads, the checkpoint leaves the option out and loads, and the same seed gives
+    the same weights."""
     if backend == "rllib":
         pytest.importorskip("ray")
     from schedgym.train.cli import train
@@ -233,6 +341,5 @@ def test_ppo_trains_with_threads(backend: str, tmp_path: Path, monkeypatch) -> N
 
     first = run("a")
     assert any(name.startswith("schedgym-chunks2") for name in workers)
-    if backend == "sb3":  # (RLlib's determinism given a seed: test_train_rllib.py)
-        second = run("b")
-        assert all(torch.equal(first[k], second[k]) for k in first)
+    second = run("b")
+    assert all(torch.equal(first[k], second[k]) for k in first)

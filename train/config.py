@@ -392,6 +392,10 @@ def check(cfg: DictConfig) -> None:
         GNNConfig.from_dict(OmegaConf.to_container(cfg.agent.model))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if cfg.agent.model.threads > 1 and cfg.trainer.torch_threads != 1:
+        raise ConfigError(f"agent.model.threads={cfg.agent.model.threads} gives each chunk a core of its own, with one "
+                          f"torch thread each: set trainer.torch_threads=1 (got {cfg.trainer.torch_threads}; more "
+                          "torch threads would share the cores and turn agent.model.compile off)")
 
 
 def _check_imitation(cfg: DictConfig) -> None:

@@ -30,8 +30,11 @@ it can overlap, whichever module compiled them).
 Thread safety: ``torch.autocast``'s cache of cast weights is one cache for the whole process, and a thread
 leaving autocast clears it while another reads it (a deadlock between that cache's mutex and the GIL,
 seen here); the model's autocast therefore runs with ``cache_enabled=False`` (one cast per chunk, as
-before: each weight is used once per chunk). The first pass of each module runs its chunks one after the
-other, so that ``torch.compile`` builds its forward and backward graphs in one thread.
+before: each weight is used once per chunk). ``torch.compile`` builds a graph's backward lazily, at its
+first backward, without a lock: the first passes of each module run their chunks one after the other, and
+a later pass whose forward compiled a new graph runs its backward in one thread. Torch's thread count is
+kept per thread: each task gives its worker the caller's count. Gradients flow to the parameters only
+(observations that require gradients get none), and not through a second backward (``create_graph``).
 """
 
 from __future__ import annotations
@@ -43,13 +46,23 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import torch
+from torch.autograd.function import once_differentiable
 
 #: one pool per thread count, shared by every module of the process (a pool is not picklable, and modules
 #: are pickled by RLlib and copied by SB3)
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
-if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's worker threads: it starts its own pools
-    os.register_at_fork(after_in_child=_POOLS.clear)
+
+
+def _forget_pools_in_child() -> None:
+    """A forked child has none of the parent's worker threads (and may inherit the lock held): fresh ones."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 ChunkFn = Callable[[dict[str, Any]], tuple[torch.Tensor, torch.Tensor]]
 
@@ -57,8 +70,13 @@ ChunkFn = Callable[[dict[str, Any]], tuple[torch.Tensor, torch.Tensor]]
 #: TorchInductor's statement that calls a CPU kernel from its Python binding (torch 2.13), and the one that
 #: releases the GIL around the call (``{}``: the parsed arguments; braces doubled for ``str.format``)
 _KERNEL_CALL_HOLDING_GIL = "kernel({}); Py_RETURN_NONE;"
-_KERNEL_CALL_RELEASING_GIL = ("{{ auto parsed_args = std::make_tuple({}); Py_BEGIN_ALLOW_THREADS "
-                              "std::apply(kernel, parsed_args); Py_END_ALLOW_THREADS }} Py_RETURN_NONE;")
+#: The GIL is taken back by a guard's destructor, so also when the kernel throws (its bounds checks do, on an
+#: index out of range): the binding's ``catch`` then turns the exception into a Python ``RuntimeError`` as the
+#: stock binding does (with ``Py_BEGIN/END_ALLOW_THREADS`` the exception skipped the re-acquire: a segfault).
+_KERNEL_CALL_RELEASING_GIL = (
+    "{{ auto parsed_args = std::make_tuple({}); "
+    "struct GilReleased {{ PyThreadState* state = PyEval_SaveThread(); ~GilReleased() {{ PyEval_RestoreThread(state); }} }}; "
+    "{{ GilReleased released; std::apply(kernel, parsed_args); }} }} Py_RETURN_NONE;")
 
 
 def release_gil_in_compiled_kernels() -> bool:
@@ -90,11 +108,22 @@ def pool_of(threads: int) -> ThreadPoolExecutor:
         return pool
 
 
+def _same_torch_threads(n: int) -> None:
+    """Give the calling worker thread the caller's torch thread count: torch keeps a count per thread, fixed
+    when the thread first used it, and the pools live as long as the process (a worker created when the count
+    was 2 would otherwise run later passes with 2 intra-op threads, eagerly, with other float rounding)."""
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 def map_in_threads(fn: Callable[[dict[str, Any]], Any], chunks: Sequence[dict[str, Any]], threads: int) -> list[Any]:
     """``[fn(chunk) for chunk in chunks]`` computed in the pool of ``threads`` threads, for passes without
     gradients (RLlib's value pass over a whole train batch): each chunk's outputs are what one thread gives,
     bit for bit."""
+    n = torch.get_num_threads()
+
     def one(chunk: dict[str, Any]) -> Any:
+        _same_torch_threads(n)
         with torch.no_grad():
             return fn(chunk)
     return list(pool_of(threads).map(one, chunks))
@@ -124,35 +153,52 @@ class _ChunkRun:
         self.params = params
         self.threads = threads
         self.serial = serial
+        self.torch_threads = torch.get_num_threads()
         self.outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def _map(self, work: Callable[[int], Any]) -> list[Any]:
-        if self.serial:
+    def _map(self, work: Callable[[int], Any], serial: bool) -> list[Any]:
+        if serial:
             return [work(i) for i in range(len(self.chunks))]
-        return list(pool_of(self.threads).map(work, range(len(self.chunks))))
+
+        def in_worker(i: int) -> Any:
+            _same_torch_threads(self.torch_threads)
+            return work(i)
+        return list(pool_of(self.threads).map(in_worker, range(len(self.chunks))))
 
     def forward(self) -> None:
         def one(i: int) -> tuple[torch.Tensor, torch.Tensor]:
             with torch.enable_grad():
                 return self.fn(self.chunks[i])
-        self.outputs = self._map(one)
+        graphs_before = _compiled_graphs()
+        self.outputs = self._map(one, self.serial)
+        # a graph compiled in this forward (dynamo compiles under its lock) gets its backward compiled lazily, at
+        # its first backward, without a lock: that backward runs in one thread
+        self.compiled_now = _compiled_graphs() != graphs_before
 
-    def backward(self, grad_first: torch.Tensor, grad_second: torch.Tensor) -> list[torch.Tensor | None]:
+    def backward(self, grad_first: torch.Tensor | None, grad_second: torch.Tensor | None) -> list[torch.Tensor | None]:
         sizes = [int(first.shape[0]) for first, _ in self.outputs]
-        grads_first = grad_first.split(sizes)
-        grads_second = grad_second.split(sizes)
+        grads_first = grad_first.split(sizes) if grad_first is not None else [None] * len(sizes)
+        grads_second = grad_second.split(sizes) if grad_second is not None else [None] * len(sizes)
 
         def one(i: int) -> tuple[torch.Tensor | None, ...]:
-            first, second = self.outputs[i]
-            outs = [o for o in (first, second) if o.requires_grad]
-            seeds = [g for o, g in zip((first, second), (grads_first[i], grads_second[i])) if o.requires_grad]
-            if not outs:
+            pairs = [(out, seed) for out, seed in zip(self.outputs[i], (grads_first[i], grads_second[i]))
+                     if seed is not None and out.requires_grad]
+            if not pairs:
                 return tuple(None for _ in self.params)
-            return torch.autograd.grad(outs, self.params, seeds, allow_unused=True)
+            return torch.autograd.grad([o for o, _ in pairs], self.params, [g for _, g in pairs], allow_unused=True)
 
-        per_chunk = self._map(one)
+        per_chunk = self._map(one, self.serial or self.compiled_now)
         self.outputs = []  # the chunks' graphs are freed with them
         return [_sum_in_order(grads) for grads in zip(*per_chunk)]
+
+
+def _compiled_graphs() -> int:
+    """How many graphs dynamo has compiled in this process (0 where torch has no dynamo)."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:  # pragma: no cover
+        return 0
+    return int(counters["stats"]["unique_graphs"])
 
 
 def _sum_in_order(grads: Sequence[torch.Tensor | None]) -> torch.Tensor | None:
@@ -171,12 +217,16 @@ class _ChunksInThreads(torch.autograd.Function):
     def forward(ctx: Any, run: _ChunkRun, *params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         run.forward()
         ctx.run = run
+        # an output the loss does not use gets None, not zeros: its part of the graph is not walked, and its
+        # parameters get no gradient (None), as in one thread
+        ctx.set_materialize_grads(False)
         first = torch.cat([f.detach() for f, _ in run.outputs])
         second = torch.cat([s.detach() for _, s in run.outputs])
         return first, second
 
     @staticmethod
-    def backward(ctx: Any, grad_first: torch.Tensor, grad_second: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+    @once_differentiable
+    def backward(ctx: Any, grad_first: torch.Tensor | None, grad_second: torch.Tensor | None) -> tuple[Any, ...]:  # type: ignore[override]
         run: _ChunkRun = ctx.run
         if not run.outputs:
             raise RuntimeError("agent.model.threads: this pass's backward ran twice (retain_graph is not supported)")
