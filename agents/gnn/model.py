@@ -184,8 +184,9 @@ def compiled_gin_layer() -> Callable[..., torch.Tensor] | None:
     """:func:`gin_layer` through ``torch.compile(dynamic=True)`` (TorchInductor: on the CPU it fuses the
     per-edge gather / add / ReLU / scatter and the element-wise ops around the matrix products into C++
     loops, so no ``(edges, hidden)`` message tensor goes through memory), built once per process (with
-    :func:`~.threads.release_gil_in_compiled_kernels` first); None where this torch has no ``torch.compile``. Compiling takes tens of seconds on the first training pass
-    (a C++ compiler must be present; if it fails, :class:`GraphActorCritic` warns and runs eagerly)."""
+    :func:`~.threads.release_gil_in_compiled_kernels` first); None where this torch has no ``torch.compile``.
+    Compiling takes tens of seconds on the first training pass (a C++ compiler must be present; if it fails,
+    :class:`GraphActorCritic` warns and runs eagerly)."""
     global _COMPILED_GIN_LAYER
     if _COMPILED_GIN_LAYER is None and hasattr(torch, "compile"):
         # before anything compiles: kernels that release the GIL, so that agent.model.threads can overlap them
@@ -320,8 +321,8 @@ class GraphActorCritic(nn.Module):
 
     def forward(self, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits (B, N_max), value (B,))`` with padding and masked nodes at :data:`MASKED_LOGIT`; in
-        chunks of ``config.micro_batch`` graphs when set (see :meth:`_chunks`), in ``config.threads`` parallel threads
-        when that is above 1 and gradients are on (see :mod:`.threads`).
+        chunks of ``config.micro_batch`` graphs when set (see :meth:`_chunks`), in ``config.threads`` parallel
+        threads when that is above 1 and gradients are on (see :mod:`.threads`).
 
         The actor head runs on the legal nodes only (the others get :data:`MASKED_LOGIT` whatever it
         says, so computing it there would only cost time: on a 10x10 job shop at most 10 of 100 nodes)."""
