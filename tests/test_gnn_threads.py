@@ -218,6 +218,18 @@ def test_workers_take_the_callers_torch_thread_count(one_torch_thread) -> None:
     assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
 
 
+def test_threads_only_on_the_cpu(one_torch_thread) -> None:
+    """On another device the chunks run one after the other (one thread feeds a GPU): ``_in_threads`` reads
+    the observations' device."""
+    env = gym.make("schedgym/JobShop-v0", n_jobs=3, n_machines=3)
+    module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, micro_batch=2, threads=2))
+    batch = job_shop_states(4, 3, 3, seed=0)
+    assert module._in_threads(batch)
+    on_meta = {k: v.to("meta") for k, v in batch.items()}
+    assert not module._in_threads(on_meta)
+    assert not GraphActorCritic(module.spec, GNNConfig(hidden=8, n_layers=1, micro_batch=2))._in_threads(batch)
+
+
 def test_a_second_backward_through_one_threaded_pass_is_refused(one_torch_thread) -> None:
     env = gym.make("schedgym/JobShop-v0", n_jobs=3, n_machines=3)
     module = GraphActorCritic(graph_spec_of(env.observation_space), GNNConfig(hidden=8, n_layers=1, micro_batch=2, threads=2))

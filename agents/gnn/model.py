@@ -91,8 +91,8 @@ class GNNConfig:
     #: worker threads for passes with gradients (the PPO update, imitation): the ``micro_batch`` chunks of a
     #: pass run forward and backward in parallel threads, one core each, and the parameters' gradients are
     #: summed in chunk order, so a seed still fixes the run (see :mod:`.threads`). 1: one thread, as before.
-    #: Needs ``micro_batch`` (at least two chunks per minibatch to gain anything). An execution option:
-    #: checkpoints leave it out (it loads as 1)
+    #: Needs ``micro_batch`` (at least two chunks per minibatch to gain anything); CPU passes only (on a GPU
+    #: the chunks run one after the other). An execution option: checkpoints leave it out (it loads as 1)
     threads: int = 1
 
     def __post_init__(self) -> None:
@@ -329,7 +329,7 @@ class GraphActorCritic(nn.Module):
         chunks = self._chunks(obs, self.config.micro_batch)
         if chunks is None:
             return self._logits_and_value(obs)
-        if self.config.threads > 1 and torch.is_grad_enabled():
+        if self._in_threads(obs) and torch.is_grad_enabled():
             passes = getattr(self, "_passes_in_threads", 0)
             self._passes_in_threads = passes + 1
             return chunks_in_threads(self._logits_and_value, chunks, list(self.parameters()), self.config.threads,
@@ -356,9 +356,15 @@ class GraphActorCritic(nn.Module):
         chunks = self._chunks(obs, self.config.micro_batch if micro_batch is None else micro_batch)
         if chunks is None:
             return self._value(obs)
-        if self.config.threads > 1 and not torch.is_grad_enabled():
+        if self._in_threads(obs) and not torch.is_grad_enabled():
             return torch.cat(map_in_threads(self._value, chunks, self.config.threads))
         return torch.cat([self._value(chunk) for chunk in chunks])
+
+    def _in_threads(self, obs: Mapping[str, Any]) -> bool:
+        """Whether this pass runs its chunks in ``config.threads`` threads: on the CPU only (on a GPU one thread
+        already feeds the device; the chunks then run one after the other, as with ``threads=1``)."""
+        n_nodes = obs["n_nodes"]
+        return self.config.threads > 1 and (not isinstance(n_nodes, torch.Tensor) or n_nodes.device.type == "cpu")
 
     def _value(self, obs: Mapping[str, Any]) -> torch.Tensor:
         _, _, pooled, glob_h = self.encode(obs)
