@@ -14,7 +14,6 @@ given a seed. No test depends on wall-clock speed (the speed is a ``schedgym-ben
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import gymnasium as gym
@@ -140,8 +139,7 @@ def test_micro_batches_give_the_whole_batch_outputs_and_gradients(chunk: int) ->
     small = _states(20, 6, 5, seed=3)
     large = _states(20, 8, 6, seed=4)
     batch = {k: torch.cat([torch.nn.functional.pad(small[k], padded_to(small[k], large[k])), large[k]]) for k in small}
-    chunked = GraphActorCritic(module.spec, dataclasses.replace(module.config, micro_batch=chunk))
-    chunked.load_state_dict(module.state_dict())
+    chunked = with_options(module, micro_batch=chunk)
     ref = _log_probs_value_grads(module, batch)
     got = _log_probs_value_grads(chunked, batch)
     torch.testing.assert_close(got[0].detach(), ref[0].detach(), rtol=1e-5, atol=1e-5)

@@ -396,6 +396,10 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"agent.model.threads={cfg.agent.model.threads} gives each chunk a core of its own, with one "
                           f"torch thread each: set trainer.torch_threads=1 (got {cfg.trainer.torch_threads}; more "
                           "torch threads would share the cores and turn agent.model.compile off)")
+    if cfg.agent.model.threads > 1 and cfg.agent.model.micro_batch >= cfg.agent.ppo.batch_size:
+        raise ConfigError(f"agent.model.threads={cfg.agent.model.threads} runs the micro-batches of a minibatch in "
+                          f"parallel, but agent.model.micro_batch={cfg.agent.model.micro_batch} is not below "
+                          f"agent.ppo.batch_size={cfg.agent.ppo.batch_size}: one chunk, nothing to run in parallel")
 
 
 def _check_imitation(cfg: DictConfig) -> None:

@@ -244,6 +244,8 @@ class GraphActorCritic(nn.Module):
         self.act = act()
         self.actor = _mlp([3 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
         self.critic = _mlp([2 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
+        if cfg.threads > 1 and cfg.compile:
+            release_gil_in_compiled_kernels(warn=True)  # says so if this torch's kernels cannot overlap
 
     # ------------------------------------------------------------------ parts
     def _compiled_layer(self, device: torch.device | str = "cpu") -> Callable[..., torch.Tensor] | None:

@@ -79,10 +79,11 @@ _KERNEL_CALL_RELEASING_GIL = (
     "{{ GilReleased released; std::apply(kernel, parsed_args); }} }} Py_RETURN_NONE;")
 
 
-def release_gil_in_compiled_kernels() -> bool:
+def release_gil_in_compiled_kernels(warn: bool = False) -> bool:
     """Make TorchInductor's CPU kernels compiled from now on in this process release the GIL while they run;
     True if they do (now or already). Bindings are cached by their source, so kernels compiled before keep
-    holding it. Where torch's template is not the one this knows, nothing changes and it warns once."""
+    holding it. Where torch's template is not the one this knows, nothing changes (with a warning if ``warn``:
+    a module with ``threads > 1`` asks for one)."""
     try:
         from torch._inductor.codecache import CppPythonBindingsCodeCache as bindings
     except ImportError:  # pragma: no cover - a torch without inductor: nothing compiles anyway
@@ -90,6 +91,8 @@ def release_gil_in_compiled_kernels() -> bool:
     if bindings.call_entry_function == _KERNEL_CALL_RELEASING_GIL:
         return True
     if bindings.call_entry_function != _KERNEL_CALL_HOLDING_GIL or "#include <sstream>" not in bindings.suffix_template:
+        if not warn:
+            return False
         warnings.warn("agent.model.threads: this torch's compiled CPU kernels cannot be made to release the GIL "
                       "(unknown binding template); the compiled layers of parallel chunks will run one at a time",
                       RuntimeWarning, stacklevel=2)
@@ -139,6 +142,11 @@ def chunks_in_threads(fn: ChunkFn, chunks: Sequence[dict[str, Any]], params: Seq
     gradients are left alone). ``serial=True`` runs the chunks one after the other in the calling thread
     (same results bit for bit: the first pass of a module, so that compiling happens in one thread)."""
     trainable = [p for p in params if p.requires_grad]
+    hooked = [i for i, p in enumerate(trainable) if getattr(p, "_backward_hooks", None)]
+    if hooked:
+        raise RuntimeError(f"agent.model.threads: {len(hooked)} parameter(s) have gradient hooks (Tensor.register_hook), "
+                           "which would run once per chunk and again on the sum; use threads=1, or a hook after "
+                           "accumulation (register_post_accumulate_grad_hook), which runs once")
     run = _ChunkRun(fn, list(chunks), trainable, threads, serial)
     return _ChunksInThreads.apply(run, *trainable)
 
@@ -155,6 +163,7 @@ class _ChunkRun:
         self.serial = serial
         self.torch_threads = torch.get_num_threads()
         self.outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.compiled_now = False  # whether the forward compiled a new graph (see forward)
 
     def _map(self, work: Callable[[int], Any], serial: bool) -> list[Any]:
         if serial:
