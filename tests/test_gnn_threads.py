@@ -1,13 +1,17 @@
 """``agent.model.threads`` (issue 13, item 1): the ``micro_batch`` chunks of a gradient pass run forward and
 backward in parallel worker threads (:mod:`schedgym.agents.gnn.threads`).
 
-What is checked: the option is validated (an integer >= 1 that needs ``micro_batch``) and left out of
-checkpoints; a threaded pass gives the one-thread logits and values bit for bit and the parameter gradients to
-float rounding (summed in chunk order), also on padded graphs and a short last chunk; the chunks really run on
-worker threads after the serial warm-up passes; a seed fixes the result whatever order the threads finish in;
-a second backward through one pass is refused with a clear error; compiled kernels release the GIL once the
-option asks for it (and an unknown torch template is left alone with a warning); PPO trains with it on both
-backends. No test depends on wall-clock speed (the speed is a ``schedgym-bench`` row).
+What is checked: the option is validated (an integer >= 1 that needs ``micro_batch`` below the PPO minibatch
+and one torch thread) and left out of checkpoints; a threaded pass gives the one-thread logits and values bit
+for bit and the parameter gradients to float rounding (summed in chunk order), on padded graphs, a short last
+chunk and in bfloat16; an output the loss leaves unused gives no gradient, as in one thread; value passes
+without gradients run in the threads too; the chunks really run on worker threads after the serial warm-up
+passes, with the caller's torch thread count, on the CPU only; a seed fixes the result whatever order the
+threads finish in (an event makes the first chunk finish last); parameter hooks and a second backward are
+refused with clear errors; a forked child starts pools of its own; compiled kernels release the GIL (their
+loaded sources say so), a failing kernel still raises instead of crashing, and an unknown torch template is
+left alone; PPO trains with it on both backends. No test depends on wall-clock speed (the speed is a
+``schedgym-bench`` row).
 """
 
 from __future__ import annotations
