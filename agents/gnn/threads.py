@@ -22,8 +22,8 @@ called through Python bindings that hold the GIL while the kernel runs, so two t
 them at once (measured: no gain at all with compile). :func:`release_gil_in_compiled_kernels` makes
 the bindings compiled from then on release it around the kernel call (the arguments are read first, with
 the GIL; the kernels touch no Python object). It changes one template string of torch's private code
-cache, and only when that string is the one it knows; otherwise it warns and the threads still run,
-with less overlap. The model applies it before it compiles its GIN layer for the first time in a process,
+cache, and only when that string is the one it knows; otherwise nothing changes (a module with
+``threads > 1`` warns) and the threads still run, with less overlap. The model applies it before it compiles its GIN layer for the first time in a process,
 whatever ``threads`` is (the kernels are the same; a module built later with threads then finds kernels
 it can overlap, whichever module compiled them).
 
@@ -34,7 +34,8 @@ before: each weight is used once per chunk). ``torch.compile`` builds a graph's 
 first backward, without a lock: the first passes of each module run their chunks one after the other, and
 a later pass whose forward compiled a new graph runs its backward in one thread. Torch's thread count is
 kept per thread: each task gives its worker the caller's count. Gradients flow to the parameters only
-(observations that require gradients get none), and not through a second backward (``create_graph``).
+(observations that require gradients get none), and not through a second backward (``create_graph``);
+parameters with gradient hooks are refused (a hook would run once per chunk and again on the sum).
 """
 
 from __future__ import annotations
