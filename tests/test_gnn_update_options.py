@@ -29,23 +29,12 @@ from schedgym.train.config import resolve_config
 from random_play import gradient_pass, job_shop_states, padded_to, with_options  # tests/random_play.py
 
 
-def _states(n: int, n_jobs: int = 10, n_machines: int = 10, seed: int = 0) -> dict[str, torch.Tensor]:
-    return job_shop_states(n, n_jobs, n_machines, seed)
-
-
-def _with_precision(module: GraphActorCritic, precision: str) -> GraphActorCritic:
-    return with_options(module, precision=precision)
-
-
-_log_probs_value_grads = gradient_pass
-
-
 def test_precision_is_checked_and_recorded_as_float32() -> None:
     assert GNNConfig.from_dict({"precision": "bfloat16"}).precision == "bfloat16"
     with pytest.raises(ValueError, match="agent.model.precision must be one of"):
         GNNConfig(precision="float16")
     assert "precision" in EXECUTION_OPTIONS and "compile" in EXECUTION_OPTIONS
-    batch = _states(1, 3, 3)
+    batch = job_shop_states(1, 3, 3)
     module = GraphActorCritic(graph_spec_of(gym.make("schedgym/JobShop-v0", n_jobs=3, n_machines=3).observation_space),
                               GNNConfig(hidden=8, n_layers=1, precision="bfloat16"))
     extra = module.extra_state()
@@ -60,8 +49,8 @@ def test_precision_is_checked_and_recorded_as_float32() -> None:
 
 def test_passes_without_gradients_are_the_float32_function_bit_for_bit() -> None:
     module, _ = load_checkpoint("jobshop-10x10")
-    bf16 = _with_precision(module, "bfloat16")
-    batch = _states(16)
+    bf16 = with_options(module, precision="bfloat16")
+    batch = job_shop_states(16)
     with torch.no_grad():
         ref_logits, ref_value = module(batch)
         logits, value = bf16(batch)
@@ -72,10 +61,10 @@ def test_passes_without_gradients_are_the_float32_function_bit_for_bit() -> None
 def test_gradient_pass_agrees_with_float32_to_bfloat16_rounding() -> None:
     """The released policy on 256 random 10x10 states: the update's log-probabilities stay within PPO's clip."""
     module, _ = load_checkpoint("jobshop-10x10")
-    bf16 = _with_precision(module, "bfloat16")
-    batch = _states(256, seed=1)
-    ref = _log_probs_value_grads(module, batch)
-    got = _log_probs_value_grads(bf16, batch)
+    bf16 = with_options(module, precision="bfloat16")
+    batch = job_shop_states(256, seed=1)
+    ref = gradient_pass(module, batch)
+    got = gradient_pass(bf16, batch)
     assert got[0].dtype == torch.float32 and got[2].dtype == torch.float32
     assert all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in got[3])
     legal = batch["action_mask"].bool()
@@ -103,11 +92,11 @@ def test_gradient_pass_runs_the_encoders_matrix_products_in_bfloat16() -> None:
             return func(*args, **(kwargs or {}))
 
     module, _ = load_checkpoint("jobshop-10x10")
-    batch = _states(4)
+    batch = job_shop_states(4)
     for precision, expect_bf16 in (("float32", False), ("bfloat16", True)):
         mode = MatmulDtypes()
         with mode:
-            _with_precision(module, precision)(batch)
+            with_options(module, precision=precision)(batch)
         n_bf16 = mode.seen.count(torch.bfloat16)
         # the encoder: input projection + 2 Linear per GIN layer; the heads stay float32
         assert (n_bf16 >= 1 + 2 * module.config.n_layers) if expect_bf16 else n_bf16 == 0, (precision, mode.seen)
@@ -136,12 +125,12 @@ def test_micro_batches_give_the_whole_batch_outputs_and_gradients(chunk: int) ->
     and 39 (a last chunk of one graph): logits, values and every parameter gradient to float rounding; no-grad passes and
     ``value`` too."""
     module, _ = load_checkpoint("jobshop-10x10")
-    small = _states(20, 6, 5, seed=3)
-    large = _states(20, 8, 6, seed=4)
+    small = job_shop_states(20, 6, 5, seed=3)
+    large = job_shop_states(20, 8, 6, seed=4)
     batch = {k: torch.cat([torch.nn.functional.pad(small[k], padded_to(small[k], large[k])), large[k]]) for k in small}
     chunked = with_options(module, micro_batch=chunk)
-    ref = _log_probs_value_grads(module, batch)
-    got = _log_probs_value_grads(chunked, batch)
+    ref = gradient_pass(module, batch)
+    got = gradient_pass(chunked, batch)
     torch.testing.assert_close(got[0].detach(), ref[0].detach(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(got[2], ref[2], rtol=1e-5, atol=1e-5)
     scale = max(float(g.abs().max()) for g in ref[3])
@@ -165,7 +154,7 @@ def test_rllib_value_pass_runs_in_chunks() -> None:
         return original(obs)
 
     module._value = spy  # type: ignore[method-assign]
-    batch = _states(2 * gnn_rllib.VALUE_PASS_CHUNK + 5, 4, 4)
+    batch = job_shop_states(2 * gnn_rllib.VALUE_PASS_CHUNK + 5, 4, 4)
     from types import SimpleNamespace
 
     from ray.rllib.core.columns import Columns
