@@ -246,6 +246,7 @@ class GraphActorCritic(nn.Module):
         self.critic = _mlp([2 * h + h, cfg.head_hidden, cfg.head_hidden, 1], act)
         if cfg.threads > 1 and cfg.compile:
             release_gil_in_compiled_kernels(warn=True)  # says so if this torch's kernels cannot overlap
+        self._passes_in_threads = 0  # gradient passes so far with threads (the first SERIAL_WARMUP_PASSES run serially)
 
     # ------------------------------------------------------------------ parts
     def _compiled_layer(self, device: torch.device | str = "cpu") -> Callable[..., torch.Tensor] | None:
@@ -332,7 +333,7 @@ class GraphActorCritic(nn.Module):
         if chunks is None:
             return self._logits_and_value(obs)
         if self._in_threads(obs) and torch.is_grad_enabled():
-            passes = getattr(self, "_passes_in_threads", 0)
+            passes = self._passes_in_threads
             self._passes_in_threads = passes + 1
             return chunks_in_threads(self._logits_and_value, chunks, list(self.parameters()), self.config.threads,
                                      serial=passes < SERIAL_WARMUP_PASSES)

@@ -112,25 +112,28 @@ def pool_of(threads: int) -> ThreadPoolExecutor:
         return pool
 
 
-def _same_torch_threads(n: int) -> None:
-    """Give the calling worker thread the caller's torch thread count: torch keeps a count per thread, fixed
-    when the thread first used it, and the pools live as long as the process (a worker created when the count
-    was 2 would otherwise run later passes with 2 intra-op threads, eagerly, with other float rounding)."""
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+def _pool_map(threads: int, work: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``[work(item) for item in items]`` in the pool of ``threads`` threads, in order. Each task first gives its
+    worker the caller's torch thread count: torch keeps a count per thread, fixed when the thread first used it,
+    and the pools live as long as the process (a worker created when the count was 2 would otherwise run later
+    passes with 2 intra-op threads, eagerly, with other float rounding)."""
+    n = torch.get_num_threads()
+
+    def in_worker(item: Any) -> Any:
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        return work(item)
+    return list(pool_of(threads).map(in_worker, items))
 
 
 def map_in_threads(fn: Callable[[dict[str, Any]], Any], chunks: Sequence[dict[str, Any]], threads: int) -> list[Any]:
     """``[fn(chunk) for chunk in chunks]`` computed in the pool of ``threads`` threads, for passes without
     gradients (RLlib's value pass over a whole train batch): each chunk's outputs are what one thread gives,
     bit for bit."""
-    n = torch.get_num_threads()
-
     def one(chunk: dict[str, Any]) -> Any:
-        _same_torch_threads(n)
         with torch.no_grad():
             return fn(chunk)
-    return list(pool_of(threads).map(one, chunks))
+    return _pool_map(threads, one, chunks)
 
 
 def chunks_in_threads(fn: ChunkFn, chunks: Sequence[dict[str, Any]], params: Sequence[torch.nn.Parameter],
@@ -162,18 +165,13 @@ class _ChunkRun:
         self.params = params
         self.threads = threads
         self.serial = serial
-        self.torch_threads = torch.get_num_threads()
         self.outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.compiled_now = False  # whether the forward compiled a new graph (see forward)
 
     def _map(self, work: Callable[[int], Any], serial: bool) -> list[Any]:
-        if serial:
-            return [work(i) for i in range(len(self.chunks))]
-
-        def in_worker(i: int) -> Any:
-            _same_torch_threads(self.torch_threads)
-            return work(i)
-        return list(pool_of(self.threads).map(in_worker, range(len(self.chunks))))
+        """``work`` of every chunk index, in the calling thread (``serial``) or in the pool."""
+        indices = range(len(self.chunks))
+        return [work(i) for i in indices] if serial else _pool_map(self.threads, work, indices)
 
     def forward(self) -> None:
         def one(i: int) -> tuple[torch.Tensor, torch.Tensor]:
