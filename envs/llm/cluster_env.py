@@ -45,6 +45,10 @@ CLUSTER_REWARDS: tuple[str, ...] = (*REWARDS, "ttft")
 #: ``ttft_normalize`` choices (besides None): the reference dispatcher whose TTFT penalty on the episode's own
 #: workload divides the ``"ttft"`` reward (``"kv-jsq"``: join the lowest Llumnix virtual usage, no migration)
 TTFT_NORMALIZERS: tuple[str, ...] = ("kv-jsq",)
+#: ``objective`` choices: the metric that validation (the trainer's ``best.pt``) ranks episodes on, with its
+#: direction; :func:`~schedgym.envs.llm.validate.validate_cluster` recomputes each from the run's solution
+CLUSTER_OBJECTIVES: dict[str, Objective] = {"slo_attainment": Objective("slo_attainment", "max"),
+                                            "ttft_p99": Objective("ttft_p99", "min")}
 
 
 class ClusterHistory:
@@ -125,7 +129,10 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
     from it, with the episode's generator; giving ``rate`` too is an error),
     ``instance_index_feature`` (bool, default False: the ``"instance_index"`` node feature above),
     ``reward``, ``latency_scale``, ``ttft_power`` (>= 1, the ``"ttft"`` reward's exponent),
-    ``ttft_normalize`` (None or ``"kv-jsq"``, with ``reward="ttft"`` only; see Rewards), ``max_steps``,
+    ``ttft_normalize`` (None or ``"kv-jsq"``, with ``reward="ttft"`` only; see Rewards),
+    ``objective`` (``"slo_attainment"``, the default, maximised; or ``"ttft_p99"``, the p99 TTFT in s of the
+    finished requests, minimised: the env's :attr:`objective`, which the trainer's validation ranks ``best.pt``
+    on and the cluster validator recomputes; it changes neither the reward nor the observation), ``max_steps``,
     ``render_mode`` (``"rgb_array"`` or None).
 
     ## Rendering
@@ -169,10 +176,14 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         ttft_power: float = 2.0,
         instance_index_feature: bool = False,
         ttft_normalize: str | None = None,
+        objective: str = "slo_attainment",
     ) -> None:
         self._init_render(render_mode)
         if local_order not in ORDERS:
             raise ValueError(f"local_order must be one of {sorted(ORDERS)}, got {local_order!r}")
+        if not isinstance(objective, str) or objective not in CLUSTER_OBJECTIVES:
+            raise ValueError(f"objective must be one of {sorted(CLUSTER_OBJECTIVES)}, got {objective!r}")
+        self.objective = CLUSTER_OBJECTIVES[objective]
         if reward not in CLUSTER_REWARDS:
             raise ValueError(f"reward must be one of {CLUSTER_REWARDS}, got {reward!r}")
         max_candidates = check_number("max_candidates", max_candidates, minimum=1, integer=True)
@@ -308,7 +319,7 @@ class LLMClusterEnv(ServingEpisode, GraphSchedulingEnv):
         return self.cluster.solution()
 
     def validate_solution(self, solution: dict[str, Any]) -> float:
-        return validate_cluster(solution)
+        return validate_cluster(solution, objective=self.objective.name)
 
     def _describe_illegal(self, action: int) -> str:
         if self.event == "dispatch":
