@@ -71,8 +71,10 @@ class GNNConfig:
     heads: int = 2
     head_hidden: int = 64
     activation: str = "relu"
-    #: run the GIN layers of training passes (with gradients) through ``torch.compile`` (see
-    #: :func:`compiled_gin_layer`); an execution option, not part of the function: checkpoints record False
+    #: ``torch.compile`` on the CPU with one torch thread: passes with gradients (the PPO update, imitation) run
+    #: their GIN layers compiled (see :func:`compiled_gin_layer`), and passes without gradients (sampling,
+    #: evaluation, best-of-k rollouts) the whole forward (see :func:`compiled_inference`; the same function to
+    #: float rounding). An execution option, not part of the function: checkpoints record False
     compile: bool = False
     #: ``"bfloat16"``: in passes with gradients (the PPO update, imitation), the encoder (input projection
     #: and message-passing layers) runs under ``torch.autocast`` in bfloat16 - its matrix products take
@@ -196,6 +198,32 @@ def compiled_gin_layer() -> Callable[..., torch.Tensor] | None:
     return _COMPILED_GIN_LAYER
 
 
+#: the whole pass of a chunk compiled for passes without gradients, by the name of the
+#: :class:`GraphActorCritic` method (``"_logits_and_value"``, ``"_value"``), one per process
+_COMPILED_INFERENCE: dict[str, Callable[..., Any]] = {}
+
+
+def compiled_inference(name: str) -> Callable[..., Any] | None:
+    """``GraphActorCritic.<name>`` (``"_logits_and_value"`` or ``"_value"``: flattening, encoder, heads) through
+    ``torch.compile(dynamic=True)``, called as ``fn(module, obs)``; built once per process and shared by every
+    module (parameters are inputs of the compiled graphs, so no module compiles it again); None where this torch
+    has no ``torch.compile``.
+
+    It serves passes without gradients (:meth:`GraphActorCritic._pass`). Those are small in PPO's sampling (8
+    graphs a step), where the cost is the dispatch of some hundred small ops: compiled, the sampling forward
+    of the ``jobshop-10x10`` preset takes about a fifth less time. They are large in best-of-``k`` rollouts
+    (``k`` graphs a step), where the eager layers stream ``(edges, hidden)`` message tensors through memory and
+    TorchInductor fuses them away: best of 16 on ``ta01`` in a third of the time (docs/training.md, "Speed").
+    Graph breaks at the data-dependent steps (padding stripped by masks, the legal nodes) split it into a few
+    graphs; compiling them takes tens of seconds the first time in a process (less with TorchInductor's cache
+    on disk)."""
+    fn = _COMPILED_INFERENCE.get(name)
+    if fn is None and hasattr(torch, "compile"):
+        release_gil_in_compiled_kernels()  # the same kernels; lets threads overlap them (see compiled_gin_layer)
+        fn = _COMPILED_INFERENCE[name] = torch.compile(getattr(GraphActorCritic, name), dynamic=True)
+    return fn
+
+
 def mean_max_pool(x: torch.Tensor, graphs: FlatGraphs) -> torch.Tensor:
     """``[global_mean_pool, global_max_pool]`` of PyG per graph, ``(B, 2 * hidden)``: the same values bit for
     bit (the sums run in node order, as PyG's ``scatter_add_``) and the same gradients, at a third of the
@@ -247,11 +275,12 @@ class GraphActorCritic(nn.Module):
         if cfg.threads > 1 and cfg.compile:
             release_gil_in_compiled_kernels(warn=True)  # says so if this torch's kernels cannot overlap
         self._passes_in_threads = 0  # gradient passes so far with threads (the first SERIAL_WARMUP_PASSES run serially)
+        self._inference_compile_failed = False  # set when compiling a pass without gradients failed (see _pass)
 
     # ------------------------------------------------------------------ parts
     def _compiled_layer(self, device: torch.device | str = "cpu") -> Callable[..., torch.Tensor] | None:
         """The compiled GIN layer for this pass, or None: only with ``config.compile``, for passes with
-        gradients (the PPO update; sampling and evaluation are small batches, run eagerly), on the CPU with
+        gradients (the PPO update; passes without gradients compile the whole forward: :meth:`_pass`), on the CPU with
         one torch thread (the presets' setting: there the compiled kernels repeat bit for bit, so a seed
         still fixes the run; with more threads, or on a GPU, their scatter adds floats atomically in no
         fixed order) and while compiling has not failed."""
@@ -262,6 +291,36 @@ class GraphActorCritic(nn.Module):
         if getattr(self, "_compile_failed", False):
             return None
         return compiled_gin_layer()
+
+    def _pass(self, name: str) -> Callable[[Mapping[str, Any]], Any]:
+        """The chunk pass ``name`` (``"_logits_and_value"`` or ``"_value"``) as this pass runs it: compiled
+        (:func:`compiled_inference`) for a pass without gradients with ``config.compile``, GIN layers, the
+        module on the CPU and one torch thread (as for the compiled layers of gradient passes: there the
+        compiled kernels repeat bit for bit), while compiling has not failed; else the eager method. A
+        compiler failure warns once and runs eagerly from then on; an input the eager pass refuses as well
+        raises its own error and leaves the compiled pass on."""
+        eager: Callable[[Mapping[str, Any]], Any] = getattr(self, name)
+        if torch.is_grad_enabled() or not (self.config.compile and self.config.conv == "gin"):
+            return eager
+        if self.node_in.weight.device.type != "cpu" or torch.get_num_threads() != 1:
+            return eager
+        if self._inference_compile_failed:
+            return eager
+        compiled = compiled_inference(name)
+        if compiled is None:
+            return eager
+
+        def run(obs: Mapping[str, Any]) -> Any:
+            try:
+                return compiled(self, obs)
+            except Exception as exc:  # noqa: BLE001 - a compiler failure, or a bad input (the eager pass tells)
+                out = eager(obs)
+                warnings.warn(f"agent.model.compile: torch.compile failed in a pass without gradients "
+                              f"({type(exc).__name__}: {exc}); running those passes eagerly",
+                              RuntimeWarning, stacklevel=3)
+                self._inference_compile_failed = True
+                return out
+        return run
 
     def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
         """``torch.autocast`` to bfloat16 for the encoder of a pass with gradients when ``config.precision``
@@ -331,13 +390,14 @@ class GraphActorCritic(nn.Module):
         says, so computing it there would only cost time: on a 10x10 job shop at most 10 of 100 nodes)."""
         chunks = self._chunks(obs, self.config.micro_batch)
         if chunks is None:
-            return self._logits_and_value(obs)
+            return self._pass("_logits_and_value")(obs)
         if self._in_threads(obs) and torch.is_grad_enabled():
             passes = self._passes_in_threads
             self._passes_in_threads = passes + 1
             return chunks_in_threads(self._logits_and_value, chunks, list(self.parameters()), self.config.threads,
                                      serial=passes < SERIAL_WARMUP_PASSES)
-        parts = [self._logits_and_value(chunk) for chunk in chunks]
+        one_chunk = self._pass("_logits_and_value")
+        parts = [one_chunk(chunk) for chunk in chunks]
         return torch.cat([logits for logits, _ in parts]), torch.cat([value for _, value in parts])
 
     def _logits_and_value(self, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -358,10 +418,11 @@ class GraphActorCritic(nn.Module):
         gradients and with ``config.threads`` above 1, the chunks run in that many threads (the same values)."""
         chunks = self._chunks(obs, self.config.micro_batch if micro_batch is None else micro_batch)
         if chunks is None:
-            return self._value(obs)
-        if self._in_threads(obs) and not torch.is_grad_enabled():
+            return self._pass("_value")(obs)
+        if self._in_threads(obs) and not torch.is_grad_enabled():  # eager in the threads
             return torch.cat(map_in_threads(self._value, chunks, self.config.threads))
-        return torch.cat([self._value(chunk) for chunk in chunks])
+        one_chunk = self._pass("_value")
+        return torch.cat([one_chunk(chunk) for chunk in chunks])
 
     def _in_threads(self, obs: Mapping[str, Any]) -> bool:
         """Whether this pass runs its chunks in ``config.threads`` threads: on the CPU only (on a GPU one thread
