@@ -19,6 +19,11 @@ objective and gap to the baselines, the labels' mean objective, the clone's accu
 chosen one (best validation objective); ``<run_dir>/best.pt`` is a copy of the chosen checkpoint and
 ``<run_dir>/selflabel.png`` the validation curve over rounds. A rerun with the same ``run_dir`` reuses the
 finished rounds (those with a ``summary.json``), resumes an interrupted one and goes on to ``rounds``.
+
+``agent.model.compile=true`` compiles the cloning's GIN layers, the validation and the labeler's rollouts
+(``gnn:<prev>#k=<k>&compile``; labels the same to float rounding): the labels, most of a round's time on a
+CPU, come about three times faster. Execution options do not change a run's lineage: a run may go on with
+or without them.
 """
 
 from __future__ import annotations
@@ -79,9 +84,16 @@ def split_args(argv: list[str]) -> tuple[SelfLabelCLI, list[str]]:
     return cli, rest
 
 
+#: what the labeler's policy spec gets when the rounds run with ``agent.model.compile=true``: its rollouts through
+#: ``torch.compile`` too (best of 16 on a 15x15 job shop about three times faster; the same function to rounding)
+COMPILED_LABELER = "&compile"
+
+
 def round_config(cli: SelfLabelCLI, overrides: list[str], r: int, prev: str) -> DictConfig:
-    """The training config of round ``r`` (labeled and started by ``prev``)."""
+    """The training config of round ``r`` (labeled and started by ``prev``). With ``agent.model.compile=true``
+    the labeler's best-of-``k`` rollouts are compiled as well (:data:`COMPILED_LABELER`)."""
     base = resolve_config(cli.preset, overrides)
+    labeler = f"gnn:{prev}#k={cli.k}" + (COMPILED_LABELER if bool(base.agent.model.get("compile", False)) else "")
     episodes = int(base.imitation.episodes)
     seed0 = int(base.trainer.seed if base.imitation.seed is None else base.imitation.seed)
     root = Path(str(cli.run_dir))
@@ -90,7 +102,7 @@ def round_config(cli: SelfLabelCLI, overrides: list[str], r: int, prev: str) -> 
         f"name={base.name}-round{r}",
         f"run_dir={root / f'round_{r}'}",
         f"agent.init={prev}",
-        f"imitation.expert=gnn:{prev}#k={cli.k}",
+        f"imitation.expert={labeler}",
         f"imitation.seed={seed0 + (r - 1) * episodes}",
     ])
 
@@ -134,9 +146,24 @@ def run_round(cfg: DictConfig) -> dict[str, Any]:
 
 
 #: the keys of a round's config that make it the same round: reusing a finished round made with other values
-#: would mix two lineages in one run folder
+#: would mix two lineages in one run folder (execution options aside: see :func:`lineage_value`)
 LINEAGE_KEYS: tuple[str, ...] = ("env", "agent.model", "agent.init", "imitation", "val.seeds", "val.env_kwargs",
                                  "trainer.seed")
+
+
+def lineage_value(cfg: Any, key: str) -> Any:
+    """``cfg``'s value at ``key`` as the lineage compares it: plain containers, without the model's execution
+    options (``compile``, ``micro_batch``, ...: how the function is computed, not which) and without the
+    labeler's ``&compile``, so a run may go on with or without them."""
+    from ..agents.gnn.model import EXECUTION_OPTIONS
+
+    value = OmegaConf.select(cfg, key)
+    value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    if key == "agent.model" and isinstance(value, dict):
+        value = {k: v for k, v in value.items() if k not in EXECUTION_OPTIONS}
+    if key == "imitation" and isinstance(value, dict) and isinstance(value.get("expert"), str):
+        value = {**value, "expert": value["expert"].replace(COMPILED_LABELER, "")}
+    return value
 
 
 def refuse_other_lineage(cfg: DictConfig, run_dir: Path) -> None:
@@ -148,9 +175,7 @@ def refuse_other_lineage(cfg: DictConfig, run_dir: Path) -> None:
     saved = OmegaConf.load(saved_path)
     differ = []
     for key in LINEAGE_KEYS:
-        mine, theirs = OmegaConf.select(cfg, key), OmegaConf.select(saved, key)
-        mine = OmegaConf.to_container(mine) if OmegaConf.is_config(mine) else mine
-        theirs = OmegaConf.to_container(theirs) if OmegaConf.is_config(theirs) else theirs
+        mine, theirs = lineage_value(cfg, key), lineage_value(saved, key)
         if mine != theirs:
             differ.append(f"{key}: {theirs!r} there, {mine!r} now")
     if differ:
