@@ -72,7 +72,9 @@ def test_a_compiler_failure_warns_once_and_runs_eagerly(monkeypatch, one_torch_t
             raise RuntimeError("no C++ compiler")
         return run
 
+    real_compiled_inference = model_module.compiled_inference
     monkeypatch.setattr(model_module, "compiled_inference", broken)
+    monkeypatch.setattr(model_module, "_INFERENCE_COMPILE_FAILED", False)  # restored after the test
     batch = job_shop_states(5, n_jobs=4, n_machines=3)
     eager = _module()
     compiled = with_options(eager, compile=True)
@@ -87,6 +89,8 @@ def test_a_compiler_failure_warns_once_and_runs_eagerly(monkeypatch, one_torch_t
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
             assert torch.equal(compiled.value(batch), eager.value(batch))  # no second try, no second warning
+        assert model_module._INFERENCE_COMPILE_FAILED  # the compiler is the process's: other modules skip it
+        assert real_compiled_inference("_value") is None
 
 
 def test_gnn_policy_compile_option(monkeypatch, one_torch_thread, tmp_path) -> None:
@@ -110,10 +114,37 @@ def test_gnn_policy_compile_option(monkeypatch, one_torch_thread, tmp_path) -> N
     env.reset(seed=1)
     policy.reset(env, seed=1)
     assert recorder.calls and set(recorder.calls) == {"_logits_and_value"}
-    GNNPolicy(module=module, compile=True)
+    with pytest.warns(RuntimeWarning, match="in-memory module keeps its own"):
+        GNNPolicy(module=module, compile=True)
     assert module.config.compile is False
+    with pytest.warns(RuntimeWarning, match="threads=2: compiled passes run with one torch thread"):
+        make_policy(f"gnn:{path}#compile&threads=2")
+    torch.set_num_threads(1)
+    gat = GraphActorCritic(module.spec, GNNConfig(hidden=16, n_layers=1, conv="gatv2"))
+    gat_path = save_checkpoint(tmp_path / "gat.pt", gat, env_id="schedgym/JobShop-v0", env_kwargs={},
+                               policy_env_kwargs={}, backend="sb3", timesteps=0)
+    with pytest.warns(RuntimeWarning, match="not GIN"):
+        make_policy(f"gnn:{gat_path}#compile")
     with pytest.raises(ValueError, match="known options are sample, k, threads, compile"):
         make_policy(f"gnn:{path}#fast")
+
+
+def test_observations_reach_the_compiled_pass_in_one_form() -> None:
+    """SB3's float32 batches, an env's own dtypes and chunk views all become the same dtypes at offset 0 (one
+    compiled variant for all), the values unchanged."""
+    from schedgym.agents.gnn.model import canonical_observation
+
+    sb3 = job_shop_states(6, n_jobs=4, n_machines=3)
+    native = {k: (v.bool() if k == "action_mask" else v.long() if k not in ("nodes", "globals") else v)
+              for k, v in sb3.items()}
+    chunk = {k: v[2:5] for k, v in sb3.items()}
+    forms = [canonical_observation(obs) for obs in (sb3, native, chunk)]
+    for form in forms:
+        assert {k: v.dtype for k, v in form.items()} == {k: v.dtype for k, v in forms[0].items()}
+        assert all(v._base is None and v.storage_offset() == 0 and v.is_contiguous() for v in form.values())
+    assert forms[0]["edge_index"].dtype == torch.long and forms[0]["action_mask"].dtype == torch.bool
+    assert all(torch.equal(forms[0][k], forms[1][k]) for k in forms[0])
+    assert all(torch.equal(forms[2][k], forms[0][k][2:5]) for k in forms[0])
 
 
 def _assert_compiled_is_eager(eager: GraphActorCritic, compiled: GraphActorCritic, batch) -> None:
@@ -134,12 +165,21 @@ def _assert_compiled_is_eager(eager: GraphActorCritic, compiled: GraphActorCriti
 
 def test_a_real_compile_is_the_eager_function(one_torch_thread) -> None:
     """A real ``torch.compile`` of a small module (seconds to a minute the first time in a process), on batches
-    of 3 and 8 graphs (one graph with dynamic sizes serves both)."""
+    of 3 and 8 graphs, as views and in an env's own dtypes, and by a second module: one compiled variant serves
+    them all (a process compiles one per kind of pass, not one per caller: dynamo's cache per function is
+    small, and past it passes silently run eagerly)."""
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+
     eager = _module()
     compiled = with_options(eager, compile=True)
     states = job_shop_states(11, n_jobs=4, n_machines=3, seed=3)
-    for rows in (slice(0, 3), slice(3, 11)):
-        _assert_compiled_is_eager(eager, compiled, {k: v[rows] for k, v in states.items()})
+    native = {k: (v.bool() if k == "action_mask" else v.long() if k not in ("nodes", "globals") else v)
+              for k, v in states.items()}
+    for obs in (states, native):
+        for rows in (slice(0, 3), slice(3, 11)):
+            _assert_compiled_is_eager(eager, compiled, {k: v[rows] for k, v in obs.items()})
+    _assert_compiled_is_eager(eager, with_options(compiled), {k: v[2:9] for k, v in states.items()})
+    assert len(_debug_get_cache_entry_list(GraphActorCritic._logits_and_value.__code__)) == 1
 
 
 @pytest.mark.slow

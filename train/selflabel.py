@@ -21,9 +21,10 @@ chosen one (best validation objective); ``<run_dir>/best.pt`` is a copy of the c
 finished rounds (those with a ``summary.json``), resumes an interrupted one and goes on to ``rounds``.
 
 ``agent.model.compile=true`` compiles the cloning's GIN layers, the validation and the labeler's rollouts
-(``gnn:<prev>#k=<k>&compile``; labels the same to float rounding): the labels, most of a round's time on a
-CPU, come about three times faster. Execution options do not change a run's lineage: a run may go on with
-or without them.
+(``gnn:<prev>#k=<k>&compile``): the labels, most of a round's time on a CPU, come about three times faster.
+The labeler is the same function to float rounding, but a sampled rollout whose draw flips on a rounding
+difference goes on differently, so the labels are not the eager ones bit for bit. Execution options do not
+change a run's lineage: a run may go on with or without them (it then no longer repeats bit for bit).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def lineage_value(cfg: Any, key: str) -> Any:
     if key == "agent.model" and isinstance(value, dict):
         value = {k: v for k, v in value.items() if k not in EXECUTION_OPTIONS}
     if key == "imitation" and isinstance(value, dict) and isinstance(value.get("expert"), str):
-        value = {**value, "expert": value["expert"].replace(COMPILED_LABELER, "")}
+        value = {**value, "expert": value["expert"].removesuffix(COMPILED_LABELER)}
     return value
 
 

@@ -30,6 +30,7 @@ MLP over ``[node, pooled graph, globals]`` and a critic MLP over ``[pooled graph
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import asdict, dataclass, fields
 import warnings
 from typing import Any, Callable, Mapping
@@ -74,7 +75,8 @@ class GNNConfig:
     #: ``torch.compile`` on the CPU with one torch thread: passes with gradients (the PPO update, imitation) run
     #: their GIN layers compiled (see :func:`compiled_gin_layer`), and passes without gradients (sampling,
     #: evaluation, best-of-k rollouts) the whole forward (see :func:`compiled_inference`; the same function to
-    #: float rounding). An execution option, not part of the function: checkpoints record False
+    #: float rounding). GIN layers only (``conv="gatv2"`` runs eagerly). An execution option, not part of the
+    #: function: checkpoints record False
     compile: bool = False
     #: ``"bfloat16"``: in passes with gradients (the PPO update, imitation), the encoder (input projection
     #: and message-passing layers) runs under ``torch.autocast`` in bfloat16 - its matrix products take
@@ -201,6 +203,41 @@ def compiled_gin_layer() -> Callable[..., torch.Tensor] | None:
 #: the whole pass of a chunk compiled for passes without gradients, by the name of the
 #: :class:`GraphActorCritic` method (``"_logits_and_value"``, ``"_value"``), one per process
 _COMPILED_INFERENCE: dict[str, Callable[..., Any]] = {}
+_COMPILED_INFERENCE_LOCK = threading.Lock()
+#: set once compiling a pass without gradients has failed in this process (the compiler is the same for every
+#: module: later modules run those passes eagerly without trying again)
+_INFERENCE_COMPILE_FAILED = False
+
+#: the dtype each observation key is handed to the compiled pass in (SB3 stores every key as float32, an env
+#: gives its own integer and boolean types): one compiled variant serves them all
+_CANONICAL_DTYPES: dict[str, torch.dtype] = {
+    "nodes": torch.float32, "globals": torch.float32, "action_mask": torch.bool, "node_type": torch.long,
+    "edge_index": torch.long, "edge_type": torch.long, "n_nodes": torch.long, "n_edges": torch.long}
+
+
+#: the axes of an observation key whose size is the model's, not the batch's or the instance's (feature
+#: counts; the 2 of ``edge_index``): marked static, so that a batch size equal to one of them (3 graphs, 3
+#: global features) does not tie the two sizes in a compiled graph (dynamo's duck sizing) and recompile later
+_STATIC_AXES: dict[str, int] = {"nodes": 2, "globals": 1, "edge_index": 1}
+
+
+def canonical_observation(obs: Mapping[str, Any]) -> dict[str, Any]:
+    """``obs`` as the compiled pass takes it: tensors of :data:`_CANONICAL_DTYPES` that own their storage (a
+    chunk's views are copied) with the model's own axes static (:data:`_STATIC_AXES`), so that the compiled
+    graphs' guards hold whatever called (SB3's float32 batches, an env's own dtypes, chunks of a larger
+    batch): one compiled variant serves them all."""
+    out: dict[str, Any] = {}
+    for key, value in obs.items():
+        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+        dtype = _CANONICAL_DTYPES.get(key)
+        if dtype is not None and t.dtype != dtype:
+            t = t.to(dtype) if dtype != torch.bool else t != 0
+        if t._base is not None or t.storage_offset() != 0 or not t.is_contiguous():
+            t = t.clone(memory_format=torch.contiguous_format)
+        if key in _STATIC_AXES and t.dim() > _STATIC_AXES[key]:
+            torch._dynamo.mark_static(t, _STATIC_AXES[key])
+        out[key] = t
+    return out
 
 
 def compiled_inference(name: str) -> Callable[..., Any] | None:
@@ -215,13 +252,18 @@ def compiled_inference(name: str) -> Callable[..., Any] | None:
     (``k`` graphs a step), where the eager layers stream ``(edges, hidden)`` message tensors through memory and
     TorchInductor fuses them away: best of 16 on ``ta01`` in a third of the time (docs/training.md, "Speed").
     Graph breaks at the data-dependent steps (padding stripped by masks, the legal nodes) split it into a few
-    graphs; compiling them takes tens of seconds the first time in a process (less with TorchInductor's cache
-    on disk)."""
-    fn = _COMPILED_INFERENCE.get(name)
-    if fn is None and hasattr(torch, "compile"):
-        release_gil_in_compiled_kernels()  # the same kernels; lets threads overlap them (see compiled_gin_layer)
-        fn = _COMPILED_INFERENCE[name] = torch.compile(getattr(GraphActorCritic, name), dynamic=True)
-    return fn
+    graphs. Each variant compiles once per process, tens of seconds each (less with TorchInductor's cache on
+    disk): observations are handed over in one canonical form (:func:`canonical_observation`), and grad
+    mode matters (callers use ``torch.no_grad``, not ``inference_mode``), so a process needs two variants per
+    pass: batches of one graph (sizes 1 are specialized) and larger ones (tested)."""
+    if _INFERENCE_COMPILE_FAILED or not hasattr(torch, "compile"):
+        return None
+    with _COMPILED_INFERENCE_LOCK:
+        fn = _COMPILED_INFERENCE.get(name)
+        if fn is None:
+            release_gil_in_compiled_kernels()  # the same kernels; lets threads overlap them (see compiled_gin_layer)
+            fn = _COMPILED_INFERENCE[name] = torch.compile(getattr(GraphActorCritic, name), dynamic=True)
+        return fn
 
 
 def mean_max_pool(x: torch.Tensor, graphs: FlatGraphs) -> torch.Tensor:
@@ -304,21 +346,23 @@ class GraphActorCritic(nn.Module):
             return eager
         if self.node_in.weight.device.type != "cpu" or torch.get_num_threads() != 1:
             return eager
-        if self._inference_compile_failed:
+        if getattr(self, "_inference_compile_failed", False):
             return eager
         compiled = compiled_inference(name)
         if compiled is None:
             return eager
 
         def run(obs: Mapping[str, Any]) -> Any:
+            global _INFERENCE_COMPILE_FAILED
             try:
-                return compiled(self, obs)
+                return compiled(self, canonical_observation(obs))
             except Exception as exc:  # noqa: BLE001 - a compiler failure, or a bad input (the eager pass tells)
                 out = eager(obs)
                 warnings.warn(f"agent.model.compile: torch.compile failed in a pass without gradients "
                               f"({type(exc).__name__}: {exc}); running those passes eagerly",
                               RuntimeWarning, stacklevel=3)
                 self._inference_compile_failed = True
+                _INFERENCE_COMPILE_FAILED = True
                 return out
         return run
 

@@ -9,9 +9,10 @@ keywords or after a ``#`` in the variant, joined by ``&`` (``"gnn:runs/x/best.pt
   only oversubscribe a busy machine; note this sets the process-wide torch setting);
 * ``compile`` — run the network through ``torch.compile`` (``agent.model.compile``'s pass without gradients:
   one torch thread, CPU). The same function to float rounding, so an action can differ where two logits
-  tie to rounding; off by default, so the documented results repeat bit for bit. It pays with ``k``: best
-  of 16 on ``ta01`` in about a third of the time, best of 128 in about 40% (the first call in a process
-  also compiles, tens of seconds);
+  tie to rounding (and a sampled rollout that draws differently goes on differently); off by default, so
+  the documented results repeat bit for bit. It pays with ``k``: best of 16 on ``ta01`` in about a third of
+  the time, best of 128 in about a quarter (the first call in a process also compiles, tens of seconds).
+  GIN layers and one torch thread only (a warning says where it has no effect);
 * ``k=<n>`` (n > 1) — best of ``n`` schedules, the greedy one and ``n - 1`` sampled ones (so it is never
   worse than greedy): at ``reset`` the policy rolls out the ``n`` episodes on copies of the environment
   in lockstep (batched through the network), keeps the one with the best objective and replays it, so
@@ -26,6 +27,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -90,10 +92,8 @@ class GNNPolicy(BasePolicy):
             self.module, self.meta = module, dict(meta or {"module": module.extra_state()})
         else:
             self.module, self.meta = load_checkpoint(checkpoint)
-        if compile and module is None:
-            # an execution option of the module (checkpoints record compile: false); an in-memory module (a
-            # training run's) keeps its own setting
-            self.module.config = dataclasses.replace(self.module.config, compile=True)
+        if compile:
+            self._ask_to_compile(module is not None, threads)
         self.spec = GraphSpec(**self.meta["module"]["spec"])
         label = variant or (str(checkpoint) if checkpoint else "in-memory")
         super().__init__(name=name or f"gnn:{label}", env_kwargs=dict(self.meta.get("policy_env_kwargs") or {}))
@@ -105,8 +105,21 @@ class GNNPolicy(BasePolicy):
         self._torch_gen = torch.Generator().manual_seed(0)
         self.episode_extra: dict[str, Any] = {}
 
+    def _ask_to_compile(self, in_memory: bool, threads: int | None) -> None:
+        """The ``compile`` option: an execution option of the loaded module (checkpoints record
+        ``compile: false``); a warning where it cannot apply (an in-memory module, a training run's, keeps its
+        own setting; compiled passes need GIN layers and one torch thread)."""
+        why = ("an in-memory module keeps its own agent.model.compile" if in_memory
+               else "the checkpoint's layers are not GIN" if self.module.config.conv != "gin"
+               else f"threads={threads}: compiled passes run with one torch thread" if threads and int(threads) > 1
+               else None)
+        if why:
+            warnings.warn(f"gnn policy option compile has no effect here: {why}", RuntimeWarning, stacklevel=3)
+        if not in_memory:
+            self.module.config = dataclasses.replace(self.module.config, compile=True)
+
     # ------------------------------------------------------------------ acting
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: a compiled module (#compile) then reuses its sampling variant
     def _logits(self, obs_batch: dict[str, np.ndarray]) -> torch.Tensor:
         """Logits on the CPU, whatever device the module is on (a GPU-trained module during validation)."""
         device = next(self.module.parameters()).device
