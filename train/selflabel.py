@@ -153,13 +153,19 @@ LINEAGE_KEYS: tuple[str, ...] = ("env", "agent.model", "agent.init", "imitation"
 
 
 def lineage_value(cfg: Any, key: str) -> Any:
-    """``cfg``'s value at ``key`` as the lineage compares it: plain containers, without the model's execution
-    options (``compile``, ``micro_batch``, ...: how the function is computed, not which) and without the
-    labeler's ``&compile``, so a run may go on with or without them."""
+    """``cfg``'s value at ``key`` as the lineage compares it: plain containers in which a key the config lacks
+    counts as its schema default (a round saved before a key was added to the schema, e.g. the DAgger
+    settings, still matches a run that leaves it at its default), without the model's execution options
+    (``compile``, ``micro_batch``, ...: how the function is computed, not which) and without the labeler's
+    ``&compile``, so a run may go on with or without them."""
     from ..agents.gnn.model import EXECUTION_OPTIONS
+    from .config import TrainConfig
 
     value = OmegaConf.select(cfg, key)
     value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    default = OmegaConf.select(OmegaConf.structured(TrainConfig), key)
+    if isinstance(value, dict) and OmegaConf.is_dict(default):
+        value = {**OmegaConf.to_container(default), **value}
     if key == "agent.model" and isinstance(value, dict):
         value = {k: v for k, v in value.items() if k not in EXECUTION_OPTIONS}
     if key == "imitation" and isinstance(value, dict) and isinstance(value.get("expert"), str):
