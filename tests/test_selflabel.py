@@ -192,6 +192,13 @@ def test_selflabel_rounds(tmp_path: Path, start: Path, capsys: pytest.CaptureFix
     assert "round_1" in err and "imitation" in err and "#k=3" in err and "#k=4" in err, err
     assert same(weights(root / "round_2" / "best.pt"), before)
     assert [r["round"] for r in json.loads((root / "selflabel.json").read_text())["rounds"]] == [0, 1, 2, 3]
+    # a STOP file stops the run before a round that is not finished: rounds 1-3 are reused, round 4 not started
+    (root / "STOP").touch()
+    capsys.readouterr()
+    assert selflabel.main([{"rounds=2": "rounds=5"}.get(a, a) for a in args]) == 0
+    assert "stopping before round 4" in capsys.readouterr().out
+    assert not (root / "round_4").exists()
+    assert [r["round"] for r in json.loads((root / "selflabel.json").read_text())["rounds"]] == [0, 1, 2, 3]
 
 
 def test_selflabel_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

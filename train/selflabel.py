@@ -19,6 +19,7 @@ objective and gap to the baselines, the labels' mean objective, the clone's accu
 chosen one (best validation objective); ``<run_dir>/best.pt`` is a copy of the chosen checkpoint and
 ``<run_dir>/selflabel.png`` the validation curve over rounds. A rerun with the same ``run_dir`` reuses the
 finished rounds (those with a ``summary.json``), resumes an interrupted one and goes on to ``rounds``.
+``touch <run_dir>/STOP`` stops a run between rounds (the round under way finishes, the summary is written).
 
 ``agent.model.compile=true`` compiles the cloning's GIN layers, the validation and the labeler's rollouts
 (``gnn:<prev>#k=<k>&compile``): the labels, most of a round's time on a CPU, come about three times faster.
@@ -84,6 +85,10 @@ def split_args(argv: list[str]) -> tuple[SelfLabelCLI, list[str]]:
             raise UsageError(f"{key} is set by the driver for each round; give init=/k=/run_dir= instead")
     return cli, rest
 
+
+#: a file in ``run_dir`` that stops the driver between rounds: it finishes the round under way, writes the
+#: summary and exits before the next one starts (a rerun without the file goes on from there)
+STOP_FILE = "STOP"
 
 #: what the labeler's policy spec gets when the rounds run with ``agent.model.compile=true``: its rollouts through
 #: ``torch.compile`` too (best of 16 on a 15x15 job shop about three times faster; the same function to rounding)
@@ -300,10 +305,14 @@ def selflabel(cli: SelfLabelCLI, overrides: list[str]) -> dict[str, Any]:
     baselines = {k[len("val/baseline/"):]: v for k, v in val0.items() if k.startswith("val/baseline/")} or old.get("val_baselines", {})
     rows = [round_record(0, prev, None, val0, None)]
     seconds_of = {row["round"]: row["seconds"] for row in old.get("rounds", [])}
+    out: dict[str, Any] | None = None
     for r in range(1, cli.rounds + 1):
         cfg = round_config(cli, overrides, r, prev)
         run_dir = Path(str(cfg.run_dir))
         reused = (run_dir / "summary.json").is_file()
+        if not reused and (root / STOP_FILE).exists():
+            print(f"selflabel: {root / STOP_FILE} exists: stopping before round {r} (remove it to go on)")
+            break
         t0 = time.perf_counter()
         summary = run_round(cfg)
         seconds = seconds_of.get(r) if reused else time.perf_counter() - t0
@@ -314,7 +323,7 @@ def selflabel(cli: SelfLabelCLI, overrides: list[str]) -> dict[str, Any]:
         out = write_summary(root, rows, cfg1, cli, baselines)
         if cli.figure:
             plot(rows, baselines, root / "selflabel.png", plot_title(cli, cfg1))
-    return out
+    return out if out is not None else write_summary(root, rows, cfg1, cli, baselines)
 
 
 def main(argv: list[str] | None = None) -> int:
