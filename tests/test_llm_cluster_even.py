@@ -72,17 +72,10 @@ def test_bad_normalisations_are_refused_naming_them(kwargs: dict, words: str) ->
 
 def test_a_tiny_run_of_the_even_preset_fine_tunes_the_released_clone(tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="the GNN needs the [train] extra (torch, torch-geometric)")
-    from cluster_runs import tiny_cluster_run  # tests/cluster_runs.py
-    from schedgym.agents.gnn.checkpoint import RELEASED_DIR
+    from cluster_runs import tiny_fine_tune_of_the_released_clone  # tests/cluster_runs.py
 
     run = tmp_path / "run"
-    summary = tiny_cluster_run("llm-cluster-sita-even", run, 1024)
-    assert "imitation" not in summary and summary["init"].endswith("llm-cluster-sita.pt")  # PPO from the clone
-    assert summary["timesteps"] == 1024 and summary["n_updates"] >= 1, summary
-    torch = pytest.importorskip("torch")
-    start = torch.load(run / "checkpoints" / "step_0.pt", weights_only=True)["state_dict"]
-    clone = torch.load(RELEASED_DIR / "llm-cluster-sita.pt", weights_only=True)["state_dict"]
-    assert start.keys() == clone.keys() and all(torch.equal(start[k], clone[k]) for k in clone)
+    tiny_fine_tune_of_the_released_clone("llm-cluster-sita-even", run)
     policy = make_policy(f"gnn:{run / 'last.pt'}", env_id=CLUSTER_ID)
     # the reward option trains only: the checkpoint carries the env kwargs an evaluation needs, not it
     assert policy.env_kwargs == {"migration_interval": 0.5, "instance_index_feature": True}

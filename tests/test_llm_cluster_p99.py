@@ -84,17 +84,10 @@ def test_a_bad_objective_is_refused_naming_the_kwarg(value: object) -> None:
 
 def test_a_tiny_run_of_the_p99_preset_validates_on_p99(tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="the GNN needs the [train] extra (torch, torch-geometric)")
-    from cluster_runs import tiny_cluster_run  # tests/cluster_runs.py
-    from schedgym.agents.gnn.checkpoint import RELEASED_DIR
+    from cluster_runs import tiny_fine_tune_of_the_released_clone  # tests/cluster_runs.py
 
     run = tmp_path / "run"
-    summary = tiny_cluster_run("llm-cluster-sita-p99", run, 1024)
-    assert "imitation" not in summary and summary["init"].endswith("llm-cluster-sita.pt")  # PPO from the clone
-    assert summary["timesteps"] == 1024 and summary["n_updates"] >= 1, summary
-    torch = pytest.importorskip("torch")
-    start = torch.load(run / "checkpoints" / "step_0.pt", weights_only=True)["state_dict"]
-    clone = torch.load(RELEASED_DIR / "llm-cluster-sita.pt", weights_only=True)["state_dict"]
-    assert start.keys() == clone.keys() and all(torch.equal(start[k], clone[k]) for k in clone)
+    summary = tiny_fine_tune_of_the_released_clone("llm-cluster-sita-p99", run)
     # the validation ranked the checkpoint on p99 TTFT: its value is the p99 of the validation episode
     vals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     val = [v for v in vals if "val/objective" in v][-1]
