@@ -30,6 +30,7 @@ change a run's lineage: a run may go on with or without them (it then no longer 
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sys
@@ -99,7 +100,7 @@ def round_config(cli: SelfLabelCLI, overrides: list[str], r: int, prev: str) -> 
     """The training config of round ``r`` (labeled and started by ``prev``). With ``agent.model.compile=true``
     the labeler's best-of-``k`` rollouts are compiled as well (:data:`COMPILED_LABELER`)."""
     base = resolve_config(cli.preset, overrides)
-    labeler = f"gnn:{prev}#k={cli.k}" + (COMPILED_LABELER if bool(base.agent.model.get("compile", False)) else "")
+    labeler = f"gnn:{prev}#k={cli.k}" + (COMPILED_LABELER if base.agent.model.compile else "")
     episodes = int(base.imitation.episodes)
     seed0 = int(base.trainer.seed if base.imitation.seed is None else base.imitation.seed)
     root = Path(str(cli.run_dir))
@@ -157,6 +158,16 @@ LINEAGE_KEYS: tuple[str, ...] = ("env", "agent.model", "agent.init", "imitation"
                                  "trainer.seed")
 
 
+@functools.lru_cache(maxsize=1)
+def _schema_defaults() -> dict[str, Any]:
+    """The training schema's default at each of :data:`LINEAGE_KEYS` (plain containers), built once."""
+    from .config import TrainConfig
+
+    schema = OmegaConf.structured(TrainConfig)
+    defaults = {key: OmegaConf.select(schema, key) for key in LINEAGE_KEYS}
+    return {key: OmegaConf.to_container(v) if OmegaConf.is_config(v) else v for key, v in defaults.items()}
+
+
 def lineage_value(cfg: Any, key: str) -> Any:
     """``cfg``'s value at ``key`` as the lineage compares it: plain containers in which a key the config lacks
     counts as its schema default (a round saved before a key was added to the schema, e.g. the DAgger
@@ -164,13 +175,12 @@ def lineage_value(cfg: Any, key: str) -> Any:
     (``compile``, ``micro_batch``, ...: how the function is computed, not which) and without the labeler's
     ``&compile``, so a run may go on with or without them."""
     from ..agents.gnn.model import EXECUTION_OPTIONS
-    from .config import TrainConfig
 
     value = OmegaConf.select(cfg, key)
     value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-    default = OmegaConf.select(OmegaConf.structured(TrainConfig), key)
-    if isinstance(value, dict) and OmegaConf.is_dict(default):
-        value = {**OmegaConf.to_container(default), **value}
+    default = _schema_defaults().get(key)
+    if isinstance(value, dict) and isinstance(default, dict):
+        value = {**default, **value}
     if key == "agent.model" and isinstance(value, dict):
         value = {k: v for k, v in value.items() if k not in EXECUTION_OPTIONS}
     if key == "imitation" and isinstance(value, dict) and isinstance(value.get("expert"), str):

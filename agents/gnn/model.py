@@ -320,31 +320,28 @@ class GraphActorCritic(nn.Module):
         self._inference_compile_failed = False  # set when compiling a pass without gradients failed (see _pass)
 
     # ------------------------------------------------------------------ parts
+    def _compiles_on(self, device: torch.device | str) -> bool:
+        """Whether passes on ``device`` may run compiled: ``config.compile`` with GIN layers, on the CPU with one
+        torch thread (the presets' setting: there the compiled kernels repeat bit for bit, so a seed still fixes
+        the run; with more threads, or on a GPU, their scatter adds floats atomically in no fixed order)."""
+        return (self.config.compile and self.config.conv == "gin" and torch.device(device).type == "cpu"
+                and torch.get_num_threads() == 1)
+
     def _compiled_layer(self, device: torch.device | str = "cpu") -> Callable[..., torch.Tensor] | None:
-        """The compiled GIN layer for this pass, or None: only with ``config.compile``, for passes with
-        gradients (the PPO update; passes without gradients compile the whole forward: :meth:`_pass`), on the CPU with
-        one torch thread (the presets' setting: there the compiled kernels repeat bit for bit, so a seed
-        still fixes the run; with more threads, or on a GPU, their scatter adds floats atomically in no
-        fixed order) and while compiling has not failed."""
-        if not (self.config.compile and self.config.conv == "gin" and torch.is_grad_enabled()):
-            return None
-        if torch.device(device).type != "cpu" or torch.get_num_threads() != 1:
-            return None
-        if getattr(self, "_compile_failed", False):
+        """The compiled GIN layer for this pass, or None: for passes with gradients (the PPO update; passes
+        without gradients compile the whole forward: :meth:`_pass`) where :meth:`_compiles_on` allows it and
+        while compiling has not failed."""
+        if not torch.is_grad_enabled() or not self._compiles_on(device) or getattr(self, "_compile_failed", False):
             return None
         return compiled_gin_layer()
 
     def _pass(self, name: str) -> Callable[[Mapping[str, Any]], Any]:
         """The chunk pass ``name`` (``"_logits_and_value"`` or ``"_value"``) as this pass runs it: compiled
-        (:func:`compiled_inference`) for a pass without gradients with ``config.compile``, GIN layers, the
-        module on the CPU and one torch thread (as for the compiled layers of gradient passes: there the
-        compiled kernels repeat bit for bit), while compiling has not failed; else the eager method. A
-        compiler failure warns once and runs eagerly from then on; an input the eager pass refuses as well
-        raises its own error and leaves the compiled pass on."""
+        (:func:`compiled_inference`) for a pass without gradients where :meth:`_compiles_on` allows it, while
+        compiling has not failed; else the eager method. A compiler failure warns once and runs eagerly from
+        then on; an input the eager pass refuses as well raises its own error and leaves the compiled pass on."""
         eager: Callable[[Mapping[str, Any]], Any] = getattr(self, name)
-        if torch.is_grad_enabled() or not (self.config.compile and self.config.conv == "gin"):
-            return eager
-        if self.node_in.weight.device.type != "cpu" or torch.get_num_threads() != 1:
+        if torch.is_grad_enabled() or not self._compiles_on(self.node_in.weight.device):
             return eager
         if getattr(self, "_inference_compile_failed", False):
             return eager
